@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` serves the course, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test lint validate bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+validate: $(VENV)/.runtime
+	$(PY) -m course.validate lessons quizzes
+
+test: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m course.validate lessons quizzes
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.dev
+	$(PY) -m ui.bench
+	$(PY) -m engine.bench train
+	$(PY) -m engine.bench tokenize
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
