@@ -1,0 +1,181 @@
+"""Grade a learner's response to any question kind and say why, plus the quiz score and per-learner shuffling.
+
+Responses are plain JSON-able values, stored exactly as given:
+single_choice -> option id; multiple_select -> list of option ids; fill_blanks -> list of words (one per blank);
+ordering -> list of item ids; numeric -> number; reflection -> text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from course.progress import QuestionRecord
+from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Question, Quiz, Reflection, SingleChoice
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OptionNote:
+    text: str
+    explanation: str
+    chosen: bool
+    correct: bool
+
+
+@dataclass(frozen=True)
+class Feedback:
+    correct: bool | None  # None: not graded (a reflection) or not gradable yet (a learner fact is missing)
+    headline: str
+    explanation: str = ""
+    notes: list[OptionNote] = field(default_factory=list)  # per option, for choice questions
+    details: list[str] = field(default_factory=list)  # e.g. the right order, the expected number
+
+
+class NotGradable(ValueError):
+    """The response has the wrong shape for the question (a bug or a tampered request, never a learner error)."""
+
+
+def grade(question: Question, response: Any, facts: Mapping[str, float] | None = None) -> Feedback:
+    if isinstance(question, SingleChoice):
+        return _single(question, response)
+    if isinstance(question, MultipleSelect):
+        return _multiple(question, response)
+    if isinstance(question, FillBlanks):
+        return _blanks(question, response)
+    if isinstance(question, Ordering):
+        return _ordering(question, response)
+    if isinstance(question, Numeric):
+        return _numeric(question, response, facts or {})
+    if isinstance(question, Reflection):
+        return _reflection(question, response)
+    raise NotGradable(f"unknown question kind {type(question).__name__}")
+
+
+def _single(q: SingleChoice, response: Any) -> Feedback:
+    ids = {o.id for o in q.options}
+    if response not in ids:
+        raise NotGradable(f"{response!r} is not an option of {q.id}")
+    notes = [OptionNote(o.text, o.explanation, o.id == response, o.id == q.answer) for o in q.options]
+    chosen = next(o for o in q.options if o.id == response)
+    ok = response == q.answer
+    return Feedback(ok, "Correct!" if ok else "Not quite.", q.explanation, [n for n in notes if n.chosen or n.correct] if not ok else [n for n in notes if n.chosen], [] if ok else [f"You chose: {chosen.text}"])
+
+
+def _multiple(q: MultipleSelect, response: Any) -> Feedback:
+    if not isinstance(response, list) or not set(response) <= {o.id for o in q.options}:
+        raise NotGradable(f"{response!r} is not a list of options of {q.id}")
+    chosen, right = set(response), set(q.answers)
+    notes = [OptionNote(o.text, o.explanation, o.id in chosen, o.id in right) for o in q.options]
+    ok = chosen == right
+    missed, extra = len(right - chosen), len(chosen - right)
+    details = []
+    if missed:
+        details.append(f"You missed {missed} correct option{'s' if missed > 1 else ''}.")
+    if extra:
+        details.append(f"You picked {extra} option{'s' if extra > 1 else ''} that {'are' if extra > 1 else 'is'} not right.")
+    return Feedback(ok, "Correct: you found all of them!" if ok else "Not quite.", q.explanation, notes, details)
+
+
+def _blanks(q: FillBlanks, response: Any) -> Feedback:
+    if not isinstance(response, list) or len(response) != len(q.answers):
+        raise NotGradable(f"{q.id} needs {len(q.answers)} words")
+    right = [given == want for given, want in zip(response, q.answers, strict=True)]
+    ok = all(right)
+    details = [] if ok else [f"Blank {i + 1}: the word is “{want}”." for i, (want, r) in enumerate(zip(q.answers, right, strict=True)) if not r]
+    return Feedback(ok, "Correct!" if ok else f"{sum(right)} of {len(right)} blanks right.", q.explanation, details=details)
+
+
+def _ordering(q: Ordering, response: Any) -> Feedback:
+    ids = [i.id for i in q.items]
+    if not isinstance(response, list) or sorted(response) != sorted(ids):
+        raise NotGradable(f"{q.id} needs every item exactly once")
+    ok = response == ids
+    in_place = sum(a == b for a, b in zip(response, ids, strict=True))
+    details = [] if ok else ["The right order: " + " → ".join(i.text for i in q.items)]
+    headline = "Correct order!" if ok else f"{in_place} of {len(ids)} in the right place."
+    return Feedback(ok, headline, q.explanation, details=details)
+
+
+def expected_number(q: Numeric, facts: Mapping[str, float]) -> float | None:
+    return q.answer if q.answer_from is None else facts.get(q.answer_from)
+
+
+def _numeric(q: Numeric, response: Any, facts: Mapping[str, float]) -> Feedback:
+    if isinstance(response, bool) or not isinstance(response, int | float) or not math.isfinite(response):
+        raise NotGradable(f"{q.id} needs a finite number")
+    want = expected_number(q, facts)
+    if want is None:
+        return Feedback(None, "This question is about your own work, which isn't there yet.", q.explanation)
+    allowed = q.tolerance * abs(want) if q.relative else q.tolerance
+    ok = abs(response - want) <= allowed + 1e-12
+    unit = f" {q.unit}" if q.unit else ""
+    margin = f"{q.tolerance:.0%}" if q.relative else f"{allowed:g}{unit}"
+    details = [f"Expected {want:.4g}{unit} (within ±{margin}); you said {response:g}{unit}."]
+    return Feedback(ok, "Correct!" if ok else "Not within the tolerance.", q.explanation, details=details)
+
+
+def _reflection(q: Reflection, response: Any) -> Feedback:
+    if not isinstance(response, str):
+        raise NotGradable(f"{q.id} needs text")
+    if len(response.strip()) < q.min_chars:
+        return Feedback(False, f"Write a little more: at least {q.min_chars} characters (you have {len(response.strip())}).")
+    return Feedback(None, "Saved. There is no single right answer here.", q.explanation)
+
+
+def reflection_long_enough(q: Reflection, text: str) -> bool:
+    return len(text.strip()) >= q.min_chars
+
+
+# ------------------------------------------------------------------ shuffling and scores
+
+
+def shuffled(items: Sequence[T], *seed_parts: object) -> list[T]:
+    """The same order every time for the same learner and question, a different one for another learner.
+
+    Ordering questions never start in the correct order (that would give the answer away).
+    """
+    seed = int.from_bytes(hashlib.sha256("|".join(map(str, seed_parts)).encode()).digest()[:8], "big")
+    out = list(items)
+    random.Random(seed).shuffle(out)
+    if len(out) > 1 and out == list(items):
+        out = out[1:] + out[:1]
+    return out
+
+
+def is_graded(question: Question) -> bool:
+    return not isinstance(question, Reflection)
+
+
+@dataclass(frozen=True)
+class QuizScore:
+    graded: int  # questions that can be right or wrong
+    first_try: int  # right on the first attempt
+    best: int  # right at some attempt
+    answered: int  # questions with any accepted answer (reflections count when long enough)
+    total: int
+
+    @property
+    def done(self) -> bool:
+        return self.answered == self.total
+
+
+def score(quiz: Quiz, records: Mapping[str, QuestionRecord]) -> QuizScore:
+    graded = [q for q in quiz.questions if is_graded(q)]
+    first = sum(1 for q in graded if (r := records.get(q.id)) and r.first_correct)
+    best = sum(1 for q in graded if (r := records.get(q.id)) and r.ever_correct)
+    answered = 0
+    for q in quiz.questions:
+        r = records.get(q.id)
+        if r is None:
+            continue
+        if isinstance(q, Reflection):
+            answered += isinstance(r.last.response, str) and reflection_long_enough(q, r.last.response)
+        else:
+            answered += 1
+    return QuizScore(len(graded), first, best, answered, len(quiz.questions))

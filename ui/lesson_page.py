@@ -1,0 +1,135 @@
+"""A lesson page: one card at a time ("3 / 8"), then the quiz, then a completion screen.
+
+The learner's position is stored in the progress store on every move, so leaving, reloading or restarting the
+server brings them back to the same card. Stages: 0..n-1 are cards, n is the quiz (if any), then completion.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from course.grading import score
+from course.loader import LessonEntry
+from course.schema import Card, Lesson
+from ui import navigation, session
+from ui.problems import render_problems
+from ui.quiz import render_quiz
+from ui.widgets import render_widget
+
+
+def _stages(entry: LessonEntry) -> tuple[int, int | None, int]:
+    """(number of cards, index of the quiz stage or None, index of the completion stage)."""
+    n = len(entry.lesson.cards)
+    has_quiz = entry.lesson.quiz is not None
+    return n, (n if has_quiz else None), (n + 1 if has_quiz else n)
+
+
+def _go(lesson_id: str, stage: int) -> None:
+    session.store().set_card(session.learner().id, lesson_id, stage)
+
+
+def _finish(lesson_id: str, stage: int) -> None:
+    me = session.learner()
+    session.store().mark_complete(me.id, lesson_id)
+    session.store().set_card(me.id, lesson_id, stage)
+    st.session_state[f"lesson-{lesson_id}-celebrate"] = True
+
+
+def render_lesson(lesson_id: str) -> None:
+    entry = session.course().entry(lesson_id)
+    if entry is None:  # the file broke after navigation was built
+        st.error("This lesson can no longer be loaded. Go back to Home to see what is wrong.")
+        return
+    lesson = entry.lesson
+    n_cards, quiz_stage, done_stage = _stages(entry)
+    me = session.learner()
+    stage = min(session.store().card(me.id, lesson.id), done_stage)
+
+    total_lessons = len(session.course().lessons)
+    st.caption(f"Lesson {lesson.number} of {total_lessons} · ⏱️ {lesson.minutes} min")
+    st.title(lesson.title)
+
+    if stage < n_cards:
+        st.progress((stage + 1) / (n_cards + (1 if quiz_stage is not None else 0)), text=f"Card {stage + 1} / {n_cards}")
+        _render_card(lesson, lesson.cards[stage], stage)
+        _card_nav(lesson, stage, n_cards, quiz_stage, done_stage)
+    elif stage == quiz_stage:
+        st.progress(1.0, text="Quiz")
+        _render_quiz_stage(entry, stage, done_stage)
+    else:
+        _render_completion(entry)
+
+
+def _render_card(lesson: Lesson, card: Card, stage: int) -> None:
+    with st.container(border=True, key=f"card-{lesson.id}-{card.id}"):
+        st.subheader(f"{card.icon} {card.title}".strip(), anchor=False)
+        st.markdown(card.body)
+        if card.widget is not None:
+            render_widget(card.widget.name, card.widget.params, key=f"{lesson.id}-{card.id}")
+        if card.after:
+            st.markdown(card.after)
+
+
+def _card_nav(lesson: Lesson, stage: int, n_cards: int, quiz_stage: int | None, done_stage: int) -> None:
+    left, _, right = st.columns([1, 2, 1])
+    with left:
+        st.button("Previous", key=f"lesson-{lesson.id}-prev", icon=":material/arrow_back:", disabled=stage == 0,
+                  on_click=_go, args=(lesson.id, stage - 1), shortcut="Left", width="stretch")
+    with right:
+        if stage < n_cards - 1:
+            st.button("Next", key=f"lesson-{lesson.id}-next", icon=":material/arrow_forward:", icon_position="right",
+                      type="primary", on_click=_go, args=(lesson.id, stage + 1), shortcut="Right", width="stretch")
+        elif quiz_stage is not None:
+            st.button("Take the quiz", key=f"lesson-{lesson.id}-to-quiz", icon=":material/quiz:", type="primary",
+                      on_click=_go, args=(lesson.id, quiz_stage), shortcut="Right", width="stretch")
+        else:
+            st.button("Finish lesson", key=f"lesson-{lesson.id}-finish", icon=":material/flag:", type="primary",
+                      on_click=_finish, args=(lesson.id, done_stage), width="stretch")
+
+
+def _render_quiz_stage(entry: LessonEntry, stage: int, done_stage: int) -> None:
+    lesson = entry.lesson
+    if entry.quiz is None:
+        render_problems("The quiz for this lesson could not be loaded.", entry.quiz_problems)
+        quiz_score = None
+    else:
+        quiz_score = render_quiz(entry.quiz, lesson.id)
+    left, mid, right = st.columns([1, 2, 1])
+    with left:
+        st.button("Back to the cards", key=f"lesson-{lesson.id}-quiz-back", icon=":material/arrow_back:",
+                  on_click=_go, args=(lesson.id, stage - 1), width="stretch")
+    ready = quiz_score is None or quiz_score.done
+    with right:
+        st.button("Finish lesson", key=f"lesson-{lesson.id}-finish", icon=":material/flag:", type="primary",
+                  disabled=not ready, on_click=_finish, args=(lesson.id, done_stage), width="stretch")
+    if not ready:
+        with mid:
+            st.caption(f"Answer every question to finish ({quiz_score.answered} of {quiz_score.total} done).")
+
+
+def _render_completion(entry: LessonEntry) -> None:
+    lesson = entry.lesson
+    me = session.learner()
+    if st.session_state.pop(f"lesson-{lesson.id}-celebrate", False):
+        st.balloons()
+    with st.container(border=True, key=f"lesson-{lesson.id}-complete"):
+        st.subheader("🎉 Lesson complete!", anchor=False)
+        if entry.quiz is not None:
+            s = score(entry.quiz, session.store().quiz_records(me.id, entry.quiz.id))
+            a, b, c = st.columns(3)
+            a.metric("Right on the first try", f"{s.first_try} / {s.graded}")
+            b.metric("Right after retries", f"{s.best} / {s.graded}")
+            c.metric("Questions answered", f"{s.answered} / {s.total}")
+        st.markdown("**What you learned**")
+        for objective in lesson.objectives:
+            st.markdown(f"- ✅ {objective}")
+    nxt = session.course().next_lesson(lesson.id)
+    left, _, right = st.columns([1, 2, 1])
+    with left:
+        st.button("Review the cards", key=f"lesson-{lesson.id}-review", icon=":material/replay:",
+                  on_click=_go, args=(lesson.id, 0), width="stretch")
+    with right:
+        if nxt is not None and (page := navigation.page_for(nxt.id)) is not None:
+            st.page_link(page, label=f"Next: {nxt.title}", icon=":material/arrow_forward:", width="stretch")
+        else:
+            st.page_link(navigation.page_for("home"), label="Back to the course map", icon=":material/home:")

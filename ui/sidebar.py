@@ -1,0 +1,51 @@
+"""The sidebar: who is learning (pick or create a profile) and the course's overall progress."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import session
+
+
+def _on_pick() -> None:
+    chosen = st.session_state["sidebar-learner"]
+    found = next((lr for lr in session.store().learners() if lr.id == chosen), None)
+    if found:
+        session.switch_learner(found)
+
+
+def _on_create() -> None:
+    name = st.session_state.get("sidebar-new-name", "")
+    try:
+        new = session.store().get_or_create_learner(name)
+    except ValueError as err:
+        st.session_state["sidebar-error"] = str(err)
+        return
+    st.session_state.pop("sidebar-error", None)
+    st.session_state["sidebar-new-name"] = ""
+    session.switch_learner(new)
+
+
+def render() -> None:
+    me = session.learner()
+    learners = session.store().learners()
+    with st.sidebar:
+        st.selectbox(
+            "Learner profile",
+            options=[lr.id for lr in learners],
+            index=[lr.id for lr in learners].index(me.id),
+            format_func=lambda i: next(lr.name for lr in learners if lr.id == i),
+            key="sidebar-learner",
+            on_change=_on_pick,
+            help="Progress, quiz answers and training runs are saved per profile.",
+        )
+        with st.popover("New profile", icon=":material/person_add:", use_container_width=True):
+            st.text_input("Your name", key="sidebar-new-name", max_chars=40, placeholder="e.g. Ada")
+            st.button("Create and switch", key="sidebar-create", on_click=_on_create, type="primary")
+        if "sidebar-error" in st.session_state:
+            st.error(st.session_state["sidebar-error"])
+        course = session.course()
+        done = session.store().completed(me.id)
+        total = len(course.lessons)
+        finished = sum(1 for lesson in course.lessons if lesson.id in done)
+        st.progress(finished / total if total else 0.0, text=f"{finished} of {total} lessons complete")

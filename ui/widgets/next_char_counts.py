@@ -1,0 +1,62 @@
+"""'Labels come from the text itself': type a context, see which characters follow it in real text and how often."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from course.widgets import DATA_DIR, NextCharCountsParams
+from engine.next_token import FollowingCounts, following_counts
+from ui.text import escape_md
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _corpus_text(corpus: str) -> str:
+    return (DATA_DIR / f"{corpus}.txt").read_text(encoding="utf-8")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _counts(text: str, context: str, top_k: int) -> FollowingCounts:
+    return following_counts(text, context, top_k)
+
+
+def chart(result: FollowingCounts) -> go.Figure:
+    labels = [r.label for r in result.rows]
+    fig = go.Figure(go.Bar(
+        x=[r.count for r in result.rows][::-1], y=labels[::-1], orientation="h",
+        text=[f"{r.share:.0%}" for r in result.rows][::-1], textposition="outside",
+        hovertemplate="next = %{y}<br>%{x} times<extra></extra>",
+    ))
+    fig.update_layout(height=max(260, 26 * len(labels) + 80), margin=dict(l=10, r=40, t=10, b=40),
+                      xaxis_title="times this character came next", yaxis=dict(type="category"))
+    return fig
+
+
+def render(params: NextCharCountsParams, key: str) -> None:
+    source = "Shakespeare"
+    text = _corpus_text(params.corpus)
+    if params.allow_own_text:
+        source = st.segmented_control("Text to learn from", ["Shakespeare", "My own text"], default="Shakespeare",
+                                      key=f"{key}-source", required=True)
+        if source == "My own text":
+            text = st.text_area("Paste or type any text", key=f"{key}-own", height=120,
+                                placeholder="Paste a paragraph or two; the more text, the better the counts.")
+    context = st.text_input("Context: the text so far", value=params.context, key=f"{key}-context", max_chars=40,
+                            help="Spaces count. Try 'th', 'the k', 'ROMEO', or a single letter.")
+    if not context:
+        st.info("Type a few characters of context.")
+        return
+    if not text:
+        st.info("Type or paste some text above first.")
+        return
+    result = _counts(text, context, params.top_k)
+    if result.occurrences == 0:
+        st.warning(f"“{escape_md(context)}” never appears in this text, so it offers no examples to learn from. "
+                   "That is exactly why models need lots of varied text.")
+        return
+    shown = escape_md(context.replace("\n", "⏎"))
+    st.markdown(f"**“{shown}”** appears **{result.occurrences:,}** times, followed by **{result.distinct}** different "
+                f"characters. Each occurrence is one free training example: context in, next character as the label.")
+    st.plotly_chart(chart(result), key=f"{key}-chart", config={"displayModeBar": False})
+    if result.other:
+        st.caption(f"Other characters: {result.other:,} more occurrences.")
