@@ -66,10 +66,11 @@ class Lesson(Strict):
     quiz: Slug | None = None
     cards: list[Card] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_card_ids(self) -> Lesson:
-        _unique_ids(self.cards, "card")
-        return self
+    @field_validator("cards")
+    @classmethod
+    def _unique_card_ids(cls, cards: list[Card]) -> list[Card]:
+        _unique_ids(cards, "card")
+        return cards
 
 
 # ---------------------------------------------------------------- quizzes
@@ -217,10 +218,11 @@ class Quiz(Strict):
     title: Text
     questions: list[Question] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_question_ids(self) -> Quiz:
-        _unique_ids(self.questions, "question")
-        return self
+    @field_validator("questions")
+    @classmethod
+    def _unique_question_ids(cls, questions: list[Any]) -> list[Any]:
+        _unique_ids(questions, "question")
+        return questions
 
 
 def _distinct_texts(options: list[Option]) -> None:

@@ -149,7 +149,7 @@ def _blanks(quiz: Quiz, q: FillBlanks, record, learner_id: int, facts) -> None:
     parts = q.segments()
     sentence = escape_md(parts[0])
     for i, part in enumerate(parts[1:]):
-        sentence += f" **[{escape_md(picks[i])}]** " if picks[i] else f" **[ {i + 1} ]** "
+        sentence += f"**[{escape_md(picks[i])}]**" if picks[i] else f"**[ {i + 1} ]**"
         sentence += escape_md(part)
     st.markdown(f"> {sentence}")
     bank = shuffled(q.bank, learner_id, quiz.id, q.id)

@@ -6,22 +6,36 @@ plain session key (not owned by any widget) and falls back to the most recently 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import streamlit as st
 
 from course.loader import Course, load_course
-from course.progress import Learner, ProgressStore
+from course.progress import DEFAULT_DB, Learner, ProgressStore
 
 LEARNER_KEY = "learner_id"  # a plain session key: no widget owns it, so page switches keep it
 DEFAULT_NAME = "Guest"
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
+def _open_store(path: str) -> ProgressStore:
+    return ProgressStore(path)
+
+
 def store() -> ProgressStore:
-    return ProgressStore()
+    """One store per database path for the whole server (the path comes from LLM_COURSE_DB)."""
+    return _open_store(str(os.environ.get("LLM_COURSE_DB") or DEFAULT_DB))
 
 
 def course() -> Course:
-    """Loaded once and re-read only when a lesson or quiz file changes (the loader caches by mtime)."""
+    """Loaded once and re-read only when a lesson or quiz file changes (the loader caches by mtime).
+
+    `LLM_COURSE_CONTENT` may point at another folder holding `lessons/` and `quizzes/` (an instructor's draft).
+    """
+    root = os.environ.get("LLM_COURSE_CONTENT")
+    if root:
+        return load_course(Path(root) / "lessons", Path(root) / "quizzes")
     return load_course()
 
 

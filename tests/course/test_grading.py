@@ -1,0 +1,93 @@
+"""Grading every question kind, per-learner shuffling, and scores (first try and best)."""
+
+from __future__ import annotations
+
+import pytest
+
+from course.grading import NotGradable, grade, score, shuffled
+from course.progress import Answer, QuestionRecord
+from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Quiz, Reflection, SingleChoice
+
+OPTS = [{"id": k, "text": f"Option {k}", "explanation": f"Why {k}."} for k in "abcd"]
+
+
+def test_single_choice_right_and_wrong():
+    q = SingleChoice(id="q", type="single_choice", prompt="?", options=OPTS, answer="b", explanation="General.")
+    right = grade(q, "b")
+    assert right.correct is True and right.explanation == "General."
+    assert [n.text for n in right.notes] == ["Option b"]
+    wrong = grade(q, "c")
+    assert wrong.correct is False
+    assert {n.text for n in wrong.notes} == {"Option b", "Option c"}  # what you chose and what was right, both explained
+    with pytest.raises(NotGradable):
+        grade(q, "z")
+
+
+def test_multiple_select_needs_exactly_the_right_set():
+    q = MultipleSelect(id="q", type="multiple_select", prompt="?", options=OPTS, answers=["a", "c"])
+    assert grade(q, ["c", "a"]).correct is True
+    partial = grade(q, ["a"])
+    assert partial.correct is False and "missed 1" in partial.details[0]
+    assert grade(q, ["a", "c", "d"]).correct is False
+
+
+def test_fill_blanks_per_blank():
+    q = FillBlanks(id="q", type="fill_blanks", prompt="?", text="the next ___ of the ___", answers=["token", "text"],
+                   bank=["token", "text", "label"])
+    assert grade(q, ["token", "text"]).correct is True
+    half = grade(q, ["token", "label"])
+    assert half.correct is False and half.headline.startswith("1 of 2") and "text" in half.details[0]
+    assert q.segments() == ["the next ", " of the ", ""]
+
+
+def test_ordering():
+    q = Ordering(id="q", type="ordering", prompt="?", items=[{"id": i, "text": i.upper()} for i in "xyz"])
+    assert grade(q, ["x", "y", "z"]).correct is True
+    fb = grade(q, ["y", "x", "z"])
+    assert fb.correct is False and "X → Y → Z" in fb.details[0]
+    with pytest.raises(NotGradable):
+        grade(q, ["x", "x", "z"])
+
+
+def test_numeric_absolute_relative_and_from_facts():
+    q = Numeric(id="q", type="numeric", prompt="?", answer=4.17, tolerance=0.05, unit="nats")
+    assert grade(q, 4.2).correct is True
+    assert grade(q, 4.3).correct is False
+    rel = Numeric(id="q", type="numeric", prompt="?", answer=100, tolerance=0.1, relative=True)
+    assert grade(rel, 109).correct is True and grade(rel, 111).correct is False
+    own = Numeric(id="q", type="numeric", prompt="?", answer_from="run.start_loss", tolerance=0.1)
+    assert grade(own, 4.2, {}).correct is None  # no run yet: not gradable, not wrong
+    assert grade(own, 4.2, {"run.start_loss": 4.15}).correct is True
+    with pytest.raises(NotGradable):
+        grade(q, float("nan"))
+
+
+def test_reflection_needs_minimum_length():
+    q = Reflection(id="q", type="reflection", prompt="?", min_chars=20)
+    assert grade(q, "too short").correct is False
+    assert grade(q, "long enough to count as a reflection").correct is None
+
+
+def test_shuffle_is_stable_per_learner_and_differs_between_learners():
+    items = list(range(8))
+    assert shuffled(items, 1, "quiz", "q") == shuffled(items, 1, "quiz", "q")
+    orders = {tuple(shuffled(items, learner, "quiz", "q")) for learner in range(10)}
+    assert len(orders) > 5
+    assert sorted(shuffled(items, 3, "x")) == items
+    for seed in range(50):  # an ordering question never starts out solved
+        assert shuffled([1, 2, 3], seed) != [1, 2, 3]
+
+
+def test_score_first_try_and_best():
+    quiz = Quiz(id="z", lesson="l", title="t", questions=[
+        SingleChoice(id="a", type="single_choice", prompt="?", options=OPTS, answer="a"),
+        SingleChoice(id="b", type="single_choice", prompt="?", options=OPTS, answer="a"),
+        Reflection(id="r", type="reflection", prompt="?", min_chars=5),
+    ])
+
+    def rec(first, ever, response="a"):
+        return QuestionRecord(2, first, ever, Answer("x", response, ever, 0.0))
+
+    s = score(quiz, {"a": rec(True, True), "b": rec(False, True), "r": rec(None, None, "thoughtful")})
+    assert (s.graded, s.first_try, s.best, s.answered, s.total, s.done) == (2, 1, 2, 3, 3, True)
+    assert not score(quiz, {"a": rec(True, True)}).done

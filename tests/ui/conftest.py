@@ -1,0 +1,41 @@
+"""AppTest helpers: a fresh progress database per test, and navigation to a page by its url path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "progress.sqlite3"
+    monkeypatch.setenv("LLM_COURSE_DB", str(path))
+    return path
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def goto(at: AppTest, url_path: str) -> AppTest:
+    """Open a page registered by st.navigation. st.Page identifies a page by the hash of its url_path; AppTest's
+    own switch_page only knows file-based pages, so we set the same hash it would."""
+    at._page_hash = calc_hash(url_path)
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    """Everything shown as Markdown, titles, captions, alerts and subheaders, as one string to search."""
+    parts = [e.value for e in at.markdown] + [e.value for e in at.title] + [e.value for e in at.caption]
+    parts += [e.value for e in at.subheader] + [e.value for e in at.success] + [e.value for e in at.error]
+    parts += [e.value for e in at.info] + [e.value for e in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+def button(at: AppTest, key: str):
+    return at.button(key=key)
