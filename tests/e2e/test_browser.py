@@ -1,0 +1,53 @@
+"""A learner in a real browser: open lesson 2, reach the quiz, answer, reload, restart the server: all still there."""
+
+from __future__ import annotations
+
+import pytest
+
+from course.loader import load_course
+
+pytestmark = pytest.mark.browser
+LESSON2 = "how-llms-are-trained"
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector('[data-testid="stApp"]')
+    page.get_by_text("How LLMs are trained").first.wait_for()
+
+
+def test_answer_survives_reload_and_server_restart(server, browser):
+    entry = load_course().entry(LESSON2)
+    q = next(q for q in entry.quiz.questions if q.type == "single_choice")
+    right = next(o for o in q.options if o.id == q.answer)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _open(page, f"{server.url}/lesson-2")
+    page.get_by_text(entry.lesson.cards[0].title).wait_for()
+
+    for card in entry.lesson.cards[1:]:
+        page.get_by_role("button", name="Next").click()
+        page.get_by_text(card.title).first.wait_for()
+    page.get_by_role("button", name="Take the quiz").click()
+    page.get_by_text(q.prompt).wait_for()
+
+    box = page.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}")
+    box.get_by_text(right.text).click()
+    box.get_by_role("button", name="Check answer").click()
+    box.locator('[data-testid="stAlertContentSuccess"]').wait_for()
+    assert "Correct!" in box.locator('[data-testid="stAlertContentSuccess"]').inner_text()
+
+    page.reload()
+    page.wait_for_selector('[data-testid="stApp"]')
+    box = page.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}")
+    box.locator('[data-testid="stAlertContentSuccess"]').wait_for()
+    chosen = box.locator('[data-testid="stRadioOption"][data-selected="true"]')
+    chosen.wait_for()
+    assert right.text in chosen.inner_text()  # the stored answer is selected again
+    assert page.get_by_text("Quiz", exact=True).count() >= 1  # still at the quiz stage of the lesson
+
+    server.stop()
+    server.start()
+    _open(page, f"{server.url}/")
+    page.get_by_text("In progress · at the quiz").wait_for()
+    _open(page, f"{server.url}/lesson-2")
+    page.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}").locator('[data-testid="stAlertContentSuccess"]').wait_for()
