@@ -1,0 +1,95 @@
+"""Speed of the course shell: `python -m ui.bench` appends its figures to docs/benchmarks.md.
+
+Measures, with the bundled content: a cold start to the first rendered lesson (AppTest), a rerun of each lesson
+page (AppTest; target under 300 ms), the validator over all content (target under 1 s), and first paint of a lesson
+in a real browser (target under 3 s; skipped where Chromium is absent).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
+
+from course.loader import load_course
+from course.validate import validate
+from engine.bench import append_section
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _goto(at: AppTest, url_path: str) -> AppTest:
+    at._page_hash = calc_hash(url_path)  # how st.Page identifies a callable page (see tests/ui/conftest.py)
+    return at.run()
+
+
+def bench_apptest() -> list[tuple[str, str]]:
+    rows = []
+    t0 = time.perf_counter()
+    at = _goto(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run(), "lesson-1")
+    rows.append(("cold start to first rendered lesson (AppTest, incl. imports)", f"{time.perf_counter() - t0:.2f} s"))
+    for lesson in load_course().lessons:
+        at = _goto(at, f"lesson-{lesson.number}")
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t)
+        rows.append((f"rerun of lesson {lesson.number} page (median of 5; target < 300 ms)", f"{statistics.median(times) * 1000:.0f} ms"))
+    return rows
+
+
+def bench_validator() -> tuple[str, str]:
+    t = time.perf_counter()
+    problems = validate([ROOT / "lessons", ROOT / "quizzes"])
+    took = time.perf_counter() - t
+    return ("validator over all content (target < 1 s)", f"{took * 1000:.0f} ms ({len(problems)} problems)")
+
+
+def bench_browser() -> tuple[str, str]:
+    sys.path.insert(0, str(ROOT))
+    from tests.e2e.conftest import CHROMIUM_FLAGS, Server  # the same server harness the browser tests use
+
+    import shutil
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        return ("first paint of a lesson in Chromium (target < 3 s)", "skipped: Chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = Server(Path(tmp) / "p.sqlite3", Path(tmp) / "log.txt")
+        srv.start()
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+                page = browser.new_page()
+                page.goto(f"{srv.url}/lesson-1")  # warm the server's imports once, as a running course would be
+                page.wait_for_selector('[data-testid="stProgress"]')
+                page = browser.new_page()
+                t = time.perf_counter()
+                page.goto(f"{srv.url}/lesson-1")
+                page.wait_for_selector('[data-testid="stProgress"]')
+                took = time.perf_counter() - t
+                browser.close()
+        finally:
+            srv.stop()
+    return ("first paint of a lesson in Chromium, warm server (target < 3 s)", f"{took:.2f} s")
+
+
+def main() -> None:
+    os.environ.setdefault("LLM_COURSE_DB", str(Path(tempfile.mkdtemp()) / "bench.sqlite3"))
+    rows = bench_apptest() + [bench_validator(), bench_browser()]
+    for k, v in rows:
+        print(f"{k}: {v}")
+    append_section("Course shell (python -m ui.bench)", rows)
+
+
+if __name__ == "__main__":
+    main()
