@@ -160,13 +160,13 @@ def split_documents(text: str, mode: str = "paragraphs") -> list[str]:
     ['# ==== file: Lib/x.py ====\\nx = 1\\n\\ny = 2']
     """
     if mode == "paragraphs":
-        return [block.strip("\n") for block in re.split(r"\n[ \t]*\n", text) if block.strip()]
+        return [block.lstrip("\n").rstrip() for block in re.split(r"\n[ \t]*\n", text) if block.strip()]
     if mode == "files":
         starts = [m.start() for m in CODE_FILE_MARKER.finditer(text)]
         if not starts:
             return split_documents(text, "paragraphs")
         bounds = zip(starts, starts[1:] + [len(text)], strict=True)
-        return [text[a:b].strip("\n") for a, b in bounds if text[a:b].strip()]
+        return [text[a:b].rstrip() for a, b in bounds if text[a:b].strip()]
     raise ValueError(f"unknown split mode {mode!r}: use 'paragraphs' or 'files'")
 
 

@@ -239,27 +239,25 @@ def _make_crawl(n_docs: int, seed: int) -> tuple[CrawlDoc, ...]:
         pages.append((rng.random() * 0.9, page))
 
     def derived(label: str, make) -> None:
-        for _ in range(counts[label]):
+        for k in range(counts[label]):
             when, src = pages[rng.randrange(len(originals))]  # the first len(originals) pages are originals
-            page = {**make(src), "label": label, "source": src["key"], "flags": ()}
+            page = {**make(src, k), "label": label, "source": src["key"], "flags": ()}
             pages.append((when + (1 - when) * rng.uniform(0.01, 1), page))
 
-    derived(
-        "exact_dup", lambda s: {"text": s["text"], "url": s["url"] + f"?utm_source=feed{rng.randint(1, 99)}"}
-    )
+    derived("exact_dup", lambda s, k: {"text": s["text"], "url": s["url"] + f"?utm_source=feed&id={k}"})
     derived(
         "near_dup",
-        lambda s: {
-            "url": s["url"] + "/amp",
+        lambda s, k: {
+            "url": s["url"] + f"/amp?v={k}",
             "text": s["text"].replace(s["body"], _near_copy(rng, s["body"]))
             + (f"\nUpdated {rng.randint(2016, 2024)}" if rng.random() < 0.3 else ""),
         },
     )
 
-    def mirror(s: dict) -> dict:
+    def mirror(s: dict, k: int) -> dict:
         site = rng.choice([other for other in sites if other is not s["site"]])
         return {
-            "url": f"https://{site.domain}/mirror/{s['key']}",
+            "url": f"https://{site.domain}/mirror/{s['key']}-{k}",
             "text": _wrap(rng, site, s["title"], s["body"]),
         }
 

@@ -30,6 +30,7 @@ from datasketch import MinHash, MinHashLSH
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_NUM_PERM = 128
 DEFAULT_SHINGLE = 5  # words per shingle
+LSH_SLACK = 0.1  # the LSH index looks for pairs down to threshold - LSH_SLACK, to miss fewer of them
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,9 @@ def deduplicate(
                 strict=True,
             )
         )
-        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # The index's banding is tuned a little below the threshold, so it misses fewer truly similar pairs
+        # (false negatives); each candidate it returns is then checked against the threshold itself.
+        lsh = MinHashLSH(threshold=max(0.05, threshold - LSH_SLACK), num_perm=num_perm)
         for i in survivors:
             m = hashes[i]
             best, best_sim = -1, -1.0
