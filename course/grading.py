@@ -33,8 +33,11 @@ class Feedback:
     correct: bool | None  # None: not graded (a reflection) or not gradable yet (a learner fact is missing)
     headline: str
     explanation: str = ""
-    notes: list[OptionNote] = field(default_factory=list)  # per option, for choice questions
-    details: list[str] = field(default_factory=list)  # e.g. the right order, the expected number
+    notes: list[OptionNote] = field(default_factory=list)  # the learner's own choices, each explained
+    details: list[str] = field(default_factory=list)  # hints that do not give the answer away
+    # What would give the answer away: the UI shows these only when asked, so a retry is still worth something.
+    reveal_notes: list[OptionNote] = field(default_factory=list)
+    reveal: list[str] = field(default_factory=list)
 
 
 class NotGradable(ValueError):
@@ -62,9 +65,10 @@ def _single(q: SingleChoice, response: Any) -> Feedback:
     if response not in ids:
         raise NotGradable(f"{response!r} is not an option of {q.id}")
     notes = [OptionNote(o.text, o.explanation, o.id == response, o.id == q.answer) for o in q.options]
-    chosen = next(o for o in q.options if o.id == response)
     ok = response == q.answer
-    return Feedback(ok, "Correct!" if ok else "Not quite.", q.explanation, [n for n in notes if n.chosen or n.correct] if not ok else [n for n in notes if n.chosen], [] if ok else [f"You chose: {chosen.text}"])
+    chosen = [n for n in notes if n.chosen]
+    right = [] if ok else [n for n in notes if n.correct]
+    return Feedback(ok, "Correct!" if ok else "Not quite.", q.explanation, chosen, reveal_notes=right)
 
 
 def _multiple(q: MultipleSelect, response: Any) -> Feedback:
@@ -73,13 +77,15 @@ def _multiple(q: MultipleSelect, response: Any) -> Feedback:
     chosen, right = set(response), set(q.answers)
     notes = [OptionNote(o.text, o.explanation, o.id in chosen, o.id in right) for o in q.options]
     ok = chosen == right
+    mine = [n for n in notes if n.chosen]
     missed, extra = len(right - chosen), len(chosen - right)
     details = []
     if missed:
         details.append(f"You missed {missed} correct option{'s' if missed > 1 else ''}.")
     if extra:
         details.append(f"You picked {extra} option{'s' if extra > 1 else ''} that {'are' if extra > 1 else 'is'} not right.")
-    return Feedback(ok, "Correct: you found all of them!" if ok else "Not quite.", q.explanation, notes, details)
+    headline = "Correct: you found all of them!" if ok else "Not quite."
+    return Feedback(ok, headline, q.explanation, notes if ok else mine, details, reveal_notes=[] if ok else notes)
 
 
 def _blanks(q: FillBlanks, response: Any) -> Feedback:
@@ -87,8 +93,10 @@ def _blanks(q: FillBlanks, response: Any) -> Feedback:
         raise NotGradable(f"{q.id} needs {len(q.answers)} words")
     right = [given == want for given, want in zip(response, q.answers, strict=True)]
     ok = all(right)
-    details = [] if ok else [f"Blank {i + 1}: the word is “{want}”." for i, (want, r) in enumerate(zip(q.answers, right, strict=True)) if not r]
-    return Feedback(ok, "Correct!" if ok else f"{sum(right)} of {len(right)} blanks right.", q.explanation, details=details)
+    wrong = [i + 1 for i, r in enumerate(right) if not r]
+    details = [] if ok else [f"Look again at blank{'s' if len(wrong) > 1 else ''} {', '.join(map(str, wrong))}."]
+    reveal = [] if ok else [f"Blank {i}: “{q.answers[i - 1]}”" for i in wrong]
+    return Feedback(ok, "Correct!" if ok else f"{sum(right)} of {len(right)} blanks right.", q.explanation, details=details, reveal=reveal)
 
 
 def _ordering(q: Ordering, response: Any) -> Feedback:
@@ -97,9 +105,9 @@ def _ordering(q: Ordering, response: Any) -> Feedback:
         raise NotGradable(f"{q.id} needs every item exactly once")
     ok = response == ids
     in_place = sum(a == b for a, b in zip(response, ids, strict=True))
-    details = [] if ok else ["The right order: " + " → ".join(i.text for i in q.items)]
+    reveal = [] if ok else ["The right order: " + " → ".join(i.text for i in q.items)]
     headline = "Correct order!" if ok else f"{in_place} of {len(ids)} in the right place."
-    return Feedback(ok, headline, q.explanation, details=details)
+    return Feedback(ok, headline, q.explanation, reveal=reveal)
 
 
 def expected_number(q: Numeric, facts: Mapping[str, float]) -> float | None:
@@ -116,8 +124,11 @@ def _numeric(q: Numeric, response: Any, facts: Mapping[str, float]) -> Feedback:
     ok = abs(response - want) <= allowed + 1e-12
     unit = f" {q.unit}" if q.unit else ""
     margin = f"{q.tolerance:.0%}" if q.relative else f"{allowed:g}{unit}"
-    details = [f"Expected {want:.4g}{unit} (within ±{margin}); you said {response:g}{unit}."]
-    return Feedback(ok, "Correct!" if ok else "Not within the tolerance.", q.explanation, details=details)
+    expected = f"Expected {want:.4g}{unit} (within ±{margin}); you said {response:g}{unit}."
+    if ok:
+        return Feedback(True, "Correct!", q.explanation, details=[expected])
+    hint = "too high" if response > want else "too low"
+    return Feedback(False, f"Not quite: your answer is {hint}.", q.explanation, reveal=[expected])
 
 
 def _reflection(q: Reflection, response: Any) -> Feedback:

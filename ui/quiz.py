@@ -107,13 +107,25 @@ def _draw(fb: Feedback, record: QuestionRecord, q: Question) -> None:
     for line in fb.details:
         st.markdown(escape_md(line))
     for note in fb.notes:
-        mark = "✅" if note.correct else ("❌" if note.chosen else "▫️")
-        st.markdown(f"{mark} **{note.text}**: {note.explanation}")
-    if fb.explanation:
+        _note(note)
+    if fb.correct is False:
+        with st.expander("Show the answer and why", icon=":material/visibility:"):
+            for line in fb.reveal:
+                st.markdown(escape_md(line))
+            for note in fb.reveal_notes:
+                _note(note)
+            if fb.explanation:
+                st.markdown(f"💡 {fb.explanation}")
+    elif fb.explanation:
         st.markdown(f"💡 {fb.explanation}")
     if not isinstance(q, Reflection):
         first = "yes" if record.first_correct else "no"
         st.caption(f"Attempts: {record.attempts} · right on the first try: {first}")
+
+
+def _note(note) -> None:
+    mark = "✅" if note.correct else "❌"
+    st.markdown(f"{mark} **{note.text}**: {note.explanation}")
 
 
 # ------------------------------------------------------------------ one renderer per kind

@@ -18,7 +18,8 @@ def test_single_choice_right_and_wrong():
     assert [n.text for n in right.notes] == ["Option b"]
     wrong = grade(q, "c")
     assert wrong.correct is False
-    assert {n.text for n in wrong.notes} == {"Option b", "Option c"}  # what you chose and what was right, both explained
+    assert [n.text for n in wrong.notes] == ["Option c"]  # why your choice is wrong...
+    assert [n.text for n in wrong.reveal_notes] == ["Option b"]  # ...and the answer, shown only when asked
     with pytest.raises(NotGradable):
         grade(q, "z")
 
@@ -36,7 +37,8 @@ def test_fill_blanks_per_blank():
                    bank=["token", "text", "label"])
     assert grade(q, ["token", "text"]).correct is True
     half = grade(q, ["token", "label"])
-    assert half.correct is False and half.headline.startswith("1 of 2") and "text" in half.details[0]
+    assert half.correct is False and half.headline.startswith("1 of 2")
+    assert half.details == ["Look again at blank 2."] and half.reveal == ["Blank 2: “text”"]
     assert q.segments() == ["the next ", " of the ", ""]
 
 
@@ -44,7 +46,7 @@ def test_ordering():
     q = Ordering(id="q", type="ordering", prompt="?", items=[{"id": i, "text": i.upper()} for i in "xyz"])
     assert grade(q, ["x", "y", "z"]).correct is True
     fb = grade(q, ["y", "x", "z"])
-    assert fb.correct is False and "X → Y → Z" in fb.details[0]
+    assert fb.correct is False and "X → Y → Z" in fb.reveal[0] and not fb.details
     with pytest.raises(NotGradable):
         grade(q, ["x", "x", "z"])
 
@@ -52,7 +54,8 @@ def test_ordering():
 def test_numeric_absolute_relative_and_from_facts():
     q = Numeric(id="q", type="numeric", prompt="?", answer=4.17, tolerance=0.05, unit="nats")
     assert grade(q, 4.2).correct is True
-    assert grade(q, 4.3).correct is False
+    high = grade(q, 4.3)
+    assert high.correct is False and "too high" in high.headline and "Expected 4.17" in high.reveal[0]
     rel = Numeric(id="q", type="numeric", prompt="?", answer=100, tolerance=0.1, relative=True)
     assert grade(rel, 109).correct is True and grade(rel, 111).correct is False
     own = Numeric(id="q", type="numeric", prompt="?", answer_from="run.start_loss", tolerance=0.1)
