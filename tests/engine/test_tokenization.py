@@ -156,6 +156,27 @@ def test_bpe_survives_a_weights_only_checkpoint(bpe, tmp_path):
     assert tokenizer_from_dict(loaded["tokenizer"]).encode("to be or not") == bpe.encode("to be or not")
 
 
+def test_safe_chunks_pre_tokenize_like_the_whole_text(bpe):
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    pre = ByteLevel(add_prefix_space=False)
+    rng = random.Random(8)
+    pieces = ["word", "Word.", " ", "\n", "\n\n", "\n\n\n", "  \n", "\t", "'s", "🙂", "42"]
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        chunks = tokenization.safe_chunks(text)
+        assert "".join(chunks) == text
+        assert [w for c in chunks for w, _ in pre.pre_tokenize_str(c)] == [
+            w for w, _ in pre.pre_tokenize_str(text)
+        ]
+
+
+def test_long_texts_encode_like_short_ones(bpe):
+    text = (DATA_DIR / "tinyshakespeare.txt").read_text(encoding="utf-8")[:150_000]
+    assert len(tokenization.safe_chunks(text)) > 100
+    assert bpe.encode(text) == bpe.hf.encode(text).ids  # the parallel path gives the same ids
+
+
 def test_both_tokenizers_share_the_interface(bpe):
     for tok in (bpe, CharTokenizer.from_text("abc")):
         assert isinstance(tok, Tokenizer)
