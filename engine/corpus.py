@@ -291,6 +291,19 @@ class CleaningOptions:
     max_repetition: float = 0.3
 
 
+def suggested_options(kind: str) -> CleaningOptions:
+    """Sensible starting toggles for a corpus kind. The web filters were made for web pages: on code, lines
+    such as "else:" recur in most files and would be stripped as boilerplate, so code starts with that
+    step (and the repetition filter) off.
+
+    >>> suggested_options("code").boilerplate, suggested_options("web").boilerplate
+    (False, True)
+    """
+    if kind == "code":
+        return CleaningOptions(boilerplate=False, repetitive=False)
+    return CleaningOptions()
+
+
 @dataclass(frozen=True)
 class CorpusStats:
     documents: int

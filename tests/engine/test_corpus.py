@@ -202,6 +202,14 @@ def test_shakespeare_is_mostly_kept_by_default():
     assert 0.7 < report.after.documents / report.before.documents < 0.9  # only very short speeches go
 
 
+def test_code_keeps_its_lines_with_the_suggested_options():
+    modules = load_documents("python_stdlib")
+    web = clean(modules)
+    assert "else:" in dict(step(web, "boilerplate").flagged)  # the web filter would strip code lines
+    report = clean(modules, corpus.suggested_options("code"))
+    assert report.after.documents == 29 and "        else:" in report.docs[0] + report.docs[-1]
+
+
 # --- duplicates ----------------------------------------------------------------------------------------------
 
 A = ("Now is the winter of our discontent made glorious summer by this sun of York; and all the clouds that "
