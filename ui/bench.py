@@ -54,9 +54,9 @@ def bench_validator() -> tuple[str, str]:
 
 def bench_browser() -> tuple[str, str]:
     sys.path.insert(0, str(ROOT))
-    from tests.e2e.conftest import CHROMIUM_FLAGS, Server  # the same server harness the browser tests use
-
     import shutil
+
+    from tests.e2e.conftest import CHROMIUM_FLAGS, Server  # the same server harness the browser tests use
 
     chromium = shutil.which("chromium")
     if not chromium:

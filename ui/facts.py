@@ -1,23 +1,17 @@
 """Numbers from the learner's own work that quiz questions can ask about (`answer_from` in a quiz file).
 
-Widgets save what they measured in the progress store (for example the training widget saves its run summary
-under `run.summary`); this module turns those saved values into the facts named in `course.widgets.LEARNER_FACTS`.
+The training widget records which run is the learner's own (`main`) in the progress store; this module reads that
+run (live, or from its folder after a restart) and turns it into the facts named in `course.widgets.LEARNER_FACTS`.
+The too-high-learning-rate demo is a separate run (`diverge`) and never feeds these facts.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from ui import session
-
-RUN_SUMMARY_KEY = "run.summary"
+from ui import run_view
 
 
-def facts_from_run_summary(summary: dict[str, Any] | None) -> dict[str, float]:
-    if not summary:
-        return {}
+def facts_from_losses(start: float | None, final: float | None) -> dict[str, float]:
     out: dict[str, float] = {}
-    start, final = summary.get("start_val_loss"), summary.get("final_val_loss")
     if start is not None:
         out["run.start_loss"] = float(start)
     if final is not None:
@@ -28,4 +22,8 @@ def facts_from_run_summary(summary: dict[str, Any] | None) -> dict[str, float]:
 
 
 def learner_facts(learner_id: int) -> dict[str, float]:
-    return facts_from_run_summary(session.store().fact(learner_id, RUN_SUMMARY_KEY))
+    run = run_view.load(learner_id, "main")
+    if run is None or run.status in ("lost", "diverged", "failed"):
+        return {}
+    # Drop the final loss while the run is still going: the answer would move under the learner's feet.
+    return facts_from_losses(run.start_val_loss, None if run.active else run.final_val_loss)

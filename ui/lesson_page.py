@@ -64,9 +64,10 @@ def _render_card(lesson: Lesson, card: Card, stage: int) -> None:
     with st.container(border=True, key=f"card-{lesson.id}-{card.id}"):
         st.subheader(f"{card.icon} {card.title}".strip(), anchor=False)
         st.markdown(card.body)
+        reveal = True
         if card.widget is not None:
-            render_widget(card.widget.name, card.widget.params, key=f"{lesson.id}-{card.id}")
-        if card.after:
+            reveal = render_widget(card.widget.name, card.widget.params, key=f"{lesson.id}-{card.id}")
+        if card.after and reveal:
             st.markdown(card.after)
 
 

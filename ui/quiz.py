@@ -14,7 +14,16 @@ import streamlit as st
 
 from course.grading import Feedback, QuizScore, grade, score, shuffled
 from course.progress import QuestionRecord
-from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Question, Quiz, Reflection, SingleChoice
+from course.schema import (
+    FillBlanks,
+    MultipleSelect,
+    Numeric,
+    Ordering,
+    Question,
+    Quiz,
+    Reflection,
+    SingleChoice,
+)
 from ui import session
 from ui.facts import learner_facts
 from ui.text import escape_md

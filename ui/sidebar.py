@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import session
+from ui import run_view, session
 
 
 def _on_pick() -> None:
@@ -26,14 +26,30 @@ def _on_create() -> None:
     session.switch_learner(new)
 
 
+@st.fragment(run_every=2.0)
+def _run_status(learner_id: int) -> None:
+    """The learner's active training runs, on every page. Each poll is also the run's heartbeat, so a run keeps
+    going while its learner reads other lessons, and stops itself only when nobody has the course open."""
+    for run in run_view.active_runs(learner_id):
+        run_view.heartbeat(run)
+        what = "your run" if run.run_key == "main" else "the divergence demo"
+        if run.status == "queued":
+            st.caption(f"⏳ {what.capitalize()} is waiting in line (position {run.queue_position}).")
+        else:
+            loss = run.final_val_loss
+            shown = f", validation loss {loss:.2f}" if loss is not None else ""
+            st.caption(f"🟢 Training {what}: step {run.step:,}{shown}.")
+
+
 def render() -> None:
     me = session.learner()
     learners = session.store().learners()
+    # The selectbox's own state must follow the current learner (it changes from the "New profile" form too).
+    st.session_state["sidebar-learner"] = me.id
     with st.sidebar:
         st.selectbox(
             "Learner profile",
             options=[lr.id for lr in learners],
-            index=[lr.id for lr in learners].index(me.id),
             format_func=lambda i: next(lr.name for lr in learners if lr.id == i),
             key="sidebar-learner",
             on_change=_on_pick,
@@ -49,3 +65,4 @@ def render() -> None:
         total = len(course.lessons)
         finished = sum(1 for lesson in course.lessons if lesson.id in done)
         st.progress(finished / total if total else 0.0, text=f"{finished} of {total} lessons complete")
+        _run_status(me.id)

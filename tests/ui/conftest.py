@@ -11,6 +11,15 @@ from streamlit.util import calc_hash
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _runs_folder(tmp_path_factory):
+    """Training runs started by page tests go to a temporary folder, not the project's runs/."""
+    import os
+
+    os.environ["COURSE_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    yield
+
+
 @pytest.fixture
 def db(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "progress.sqlite3"

@@ -138,3 +138,9 @@ def test_new_profile_switches_learner(db):
     at.button(key="sidebar-create").click().run()
     assert not at.exception
     assert "Welcome, Ada" in texts(at)
+    from ui.session import store
+
+    ids = {lr.name: lr.id for lr in store().learners()}
+    assert at.selectbox(key="sidebar-learner").value == ids["Ada"]  # the picker follows the new profile
+    at.selectbox(key="sidebar-learner").set_value(ids["Guest"]).run()
+    assert "Welcome, Guest" in texts(at)

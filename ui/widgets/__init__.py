@@ -12,18 +12,24 @@ from typing import Any
 import streamlit as st
 
 from course.widgets import WIDGET_PARAMS
-from ui.widgets import next_char_counts
+from ui.widgets import next_char_counts, train_run
 
-RENDERERS: dict[str, Callable[[Any, str], None]] = {
+RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "next_char_counts": next_char_counts.render,
+    "train_run": train_run.render,
 }
 
 
-def render_widget(name: str, params: dict[str, Any], key: str) -> None:
-    """Draw a live widget inside a card; a failure is contained to the card (the lesson keeps working)."""
+def render_widget(name: str, params: dict[str, Any], key: str) -> bool:
+    """Draw a live widget inside a card; a failure is contained to the card (the lesson keeps working).
+
+    Returns whether the card's `after` text should show: a widget returns False while the learner has not yet
+    done the thing the text discusses (e.g. no training run yet), so results are not revealed before the guess.
+    """
     model = WIDGET_PARAMS[name].model_validate(params)
     with st.container(border=True, key=f"widget-{key}"):
         try:
-            RENDERERS[name](model, key)
+            return RENDERERS[name](model, key) is not False
         except Exception as err:  # a widget bug must not take the lesson down
             st.error(f"This live demo hit a problem and stopped: {err}", icon=":material/error:")
+            return True

@@ -1,0 +1,92 @@
+"""Lesson 7's live training widget: start a tiny run, poll it, leave and come back, the divergence demo."""
+
+from __future__ import annotations
+
+import time
+
+from course.loader import load_course
+from course.widgets import TrainRunParams
+from engine.train import PRESETS
+from tests.ui.conftest import goto, new_app, texts
+from ui.widgets.train_run import build_config, diverge_config
+
+LESSON7 = "training-loop"
+
+
+def _to_training_card(at):
+    lesson = load_course().entry(LESSON7).lesson
+    index = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
+    for _ in range(index):
+        at.button(key=f"lesson-{LESSON7}-next").click().run()
+    return f"{LESSON7}-{lesson.cards[index].id}", lesson.cards[index]
+
+
+def _poll_until(at, done, timeout=60.0):
+    """run_every does not fire inside AppTest: each at.run() is one poll."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if done(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError(f"condition not met within {timeout} s; page said:\n{texts(at)[-1500:]}")
+
+
+def test_config_from_knobs():
+    params = TrainRunParams()
+    cfg = build_config(params, "lesson", n_layer=2, n_embd=64, lr=1e-3, budget=30)
+    assert (cfg.n_layer, cfg.n_embd, cfg.lr, cfg.time_budget) == (2, 64, 1e-3, 30.0)
+    assert cfg.muon_lr == PRESETS["lesson"].muon_lr * 1e-3 / PRESETS["lesson"].lr
+    tiny = build_config(params, "tiny", 1, 32, 1e-2, 30)
+    assert tiny.max_steps == PRESETS["tiny"].max_steps and tiny.time_budget is None
+    bad = diverge_config("tiny")
+    assert bad.lr > 1 and bad.grad_clip == 0 and bad.optimizer == "adamw"
+
+
+def test_start_a_tiny_run_watch_it_and_come_back(db):
+    at = goto(new_app().run(), "lesson-7")
+    key, card = _to_training_card(at)
+    assert not at.exception
+    assert card.after not in texts(at)  # the results discussion waits until the learner has a run
+    at.button_group(key=f"{key}-preset").set_value("tiny").run()
+    at.button(key=f"{key}-start").click().run()
+    assert not at.exception
+    at = _poll_until(at, lambda a: a.get("plotly_chart")
+                     and any(m.label == "Validation loss" and m.value != "–" for m in a.metric))
+    at = _poll_until(at, lambda a: any("Finished" in c.value for c in a.caption), timeout=120)
+    shown = texts(at)
+    assert "What the model writes at step" in shown
+    assert card.after.split("\n")[0][:40] in shown  # revealed now
+    assert any(m.label == "Tokens / second" and m.value != "–" for m in at.metric)
+
+    # Leave for another page and come back: the same run is shown, not a new one.
+    at = goto(at, "home")
+    at = goto(at, "lesson-7")
+    assert any("Finished" in c.value for c in at.caption)
+    assert at.get("plotly_chart")
+
+
+def test_quiz_question_about_the_learners_own_run(db):
+    at = goto(new_app().run(), "lesson-7")
+    key, _ = _to_training_card(at)
+    at.button_group(key=f"{key}-preset").set_value("tiny").run()
+    at.button(key=f"{key}-start").click().run()
+    _poll_until(at, lambda a: any("Finished" in c.value for c in a.caption), timeout=120)
+
+    from ui.run_view import load
+    from ui.session import store
+
+    learner = store().last_learner()
+    run = load(learner.id, "main")
+    assert run.status == "finished" and run.start_val_loss is not None
+
+    entry = load_course().entry(LESSON7)
+    q = next(q for q in entry.quiz.questions if getattr(q, "answer_from", None) == "run.start_loss")
+    while any(b.key == f"lesson-{LESSON7}-next" for b in at.button):
+        at.button(key=f"lesson-{LESSON7}-next").click().run()
+    at.button(key=f"lesson-{LESSON7}-to-quiz").click().run()
+    qkey = f"quiz-{entry.quiz.id}-{q.id}"
+    at.text_input(key=qkey).input(f"{run.start_val_loss:.3f}").run()
+    at.button(key=f"{qkey}-check").click().run()
+    assert not at.exception
+    assert any(e.value == "Correct!" for e in at.success)

@@ -1,0 +1,231 @@
+"""Train a real GPT: a few safe knobs, Start/Stop, and a live view that polls the background run every second.
+
+The run lives in the engine's run manager (a background thread), never in this script: a rerun or a page switch
+does not restart or block it. The live part is a fragment (`st.fragment(run_every=...)`), so only the chart and
+numbers redraw each second while the rest of the page, knobs included, stays put. Each poll is also the run's
+heartbeat; a run nobody watches for five minutes stops itself and saves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from course.widgets import DATA_DIR, TrainRunParams
+from engine.device import get_device
+from engine.train import PRESETS, TrainConfig
+from ui import run_view, session
+from ui.run_view import RunView
+
+POLL_SECONDS = 1.0
+WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+DIVERGE_LR = 5.0  # far above anything sane for Adam: the loss explodes within a few dozen steps
+STATUS_TEXT = {
+    "queued": "⏳ Queued",
+    "running": "🟢 Running",
+    "finished": "✅ Finished",
+    "stopped": "⏹️ Stopped",
+    "diverged": "💥 Diverged",
+    "failed": "⚠️ Failed",
+    "lost": "⚠️ Interrupted",
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _corpus(corpus: str) -> str:
+    return (DATA_DIR / f"{corpus}.txt").read_text(encoding="utf-8")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _vocab_size(corpus: str) -> int:
+    return len(set(_corpus(corpus)))
+
+
+@st.cache_resource(show_spinner="Checking this machine's hardware...")
+def _device_sentence() -> str:
+    return get_device().sentence
+
+
+def presets_available() -> list[str]:
+    names = ["tiny", "lesson"]
+    if torch.cuda.is_available():
+        names.append("gpu")
+    return names
+
+
+def build_config(params: TrainRunParams, preset: str, n_layer: int, n_embd: int, lr: float, budget: int) -> TrainConfig:
+    """The preset with the learner's knobs applied. Muon's rate moves in proportion to the Adam rate they chose."""
+    base = PRESETS[preset]
+    n_head = base.n_head if n_embd % base.n_head == 0 else 1
+    cfg = replace(base, n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr)
+    if base.max_steps is None:  # time-bounded presets take the learner's budget
+        cfg = replace(cfg, time_budget=float(budget))
+    return cfg
+
+
+def diverge_config(preset: str) -> TrainConfig:
+    """A run with a learning rate so high the loss blows up: plain AdamW, no clipping to rescue it."""
+    base = PRESETS[preset]
+    return replace(base, optimizer="adamw", lr=DIVERGE_LR, grad_clip=0.0, warmup_steps=1,
+                   max_steps=300, time_budget=None, eval_interval=10, sample_interval=50)
+
+
+# ------------------------------------------------------------------ drawing a run
+
+
+def loss_chart(run: RunView, vocab_size: int) -> go.Figure:
+    steps = [r["step"] for r in run.metrics if r.get("train_loss") is not None]
+    train = [r["train_loss"] for r in run.metrics if r.get("train_loss") is not None]
+    evals = run.evals
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=steps, y=train, name="train loss (one batch)", mode="lines",
+                             line=dict(width=1), opacity=0.55))
+    fig.add_trace(go.Scatter(x=[s for s, _ in evals], y=[v for _, v in evals], name="validation loss",
+                             mode="lines+markers", line=dict(width=3)))
+    guess = math.log(vocab_size)
+    fig.add_hline(y=guess, line_dash="dot", annotation_text=f"random guessing: ln {vocab_size} = {guess:.2f}",
+                  annotation_position="top right")
+    finite = [v for v in train + [v for _, v in evals] if math.isfinite(v)]
+    top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=40), xaxis_title="step",
+                      yaxis_title="loss (nats per token)", legend=dict(orientation="h", y=1.12, x=0),
+                      yaxis=dict(range=[0, min(top, 12)]))
+    return fig
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def draw_run(run: RunView, vocab_size: int, key: str) -> None:
+    if run.status == "queued":
+        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
+                "each gets all its cores; yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
+    sentence = run.device_sentence or _device_sentence()
+    st.caption(f"{STATUS_TEXT.get(run.status, run.status)} · {sentence}"
+               + (f" · {run.params:,} parameters" if run.params else ""))
+    a, b, c, d = st.columns(4)
+    a.metric("Step", f"{run.step:,}")
+    val = run.final_val_loss
+    start = run.start_val_loss
+    delta = f"{val - start:+.2f} since step 0" if len(run.evals) > 1 and start is not None and math.isfinite(val) else None
+    b.metric("Validation loss", f"{val:.3f}" if val is not None and math.isfinite(val) else "–", delta=delta,
+             delta_color="inverse")
+    tps = run.tokens_per_s
+    c.metric("Tokens / second", f"{tps:,.0f}" if tps else "–")
+    d.metric("Time left", _fmt_eta(run.eta_s) if run.active else "done")
+    if run.metrics:
+        st.plotly_chart(loss_chart(run, vocab_size), key=f"{key}-chart", config={"displayModeBar": False})
+    if run.samples:
+        step, text = run.samples[-1]
+        st.markdown(f"**What the model writes at step {step:,}:**")
+        st.code(text, language=None, wrap_lines=True)
+        if len(run.samples) > 1:
+            with st.expander(f"All {len(run.samples)} samples, from gibberish to words"):
+                for s, t in run.samples:
+                    st.caption(f"step {s:,}")
+                    st.code(t, language=None, wrap_lines=True)
+    if run.status == "finished":
+        st.success(run.message or "Finished.", icon=":material/check_circle:")
+    elif run.status in ("diverged", "failed", "lost"):
+        st.error(run.message or "The run stopped.", icon=":material/warning:")
+    elif run.status == "stopped":
+        st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_panel(learner_id: int, run_key: str, vocab_size: int, key: str) -> None:
+    """Redrawn every second on its own; asks for a full rerun once when the run ends, to re-enable Start."""
+    run = run_view.load(learner_id, run_key)
+    if run is None:
+        return
+    run_view.heartbeat(run)
+    draw_run(run, vocab_size, key)
+    seen_key = f"{key}-seen-status"
+    was_active = st.session_state.get(seen_key) in run_view.ACTIVE
+    st.session_state[seen_key] = run.status
+    if was_active and not run.active:
+        st.rerun(scope="app")
+
+
+# ------------------------------------------------------------------ the widget
+
+
+def _start(params: TrainRunParams, key: str, run_key: str, config: TrainConfig, label: str) -> None:
+    me = session.learner()
+    run_view.start(me.id, run_key, config, _corpus(params.corpus), label=f"{me.name} {label}")
+    st.session_state[f"{key}-{run_key}-seen-status"] = "queued"
+
+
+def _stop(run: RunView) -> None:
+    run_view.stop(run)
+
+
+def render(params: TrainRunParams, key: str) -> bool:
+    """Returns True once the learner has a run, so the card's `after` text (which discusses results) shows then."""
+    me = session.learner()
+    vocab = _vocab_size(params.corpus)
+    run = run_view.load(me.id, params.run_key)
+    busy = run is not None and run.active
+
+    presets = presets_available()
+    preset = params.preset if params.preset in presets else "lesson"
+    base = PRESETS[preset]
+    with st.container(key=f"{key}-knobs"):
+        if len(presets) > 1:
+            labels = {"tiny": "Tiny (seconds, a toy)", "lesson": "Lesson (the real thing)", "gpu": "GPU (bigger)"}
+            preset = st.segmented_control("Preset", presets, default=preset, format_func=labels.get,
+                                          key=f"{key}-preset", required=True, disabled=busy)
+            base = PRESETS[preset]
+        left, right = st.columns(2)
+        knobs = set(params.knobs)
+        n_layer = left.slider("Layers", 1, params.max_layers, min(base.n_layer, params.max_layers), key=f"{key}-layers",
+                              disabled=busy or "n_layer" not in knobs, help="How many transformer blocks are stacked.")
+        widths = [w for w in WIDTHS if w <= params.max_width]
+        width = min(widths, key=lambda w: abs(w - base.n_embd))
+        n_embd = right.select_slider("Width (embedding size)", widths, value=width, key=f"{key}-width",
+                                     disabled=busy or "n_embd" not in knobs,
+                                     help="How many numbers represent each token inside the model.")
+        rates = sorted({params.min_learning_rate, params.max_learning_rate, base.lr,
+                        *[r for r in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+                          if params.min_learning_rate <= r <= params.max_learning_rate]})
+        lr = left.select_slider("Learning rate", rates, value=min(rates, key=lambda r: abs(r - base.lr)),
+                                format_func=lambda r: f"{r:g}", key=f"{key}-lr",
+                                disabled=busy or "learning_rate" not in knobs,
+                                help="How big a step each update takes. Too small: slow. Too big: it blows up.")
+        budget = params.time_budget
+        if base.max_steps is None:
+            budget = right.slider("Time budget (seconds)", 10, params.max_time_budget, params.time_budget, step=5,
+                                  key=f"{key}-budget", disabled=busy or "time_budget" not in knobs,
+                                  help="The schedule is planned to make the best model in exactly this time.")
+        else:
+            right.caption(f"The tiny preset runs a fixed {base.max_steps} steps.")
+    config = build_config(params, preset, n_layer, n_embd, lr, budget)
+
+    c1, c2, c3 = st.columns([1, 1, 2])
+    c1.button("Start training", key=f"{key}-start", type="primary", icon=":material/play_arrow:", disabled=busy,
+              on_click=_start, args=(params, key, params.run_key, config, "lesson run"), width="stretch")
+    c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop, args=(run,),
+              width="stretch")
+    if params.show_diverge_button:
+        c3.button(f"Too high learning rate ({DIVERGE_LR:g}): watch it diverge", key=f"{key}-diverge",
+                  icon=":material/local_fire_department:", on_click=_start,
+                  args=(params, key, "diverge", diverge_config(preset), "too-high learning rate"), width="stretch")
+
+    if run is None:
+        st.caption(f"{_device_sentence()}. Nothing trained yet: press Start and watch the loss.")
+    else:
+        live_panel(me.id, params.run_key, vocab, f"{key}-{params.run_key}")
+
+    demo = run_view.load(me.id, "diverge") if params.show_diverge_button else None
+    if demo is not None:
+        with st.expander("The too-high learning rate run", expanded=True, icon=":material/local_fire_department:"):
+            live_panel(me.id, "diverge", vocab, f"{key}-diverge")
+    return run is not None
