@@ -8,6 +8,7 @@ runs, except "first training in a process", which includes the tokenizers librar
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
 
 def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
     """Measure, print and (if `write`) append the figures; returns the (measure, value) rows."""
+    load = os.getloadavg()[0]
     shakespeare = corpus.load_corpus("tinyshakespeare")
     one_mb = shakespeare.encode("utf-8")[:1_000_000].decode("utf-8", errors="ignore")
     playground = shakespeare[:2_000] + " naïve café 日本語 🙂👍🏽"
@@ -52,6 +54,7 @@ def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
     report = dedup.deduplicate(pages)
 
     rows = [
+        ("1-minute load average when the run started (other processes share the cores)", f"{load:.1f}"),
         ("BPE training, vocab 4,096 on 1 MB of Shakespeare (target < 1 s)", f"{warm:.2f} s"),
         ("  first training in a process (library warm-up included)", f"{cold:.2f} s"),
         ("encode_with_offsets, 2,000-character playground text (target < 50 ms)", f"{encode * 1000:.1f} ms"),
