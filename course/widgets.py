@@ -54,6 +54,9 @@ class TrainRunParams(WidgetParams):
     max_time_budget: int = Field(180, ge=5, le=900)
     show_diverge_button: bool = True
     run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="which of the learner's runs this card shows")
+    tokenizer: Literal["char", "learner_bpe"] = Field(
+        "char", description="learner_bpe: the BPE tokenizer the learner trained in the tokenization lesson")
+    use_learner_corpus: bool = Field(False, description="train on the corpus the learner picked in lesson 3")
 
     _corpus = field_validator("corpus")(_check_corpus)
 
@@ -66,9 +69,89 @@ class TrainRunParams(WidgetParams):
         return self
 
 
+class CorpusPickerParams(WidgetParams):
+    """Choose the text the learner works with from here on: a bundled corpus, the web-crawl sample, or their own."""
+
+    allow_upload: bool = True
+    allow_paste: bool = True
+
+
+class CleaningLabParams(WidgetParams):
+    """Toggle cleaning steps on the learner's corpus and see what each removed."""
+
+    min_chars: int = Field(50, ge=0, le=5000)
+    max_repetition: float = Field(0.3, gt=0, le=1)
+
+
+class DedupLabParams(WidgetParams):
+    """Find exact and near duplicates (MinHash over shingles) at a threshold the learner sets."""
+
+    threshold: float = Field(0.8, ge=0.3, le=1.0)
+    min_threshold: float = Field(0.5, ge=0.1, le=1.0)
+    max_threshold: float = Field(0.95, ge=0.1, le=1.0)
+    max_pairs: int = Field(4, ge=1, le=20, description="example pairs shown side by side")
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> DedupLabParams:
+        if not self.min_threshold <= self.threshold <= self.max_threshold:
+            raise ValueError("threshold must lie between min_threshold and max_threshold")
+        return self
+
+
+class DedupCompareParams(WidgetParams):
+    """Two short training runs on the same budget, with and without the duplicates, on one chart."""
+
+    preset: Literal["tiny", "lesson"] = "lesson"
+    time_budget: int = Field(20, ge=5, le=120, description="seconds per run")
+
+
+class TokenizerPlaygroundParams(WidgetParams):
+    """Type text and see it as tokens, character-level and BPE side by side."""
+
+    text: str = Field("To be, or not to be: that is the question.", min_length=1, max_length=2000)
+    vocab_size: int = Field(1024, ge=260, le=16384, description="BPE vocabulary used until the learner trains one")
+
+
+class BPETrainerParams(WidgetParams):
+    """Train a byte-level BPE on the learner's corpus and step through its first merges."""
+
+    vocab_size: int = Field(1024, ge=260, le=16384)
+    min_vocab_size: int = Field(260, ge=257, le=16384)
+    max_vocab_size: int = Field(8192, ge=260, le=32768)
+    merges_to_trace: int = Field(40, ge=5, le=200)
+
+    @model_validator(mode="after")
+    def _vocab_in_range(self) -> BPETrainerParams:
+        if not self.min_vocab_size <= self.vocab_size <= self.max_vocab_size:
+            raise ValueError("vocab_size must lie between min_vocab_size and max_vocab_size")
+        return self
+
+
+class VocabSweepParams(WidgetParams):
+    """Characters per token at several vocabulary sizes, on the learner's corpus."""
+
+    vocab_sizes: list[int] = Field(default_factory=lambda: [256, 512, 1024, 2048, 4096, 8192], min_length=2, max_length=10)
+
+    @field_validator("vocab_sizes")
+    @classmethod
+    def _sizes_ok(cls, sizes: list[int]) -> list[int]:
+        if any(v < 257 or v > 32768 for v in sizes):
+            raise ValueError("each vocabulary size must be between 257 and 32768")
+        if sorted(set(sizes)) != sizes:
+            raise ValueError("vocabulary sizes must be increasing and distinct")
+        return sizes
+
+
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "next_char_counts": NextCharCountsParams,
     "train_run": TrainRunParams,
+    "corpus_picker": CorpusPickerParams,
+    "cleaning_lab": CleaningLabParams,
+    "dedup_lab": DedupLabParams,
+    "dedup_compare": DedupCompareParams,
+    "tokenizer_playground": TokenizerPlaygroundParams,
+    "bpe_trainer": BPETrainerParams,
+    "vocab_sweep": VocabSweepParams,
 }
 
 # Numeric quiz answers that come from the learner's own work rather than from the YAML. The UI computes them;
@@ -77,4 +160,9 @@ LEARNER_FACTS: dict[str, str] = {
     "run.start_loss": "validation loss at step 0 of the learner's training run",
     "run.final_val_loss": "last validation loss of the learner's training run",
     "run.val_loss_drop": "how much the validation loss fell during the learner's run",
+    "dedup.removed": "how many documents the learner's last deduplication removed (exact + near)",
+    "dedup.near_removed": "how many near-duplicates the learner's last deduplication removed",
+    "corpus.documents": "how many documents the learner's chosen corpus has",
+    "bpe.vocab_size": "the vocabulary size of the BPE tokenizer the learner trained",
+    "bpe.chars_per_token": "characters per token of the learner's BPE on their corpus",
 }
