@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from course.progress import QuestionRecord
-from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Question, Quiz, Reflection, SingleChoice
+from course.schema import (
+    FillBlanks,
+    MultipleSelect,
+    Numeric,
+    Ordering,
+    Question,
+    Quiz,
+    Reflection,
+    SingleChoice,
+)
 
 T = TypeVar("T")
 

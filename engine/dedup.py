@@ -22,6 +22,7 @@ Better") show why it matters.
 from __future__ import annotations
 
 import hashlib
+import random
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -211,3 +212,62 @@ def deduplicate(
         shingle_size=shingle_size,
         shingle_unit=shingle_unit,
     )
+
+
+@dataclass(frozen=True)
+class ComparisonTexts:
+    """Two training texts for a fair with/without-duplicates experiment (see `comparison_texts`)."""
+
+    with_duplicates: str  # training text, then the shared validation text
+    without_duplicates: str  # the same length of unique training text, then the same validation text
+    train_chars: int  # length of the training part of each text
+    val_chars: int  # length of the shared validation part (the last 10% of each text)
+    duplicate_share: float  # share of documents in the with-duplicates training part that are duplicates
+
+
+def comparison_texts(docs: list[str], report: DedupReport, max_val_chars: int = 100_000, seed: int = 0) -> ComparisonTexts:
+    """Build the two texts for 'does removing duplicates help?' so that only the duplicates differ.
+
+    Both texts have the same length and end with the same validation text, which is exactly the last tenth of
+    each, so the trainer's positional 90/10 split scores both runs on identical, unseen text. Validation documents
+    are unique documents whose duplicates are left out of both training parts (no leak through a copy). Documents
+    are shuffled with a fixed seed, so the duplicates are spread through the training text as in a real crawl.
+
+    >>> docs = [f"document number {i} " * 5 for i in range(40)]
+    >>> docs += docs[:20]  # twenty exact copies
+    >>> t = comparison_texts(docs, deduplicate(docs, near=False), max_val_chars=500)
+    >>> len(t.with_duplicates) == len(t.without_duplicates), t.with_duplicates[-t.val_chars:] == t.without_duplicates[-t.val_chars:]
+    (True, True)
+    """
+    rng = random.Random(seed)
+    kept = list(report.kept)
+    rng.shuffle(kept)
+    unique_chars = sum(len(docs[i]) + 2 for i in kept)
+    target = min(max_val_chars, unique_chars // 15)  # leave room for 9x as much unique training text
+    val_ids: set[int] = set()
+    val_len = 0
+    for i in kept:
+        if val_len >= target:
+            break
+        val_ids.add(i)
+        val_len += len(docs[i]) + 2
+    duplicate_of = {r.index: r.duplicate_of for r in report.removed}
+    without = [i for i in kept if i not in val_ids]
+    with_dups = [i for i in range(len(docs)) if i not in val_ids and duplicate_of.get(i) not in val_ids]
+    rng.shuffle(with_dups)
+    val_text = "\n\n".join(docs[i] for i in sorted(val_ids)) + "\n\n"
+    train_chars = 9 * len(val_text)
+    without_text = "\n\n".join(docs[i] for i in without)
+    with_text = "\n\n".join(docs[i] for i in with_dups)
+    if min(len(without_text), len(with_text)) < train_chars:
+        raise ValueError("This corpus is too small to hold out a validation set and still train on 9 times as much.")
+    # share of duplicates among the documents that fit in the training part
+    used, dups, n = 0, 0, 0
+    for i in with_dups:
+        if used >= train_chars:
+            break
+        used += len(docs[i]) + 2
+        n += 1
+        dups += i in duplicate_of
+    return ComparisonTexts(with_text[:train_chars] + val_text, without_text[:train_chars] + val_text,
+                           train_chars, len(val_text), dups / max(n, 1))

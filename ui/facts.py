@@ -7,7 +7,7 @@ The too-high-learning-rate demo is a separate run (`diverge`) and never feeds th
 
 from __future__ import annotations
 
-from ui import run_view
+from ui import run_view, session
 
 
 def facts_from_losses(start: float | None, final: float | None) -> dict[str, float]:
@@ -22,8 +22,14 @@ def facts_from_losses(start: float | None, final: float | None) -> dict[str, flo
 
 
 def learner_facts(learner_id: int) -> dict[str, float]:
+    facts: dict[str, float] = {}
     run = run_view.load(learner_id, "main")
-    if run is None or run.status in ("lost", "diverged", "failed"):
-        return {}
-    # Drop the final loss while the run is still going: the answer would move under the learner's feet.
-    return facts_from_losses(run.start_val_loss, None if run.active else run.final_val_loss)
+    if run is not None and run.status not in ("lost", "diverged", "failed"):
+        # Drop the final loss while the run is still going: the answer would move under the learner's feet.
+        facts.update(facts_from_losses(run.start_val_loss, None if run.active else run.final_val_loss))
+    dedup = session.store().fact(learner_id, "dedup.result")
+    if dedup:
+        facts["dedup.removed"] = float(dedup["removed"])
+        facts["dedup.near_removed"] = float(dedup["near"])
+        facts["corpus.documents"] = float(dedup["documents"])
+    return facts

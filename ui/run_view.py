@@ -14,10 +14,12 @@ from typing import Any
 
 from engine import checkpoint
 from engine.runs import TERMINAL, get_manager, read_run_summary
+from engine.tokenization import Tokenizer
 from engine.train import TrainConfig
 from ui import session
 
 ACTIVE = ("queued", "running")
+RUN_KEYS = ("main", "diverge", "bpe", "dedup-with", "dedup-without")  # every named run a widget may start
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,15 @@ def _from_disk(run_key: str, info: dict[str, Any]) -> RunView:
                    config=summary.get("config") or {})
 
 
-def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str) -> str:
-    """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at."""
+def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str,
+          tokenizer: Tokenizer | None = None) -> str:
+    """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at.
+
+    `tokenizer` None: a character tokenizer of `text`."""
     old = load(learner_id, run_key)
     if old is not None and old.live and old.active:
         get_manager().stop(old.run_id)
-    run_id = get_manager().submit(config, text, label=label)
+    run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label)
     run_dir = get_manager().snapshot(run_id).run_dir
     session.store().set_fact(learner_id, _fact_key(run_key),
                              {"run_id": run_id, "run_dir": run_dir, "created_at": time.time(), "label": label})
@@ -117,6 +122,6 @@ def heartbeat(run: RunView) -> None:
         get_manager().heartbeat(run.run_id)
 
 
-def active_runs(learner_id: int, run_keys: tuple[str, ...] = ("main", "diverge")) -> list[RunView]:
+def active_runs(learner_id: int, run_keys: tuple[str, ...] = RUN_KEYS) -> list[RunView]:
     runs = [load(learner_id, k) for k in run_keys]
     return [r for r in runs if r is not None and r.active]

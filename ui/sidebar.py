@@ -26,13 +26,17 @@ def _on_create() -> None:
     session.switch_learner(new)
 
 
+RUN_NAMES = {"main": "your run", "diverge": "the divergence demo", "bpe": "your BPE run",
+             "dedup-with": "the with-duplicates run", "dedup-without": "the deduplicated run"}
+
+
 @st.fragment(run_every=2.0)
 def _run_status(learner_id: int) -> None:
     """The learner's active training runs, on every page. Each poll is also the run's heartbeat, so a run keeps
     going while its learner reads other lessons, and stops itself only when nobody has the course open."""
     for run in run_view.active_runs(learner_id):
         run_view.heartbeat(run)
-        what = "your run" if run.run_key == "main" else "the divergence demo"
+        what = RUN_NAMES.get(run.run_key, "a run")
         if run.status == "queued":
             st.caption(f"⏳ {what.capitalize()} is waiting in line (position {run.queue_position}).")
         else:

@@ -12,11 +12,15 @@ from typing import Any
 import streamlit as st
 
 from course.widgets import WIDGET_PARAMS
-from ui.widgets import next_char_counts, train_run
+from ui.widgets import cleaning_lab, corpus_picker, dedup_compare, dedup_lab, next_char_counts, train_run
 
 RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "next_char_counts": next_char_counts.render,
     "train_run": train_run.render,
+    "corpus_picker": corpus_picker.render,
+    "cleaning_lab": cleaning_lab.render,
+    "dedup_lab": dedup_lab.render,
+    "dedup_compare": dedup_compare.render,
 }
 
 

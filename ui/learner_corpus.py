@@ -1,0 +1,107 @@
+"""The text a learner works with in lessons 3 and 4: which corpus they picked, and that corpus cleaned.
+
+The choice is saved in the progress store (`corpus.choice`), uploads in `data/uploads/<learner id>/`, and the
+cleaning options in `cleaning.options`, so every widget downstream (dedup, tokenizers, training) sees the same text
+across pages and restarts. Expensive results are cached by corpus id plus the content hash of uploads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import streamlit as st
+
+from engine import corpus as engine_corpus
+from engine.corpus import CleaningOptions, CleaningReport, CorpusInfo
+from engine.dedup import DedupReport, deduplicate
+from ui import session
+
+CHOICE_KEY = "corpus.choice"
+CLEANING_KEY = "cleaning.options"
+DEFAULT_CORPUS = engine_corpus.CRAWL_ID  # the most instructive one for cleaning and dedup
+
+
+def upload_folder(learner_id: int) -> Path:
+    root = Path(os.environ.get("LLM_COURSE_UPLOADS") or engine_corpus.DATA_DIR / "uploads")
+    return root / str(learner_id)
+
+
+def available(learner_id: int) -> list[CorpusInfo]:
+    return engine_corpus.list_corpora(upload_folder(learner_id))
+
+
+def chosen(learner_id: int) -> CorpusInfo:
+    """The learner's corpus (falls back to the default if an upload disappeared)."""
+    corpus_id = session.store().fact(learner_id, CHOICE_KEY, DEFAULT_CORPUS)
+    try:
+        return engine_corpus.get_corpus(corpus_id, upload_folder(learner_id))
+    except KeyError:
+        return engine_corpus.get_corpus(DEFAULT_CORPUS)
+
+
+def choose(learner_id: int, corpus_id: str) -> None:
+    session.store().set_fact(learner_id, CHOICE_KEY, corpus_id)
+
+
+def cleaning_options(learner_id: int, info: CorpusInfo, **defaults: float) -> CleaningOptions:
+    """The learner's saved options for this corpus, else the engine's suggestion for its kind (with `defaults`)."""
+    saved = session.store().fact(learner_id, f"{CLEANING_KEY}.{info.id}")
+    if saved:
+        return CleaningOptions(**saved)
+    return replace(engine_corpus.suggested_options(info.kind), **defaults)
+
+
+def save_cleaning_options(learner_id: int, info: CorpusInfo, options: CleaningOptions) -> None:
+    session.store().set_fact(learner_id, f"{CLEANING_KEY}.{info.id}", asdict(options))
+
+
+def _version(info: CorpusInfo) -> str:
+    """A cache key that changes when the corpus does (uploads are named by content hash; bundled files by size)."""
+    return f"{info.id}:{info.size_bytes}"
+
+
+@st.cache_data(show_spinner="Reading the corpus...", max_entries=8)
+def _documents(corpus_id: str, version: str, folder: str) -> list[str]:
+    return engine_corpus.load_documents(corpus_id, Path(folder))
+
+
+@st.cache_data(show_spinner="Reading the corpus...", max_entries=8)
+def _text(corpus_id: str, version: str, folder: str) -> str:
+    return engine_corpus.load_corpus(corpus_id, Path(folder))
+
+
+@st.cache_data(show_spinner="Cleaning...", max_entries=16)
+def _cleaned(corpus_id: str, version: str, folder: str, options: CleaningOptions) -> CleaningReport:
+    return engine_corpus.clean(_documents(corpus_id, version, folder), options)
+
+
+@st.cache_data(show_spinner="Looking for duplicates...", max_entries=16)
+def _deduped(corpus_id: str, version: str, folder: str, options: CleaningOptions, threshold: float,
+             exact: bool, near: bool) -> DedupReport:
+    docs = _cleaned(corpus_id, version, folder, options).docs
+    return deduplicate(docs, exact=exact, near=near, threshold=threshold, max_examples=12)
+
+
+def documents(learner_id: int, info: CorpusInfo) -> list[str]:
+    return _documents(info.id, _version(info), str(upload_folder(learner_id)))
+
+
+def text(learner_id: int, info: CorpusInfo) -> str:
+    return _text(info.id, _version(info), str(upload_folder(learner_id)))
+
+
+def cleaned(learner_id: int, info: CorpusInfo, options: CleaningOptions) -> CleaningReport:
+    return _cleaned(info.id, _version(info), str(upload_folder(learner_id)), options)
+
+
+def deduped(learner_id: int, info: CorpusInfo, options: CleaningOptions, threshold: float,
+            exact: bool = True, near: bool = True) -> DedupReport:
+    return _deduped(info.id, _version(info), str(upload_folder(learner_id)), options, threshold, exact, near)
+
+
+def training_text(learner_id: int) -> str:
+    """What the learner's model trains on: their corpus, cleaned with their options (documents joined)."""
+    info = chosen(learner_id)
+    return "\n\n".join(cleaned(learner_id, info, cleaning_options(learner_id, info)).docs)

@@ -1,0 +1,77 @@
+"""Pick the text to work with: a bundled corpus, the generated web-crawl sample, or your own (upload or paste).
+
+Uploads are checked by the engine (size, UTF-8, not binary, long enough) and refused with its reason; a refused
+upload never touches what was saved before. The choice is stored per learner, so later widgets use it too.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from course.widgets import CorpusPickerParams
+from engine.corpus import UploadRejected, corpus_stats, save_upload, validate_upload
+from ui import learner_corpus, session
+
+KIND_ICON = {"prose": "📜", "code": "🐍", "web": "🌐", "upload": "📄"}
+
+
+def _take(name: str, data: bytes, key: str) -> None:
+    me = session.learner()
+    try:
+        text = validate_upload(name, data)
+    except UploadRejected as err:
+        st.session_state[f"{key}-refused"] = f"“{name}” was refused: {err.reason}"
+        return
+    info = save_upload(name, text, learner_corpus.upload_folder(me.id))
+    learner_corpus.choose(me.id, info.id)
+    st.session_state.pop(f"{key}-refused", None)
+    st.session_state[f"{key}-accepted"] = f"“{name}” is saved as your corpus ({len(text):,} characters)."
+
+
+def _on_pick(key: str) -> None:
+    learner_corpus.choose(session.learner().id, st.session_state[f"{key}-choice"])
+
+
+def _on_paste(key: str) -> None:
+    _take("pasted text", (st.session_state.get(f"{key}-paste") or "").encode("utf-8"), key)
+
+
+def render(params: CorpusPickerParams, key: str) -> bool:
+    me = session.learner()
+    options = learner_corpus.available(me.id)
+    current = learner_corpus.chosen(me.id)
+    ids = [c.id for c in options]
+    st.session_state[f"{key}-choice"] = current.id  # the radio follows the saved choice (uploads change it too)
+    by_id = {c.id: c for c in options}
+    st.radio("Your corpus", ids, key=f"{key}-choice", on_change=_on_pick, args=(key,),
+             format_func=lambda i: f"{KIND_ICON.get(by_id[i].kind, '📄')} {by_id[i].title}",
+             captions=[f"{c.size_bytes / 1e6:.2f} MB · {c.description}" for c in options])
+
+    if params.allow_upload or params.allow_paste:
+        with st.expander("Bring your own text", icon=":material/upload_file:"):
+            if params.allow_upload:
+                upload = st.file_uploader("Upload a plain-text file (UTF-8, up to 2 MB)", key=f"{key}-upload")
+                if upload is not None and st.session_state.get(f"{key}-upload-seen") != upload.file_id:
+                    st.session_state[f"{key}-upload-seen"] = upload.file_id  # handle each upload once
+                    _take(upload.name, upload.getvalue(), key)
+                    st.rerun()
+            if params.allow_paste:
+                st.text_area("…or paste text (at least 1,000 characters)", key=f"{key}-paste", height=120)
+                st.button("Use the pasted text", key=f"{key}-paste-use", on_click=_on_paste, args=(key,),
+                          icon=":material/content_paste:")
+    if msg := st.session_state.get(f"{key}-refused"):
+        st.error(msg, icon=":material/block:")
+    if msg := st.session_state.pop(f"{key}-accepted", None):
+        st.success(msg, icon=":material/check_circle:")
+
+    docs = learner_corpus.documents(me.id, current)
+    stats = corpus_stats(docs)
+    a, b, c = st.columns(3)
+    a.metric("Documents", f"{stats.documents:,}")
+    b.metric("Characters", f"{stats.characters:,}")
+    c.metric("Words", f"{stats.words:,}")
+    st.caption(f"Source: {current.source}")
+    with st.expander("Peek at three documents"):
+        for doc in docs[:3]:
+            st.code(doc[:600] + (" …" if len(doc) > 600 else ""), language=None, wrap_lines=True)
+    return True

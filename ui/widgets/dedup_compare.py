@@ -1,0 +1,106 @@
+"""Does removing duplicates help? Train two runs on the same budget, one with the duplicates and one without.
+
+Both training texts have the same length and end with the same held-out validation text (see
+`engine.dedup.comparison_texts`), so the two validation curves are directly comparable. The runs go through the
+run manager's queue like any other run: on a one-slot CPU the second waits for the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from course.widgets import DedupCompareParams
+from engine.dedup import ComparisonTexts, comparison_texts
+from engine.tokenization import CharTokenizer
+from engine.train import PRESETS
+from ui import learner_corpus, run_view, session
+from ui.widgets.train_run import STATUS_TEXT
+
+RUNS = {"dedup-with": "with duplicates", "dedup-without": "duplicates removed"}
+THRESHOLD = 0.8  # the comparison uses the engine's default threshold, whatever the lab's slider shows
+
+
+@st.cache_data(show_spinner="Preparing the two training texts...", max_entries=4)
+def _texts(corpus_id: str, version: str, learner_id: int, options) -> ComparisonTexts:
+    info = learner_corpus.chosen(learner_id)
+    docs = learner_corpus.cleaned(learner_id, info, options).docs
+    report = learner_corpus.deduped(learner_id, info, options, THRESHOLD)
+    return comparison_texts(docs, report)
+
+
+def _start_both(params: DedupCompareParams, texts: ComparisonTexts) -> None:
+    me = session.learner()
+    tokenizer = CharTokenizer.from_text(texts.with_duplicates + texts.without_duplicates)  # one vocabulary for both
+    config = replace(PRESETS[params.preset], time_budget=float(params.time_budget), max_steps=None,
+                     eval_interval=25)
+    if PRESETS[params.preset].max_steps is not None:  # the tiny preset keeps its fixed length
+        config = replace(PRESETS[params.preset])
+    run_view.start(me.id, "dedup-with", config, texts.with_duplicates, "with duplicates", tokenizer=tokenizer)
+    run_view.start(me.id, "dedup-without", config, texts.without_duplicates, "duplicates removed", tokenizer=tokenizer)
+
+
+def comparison_chart(runs: dict[str, run_view.RunView]) -> go.Figure:
+    fig = go.Figure()
+    for run_key, run in runs.items():
+        evals = run.evals
+        fig.add_trace(go.Scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers",
+                                 name=f"validation loss, {RUNS[run_key]}"))
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=40), xaxis_title="step",
+                      yaxis_title="validation loss (same held-out text)", legend=dict(orientation="h", y=1.15, x=0))
+    return fig
+
+
+@st.fragment(run_every=1.0)
+def _live(learner_id: int, key: str) -> None:
+    runs = {k: r for k in RUNS if (r := run_view.load(learner_id, k)) is not None}
+    if not runs:
+        return
+    for run in runs.values():
+        run_view.heartbeat(run)
+    cols = st.columns(len(runs))
+    for col, (run_key, run) in zip(cols, runs.items(), strict=True):
+        where = f" (position {run.queue_position} in line)" if run.status == "queued" else ""
+        val = run.final_val_loss
+        col.metric(f"{RUNS[run_key].capitalize()}: {STATUS_TEXT.get(run.status, run.status)}{where}",
+                   f"{val:.3f}" if val is not None else "–", help="latest validation loss")
+    if any(r.evals for r in runs.values()):
+        st.plotly_chart(comparison_chart(runs), key=f"{key}-chart", config={"displayModeBar": False})
+    done = [r for r in runs.values() if r.status == "finished" and r.final_val_loss is not None]
+    if len(done) == 2:
+        with_dups, without = runs["dedup-with"].final_val_loss, runs["dedup-without"].final_val_loss
+        diff = with_dups - without
+        if abs(diff) < 0.01:
+            st.info(f"The two runs ended within {abs(diff):.3f} of each other: on a run this short the duplicates "
+                    "barely mattered. Longer runs see the repeated pages many more times.", icon=":material/balance:")
+        elif diff > 0:
+            st.success(f"Removing duplicates won by {diff:.3f} nats on the same unseen text: the same budget went "
+                       "further when no step was spent re-reading copies.", icon=":material/trending_down:")
+        else:
+            st.warning(f"This time the run with duplicates ended {-diff:.3f} lower. Short runs are noisy; the effect "
+                       "of duplicates grows with how often a model sees them.", icon=":material/help:")
+    for run in runs.values():
+        if run.status in ("diverged", "failed", "lost", "stopped") and run.message:
+            st.caption(f"{RUNS[run.run_key].capitalize()}: {run.message}")
+
+
+def render(params: DedupCompareParams, key: str) -> bool:
+    me = session.learner()
+    info = learner_corpus.chosen(me.id)
+    options = learner_corpus.cleaning_options(me.id, info)
+    try:
+        texts = _texts(info.id, f"{info.id}:{info.size_bytes}", me.id, options)
+    except ValueError as err:
+        st.warning(f"{err} Pick a bigger corpus (the web-crawl sample works well).", icon=":material/info:")
+        return True
+    st.caption(f"Each run trains on {texts.train_chars:,} characters of **{info.title}** (cleaned). In the first, "
+               f"{texts.duplicate_share:.0%} of the documents are duplicates; the second has none. Both are scored on "
+               f"the same {texts.val_chars:,} held-out characters.")
+    busy = any(r is not None and r.active for r in (run_view.load(me.id, k) for k in RUNS))
+    budget = f"2 × {params.time_budget} s" if PRESETS[params.preset].max_steps is None else "2 short runs"
+    st.button(f"Train both ({budget})", key=f"{key}-start", type="primary", icon=":material/compare_arrows:",
+              disabled=busy, on_click=_start_both, args=(params, texts))
+    _live(me.id, key)
+    return any(run_view.load(me.id, k) is not None for k in RUNS)
