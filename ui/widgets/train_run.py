@@ -17,8 +17,9 @@ import torch
 
 from course.widgets import DATA_DIR, TrainRunParams
 from engine.device import get_device
+from engine.tokenization import Tokenizer
 from engine.train import PRESETS, TrainConfig
-from ui import run_view, session
+from ui import learner_corpus, run_view, session
 from ui.run_view import RunView
 
 POLL_SECONDS = 1.0
@@ -158,9 +159,25 @@ def live_panel(learner_id: int, run_key: str, vocab_size: int, key: str) -> None
 # ------------------------------------------------------------------ the widget
 
 
+def _training_data(params: TrainRunParams, learner_id: int) -> tuple[str, Tokenizer | None, str]:
+    """(text, tokenizer, a sentence saying what they are). Tokenizer None = characters of the text."""
+    if params.use_learner_corpus:
+        info = learner_corpus.chosen(learner_id)
+        text, what = learner_corpus.training_text(learner_id), f"your corpus ({info.title}, cleaned)"
+    else:
+        text, what = _corpus(params.corpus), "Tiny Shakespeare" if params.corpus == "tinyshakespeare" else params.corpus
+    if params.tokenizer == "learner_bpe":
+        from ui.learner_tokenizer import learner_bpe
+
+        tokenizer = learner_bpe(learner_id)
+        return text, tokenizer, f"{what}, tokenized with your BPE"
+    return text, None, f"{what}, one token per character"
+
+
 def _start(params: TrainRunParams, key: str, run_key: str, config: TrainConfig, label: str) -> None:
     me = session.learner()
-    run_view.start(me.id, run_key, config, _corpus(params.corpus), label=f"{me.name} {label}")
+    text, tokenizer, _ = _training_data(params, me.id)
+    run_view.start(me.id, run_key, config, text, label=f"{me.name} {label}", tokenizer=tokenizer)
     st.session_state[f"{key}-{run_key}-seen-status"] = "queued"
 
 
@@ -171,9 +188,17 @@ def _stop(run: RunView) -> None:
 def render(params: TrainRunParams, key: str) -> bool:
     """Returns True once the learner has a run, so the card's `after` text (which discusses results) shows then."""
     me = session.learner()
-    vocab = _vocab_size(params.corpus)
+    text, tokenizer, what = _training_data(params, me.id)
+    if params.tokenizer == "learner_bpe" and tokenizer is None:
+        st.info("This run uses **your own BPE tokenizer**: train one on the card before this, then come back.",
+                icon=":material/token:")
+        return False
+    vocab = tokenizer.vocab_size if tokenizer is not None else _vocab_size(params.corpus)
+    if params.use_learner_corpus and tokenizer is None:
+        vocab = len(set(text))
     run = run_view.load(me.id, params.run_key)
     busy = run is not None and run.active
+    st.caption(f"Training text: {what} · vocabulary of {vocab:,} tokens.")
 
     presets = presets_available()
     preset = params.preset if params.preset in presets else "lesson"
