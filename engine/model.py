@@ -1,0 +1,261 @@
+"""A small decoder-only transformer (GPT), written plainly so a learner can read it top to bottom.
+
+Follows Andrej Karpathy's nanoGPT `model.py` (github.com/karpathy/nanoGPT), keeping its order and names
+(`n_layer`, `n_head`, `n_embd`, `block_size`) so the code learners meet here is the code they meet elsewhere.
+Classes are built bottom-up: LayerNorm, CausalSelfAttention, MLP, Block, GPTConfig, GPT.
+
+Sources:
+- the transformer: Vaswani et al. 2017, "Attention Is All You Need";
+- decoder-only language model with learned positions, pre-norm blocks and tied input/output embeddings:
+  Radford et al. 2019 (GPT-2), Press & Wolf 2017 ("Using the Output Embedding to Improve Language Models");
+- fused attention kernel: `F.scaled_dot_product_attention` (FlashAttention, Dao et al. 2022, where the device has it).
+
+Shapes in comments: B = batch size, T = sequence length, C = n_embd, nh = n_head, hs = head size = C // nh,
+V = vocab_size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (PyTorch's own cannot drop just the bias).
+
+    Why: GPT-2 has biases; dropping them is slightly faster and trains as well (nanoGPT's finding).
+    """
+
+    def __init__(self, ndim: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+    """Every position looks at itself and the positions before it, never after (that would be cheating:
+    the model is learning to predict the next token)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0, "n_embd must be a multiple of n_head"
+        # key, query and value projections for all heads, in one matrix multiply
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        # output projection: mixes the heads back into one vector per position
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+        # the causal mask, only used when attention weights are asked for (SDPA builds its own)
+        mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
+        self.register_buffer("mask", mask.view(1, 1, config.block_size, config.block_size), persistent=False)
+
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T, C = x.size()  # batch size, sequence length, embedding dimensionality (n_embd)
+        hs = C // self.n_head
+
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
+
+        att = None
+        if return_attention:
+            # The same computation written out, so the weights can be shown: scores, mask the future, softmax.
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
+            scores = scores.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
+            att = F.softmax(scores, dim=-1)  # (B, nh, T, T), each row sums to 1
+            y = self.attn_dropout(att) @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
+        else:
+            # One fused kernel: faster and lighter on memory than the explicit version above.
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+            )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C)
+
+        y = self.resid_dropout(self.c_proj(y))
+        return y, att
+
+
+class MLP(nn.Module):
+    """Per-position feed-forward network: widen 4x, GELU, project back. Where most parameters live."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.c_fc(x)  # (B, T, C) -> (B, T, 4C)
+        x = self.gelu(x)
+        x = self.c_proj(x)  # (B, T, 4C) -> (B, T, C)
+        return self.dropout(x)
+
+
+class Block(nn.Module):
+    """One transformer layer: attention (positions talk to each other), then MLP (each position thinks alone).
+
+    Pre-norm (normalise *before* each sublayer, add the result back) keeps a clean residual path from input to
+    output, which is what lets deeper stacks train without careful warm-up (Xiong et al. 2020).
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, att = self.attn(self.ln_1(x), return_attention=return_attention)
+        x = x + a
+        x = x + self.mlp(self.ln_2(x))
+        return x, att
+
+
+@dataclass
+class GPTConfig:
+    """The model's shape. Defaults are CPU-sized: small enough to train in a minute on a laptop."""
+
+    block_size: int = 64  # context length: how many tokens the model sees at once
+    vocab_size: int = 65  # set from the tokenizer (65 for tiny Shakespeare, character level)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0  # 0 for short runs: with little training there is little overfitting to prevent
+    bias: bool = False  # False: a bit faster, no worse (nanoGPT)
+
+
+class GPT(nn.Module):
+    """Token embedding + position embedding -> n_layer Blocks -> final norm -> logits over the vocabulary."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        assert config.vocab_size is not None and config.block_size is not None
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),  # token id -> vector
+                wpe=nn.Embedding(config.block_size, config.n_embd),  # position -> vector
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # Weight tying: reading a token in and writing it out use the same matrix (Press & Wolf 2017).
+        # Fewer parameters, and similar tokens end up close in both roles.
+        self.transformer.wte.weight = self.lm_head.weight
+
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the projections that write into the residual stream: with n_layer blocks
+        # each adding to it, scale by 1/sqrt(2 * n_layer) so the stream's variance does not grow with depth.
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Number of parameters. By default the position embeddings are left out, as nanoGPT does (the token
+        embedding is counted once: it is the same matrix as the output head)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None] | tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+        """Logits for every position, and the mean cross-entropy loss if `targets` are given.
+
+        With `return_attention=True` also returns one (B, n_head, T, T) attention tensor per layer
+        (computed with an explicit masked softmax, a little slower than the fused kernel).
+        """
+        B, T = idx.size()
+        assert T <= self.config.block_size, f"sequence of length {T} exceeds block_size {self.config.block_size}"
+        pos = torch.arange(0, T, dtype=torch.long, device=idx.device)  # (T,)
+
+        tok_emb = self.transformer.wte(idx)  # (B, T) -> (B, T, C)
+        pos_emb = self.transformer.wpe(pos)  # (T,) -> (T, C), broadcast over the batch
+        x = self.transformer.drop(tok_emb + pos_emb)  # (B, T, C)
+        attentions: list[torch.Tensor] = []
+        for block in self.transformer.h:
+            x, att = block(x, return_attention=return_attention)
+            if att is not None:
+                attentions.append(att)
+        x = self.transformer.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, C) -> (B, T, V)
+
+        loss = None
+        if targets is not None:
+            # cross_entropy wants (N, V) scores and (N,) targets: flatten batch and time together
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1))  # (B*T, V), (B*T,)
+        if return_attention:
+            return logits, loss, attentions
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Extend `idx` (B, T) by `max_new_tokens` sampled tokens, one at a time, feeding each back in.
+
+        `temperature` < 1 sharpens the distribution (safer, more repetitive), > 1 flattens it (wilder).
+        `top_k` keeps only the k likeliest tokens before sampling. Pass a `generator` for repeatable samples.
+        """
+        was_training = self.training
+        self.eval()
+        for _ in range(max_new_tokens):
+            # the model only knows block_size positions: crop the context to the last block_size tokens
+            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size :]
+            logits, _ = self(idx_cond)
+            logits = logits[:, -1, :].float() / max(temperature, 1e-6)  # (B, T, V) -> (B, V): only the last step
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))  # (B, k)
+                logits[logits < v[:, [-1]]] = -float("Inf")
+            probs = F.softmax(logits, dim=-1)  # (B, V)
+            idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+            idx = torch.cat((idx, idx_next), dim=1)  # (B, T) -> (B, T+1)
+        if was_training:
+            self.train()
+        return idx
+
+
+def attention_maps(model: GPT, idx: torch.Tensor) -> list[list[list[list[float]]]]:
+    """Show-me function for the UI: attention weights for one sequence as plain nested lists.
+
+    Returns [layer][head][query position][key position] -> weight; each row sums to 1 and is zero above the
+    diagonal (a position never attends to the future). `idx` is (1, T) or (T,).
+    """
+    if idx.dim() == 1:
+        idx = idx.unsqueeze(0)  # (T,) -> (1, T)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        _, _, atts = model(idx, return_attention=True)
+    if was_training:
+        model.train()
+    return [att[0].float().cpu().tolist() for att in atts]  # per layer (nh, T, T)

@@ -1,0 +1,100 @@
+"""engine.model: shapes, causality, the starting loss, overfitting one batch, attention maps, sampling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.model import GPT, GPTConfig, attention_maps
+
+CFG = GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=32)
+
+
+@pytest.fixture
+def model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(CFG)
+
+
+def test_output_shapes(model: GPT) -> None:
+    idx = torch.randint(0, CFG.vocab_size, (3, 7))
+    logits, loss = model(idx)
+    assert logits.shape == (3, 7, CFG.vocab_size)
+    assert loss is None
+    logits, loss = model(idx, targets=idx)
+    assert loss is not None and loss.shape == ()
+
+
+def test_weight_tying_and_param_count(model: GPT) -> None:
+    assert model.lm_head.weight is model.transformer.wte.weight
+    all_params = sum(p.numel() for p in model.parameters())  # the tied matrix is counted once
+    assert model.num_params() == all_params - CFG.block_size * CFG.n_embd
+    assert model.num_params(non_embedding=False) == all_params
+
+
+def test_later_tokens_do_not_change_earlier_logits(model: GPT) -> None:
+    model.eval()
+    idx = torch.randint(0, CFG.vocab_size, (2, 12))
+    changed = idx.clone()
+    changed[:, 8:] = (changed[:, 8:] + 1) % CFG.vocab_size
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.allclose(a[:, :8], b[:, :8], atol=1e-6)
+    assert not torch.allclose(a[:, 8:], b[:, 8:])
+
+
+def test_starting_loss_is_near_ln_vocab(model: GPT) -> None:
+    idx = torch.randint(0, CFG.vocab_size, (8, 16))
+    _, loss = model(idx, targets=torch.randint(0, CFG.vocab_size, (8, 16)))
+    assert abs(loss.item() - math.log(CFG.vocab_size)) < 0.1
+
+
+def test_can_overfit_one_batch(model: GPT) -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, CFG.vocab_size, (4, 16), generator=g)
+    y = torch.randint(0, CFG.vocab_size, (4, 16), generator=g)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2
+
+
+def test_attention_weights_match_the_fused_kernel(model: GPT) -> None:
+    model.eval()
+    idx = torch.randint(0, CFG.vocab_size, (2, 10))
+    fused, _ = model(idx)
+    explicit, _, atts = model(idx, return_attention=True)
+    assert torch.allclose(fused, explicit, atol=1e-5)
+    assert len(atts) == CFG.n_layer
+    for att in atts:
+        assert att.shape == (2, CFG.n_head, 10, 10)
+        assert torch.allclose(att.sum(-1), torch.ones(2, CFG.n_head, 10), atol=1e-5)
+        assert torch.all(torch.triu(att, diagonal=1) == 0)  # nothing attends to the future
+
+
+def test_attention_maps_are_plain_lists(model: GPT) -> None:
+    maps = attention_maps(model, torch.tensor([1, 2, 3, 4]))
+    assert len(maps) == CFG.n_layer and len(maps[0]) == CFG.n_head
+    assert len(maps[0][0]) == 4 and maps[0][0][0][1] == 0.0
+    assert abs(sum(maps[1][0][3]) - 1.0) < 1e-5
+
+
+def test_generate_extends_and_crops_to_block_size(model: GPT) -> None:
+    idx = torch.zeros((2, 3), dtype=torch.long)
+    out = model.generate(idx, max_new_tokens=20, top_k=3)  # 23 > block_size: the context is cropped
+    assert out.shape == (2, 23)
+    assert int(out.min()) >= 0 and int(out.max()) < CFG.vocab_size
+    a = model.generate(idx, 10, generator=torch.Generator().manual_seed(5))
+    b = model.generate(idx, 10, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert model.training  # generate() restores the mode it found
+
+
+def test_sequence_longer_than_block_size_is_refused(model: GPT) -> None:
+    with pytest.raises(AssertionError, match="block_size"):
+        model(torch.zeros((1, CFG.block_size + 1), dtype=torch.long))
