@@ -1,0 +1,192 @@
+"""Which hardware trains the model, and how: chosen once per process, reported in a sentence for the UI.
+
+Order of preference: an NVIDIA GPU (CUDA), then an Apple GPU (MPS), then the CPU.
+- CUDA: bf16 autocast (half the memory traffic, tensor cores; no loss scaling needed, unlike fp16), TF32 for
+  the float32 matmuls that remain, and `torch.compile` (fuses the many small elementwise kernels of a small
+  model; its compile time is paid back within a minute of training).
+- MPS: float32, no compile (both are still patchy there in torch 2.x).
+- CPU: the intra-op thread pool is set to the number of *physical* cores (hyper-threads share one core's
+  vector units, so they add contention, not speed). bf16 autocast is used only if this machine's CPU has native
+  bf16 dot products (AVX512-BF16 or AMX) *and* a quick measurement says it is faster; otherwise float32.
+  No `torch.compile` on CPU: it needs a C++ toolchain and ~30-60 s of compiling on two cores, which is the whole
+  budget of a lesson run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, int], DeviceInfo] = {}
+_bf16_cpu_faster: bool | None = None
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the trainer runs on. Plain data, so the UI can show it and a checkpoint can record it."""
+
+    type: str  # "cuda", "mps" or "cpu"
+    name: str  # e.g. "NVIDIA A100-SXM4-40GB" or "AMD EPYC"
+    threads: int  # CPU threads torch uses for one operation
+    dtype: str  # "bfloat16" (autocast) or "float32"
+    compile: bool  # wrap the model in torch.compile
+    sentence: str  # for the UI: "Training on CPU, 2 threads"
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.type)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Context for forward passes: bf16 autocast where chosen, otherwise a no-op."""
+        if self.dtype == "bfloat16":
+            return torch.autocast(device_type=self.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use (hyper-threads counted once).
+
+    Reads Linux's CPU topology for the CPUs in our affinity mask; elsewhere falls back to os.cpu_count().
+    """
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+    cores: set[tuple[str, str]] = set()
+    for cpu in allowed:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            return max(1, len(allowed))
+    return max(1, len(cores))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _measure_bf16_cpu() -> bool:
+    """Is a bf16-autocast forward+backward of a transformer-sized MLP at least 15% faster than float32 here?
+
+    Measured once per process (about 0.3 s), interleaved and taking the best of several tries so a busy
+    neighbour process does not decide it. The 15% margin keeps the choice stable from one process to the next.
+    """
+    global _bf16_cpu_faster
+    if _bf16_cpu_faster is not None:
+        return _bf16_cpu_faster
+    if not _cpu_has_native_bf16():
+        _bf16_cpu_faster = False
+        return False
+    g = torch.Generator().manual_seed(0)
+    # one transformer MLP (width 128, 2048 tokens): two matmuls and a GELU, forward and backward
+    x = torch.randn(2048, 128, generator=g)
+    w1 = (0.02 * torch.randn(512, 128, generator=g)).requires_grad_()
+    w2 = (0.02 * torch.randn(128, 512, generator=g)).requires_grad_()
+
+    def once(bf16: bool) -> float:
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = F.linear(F.gelu(F.linear(x, w1)), w2)  # (2048, 128) -> (2048, 512) -> (2048, 128)
+        y.float().square().mean().backward()
+        return time.perf_counter() - t
+
+    best = {False: float("inf"), True: float("inf")}
+    for _ in range(8):
+        for bf16 in (False, True):
+            best[bf16] = min(best[bf16], once(bf16))
+    _bf16_cpu_faster = best[True] < 0.85 * best[False]
+    return _bf16_cpu_faster
+
+
+def get_device(
+    preferred: str = "auto", dtype: str = "auto", processes_per_host: int = 1, threads: int | None = None
+) -> DeviceInfo:
+    """Pick the device (once: the choice and any measurement are cached) and set torch's CPU thread count.
+
+    `preferred`: "auto", "cuda", "mps" or "cpu". `dtype`: "auto" (the rule in the module docstring),
+    "float32" or "bfloat16". `processes_per_host`: how many training processes share this machine
+    (torchrun --nproc_per_node), so CPU threads are divided between them instead of oversubscribing the cores.
+    `threads`: force a CPU thread count (toy models run faster on one: handing tiny matrices to a second
+    thread costs more than it saves, and on a busy machine a waiting thread can stall the step).
+    """
+    with _lock:
+        key = (f"{preferred}:{dtype}", processes_per_host)
+        info = _cache.get(key)
+        if info is None:
+            info = _choose(preferred, dtype, processes_per_host)
+            _cache[key] = info
+        if info.type == "cpu" and threads is not None and threads != info.threads:
+            info = replace(info, threads=threads, sentence=_cpu_sentence(threads, info.dtype))
+        if info.type == "cpu":
+            torch.set_num_threads(info.threads)  # process-wide: set again in case another run changed it
+        return info
+
+
+def _cpu_sentence(threads: int, dtype: str) -> str:
+    plural = "thread" if threads == 1 else "threads"
+    return f"Training on CPU, {threads} {plural}" + (", bf16" if dtype == "bfloat16" else "")
+
+
+def _choose(preferred: str, dtype: str, processes_per_host: int) -> DeviceInfo:
+    kind = preferred
+    if kind == "auto":
+        if torch.cuda.is_available():
+            kind = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            kind = "mps"
+        else:
+            kind = "cpu"
+
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("CUDA was asked for, but torch sees no NVIDIA GPU on this machine.")
+        torch.backends.cuda.matmul.allow_tf32 = True  # TF32: ~8x faster fp32 matmuls on Ampere+, ample precision
+        torch.backends.cudnn.allow_tf32 = True
+        name = torch.cuda.get_device_name()
+        chosen = dtype if dtype != "auto" else ("bfloat16" if torch.cuda.is_bf16_supported() else "float32")
+        n = torch.cuda.device_count()
+        gpus = f"{n} GPUs" if n > 1 else "1 GPU"
+        sentence = f"Training on {gpus} ({name}), {chosen}"
+        return DeviceInfo("cuda", name, torch.get_num_threads(), chosen, platform.system() != "Windows", sentence)
+
+    if kind == "mps":
+        chosen = "float32" if dtype == "auto" else dtype
+        return DeviceInfo("mps", "Apple GPU", torch.get_num_threads(), chosen, False, "Training on the Apple GPU (MPS)")
+
+    if kind != "cpu":
+        raise ValueError(f"device must be 'auto', 'cuda', 'mps' or 'cpu', not {preferred!r}")
+    threads = max(1, physical_cores() // max(1, processes_per_host))
+    torch.set_num_threads(threads)
+    chosen = dtype if dtype != "auto" else ("bfloat16" if _measure_bf16_cpu() else "float32")
+    return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, _cpu_sentence(threads, chosen))
+
+
+def describe() -> dict:
+    """Show-me function: the chosen device as plain data for the UI."""
+    info = get_device()
+    return {"type": info.type, "name": info.name, "threads": info.threads, "dtype": info.dtype,
+            "compile": info.compile, "sentence": info.sentence}
