@@ -1,0 +1,156 @@
+"""engine.train and engine.checkpoint: the loop learns, stops, diverges politely, saves, loads and resumes."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint, read_checkpoint, read_metrics
+from engine.data import TextDataset, next_token_examples
+from engine.tokenization import CharTokenizer
+from engine.train import PRESETS, TrainConfig, lr_factor, lr_schedule_points, prepare, save_run, train_loop
+
+TINY = PRESETS["tiny"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(config: TrainConfig, text: str, **kwargs):
+    state = prepare(config, text)
+    records: list[dict] = []
+    outcome = train_loop(state, on_record=records.append, **kwargs)
+    return state, outcome, records
+
+
+def test_data_split_and_batches(small_text: str) -> None:
+    tok = CharTokenizer.from_text(small_text)
+    ds = TextDataset(small_text, tok)
+    assert len(ds.train) == 18_000 and len(ds.val) == 2_000
+    assert tok.decode(ds.val[:20].tolist()) == small_text[18_000:18_020]  # the last 10% is validation
+    x, y = ds.get_batch("train", 4, 8, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8)
+    assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the inputs shifted by one
+    x2, _ = ds.get_batch("train", 4, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2)
+    with pytest.raises(ValueError, match="block_size"):
+        TextDataset("abcdefghij" * 3, CharTokenizer.from_text("abcdefghij")).check_block_size(8)
+    assert next_token_examples("hello", CharTokenizer.from_text("hello"), 4, 2) == [("h", "e"), ("he", "l")]
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    c = TrainConfig(warmup_steps=10, min_lr_frac=0.1)
+    lrs = [lr_factor(s, c, 100) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))  # never rises after warm-up
+    assert lr_factor(100, c, 100) == pytest.approx(0.1)
+    points = lr_schedule_points(c, 100, n=5)
+    assert points[0][0] == 1 and points[-1][0] == 100 and points[-1][1] == pytest.approx(c.lr * 0.1, rel=0.05)
+
+
+def test_tiny_run_learns_and_publishes_every_step(small_text: str) -> None:
+    state, outcome, records = run(TINY, small_text)
+    assert outcome.status == "finished"
+    assert [r["step"] for r in records] == list(range(TINY.max_steps + 1))
+    first, last = records[0], records[-1]
+    assert abs(first["val_loss"] - math.log(state.tokenizer.vocab_size)) < 0.3  # starts near ln(vocab)
+    assert last["val_loss"] < first["val_loss"] - 0.5  # from ~4.2 (uniform) to ~3.4 (letter frequencies)
+    assert last["final"] and last["train_eval_loss"] is not None
+    assert "sample" in first and isinstance(first["sample"], str)  # the gibberish of step 0
+    keys = {"step", "train_loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s", "eta_s"}
+    assert keys <= set(records[5])
+    assert outcome.summary["final_val_loss"] == last["val_loss"]
+    assert outcome.summary["params"] == state.model.num_params()
+
+
+def test_same_seed_same_losses(small_text: str) -> None:
+    config = replace(TINY, max_steps=15)
+    _, _, a = run(config, small_text)
+    _, _, b = run(config, small_text)
+    _, _, c = run(replace(config, seed=7), small_text)
+    losses = [[r["train_loss"] for r in rs] for rs in (a, b, c)]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
+@pytest.mark.parametrize("lr, word", [(1e30, "NaN"), (3.0, "shot up")])
+def test_absurd_learning_rate_stops_with_a_plain_message(small_text: str, lr: float, word: str) -> None:
+    state, outcome, _ = run(replace(TINY, lr=lr), small_text)
+    assert outcome.status == "diverged"
+    assert state.step < 10
+    assert word in outcome.message
+    assert "learning rate is too high" in outcome.message and f"lr={lr:g}" in outcome.message
+
+
+def test_stop_event_ends_the_run(small_text: str) -> None:
+    stop = threading.Event()
+
+    def on_record(record: dict) -> None:
+        if record["step"] == 7:
+            stop.set()
+
+    state = prepare(replace(TINY, max_steps=10_000), small_text)
+    outcome = train_loop(state, on_record=on_record, stop_event=stop)
+    assert outcome.status == "stopped" and state.step == 8
+
+
+def test_time_budget_ends_the_run(small_text: str) -> None:
+    state, outcome, records = run(replace(TINY, max_steps=None, time_budget=0.5), small_text)
+    assert outcome.status == "finished"
+    assert state.step > 5
+    assert records[-1]["elapsed_s"] < 5.0  # generous: the budget is 0.5 s
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(small_text: str, tmp_path: Path) -> None:
+    state, outcome, _ = run(replace(TINY, max_steps=10), small_text)
+    save_run(state, outcome, tmp_path)
+    model, tok, config, metrics = load_checkpoint(tmp_path)
+    assert tok.to_dict() == state.tokenizer.to_dict()
+    assert config == state.config.to_dict() and len(metrics) == 11
+    idx = torch.tensor([tok.encode("First Citizen")])
+    state.model.eval()
+    assert torch.equal(model(idx)[0], state.model(idx)[0])
+    assert {p.name for p in tmp_path.iterdir()} >= {"ckpt.pt", "config.json", "metrics.jsonl", "summary.json"}
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["n_layer"] == TINY.n_layer
+    assert len(read_metrics(tmp_path)) == 11
+
+
+def test_resume_continues_the_step_count_and_the_run(small_text: str, tmp_path: Path) -> None:
+    config = replace(TINY, max_steps=20)
+    _, _, straight = run(config, small_text)
+
+    stop = threading.Event()
+    state = prepare(config, small_text)
+    outcome = train_loop(state, on_record=lambda r: r["step"] == 10 and stop.set(), stop_event=stop)
+    save_run(state, outcome, tmp_path)
+    assert read_checkpoint(tmp_path)["step"] == 11
+
+    resumed = prepare(config, small_text, resume_from=tmp_path)
+    assert resumed.step == 11
+    records: list[dict] = []
+    train_loop(resumed, on_record=records.append)
+    assert [r["step"] for r in records] == list(range(12, 21))
+    # weights, optimizer state and the batch sampler all continue: the losses match an uninterrupted run
+    assert [r["train_loss"] for r in records] == pytest.approx([r["train_loss"] for r in straight[12:]], rel=1e-5)
+
+
+def test_cli_last_line_is_json(small_text: str, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(small_text, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.train", "--preset", "tiny", "--max-steps", "12", "--corpus", str(corpus),
+         "--out", str(tmp_path / "run"), "--seed", "3"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+    )
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) > 2  # readable progress first
+    result = json.loads(lines[-1])
+    assert {"val_loss", "train_loss", "steps", "tokens_per_s", "params", "device", "elapsed_s"} <= set(result)
+    assert result["steps"] == 12
+    assert (tmp_path / "run" / "ckpt.pt").exists()
