@@ -1,0 +1,362 @@
+"""The run manager: training runs in background threads, a bounded number at a time, the rest in a queue.
+
+The course's UI keeps no training state of its own. It submits a run, then polls `snapshot(run_id)` (cheap: a
+copy of plain data under a lock) and calls `heartbeat(run_id)` on every poll. A run nobody has polled for
+`heartbeat_timeout` seconds (a closed browser tab) stops itself and saves a checkpoint, so abandoned runs do
+not hold the machine. At most `max_concurrent` runs train at once (one per GPU, or one on a CPU: two runs
+sharing two cores would each go at half speed and both finish late).
+
+    manager = get_manager()
+    run_id = manager.submit(PRESETS["lesson"], text, label="my first GPT")
+    snap = manager.snapshot(run_id)        # status, queue position, metrics, samples, message ...
+    manager.stop(run_id)
+
+A finished or stopped run leaves its folder (engine.checkpoint) behind; `read_run_summary(run_dir)` reads the
+headline numbers back after a server restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch  # imported here, at the top, on purpose: importing torch lazily from two threads at once raced
+
+from engine import checkpoint
+from engine.tokenization import CharTokenizer, Tokenizer
+from engine.train import REPO_ROOT, TrainConfig, TrainOutcome, prepare, save_run, train_loop
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed")
+TERMINAL = frozenset({"finished", "stopped", "diverged", "failed"})
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """One run as the UI sees it at one moment: plain data, safe to keep and draw.
+
+    `metrics` holds the per-step records (see engine.train.train_loop); long runs are thinned to about
+    `RunManager.max_points` records, always keeping every evaluation and sample. Treat the dicts as read-only.
+    """
+
+    run_id: str
+    label: str
+    status: str  # one of STATUSES
+    queue_position: int | None  # 1 = next to start; None unless queued
+    metrics: list[dict[str, Any]]
+    samples: list[tuple[int, str]]  # (step, generated text)
+    device_sentence: str  # "Training on CPU, 2 threads"
+    params: int | None
+    message: str  # plain-language explanation on divergence, failure, timeout or stop
+    run_dir: str
+    config: dict[str, Any]
+    started_at: float | None  # time.time() when training began
+    eta_s: float | None  # seconds left, as the trainer estimates it
+    step: int = 0
+    created_at: float = 0.0
+    finished_at: float | None = None
+    summary: dict[str, Any] | None = None  # headline numbers, once the run has ended
+
+
+@dataclass
+class _Run:
+    """The manager's mutable record of one run (guarded by the manager's lock)."""
+
+    run_id: str
+    label: str
+    config: TrainConfig
+    text: str | None
+    tokenizer: Tokenizer | None
+    run_dir: Path
+    resume_from: Path | None
+    created_at: float
+    status: str = "queued"
+    message: str = ""
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[tuple[int, str]] = field(default_factory=list)
+    device_sentence: str = ""
+    params: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    eta_s: float | None = None
+    step: int = 0
+    summary: dict[str, Any] | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None  # "user" or "timeout"
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    thread: threading.Thread | None = None
+
+
+def _default_concurrency() -> int:
+    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+
+
+def _default_runs_root() -> Path:
+    return Path(os.environ.get("COURSE_RUNS_DIR", REPO_ROOT / "runs"))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
+
+
+class RunManager:
+    """Runs training in background threads; see the module docstring."""
+
+    def __init__(
+        self,
+        max_concurrent: int | None = None,
+        heartbeat_timeout: float = 300.0,
+        runs_root: Path | str | None = None,
+        max_points: int = 2000,
+    ):
+        self.max_concurrent = max_concurrent or _default_concurrency()
+        self.heartbeat_timeout = heartbeat_timeout  # seconds without a heartbeat before a run stops itself
+        self.runs_root = Path(runs_root) if runs_root is not None else _default_runs_root()
+        self.max_points = max_points
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+        self._queue: deque[str] = deque()
+        self._running: set[str] = set()
+        self.peak_running = 0  # the most runs ever training at once (tests check it never exceeds the limit)
+        self._watchdog: threading.Thread | None = None
+
+    # ---- the UI's API ---------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        config: TrainConfig,
+        text: str,
+        tokenizer: Tokenizer | None = None,
+        run_dir: Path | None = None,
+        label: str = "",
+        resume_from: Path | None = None,
+    ) -> str:
+        """Queue a run and return its id. `tokenizer` None -> a CharTokenizer of `text`.
+
+        `resume_from`: a run folder whose checkpoint this run continues (its tokenizer and model shape win).
+        """
+        if config.max_steps is None and config.time_budget is None:
+            raise ValueError("A run needs an end: set max_steps or time_budget.")
+        if tokenizer is None and resume_from is None:
+            tokenizer = CharTokenizer.from_text(text)
+        run_id = uuid.uuid4().hex[:12]
+        if run_dir is None:
+            run_dir = self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(label)}-{run_id[:6]}"
+        run = _Run(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
+                   resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time())
+        with self._lock:
+            self._runs[run_id] = run
+            self._queue.append(run_id)
+            self._start_watchdog()
+            self._dispatch()
+        return run_id
+
+    def snapshot(self, run_id: str) -> RunSnapshot:
+        """A copy of the run's current state. Cheap (list copies under a lock), so poll it freely."""
+        with self._lock:
+            run = self._get(run_id)
+            return self._snapshot(run)
+
+    def stop(self, run_id: str) -> None:
+        """Ask a run to stop. Returns at once; the run stops after its current step and saves a checkpoint.
+        A queued run is simply taken out of the queue."""
+        with self._lock:
+            run = self._get(run_id)
+            self._stop(run, "user")
+
+    def heartbeat(self, run_id: str) -> None:
+        """Someone is still watching this run (the page calls this on every poll)."""
+        with self._lock:
+            self._get(run_id).last_heartbeat = time.monotonic()
+
+    def list_runs(self) -> list[RunSnapshot]:
+        """Every run this process knows about, oldest first."""
+        with self._lock:
+            return [self._snapshot(run) for run in self._runs.values()]
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunSnapshot:
+        """Block until the run has ended (for scripts and tests; the UI polls instead)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            snap = self.snapshot(run_id)
+            if snap.status in TERMINAL:
+                return snap
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {snap.status} after {timeout} s")
+            time.sleep(0.02)
+
+    # ---- inside the manager (callers hold self._lock) ------------------------------------------------
+
+    def _get(self, run_id: str) -> _Run:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise KeyError(f"no run with id {run_id!r} in this server process") from None
+
+    def _snapshot(self, run: _Run) -> RunSnapshot:
+        position = None
+        if run.status == "queued":
+            position = self._queue.index(run.run_id) + 1
+        return RunSnapshot(
+            run_id=run.run_id, label=run.label, status=run.status, queue_position=position,
+            metrics=list(run.metrics), samples=list(run.samples), device_sentence=run.device_sentence,
+            params=run.params, message=run.message, run_dir=str(run.run_dir), config=run.config.to_dict(),
+            started_at=run.started_at, eta_s=run.eta_s, step=run.step, created_at=run.created_at,
+            finished_at=run.finished_at, summary=dict(run.summary) if run.summary else None,
+        )
+
+    def _stop(self, run: _Run, reason: str) -> None:
+        if run.status == "queued":
+            self._queue.remove(run.run_id)
+            run.status, run.finished_at = "stopped", time.time()
+            run.text = None
+            run.message = ("Nobody was watching this run, so it was taken out of the queue before it started."
+                           if reason == "timeout" else "Stopped before it started: it was still waiting in the queue.")
+        elif run.status == "running" and not run.stop_event.is_set():
+            run.stop_reason = reason
+            run.stop_event.set()
+
+    def _dispatch(self) -> None:
+        """Start queued runs while there is room."""
+        while self._queue and len(self._running) < self.max_concurrent:
+            run = self._runs[self._queue.popleft()]
+            run.status, run.started_at = "running", time.time()
+            run.last_heartbeat = time.monotonic()  # the wait in the queue does not count against it
+            self._running.add(run.run_id)
+            self.peak_running = max(self.peak_running, len(self._running))
+            run.thread = threading.Thread(target=self._work, args=(run,), name=f"train-{run.run_id}", daemon=True)
+            run.thread.start()
+
+    def _start_watchdog(self) -> None:
+        if self._watchdog is None or not self._watchdog.is_alive():
+            self._watchdog = threading.Thread(target=self._watch, name="run-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        """Stop runs nobody has polled for heartbeat_timeout seconds."""
+        while True:
+            time.sleep(max(0.02, min(1.0, self.heartbeat_timeout / 5)))
+            now = time.monotonic()
+            with self._lock:
+                for run in list(self._runs.values()):
+                    if run.status in ("queued", "running") and now - run.last_heartbeat > self.heartbeat_timeout:
+                        self._stop(run, "timeout")
+
+    # ---- the training thread ---------------------------------------------------------------------------
+
+    def _on_record(self, run: _Run, record: dict[str, Any]) -> None:
+        with self._lock:
+            run.metrics.append(record)
+            run.step = record["step"]
+            run.eta_s = record.get("eta_s")
+            if "sample" in record:
+                run.samples.append((record["step"], record["sample"]))
+            if len(run.metrics) > self.max_points:
+                run.metrics = _thin(run.metrics)
+
+    def _work(self, run: _Run) -> None:
+        status, message, summary = "failed", "", None
+        try:
+            state = prepare(run.config, run.text, run.tokenizer, resume_from=run.resume_from)
+            with self._lock:
+                run.text = None  # the encoded ids live in the state now
+                run.params = state.model.num_params()
+                run.device_sentence = state.device.sentence
+                run.config = state.config  # on resume, the checkpoint's model shape
+            if state.metrics:  # resumed: show the history too
+                for record in state.metrics:
+                    self._on_record(run, record)
+            outcome: TrainOutcome = train_loop(state, on_record=lambda r: self._on_record(run, r),
+                                               stop_event=run.stop_event)
+            status, message, summary = outcome.status, outcome.message, outcome.summary
+            if status == "stopped":
+                minutes = self.heartbeat_timeout / 60
+                span = f"{minutes:g} minutes" if minutes >= 1 else f"{self.heartbeat_timeout:g} seconds"
+                message = (f"Nobody was watching this run for {span}, so it stopped itself at step {state.step} to "
+                           f"free the machine. Its checkpoint is saved; you can resume it."
+                           if run.stop_reason == "timeout"
+                           else f"Stopped at step {state.step}. Its checkpoint is saved; you can resume it.")
+                summary["message"] = message
+            save_run(state, TrainOutcome(status, message, summary), run.run_dir, save_weights=status != "diverged")
+        except Exception as err:  # noqa: BLE001 - a run's failure must not take the server down
+            log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
+            status = "failed"
+            message = f"The run could not continue: {err}"
+        finally:
+            with self._lock:
+                run.status, run.message, run.summary = status, message, summary
+                run.finished_at = time.time()
+                run.eta_s = 0.0 if status == "finished" else None
+                run.text = None
+                self._running.discard(run.run_id)
+                self._dispatch()
+
+
+def _thin(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Halve the plain records of the older part, keeping every evaluation, sample and the newest records."""
+    keep_tail = len(metrics) // 4
+    head, tail = metrics[:-keep_tail], metrics[-keep_tail:]
+    thinned = [r for i, r in enumerate(head) if i % 2 == 0 or r.get("val_loss") is not None or "sample" in r]
+    return thinned + tail
+
+
+# ---- the module-level manager the UI uses ----------------------------------------------------------------
+
+_manager: RunManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_manager() -> RunManager:
+    """The one RunManager of this server process (created on first use)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = RunManager()
+        return _manager
+
+
+def read_run_summary(run_dir: Path | str) -> dict[str, Any]:
+    """Headline numbers of a run read from its folder (works after a server restart).
+
+    Keys: start_loss, final_train_loss, final_val_loss, steps, tokens, tokens_per_s, params, device,
+    elapsed_s, status, message, run_dir, config.
+    """
+    run_dir = Path(run_dir)
+    summary_path, config_path = run_dir / checkpoint.SUMMARY, run_dir / checkpoint.CONFIG
+    if not summary_path.exists() and not (run_dir / checkpoint.METRICS).exists():
+        raise FileNotFoundError(f"{run_dir} holds no saved run (no summary.json or metrics.jsonl).")
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+    else:
+        summary = checkpoint.summarize_metrics(checkpoint.read_metrics(run_dir))
+        summary.update(status="unknown", message="")
+    summary.setdefault("params", config.get("params"))
+    summary.setdefault("device", config.get("device", ""))
+    summary["run_dir"] = str(run_dir)
+    summary["config"] = config.get("train", {})
+    summary["has_checkpoint"] = (run_dir / checkpoint.CKPT).exists()
+    return summary
+
+
+def list_saved_runs(runs_root: Path | str | None = None) -> list[dict[str, Any]]:
+    """Summaries of every run folder under `runs_root` (default: the manager's), newest first."""
+    root = Path(runs_root) if runs_root is not None else get_manager().runs_root
+    if not root.exists():
+        return []
+    out = []
+    for d in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
+        if d.is_dir() and ((d / checkpoint.SUMMARY).exists() or (d / checkpoint.METRICS).exists()):
+            out.append(read_run_summary(d))
+    return out
