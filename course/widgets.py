@@ -130,7 +130,8 @@ class BPETrainerParams(WidgetParams):
 class VocabSweepParams(WidgetParams):
     """Characters per token at several vocabulary sizes, on the learner's corpus."""
 
-    vocab_sizes: list[int] = Field(default_factory=lambda: [256, 512, 1024, 2048, 4096, 8192], min_length=2, max_length=10)
+    vocab_sizes: list[int] = Field(default_factory=lambda: [512, 1024, 2048, 4096, 8192], min_length=2, max_length=10,
+                                   validate_default=True)
 
     @field_validator("vocab_sizes")
     @classmethod

@@ -226,11 +226,21 @@ def parse_number(text: str | None) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+_MISSING_FACT_HINT = {
+    "run": "This question is about **your own training run**. Start a run on this lesson's training card, let it "
+           "finish, then come back.",
+    "dedup": "This question is about **your own deduplication**. Open the dedup lab card in this lesson, set your "
+             "threshold, then come back.",
+    "corpus": "This question is about **the corpus you picked**. Pick one on this lesson's corpus card first.",
+    "bpe": "This question is about **the tokenizer you trained**. Train it on this lesson's BPE card first.",
+}
+
+
 def _numeric(quiz: Quiz, q: Numeric, record, learner_id: int, facts) -> None:
     key = _key(quiz, q)
     if q.answer_from is not None and q.answer_from not in facts:
-        st.info("This question is about **your own training run**. Start a run in this lesson's training card, "
-                "let it record a few evaluations, then come back.", icon=":material/model_training:")
+        st.info(_MISSING_FACT_HINT.get(q.answer_from.split(".")[0], "This question is about your own work in this "
+                "lesson's live cards: do that first, then come back."), icon=":material/science:")
         return
     last = record.last.response if record else None
     label = f"Your answer ({q.unit})" if q.unit else "Your answer"
