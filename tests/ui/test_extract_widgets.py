@@ -105,3 +105,11 @@ def test_dedup_compare_trains_both_runs_on_the_tiny_preset(db, uploads):
     assert at.get("plotly_chart")
     spec = at.get("plotly_chart")[0].proto.spec
     assert "with duplicates" in spec and "duplicates removed" in spec
+
+
+def test_word_changes_names_the_edit():
+    from ui.widgets.dedup_lab import word_changes
+
+    assert word_changes("sound drums and trumpets", "sound drums well and trumpets") == "What changed: + “well”"
+    assert word_changes("a b c", "a x c") == "What changed: “b” → “x”"
+    assert word_changes("a  b", "a b").startswith("Same words")

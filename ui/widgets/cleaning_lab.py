@@ -10,6 +10,8 @@ from course.widgets import CleaningLabParams
 from engine.corpus import CleaningOptions, CleaningReport
 from ui import learner_corpus, session
 
+SHORT = {"nfkc": "NFKC", "whitespace": "Whitespace", "boilerplate": "Boilerplate", "short": "Short docs",
+         "repetitive": "Repetitive"}
 STEPS = {
     "nfkc": ("Unicode normalisation (NFKC)", "Turns look-alike characters into one form: ‘ﬁ’ → ‘fi’, full-width ‘Ａ’ → ‘A’."),
     "whitespace": ("Whitespace", "Trailing spaces, runs of spaces and blank lines, odd invisible spaces."),
@@ -54,7 +56,8 @@ def render(params: CleaningLabParams, key: str) -> bool:
     k = f"{key}-{info.id}"
     cols = st.columns(len(STEPS))
     for col, (name, (label, help_text)) in zip(cols, STEPS.items(), strict=True):
-        col.toggle(label, value=getattr(saved, name), key=f"{k}-{name}", help=help_text, on_change=_save, args=(k,))
+        col.toggle(SHORT[name], value=getattr(saved, name), key=f"{k}-{name}", help=f"{label}: {help_text}",
+                   on_change=_save, args=(k,))
     left, right = st.columns(2)
     left.slider("Shortest document kept (characters)", 0, 500, saved.min_chars, step=10, key=f"{k}-min-chars",
                 on_change=_save, args=(k,), disabled=not saved.short)

@@ -7,6 +7,7 @@ any originals.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 
 import streamlit as st
@@ -16,6 +17,7 @@ from engine import crawl
 from engine.corpus import CRAWL_ID
 from engine.dedup import DedupReport
 from ui import learner_corpus, session
+from ui.text import escape_md
 
 RESULT_KEY = "dedup.result"
 LABEL_NAMES = {"original": "original pages", "exact_dup": "exact copies", "near_dup": "near copies (edited)",
@@ -27,6 +29,21 @@ def removed_by_label(report: DedupReport, kept_after_cleaning: list[int]) -> Cou
     """For the crawl sample: what the removed documents really were (by the crawl's hidden labels)."""
     labels = [doc.label for doc in crawl.make_crawl()]
     return Counter(labels[kept_after_cleaning[r.index]] for r in report.removed)
+
+
+def word_changes(kept: str, removed: str, limit: int = 4) -> str:
+    """'a b c' vs 'a x c' -> '“b” → “x”': the edits that make a near copy, in words a learner can spot."""
+    a, b = kept.split(), removed.split()
+    changes = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        old, new = " ".join(a[i1:i2]), " ".join(b[j1:j2])
+        changes.append(f"“{old}” → “{new}”" if old and new else (f"+ “{new}”" if new else f"− “{old}”"))
+    if not changes:
+        return "Same words; only spacing, case or punctuation differ."
+    more = f" and {len(changes) - limit} more" if len(changes) > limit else ""
+    return "What changed: " + "; ".join(changes[:limit]) + more
 
 
 def render(params: DedupLabParams, key: str) -> bool:
@@ -69,6 +86,7 @@ def render(params: DedupLabParams, key: str) -> bool:
             with st.container(border=True):
                 st.caption(f"{pair.kind} duplicate · MinHash estimate {pair.estimated_similarity:.2f} · "
                            f"exact Jaccard {pair.jaccard:.2f}")
+                st.markdown(escape_md(word_changes(pair.kept_text, pair.removed_text)))
                 left, right = st.columns(2)
                 left.code(pair.kept_text[:500], language=None, wrap_lines=True)
                 right.code(pair.removed_text[:500], language=None, wrap_lines=True)
