@@ -12,7 +12,17 @@ from typing import Any
 import streamlit as st
 
 from course.widgets import WIDGET_PARAMS
-from ui.widgets import cleaning_lab, corpus_picker, dedup_compare, dedup_lab, next_char_counts, train_run
+from ui.widgets import (
+    bpe_trainer,
+    cleaning_lab,
+    corpus_picker,
+    dedup_compare,
+    dedup_lab,
+    next_char_counts,
+    tokenizer_playground,
+    train_run,
+    vocab_sweep,
+)
 
 RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "next_char_counts": next_char_counts.render,
@@ -21,6 +31,9 @@ RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "cleaning_lab": cleaning_lab.render,
     "dedup_lab": dedup_lab.render,
     "dedup_compare": dedup_compare.render,
+    "tokenizer_playground": tokenizer_playground.render,
+    "bpe_trainer": bpe_trainer.render,
+    "vocab_sweep": vocab_sweep.render,
 }
 
 

@@ -1,0 +1,152 @@
+"""Type anything and see it as tokens: a character tokenizer and a BPE side by side, as coloured chips.
+
+Chips are Streamlit Markdown colour directives (`:blue-background[tok]`), never raw HTML. Token text is learner
+text, so `chip` escapes every ASCII punctuation character (brackets, colons, backticks, backslashes...) and breaks
+up the sequences Streamlit rewrites after parsing (emoji shortcodes `:smile:`, `:material/...:` icons, `->`, `--`)
+with an invisible word joiner. Spaces, tabs and newlines are drawn as visible marks (␣ ⇥ ⏎) so learners see them.
+
+The BPE is the learner's own (`ui/learner_tokenizer.py`) once they have trained one, else one trained on their
+corpus at `params.vocab_size`. Both are cached, so a rerun only encodes (well under a millisecond for a paragraph).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import streamlit as st
+
+from course.widgets import TokenizerPlaygroundParams
+from engine.tokenization import Token, Tokenizer
+from ui import learner_corpus, learner_tokenizer, session
+from ui.text import escape_md
+
+MAX_CHARS = 3000
+PALETTE = ("blue", "orange")  # adjacent chips alternate; both stay readable in the light and the dark theme
+SPACE, NEWLINE, TAB, RETURN = "␣", "⏎", "⇥", "␍"
+WORD_JOINER = "\u2060"  # zero width, no line break: splits ":smile:" or "->" so Streamlit leaves them alone
+_ASCII_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # everything CommonMark lets a backslash escape
+_REWRITTEN_AFTER = re.compile(r"([:\-<>~])(?=.)")  # starts of :shortcode:, ->, <-, --, >=, <=, ~=
+
+
+def visible(text: str) -> str:
+    """Text with its invisible characters made visible, as chips and tables show it.
+
+    >>> visible(" a\\tb\\n"), visible("\\u200b"), visible("\\u0301")
+    ('␣a⇥b⏎', '⟨U+200B⟩', '◌́')
+    """
+    out = []
+    for i, ch in enumerate(text):
+        if ch == " ":
+            out.append(SPACE)
+        elif ch == "\n":
+            out.append(NEWLINE)
+        elif ch == "\t":
+            out.append(TAB)
+        elif ch == "\r":
+            out.append(RETURN)
+        else:
+            cat = unicodedata.category(ch)
+            if cat == "Cc" and ord(ch) < 0x20:
+                out.append(chr(0x2400 + ord(ch)))  # the Control Pictures block: ␀ ␁ ...
+            elif cat in ("Cc", "Cf", "Co", "Cn", "Cs", "Zs", "Zl", "Zp"):
+                out.append(f"⟨U+{ord(ch):04X}⟩")  # zero-width joiners, odd spaces, private use...
+            elif cat.startswith("M") and i == 0:
+                out.append("◌" + ch)  # a combining accent on its own: give it a dotted circle to sit on
+            else:
+                out.append(ch)
+    return "".join(out)
+
+
+def escape_chip(text: str) -> str:
+    """Make text safe inside a Markdown colour directive label: each ASCII punctuation mark is backslash-escaped
+    (so `]` cannot close the label early, `*` or `` ` `` cannot format) and the marks Streamlit rewrites after
+    parsing get a word joiner after them.
+
+    >>> escape_chip("a]b") == "a\\\\]b"
+    True
+    >>> escape_chip(":x:") == "\\\\:" + WORD_JOINER + "x\\\\:"
+    True
+    """
+    return _REWRITTEN_AFTER.sub(lambda m: m.group(1) + WORD_JOINER, _ASCII_PUNCT.sub(r"\\\1", text))
+
+
+def chip(text: str, colour: str = PALETTE[0]) -> str:
+    """One token as a coloured chip: ' the' -> ':blue-background[␣the]'."""
+    return f":{colour}-background[{escape_chip(visible(text)) or '∅'}]"
+
+
+def chips_markdown(pieces: Sequence[str], palette: Sequence[str] = PALETTE) -> str:
+    """Tokens as one Markdown paragraph of chips in alternating colours; a token holding a newline ends the line
+    (a hard break), so code keeps its shape.
+
+    >>> chips_markdown(["a", " b\\n", "c"])
+    ':blue-background[a] :orange-background[␣b⏎]\\\\\\n:blue-background[c]'
+    """
+    out = []
+    for i, piece in enumerate(pieces):
+        out.append(chip(piece, palette[i % len(palette)]))
+        out.append("\\\n" if "\n" in piece else " ")
+    return "".join(out[:-1])  # a break at the very end would show as a stray backslash
+
+
+def token_rows(tokens: Sequence[Token]) -> list[dict[str, object]]:
+    """The table under the chips: one row per token id, with the span of the text it covers."""
+    return [{"id": t.id, "token": visible(t.raw or t.text), "start": t.start, "end": t.end} for t in tokens]
+
+
+def _panel(title: str, note: str, tok: Tokenizer, text: str, key: str) -> None:
+    st.markdown(f"**{title}**")
+    st.caption(note)
+    tokens = tok.encode_with_offsets(text)
+    n = len(tokens)
+    st.markdown(f"**{n:,}** tokens · **{len(text) / max(n, 1):.2f}** characters per token")
+    with st.container(key=f"{key}-chips"):
+        st.markdown(chips_markdown([c.text for c in tok.token_chips(text)]))
+    if any(t.partial for t in tokens):
+        st.caption("Some characters took several byte tokens (shown as <0x..> in the table); "
+                   "their chip shows the character those bytes spell together.")
+    st.dataframe(token_rows(tokens), hide_index=True, height=min(36 + 35 * n, 248), key=f"{key}-table",
+                 column_config={"start": st.column_config.NumberColumn(help="offset of the first character"),
+                                "end": st.column_config.NumberColumn(help="offset one past the last character")})
+
+
+def render(params: TokenizerPlaygroundParams, key: str) -> None:
+    me = session.learner()
+    text = st.text_area("Type or paste anything", value=params.text, key=f"{key}-text", height=100,
+                        max_chars=MAX_CHARS,
+                        help="Try an emoji, an accented word, a long number, a line of code, another language.")
+    if not text:
+        st.info("Type something above to see its tokens.")
+        return
+    corpus = learner_tokenizer.corpus_text(me.id)
+    title = learner_corpus.chosen(me.id).title
+
+    char_tok = learner_tokenizer.char_tokenizer(corpus, text)
+    unseen = sorted(set(text) - learner_tokenizer.corpus_chars(corpus))
+    char_note = f"One token per character. Vocabulary: the {char_tok.vocab_size - len(unseen):,} characters of your corpus"
+    if unseen:
+        shown = ", ".join(escape_md(visible(c)) for c in unseen[:8])
+        shown += f" and {len(unseen) - 8} more" if len(unseen) > 8 else ""
+        char_note += (f", plus {len(unseen)} it never contains, added here so nothing fails: {shown}. "
+                      "A real character tokenizer would have no id for them.")
+    else:
+        char_note += "."
+
+    own = learner_tokenizer.learner_bpe(me.id)
+    if own is not None:
+        info = learner_tokenizer.bpe_info(me.id) or {}
+        bpe, bpe_title = own, f"Your own BPE · {own.vocab_size:,} tokens"
+        bpe_note = f"The tokenizer you trained on {escape_md(str(info.get('corpus_title', 'your corpus')))}."
+    else:
+        bpe = learner_tokenizer.trained(corpus, params.vocab_size).tokenizer
+        bpe_title = f"BPE · {bpe.vocab_size:,} tokens"
+        bpe_note = (f"Trained on your corpus, {escape_md(title)}. Once you train your own BPE in this lesson, "
+                    "it takes this place.")
+
+    left, right = st.columns(2, gap="medium")
+    with left:
+        _panel("Character tokenizer", char_note, char_tok, text, f"{key}-char")
+    with right:
+        _panel(bpe_title, bpe_note, bpe, text, f"{key}-bpe")
