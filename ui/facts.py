@@ -8,6 +8,7 @@ The too-high-learning-rate demo is a separate run (`diverge`) and never feeds th
 from __future__ import annotations
 
 from ui import run_view, session
+from ui.learner_tokenizer import bpe_facts
 
 
 def facts_from_losses(start: float | None, final: float | None) -> dict[str, float]:
@@ -32,4 +33,5 @@ def learner_facts(learner_id: int) -> dict[str, float]:
         facts["dedup.removed"] = float(dedup["removed"])
         facts["dedup.near_removed"] = float(dedup["near"])
         facts["corpus.documents"] = float(dedup["documents"])
+    facts.update(bpe_facts(learner_id))
     return facts

@@ -1,12 +1,22 @@
-"""Show learner-typed or file-provided text as plain text inside Markdown (no formatting, no HTML)."""
+"""Show learner-typed or file-provided text as plain text inside Markdown (no formatting, no HTML, no shortcodes)."""
 
 from __future__ import annotations
 
 import re
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<&$])")
+WORD_JOINER = "\u2060"  # zero width, no line break: splits ":smile:" or "->" so Streamlit leaves them alone
+_ASCII_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # everything CommonMark lets a backslash escape
+_REWRITTEN_AFTER = re.compile(r"([:\-<>~])(?=.)")  # starts of :shortcode:, ->, <-, --, >=, <=, ~=
 
 
 def escape_md(text: str) -> str:
-    """'**hi** <b>' -> '\\*\\*hi\\*\\* \\<b\\>' : Markdown shows the characters instead of interpreting them."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    """Make text show literally in Markdown, also inside a colour directive's label: every ASCII punctuation mark
+    is backslash-escaped (so `]` cannot close a label, `*` or `` ` `` cannot format, `<b>` stays text) and the
+    marks Streamlit rewrites after parsing (`:smile:`, `->`) get a word joiner after them.
+
+    >>> escape_md("a]b") == "a\\\\]b"
+    True
+    >>> escape_md(":x:") == "\\\\:" + WORD_JOINER + "x\\\\:"
+    True
+    """
+    return _REWRITTEN_AFTER.sub(lambda m: m.group(1) + WORD_JOINER, _ASCII_PUNCT.sub(r"\\\1", text))

@@ -14,8 +14,9 @@ from course.widgets import BPETrainerParams
 from engine.tokenization import trace_merges
 from tests.ui.conftest import texts
 from ui import learner_corpus, learner_tokenizer
+from ui.text import WORD_JOINER, escape_md
 from ui.widgets import bpe_trainer, tokenizer_playground, vocab_sweep
-from ui.widgets.tokenizer_playground import WORD_JOINER, chip, chips_markdown, escape_chip, visible
+from ui.widgets.tokenizer_playground import chip, chips_markdown, visible
 
 NASTY = [
     "]", "[", "a]b", "[x](http://e.com)", ":red[boom]", "]:red-background[x", "**bold**", "`code`", "```", "\\",
@@ -79,9 +80,9 @@ def test_chips_alternate_colours_and_keep_line_breaks():
     assert chips_markdown([]) == ""
 
 
-def test_escape_chip_keeps_ordinary_text():
-    assert escape_chip("hello world") == "hello world"
-    assert escape_chip("a]b") == "a\\]b"
+def test_escape_md_keeps_ordinary_text():
+    assert escape_md("hello world") == "hello world"
+    assert escape_md("a]b") == "a\\]b"
 
 
 def test_doc_examples():

@@ -11,7 +11,6 @@ corpus at `params.vocab_size`. Both are cached, so a rerun only encodes (well un
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -25,9 +24,6 @@ from ui.text import escape_md
 MAX_CHARS = 3000
 PALETTE = ("blue", "orange")  # adjacent chips alternate; both stay readable in the light and the dark theme
 SPACE, NEWLINE, TAB, RETURN = "␣", "⏎", "⇥", "␍"
-WORD_JOINER = "\u2060"  # zero width, no line break: splits ":smile:" or "->" so Streamlit leaves them alone
-_ASCII_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # everything CommonMark lets a backslash escape
-_REWRITTEN_AFTER = re.compile(r"([:\-<>~])(?=.)")  # starts of :shortcode:, ->, <-, --, >=, <=, ~=
 
 
 def visible(text: str) -> str:
@@ -59,22 +55,9 @@ def visible(text: str) -> str:
     return "".join(out)
 
 
-def escape_chip(text: str) -> str:
-    """Make text safe inside a Markdown colour directive label: each ASCII punctuation mark is backslash-escaped
-    (so `]` cannot close the label early, `*` or `` ` `` cannot format) and the marks Streamlit rewrites after
-    parsing get a word joiner after them.
-
-    >>> escape_chip("a]b") == "a\\\\]b"
-    True
-    >>> escape_chip(":x:") == "\\\\:" + WORD_JOINER + "x\\\\:"
-    True
-    """
-    return _REWRITTEN_AFTER.sub(lambda m: m.group(1) + WORD_JOINER, _ASCII_PUNCT.sub(r"\\\1", text))
-
-
 def chip(text: str, colour: str = PALETTE[0]) -> str:
     """One token as a coloured chip: ' the' -> ':blue-background[␣the]'."""
-    return f":{colour}-background[{escape_chip(visible(text)) or '∅'}]"
+    return f":{colour}-background[{escape_md(visible(text)) or '∅'}]"
 
 
 def chips_markdown(pieces: Sequence[str], palette: Sequence[str] = PALETTE) -> str:
