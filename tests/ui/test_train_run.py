@@ -90,3 +90,18 @@ def test_quiz_question_about_the_learners_own_run(db):
     at.button(key=f"{qkey}-check").click().run()
     assert not at.exception
     assert any(e.value == "Correct!" for e in at.success)
+
+
+def test_divergence_demo_diverges_and_explains(db):
+    at = goto(new_app().run(), "lesson-7")
+    key, _ = _to_training_card(at)
+    at.button_group(key=f"{key}-preset").set_value("tiny").run()
+    at.button(key=f"{key}-diverge").click().run()
+    at = _poll_until(at, lambda a: any("learning rate is too high" in e.value for e in a.error))
+    assert not at.exception
+    from ui.facts import learner_facts
+    from ui.session import store
+
+    assert "run.start_loss" not in learner_facts(store().last_learner().id)  # the demo never feeds the quiz
+    spec = at.get("plotly_chart")[-1].proto.spec
+    assert '"type":"log"' in spec.replace(" ", "")  # the explosion is drawn, not clipped

@@ -91,10 +91,13 @@ def loss_chart(run: RunView, vocab_size: int) -> go.Figure:
     fig.add_hline(y=guess, line_dash="dot", annotation_text=f"random guessing: ln {vocab_size} = {guess:.2f}",
                   annotation_position="top right")
     finite = [v for v in train + [v for _, v in evals] if math.isfinite(v)]
-    top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
+    if finite and max(finite) > 3 * guess:  # a diverging run: a log axis shows the explosion instead of clipping it
+        yaxis = dict(type="log")
+    else:
+        top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
+        yaxis = dict(range=[0, top])
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=40), xaxis_title="step",
-                      yaxis_title="loss (nats per token)", legend=dict(orientation="h", y=1.12, x=0),
-                      yaxis=dict(range=[0, min(top, 12)]))
+                      yaxis_title="loss (nats per token)", legend=dict(orientation="h", y=1.12, x=0), yaxis=yaxis)
     return fig
 
 
