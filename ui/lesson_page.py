@@ -28,6 +28,14 @@ def _go(lesson_id: str, stage: int) -> None:
     session.store().set_card(session.learner().id, lesson_id, stage)
 
 
+def _step(lesson_id: str, delta: int, last: int) -> None:
+    """Move relative to where the learner is *now* (read at click time), so a quick second click, landing before
+    the page finished drawing the new card, still moves one card further instead of repeating the old move."""
+    me = session.learner()
+    here = session.store().card(me.id, lesson_id)
+    session.store().set_card(me.id, lesson_id, max(0, min(last, here + delta)))
+
+
 def _finish(lesson_id: str, stage: int) -> None:
     me = session.learner()
     session.store().mark_complete(me.id, lesson_id)
@@ -75,11 +83,11 @@ def _card_nav(lesson: Lesson, stage: int, n_cards: int, quiz_stage: int | None, 
     left, _, right = st.columns([1, 2, 1])
     with left:
         st.button("Previous", key=f"lesson-{lesson.id}-prev", icon=":material/arrow_back:", disabled=stage == 0,
-                  on_click=_go, args=(lesson.id, stage - 1), shortcut="Left", width="stretch")
+                  on_click=_step, args=(lesson.id, -1, n_cards - 1), shortcut="Left", width="stretch")
     with right:
         if stage < n_cards - 1:
             st.button("Next", key=f"lesson-{lesson.id}-next", icon=":material/arrow_forward:", icon_position="right",
-                      type="primary", on_click=_go, args=(lesson.id, stage + 1), shortcut="Right", width="stretch")
+                      type="primary", on_click=_step, args=(lesson.id, 1, n_cards - 1), shortcut="Right", width="stretch")
         elif quiz_stage is not None:
             st.button("Take the quiz", key=f"lesson-{lesson.id}-to-quiz", icon=":material/quiz:", type="primary",
                       on_click=_go, args=(lesson.id, quiz_stage), shortcut="Right", width="stretch")
