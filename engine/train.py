@@ -250,6 +250,8 @@ def prepare(
     step count, tokenizer and metrics come from its checkpoint; `config` may change the run's length
     (max_steps, time_budget) and evaluation settings, not the model's shape.
     """
+    if config.max_steps is None and config.time_budget is None:
+        raise ValueError("A run needs an end: set max_steps or time_budget.")
     dist_info = dist_info or DistInfo()
     device = get_device(config.device, config.dtype, dist_info.local_world_size, config.threads)
     if dist_info.enabled and device.type == "cuda":
@@ -500,7 +502,8 @@ def train_loop(
         want_stop = stop_event is not None and stop_event.is_set()
         over_time = cfg.time_budget is not None and elapsed() + final_reserve() >= cfg.time_budget
         if dinfo.enabled:
-            t = torch.tensor([loss.detach().float().item(), float(want_stop), float(over_time)])
+            flags = torch.tensor([float(want_stop), float(over_time)], device=loss.device)
+            t = torch.cat([loss.detach().float().view(1), flags])  # NCCL needs the tensor on the GPU
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
             loss_val, want_stop, over_time = float(t[0]) / dinfo.world_size, bool(t[1] > 0), bool(t[2] > 0)
         else:
@@ -527,7 +530,7 @@ def train_loop(
             if cfg.max_steps is not None:
                 planned = min(planned, cfg.max_steps)
             if dinfo.enabled:
-                p = torch.tensor([planned])
+                p = torch.tensor([planned], device=state.device.device)
                 dist.all_reduce(p, op=dist.ReduceOp.MIN)
                 planned = int(p)
             total_steps = planned
