@@ -519,11 +519,17 @@ def train_loop(
         if diverged:
             status, message = "diverged", divergence_message(loss_val, state.step, cfg, start_loss)
 
-        # Plan the schedule for the time budget from the measured speed (re-planned at each evaluation).
+        # Plan the schedule for the time budget from the measured speed.
         if ref_step is None and state.step >= start_step + 2:
             ref_step, ref_time = state.step, elapsed()
+        # Re-plan at 5, 10, 20, 40, ... steps and at each evaluation; and when the plan runs out while more than
+        # a tenth of the budget is left (a first plan made from slow warm-up steps or a busy moment was too short).
+        at_plan_end = total_steps is not None and state.step >= total_steps
+        early_end = at_plan_end and elapsed() + final_reserve() < 0.9 * (cfg.time_budget or 0)
         if (cfg.time_budget and ref_step is not None and state.step > ref_step
-                and (state.step == plan_at or state.step % cfg.eval_interval == 0)):
+                and (state.step == plan_at or state.step % cfg.eval_interval == 0 or early_end)):
+            if state.step == plan_at:
+                plan_at = 2 * plan_at - start_step
             s_per_step = (elapsed() - ref_time) / (state.step - ref_step)
             left = cfg.time_budget - elapsed() - final_reserve()
             planned = state.step + max(1, int(left / s_per_step))

@@ -107,6 +107,22 @@ def test_time_budget_ends_the_run(small_text: str) -> None:
     assert records[-1]["elapsed_s"] < 5.0  # generous: the budget is 0.5 s
 
 
+def test_a_slow_start_does_not_end_a_timed_run_early(small_text: str) -> None:
+    """The first plan is made after 5 steps; if those were slow (a busy machine), the run must re-plan instead
+    of stopping at the short first plan with most of its budget unused."""
+    import time
+
+    def slow_start(record: dict) -> None:
+        if record["step"] <= 5:
+            time.sleep(0.3)  # as if the machine were busy during the first steps
+
+    cfg = replace(TINY, max_steps=None, time_budget=3.0, eval_interval=10_000)
+    state = prepare(cfg, small_text)
+    outcome = train_loop(state, on_record=slow_start)
+    assert outcome.status == "finished"
+    assert outcome.summary["elapsed_s"] >= 0.8 * 3.0
+
+
 def test_checkpoint_round_trip_gives_identical_outputs(small_text: str, tmp_path: Path) -> None:
     state, outcome, _ = run(replace(TINY, max_steps=10), small_text)
     save_run(state, outcome, tmp_path)
