@@ -109,7 +109,8 @@ def bench_live_training(budget: int = 60) -> list[tuple[str, str]]:
              "--time-budget", str(budget), "--out", f"{tmp}/cli", "--quiet"],
             cwd=ROOT, capture_output=True, text=True, check=True,
         )
-        cli_tps = json.loads(cli.stdout.strip().splitlines()[-1])["tokens_per_s"]
+        cli_json = json.loads(cli.stdout.strip().splitlines()[-1])
+        cli_tps = cli_json["tokens_per_s"]
 
         db, runs = Path(tmp) / "p.sqlite3", Path(tmp) / "runs"
         lesson = load_course().entry("training-loop").lesson
@@ -134,8 +135,9 @@ def bench_live_training(budget: int = 60) -> list[tuple[str, str]]:
         live_tps = summary["tokens_per_s"]
     slower = 1 - live_tps / cli_tps
     return [
-        (f"lesson preset, {budget} s budget, CLI", f"{cli_tps:,.0f} tokens/s"),
-        (f"lesson preset, {budget} s budget, lesson 7 page polling every 1 s", f"{live_tps:,.0f} tokens/s"),
+        (f"lesson preset, {budget} s budget, CLI", f"{cli_tps:,.0f} tokens/s ({cli_json['device']})"),
+        (f"lesson preset, {budget} s budget, lesson 7 page polling every 1 s",
+         f"{live_tps:,.0f} tokens/s ({summary['device']})"),
         ("live page slowdown vs CLI (target <= ~10%)", f"{slower:+.1%}"),
     ]
 
