@@ -37,14 +37,25 @@ def bench_apptest() -> list[tuple[str, str]]:
     t0 = time.perf_counter()
     at = _goto(AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run(), "lesson-1")
     rows.append(("cold start to first rendered lesson (AppTest, incl. imports)", f"{time.perf_counter() - t0:.2f} s"))
+    from course.progress import ProgressStore
+
+    store = ProgressStore(os.environ["LLM_COURSE_DB"])
+    learner = store.last_learner()
     for lesson in load_course().lessons:
-        at = _goto(at, f"lesson-{lesson.number}")
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - t)
-        rows.append((f"rerun of lesson {lesson.number} page (median of 5; target < 300 ms)", f"{statistics.median(times) * 1000:.0f} ms"))
+        worst, where = 0.0, "card 1"
+        cards = [0] + [i for i, c in enumerate(lesson.cards) if c.widget is not None]
+        for card in cards:  # the first card, then every card with a live widget (the heavy ones)
+            store.set_card(learner.id, lesson.id, card)
+            at = _goto(at, f"lesson-{lesson.number}")  # first render computes and caches
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                at.run()
+                times.append(time.perf_counter() - t)
+            if statistics.median(times) > worst:
+                worst, where = statistics.median(times), f"card {card + 1}"
+        rows.append((f"rerun of lesson {lesson.number}, slowest card ({where}; median of 5; target < 300 ms)",
+                     f"{worst * 1000:.0f} ms"))
     return rows
 
 
