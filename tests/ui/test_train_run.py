@@ -36,6 +36,7 @@ def test_config_from_knobs():
     params = TrainRunParams()
     cfg = build_config(params, "lesson", n_layer=2, n_embd=64, lr=1e-3, budget=30)
     assert (cfg.n_layer, cfg.n_embd, cfg.lr, cfg.time_budget) == (2, 64, 1e-3, 30.0)
+    assert cfg.eval_interval <= 50  # enough validation points to draw a curve
     assert cfg.muon_lr == PRESETS["lesson"].muon_lr * 1e-3 / PRESETS["lesson"].lr
     tiny = build_config(params, "tiny", 1, 32, 1e-2, 30)
     assert tiny.max_steps == PRESETS["tiny"].max_steps and tiny.time_budget is None

@@ -62,7 +62,9 @@ def build_config(params: TrainRunParams, preset: str, n_layer: int, n_embd: int,
     """The preset with the learner's knobs applied. Muon's rate moves in proportion to the Adam rate they chose."""
     base = PRESETS[preset]
     n_head = base.n_head if n_embd % base.n_head == 0 else 1
-    cfg = replace(base, n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr)
+    # Evaluate at least every 50 steps: the validation curve is what the lesson is about (~2-3 s of a 60 s run).
+    cfg = replace(base, n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr,
+                  eval_interval=min(base.eval_interval, 50))
     if base.max_steps is None:  # time-bounded presets take the learner's budget
         cfg = replace(cfg, time_budget=float(budget))
     return cfg
