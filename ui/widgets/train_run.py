@@ -22,7 +22,9 @@ from engine.train import PRESETS, TrainConfig
 from ui import learner_corpus, run_view, session
 from ui.run_view import RunView
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # the chart and numbers update every second ...
+SAMPLE_POLL_SECONDS = 5.0  # ... the samples, which change every ~200 steps, less often
+MAX_CHART_POINTS = 150
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DIVERGE_LR = 5.0  # far above anything sane for Adam: the loss explodes within a few dozen steps
 STATUS_TEXT = {
@@ -80,9 +82,28 @@ def diverge_config(preset: str) -> TrainConfig:
 # ------------------------------------------------------------------ drawing a run
 
 
+def thin_curve(steps: list[int], values: list[float], max_points: int = MAX_CHART_POINTS) -> tuple[list, list]:
+    """At most `max_points` points, averaging neighbours: the chart is redrawn every second in the learner's
+    browser, on the same cores that train, so it must stay cheap. The last point is always the newest value.
+
+    >>> thin_curve([0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0], max_points=2)
+    ([1, 3], [3.5, 1.5])
+    """
+    if len(steps) <= max_points:
+        return steps, values
+    size = math.ceil(len(steps) / max_points)
+    xs, ys = [], []
+    for i in range(0, len(steps), size):
+        chunk = [v for v in values[i:i + size] if math.isfinite(v)]
+        xs.append(steps[min(i + size, len(steps)) - 1])
+        ys.append(sum(chunk) / len(chunk) if chunk else float("nan"))
+    return xs, ys
+
+
 def loss_chart(run: RunView, vocab_size: int) -> go.Figure:
     steps = [r["step"] for r in run.metrics if r.get("train_loss") is not None]
     train = [r["train_loss"] for r in run.metrics if r.get("train_loss") is not None]
+    steps, train = thin_curve(steps, train)
     evals = run.evals
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=steps, y=train, name="train loss (one batch)", mode="lines",
@@ -129,21 +150,33 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
     d.metric("Time left", _fmt_eta(run.eta_s) if run.active else "done")
     if run.metrics:
         st.plotly_chart(loss_chart(run, vocab_size), key=f"{key}-chart", config={"displayModeBar": False})
-    if run.samples:
-        step, text = run.samples[-1]
-        st.markdown(f"**What the model writes at step {step:,}:**")
-        st.code(text, language=None, wrap_lines=True)
-        if len(run.samples) > 1:
-            with st.expander(f"All {len(run.samples)} samples, from gibberish to words"):
-                for s, t in run.samples:
-                    st.caption(f"step {s:,}")
-                    st.code(t, language=None, wrap_lines=True)
     if run.status == "finished":
         st.success(run.message or "Finished.", icon=":material/check_circle:")
     elif run.status in ("diverged", "failed", "lost"):
         st.error(run.message or "The run stopped.", icon=":material/warning:")
     elif run.status == "stopped":
         st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+
+
+def draw_samples(run: RunView) -> None:
+    if not run.samples:
+        return
+    step, text = run.samples[-1]
+    st.markdown(f"**What the model writes at step {step:,}:**")
+    st.code(text, language=None, wrap_lines=True)
+    if len(run.samples) > 1:
+        with st.expander(f"All {len(run.samples)} samples, from gibberish to words"):
+            for s, t in run.samples:
+                st.caption(f"step {s:,}")
+                st.code(t, language=None, wrap_lines=True)
+
+
+@st.fragment(run_every=SAMPLE_POLL_SECONDS)
+def samples_panel(learner_id: int, run_key: str) -> None:
+    """Samples appear every ~200 steps: redrawing them every second would only cost the training time."""
+    run = run_view.load(learner_id, run_key)
+    if run is not None:
+        draw_samples(run)
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -253,9 +286,11 @@ def render(params: TrainRunParams, key: str) -> bool:
         st.caption(f"{_device_sentence()}. Nothing trained yet: press Start and watch the loss.")
     else:
         live_panel(me.id, params.run_key, vocab, f"{key}-{params.run_key}")
+        samples_panel(me.id, params.run_key)
 
     demo = run_view.load(me.id, "diverge") if params.show_diverge_button else None
     if demo is not None:
         with st.expander("The too-high learning rate run", expanded=True, icon=":material/local_fire_department:"):
             live_panel(me.id, "diverge", vocab, f"{key}-diverge")
+            samples_panel(me.id, "diverge")
     return run is not None
