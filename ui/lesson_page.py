@@ -53,8 +53,8 @@ def render_lesson(lesson_id: str) -> None:
     me = session.learner()
     stage = min(session.store().card(me.id, lesson.id), done_stage)
 
-    total_lessons = len(session.course().lessons)
-    st.caption(f"Lesson {lesson.number} of {total_lessons} · ⏱️ {lesson.minutes} min")
+    # The number is the lesson's place in the syllabus; not all ten exist yet, so no "of N".
+    st.caption(f"Lesson {lesson.number} · ⏱️ {lesson.minutes} min")
     st.title(lesson.title)
 
     if stage < n_cards:

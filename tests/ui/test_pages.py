@@ -27,6 +27,7 @@ def test_step_next_and_previous_through_lesson_2(db):
     lesson = load_course().entry(LESSON2).lesson
     assert not at.exception
     assert lesson.cards[0].title in texts(at)
+    assert f"Lesson {lesson.number} · ⏱️ {lesson.minutes} min" in texts(at)
     for i in range(1, len(lesson.cards)):
         at.button(key=f"lesson-{LESSON2}-next").click().run()
         assert not at.exception
