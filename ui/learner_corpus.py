@@ -57,9 +57,15 @@ def save_cleaning_options(learner_id: int, info: CorpusInfo, options: CleaningOp
     session.store().set_fact(learner_id, f"{CLEANING_KEY}.{info.id}", asdict(options))
 
 
-def _version(info: CorpusInfo) -> str:
+def version(info: CorpusInfo) -> str:
     """A cache key that changes when the corpus does (uploads are named by content hash; bundled files by size)."""
     return f"{info.id}:{info.size_bytes}"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def bundled_text(corpus: str) -> str:
+    """A bundled corpus file by its lesson-file id (`data/<id>.txt`, as course.widgets validates it)."""
+    return (engine_corpus.DATA_DIR / f"{corpus}.txt").read_text(encoding="utf-8")
 
 
 @st.cache_data(show_spinner="Reading the corpus...", max_entries=8)
@@ -85,20 +91,20 @@ def _deduped(corpus_id: str, version: str, folder: str, options: CleaningOptions
 
 
 def documents(learner_id: int, info: CorpusInfo) -> list[str]:
-    return _documents(info.id, _version(info), str(upload_folder(learner_id)))
+    return _documents(info.id, version(info), str(upload_folder(learner_id)))
 
 
 def text(learner_id: int, info: CorpusInfo) -> str:
-    return _text(info.id, _version(info), str(upload_folder(learner_id)))
+    return _text(info.id, version(info), str(upload_folder(learner_id)))
 
 
 def cleaned(learner_id: int, info: CorpusInfo, options: CleaningOptions) -> CleaningReport:
-    return _cleaned(info.id, _version(info), str(upload_folder(learner_id)), options)
+    return _cleaned(info.id, version(info), str(upload_folder(learner_id)), options)
 
 
 def deduped(learner_id: int, info: CorpusInfo, options: CleaningOptions, threshold: float,
             exact: bool = True, near: bool = True) -> DedupReport:
-    return _deduped(info.id, _version(info), str(upload_folder(learner_id)), options, threshold, exact, near)
+    return _deduped(info.id, version(info), str(upload_folder(learner_id)), options, threshold, exact, near)
 
 
 def training_text(learner_id: int) -> str:

@@ -34,10 +34,10 @@ def _texts(corpus_id: str, version: str, learner_id: int, options) -> Comparison
 def _start_both(params: DedupCompareParams, texts: ComparisonTexts) -> None:
     me = session.learner()
     tokenizer = CharTokenizer.from_text(texts.with_duplicates + texts.without_duplicates)  # one vocabulary for both
-    config = replace(PRESETS[params.preset], time_budget=float(params.time_budget), max_steps=None,
-                     eval_interval=25)
-    if PRESETS[params.preset].max_steps is not None:  # the tiny preset keeps its fixed length
-        config = replace(PRESETS[params.preset])
+    base = PRESETS[params.preset]
+    # the tiny preset keeps its fixed length; time-bounded presets take the card's budget and evaluate more often
+    config = base if base.max_steps is not None else replace(base, time_budget=float(params.time_budget),
+                                                                 eval_interval=25)
     run_view.start(me.id, "dedup-with", config, texts.with_duplicates, "with duplicates", tokenizer=tokenizer)
     run_view.start(me.id, "dedup-without", config, texts.without_duplicates, "duplicates removed", tokenizer=tokenizer)
 
@@ -91,7 +91,7 @@ def render(params: DedupCompareParams, key: str) -> bool:
     info = learner_corpus.chosen(me.id)
     options = learner_corpus.cleaning_options(me.id, info)
     try:
-        texts = _texts(info.id, f"{info.id}:{info.size_bytes}", me.id, options)
+        texts = _texts(info.id, learner_corpus.version(info), me.id, options)
     except ValueError as err:
         st.warning(f"{err} Pick a bigger corpus (the web-crawl sample works well).", icon=":material/info:")
         return True

@@ -5,14 +5,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from course.widgets import DATA_DIR, NextCharCountsParams
+from course.widgets import NextCharCountsParams
 from engine.next_token import FollowingCounts, following_counts
+from ui import learner_corpus
 from ui.text import escape_md
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _corpus_text(corpus: str) -> str:
-    return (DATA_DIR / f"{corpus}.txt").read_text(encoding="utf-8")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -34,7 +30,7 @@ def chart(result: FollowingCounts) -> go.Figure:
 
 def render(params: NextCharCountsParams, key: str) -> None:
     source = "Shakespeare"
-    text = _corpus_text(params.corpus)
+    text = learner_corpus.bundled_text(params.corpus)
     if params.allow_own_text:
         source = st.segmented_control("Text to learn from", ["Shakespeare", "My own text"], default="Shakespeare",
                                       key=f"{key}-source", required=True)

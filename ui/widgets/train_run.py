@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from course.widgets import DATA_DIR, TrainRunParams
+from course.widgets import TrainRunParams
 from engine.device import get_device
 from engine.tokenization import Tokenizer
 from engine.train import PRESETS, TrainConfig
@@ -39,13 +39,8 @@ STATUS_TEXT = {
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _corpus(corpus: str) -> str:
-    return (DATA_DIR / f"{corpus}.txt").read_text(encoding="utf-8")
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
 def _vocab_size(corpus: str) -> int:
-    return len(set(_corpus(corpus)))
+    return len(set(learner_corpus.bundled_text(corpus)))
 
 
 @st.cache_resource(show_spinner="Checking this machine's hardware...")
@@ -203,7 +198,7 @@ def _training_data(params: TrainRunParams, learner_id: int) -> tuple[str, Tokeni
         info = learner_corpus.chosen(learner_id)
         text, what = learner_corpus.training_text(learner_id), f"your corpus ({info.title}, cleaned)"
     else:
-        text, what = _corpus(params.corpus), "Tiny Shakespeare" if params.corpus == "tinyshakespeare" else params.corpus
+        text, what = learner_corpus.bundled_text(params.corpus), "Tiny Shakespeare" if params.corpus == "tinyshakespeare" else params.corpus
     if params.tokenizer == "learner_bpe":
         from ui.learner_tokenizer import learner_bpe
 
