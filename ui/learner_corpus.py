@@ -107,7 +107,24 @@ def deduped(learner_id: int, info: CorpusInfo, options: CleaningOptions, thresho
     return _deduped(info.id, version(info), str(upload_folder(learner_id)), options, threshold, exact, near)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _training_text(corpus_id: str, version: str, folder: str, options: CleaningOptions) -> tuple[str, int]:
+    """(cleaned documents joined, number of distinct characters): computed once per corpus and options, since
+    lesson 4's cards ask for both on every rerun and the text is megabytes long."""
+    text = "\n\n".join(_cleaned(corpus_id, version, folder, options).docs)
+    return text, len(set(text))
+
+
+def _training(learner_id: int) -> tuple[str, int]:
+    info = chosen(learner_id)
+    return _training_text(info.id, version(info), str(upload_folder(learner_id)), cleaning_options(learner_id, info))
+
+
 def training_text(learner_id: int) -> str:
     """What the learner's model trains on: their corpus, cleaned with their options (documents joined)."""
-    info = chosen(learner_id)
-    return "\n\n".join(cleaned(learner_id, info, cleaning_options(learner_id, info)).docs)
+    return _training(learner_id)[0]
+
+
+def training_vocab_size(learner_id: int) -> int:
+    """Distinct characters in `training_text`: the vocabulary of a character tokenizer trained on it."""
+    return _training(learner_id)[1]

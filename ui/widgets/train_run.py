@@ -228,7 +228,7 @@ def render(params: TrainRunParams, key: str) -> bool:
         return False
     vocab = tokenizer.vocab_size if tokenizer is not None else _vocab_size(params.corpus)
     if params.use_learner_corpus and tokenizer is None:
-        vocab = len(set(text))
+        vocab = learner_corpus.training_vocab_size(me.id)
     run = run_view.load(me.id, params.run_key)
     busy = run is not None and run.active
     st.caption(f"Training text: {what} · vocabulary of {vocab:,} tokens.")
