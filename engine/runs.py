@@ -1,4 +1,9 @@
-"""The run manager: training runs in background threads, a bounded number at a time, the rest in a queue.
+"""The run manager: training runs in the background, a bounded number at a time, the rest in a queue.
+
+Each run trains in a process of its own (`python -m engine.worker`, followed by a thread here), so the web
+server's work never competes with it for Python's interpreter lock (docs/training-notes.md measures why that
+matters). `RunManager(workers="thread")` trains in a thread of this process instead, which saves the second or
+two a new process spends importing torch.
 
 The course's UI keeps no training state of its own. It submits a run, then polls `snapshot(run_id)` (cheap: a
 copy of plain data under a lock) and calls `heartbeat(run_id)` on every poll. A run nobody has polled for
@@ -17,10 +22,13 @@ headline numbers back after a server restart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -34,12 +42,14 @@ import torch  # imported here, at the top, on purpose: importing torch lazily fr
 
 from engine import checkpoint
 from engine.tokenization import CharTokenizer, Tokenizer
-from engine.train import REPO_ROOT, TrainConfig, TrainOutcome, prepare, save_run, train_loop
+from engine.train import REPO_ROOT, TrainConfig
+from engine.worker import run_job
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "finished", "stopped", "diverged", "failed")
 TERMINAL = frozenset({"finished", "stopped", "diverged", "failed"})
+WORKERS = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class _Run:
     stop_reason: str | None = None  # "user" or "timeout"
     last_heartbeat: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
+    process: subprocess.Popen | None = None  # the training process, when runs have their own
 
 
 def _default_concurrency() -> int:
@@ -111,7 +122,7 @@ def _slug(text: str) -> str:
 
 
 class RunManager:
-    """Runs training in background threads; see the module docstring."""
+    """Runs training in the background, a bounded number at once; see the module docstring."""
 
     def __init__(
         self,
@@ -119,7 +130,11 @@ class RunManager:
         heartbeat_timeout: float = 300.0,
         runs_root: Path | str | None = None,
         max_points: int = 2000,
+        workers: str = "process",
     ):
+        if workers not in WORKERS:
+            raise ValueError(f"workers must be one of {WORKERS}, not {workers!r}")
+        self.workers = workers  # "process": each run trains in its own process (engine.worker); "thread": in ours
         self.max_concurrent = max_concurrent or _default_concurrency()
         self.heartbeat_timeout = heartbeat_timeout  # seconds without a heartbeat before a run stops itself
         self.runs_root = Path(runs_root) if runs_root is not None else _default_runs_root()
@@ -226,6 +241,8 @@ class RunManager:
         elif run.status == "running" and not run.stop_event.is_set():
             run.stop_reason = reason
             run.stop_event.set()
+            if run.process is not None:
+                _send_stop(run.process, reason)
 
     def _dispatch(self) -> None:
         """Start queued runs while there is room."""
@@ -253,7 +270,14 @@ class RunManager:
                     if run.status in ("queued", "running") and now - run.last_heartbeat > self.heartbeat_timeout:
                         self._stop(run, "timeout")
 
-    # ---- the training thread ---------------------------------------------------------------------------
+    # ---- the worker: a thread that trains, or a thread that follows a training process -----------------
+
+    def _on_started(self, run: _Run, info: dict[str, Any]) -> None:
+        with self._lock:
+            run.text = None  # the worker has its own copy now
+            run.params = info["params"]
+            run.device_sentence = info["device_sentence"]
+            run.config = TrainConfig.from_dict(info["config"])  # on resume, the checkpoint's model shape
 
     def _on_record(self, run: _Run, record: dict[str, Any]) -> None:
         with self._lock:
@@ -266,41 +290,81 @@ class RunManager:
                 run.metrics = _thin(run.metrics)
 
     def _work(self, run: _Run) -> None:
-        status, message, summary = "failed", "", None
+        status, message, summary = "failed", "The run could not start.", None
         try:
-            state = prepare(run.config, run.text, run.tokenizer, resume_from=run.resume_from)
-            with self._lock:
-                run.text = None  # the encoded ids live in the state now
-                run.params = state.model.num_params()
-                run.device_sentence = state.device.sentence
-                run.config = state.config  # on resume, the checkpoint's model shape
-            if state.metrics:  # resumed: show the history too
-                for record in state.metrics:
-                    self._on_record(run, record)
-            outcome: TrainOutcome = train_loop(state, on_record=lambda r: self._on_record(run, r),
-                                               stop_event=run.stop_event)
-            status, message, summary = outcome.status, outcome.message, outcome.summary
-            if status == "stopped":
-                minutes = self.heartbeat_timeout / 60
-                span = f"{minutes:g} minutes" if minutes >= 1 else f"{self.heartbeat_timeout:g} seconds"
-                message = (f"Nobody was watching this run for {span}, so it stopped itself at step {state.step} to "
-                           f"free the machine. Its checkpoint is saved; you can resume it."
-                           if run.stop_reason == "timeout"
-                           else f"Stopped at step {state.step}. Its checkpoint is saved; you can resume it.")
-                summary["message"] = message
-            save_run(state, TrainOutcome(status, message, summary), run.run_dir, save_weights=status != "diverged")
+            if self.workers == "process":
+                status, message, summary = self._work_in_process(run)
+            else:
+                status, message, summary = run_job(
+                    run.config, run.text or "", run.tokenizer, run.resume_from, run.run_dir, run.stop_event,
+                    lambda: run.stop_reason, self.heartbeat_timeout,
+                    on_started=lambda info: self._on_started(run, info),
+                    on_record=lambda record: self._on_record(run, record))
         except Exception as err:  # noqa: BLE001 - a run's failure must not take the server down
             log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
-            status = "failed"
-            message = f"The run could not continue: {err}"
+            status, message = "failed", f"The run could not continue: {err}"
         finally:
             with self._lock:
                 run.status, run.message, run.summary = status, message, summary
                 run.finished_at = time.time()
                 run.eta_s = 0.0 if status == "finished" else None
                 run.text = None
+                run.process = None
                 self._running.discard(run.run_id)
                 self._dispatch()
+
+    def _work_in_process(self, run: _Run) -> tuple[str, str, dict[str, Any] | None]:
+        """Start `python -m engine.worker`, hand it the job, and copy what it reports into `run`."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+        proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env)
+        job = {"config": run.config.to_dict(), "text": run.text,
+               "tokenizer": run.tokenizer.to_dict() if run.tokenizer is not None else None,
+               "resume_from": str(run.resume_from) if run.resume_from is not None else None,
+               "run_dir": str(run.run_dir), "heartbeat_timeout": self.heartbeat_timeout}
+        assert proc.stdin is not None and proc.stdout is not None
+        result = None
+        try:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+            with self._lock:
+                run.process = proc
+                if run.stop_event.is_set():  # Stop was pressed while the process was starting
+                    _send_stop(proc, run.stop_reason or "user")
+            for line in proc.stdout:
+                try:
+                    message = json.loads(line)
+                    event = message.pop("event")
+                except (ValueError, KeyError, AttributeError):  # not ours: a library printed to stdout
+                    log.warning("run %s: ignoring a line from the training process: %r", run.run_id, line[:200])
+                    continue
+                if event == "record":
+                    self._on_record(run, message["record"])
+                elif event == "started":
+                    self._on_started(run, message)
+                elif event == "done":
+                    result = message["status"], message["message"], message["summary"]
+        except BrokenPipeError:  # the process died before it read its job; its exit code says more below
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            code = proc.wait()
+        if result is None:
+            return "failed", (f"The training process ended unexpectedly (exit code {code}) before it could "
+                              "report how the run went. The course server's log has the details."), None
+        return result
+
+
+def _send_stop(proc: subprocess.Popen, reason: str) -> None:
+    """Ask a training process to stop (it finishes its step, saves and reports)."""
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"stop": reason}) + "\n")
+        proc.stdin.flush()
+    except (OSError, ValueError):  # it has already ended, or its pipe is closed
+        pass
 
 
 def _thin(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@
     outcome = train_loop(state, on_record=print)       # one metrics record per step, then a summary
     save_run(state, outcome, "runs/demo")              # the "Load" stage: engine.checkpoint
 
-The same loop serves the course's run manager (engine.runs, in a background thread), the command line
+The same loop serves the course's run manager (engine.runs, in a training process of its own), the command line
 (`python -m engine.train ...`) and `torchrun` (DistributedDataParallel across processes or GPUs).
 
 Where the ideas come from:

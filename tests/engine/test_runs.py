@@ -23,9 +23,11 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def manager(tmp_path: Path):
-    m = RunManager(max_concurrent=1, heartbeat_timeout=60.0, runs_root=tmp_path / "runs")
+@pytest.fixture(params=["process", "thread"])
+def manager(request, tmp_path: Path):
+    """Every manager test runs twice: runs in training processes of their own (the course's default) and in
+    threads of the test process."""
+    m = RunManager(max_concurrent=1, heartbeat_timeout=60.0, runs_root=tmp_path / "runs", workers=request.param)
     yield m
     for snap in m.list_runs():  # leave no thread training behind
         m.stop(snap.run_id)

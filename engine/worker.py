@@ -1,0 +1,137 @@
+"""One training run from start to saved folder, in this process or in a process of its own.
+
+`run_job` is the whole life of a run: prepare, train, explain how it ended, save. The run manager
+(engine.runs) calls it either in a background thread or, by default, in a child process started as
+`python -m engine.worker`.
+
+Why a child process: a run in a thread of the course's web server shares one Python interpreter (and its GIL)
+with the server. Every second the lesson page reruns, the server renders, serialises and sends the chart, and
+while it holds the GIL the training thread cannot launch its next operation; on a 2-core machine that cost
+20-40% of training speed (docs/training-notes.md). In its own process the run has its own interpreter and
+trains at the command line's speed however busy the page is.
+
+The protocol is plain JSON lines over the child's stdin and stdout:
+
+    parent -> child   {"config": {...}, "text": "...", "tokenizer": {...} | null, "resume_from": str | null,
+                       "run_dir": str, "heartbeat_timeout": float}          (first line: the job)
+                      {"stop": "user" | "timeout"}                            (any time later)
+    child -> parent   {"event": "started", "params": int, "device_sentence": str, "config": {...}}
+                      {"event": "record", "record": {...}}                    (one per training step)
+                      {"event": "done", "status": str, "message": str, "summary": {...} | null}
+
+If the parent goes away (stdin closes), the run stops as if the learner had pressed Stop, and saves. Ctrl-C in the
+terminal that serves the course reaches this process too; it ignores it and stops the same way when the server's
+end of the pipe closes, so a run interrupted that way still leaves its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.tokenization import Tokenizer, tokenizer_from_dict
+from engine.train import TrainConfig, TrainOutcome, prepare, save_run, train_loop
+
+
+def stop_message(reason: str | None, step: int, heartbeat_timeout: float) -> str:
+    """What a learner reads about a run that stopped before its end."""
+    if reason == "timeout":
+        minutes = heartbeat_timeout / 60
+        span = f"{minutes:g} minutes" if minutes >= 1 else f"{heartbeat_timeout:g} seconds"
+        return (f"Nobody was watching this run for {span}, so it stopped itself at step {step} to free the "
+                "machine. Its checkpoint is saved; you can resume it.")
+    if reason == "orphan":
+        return (f"The course server stopped while this run was training, so it stopped at step {step}. "
+                "Its checkpoint is saved; you can resume it.")
+    return f"Stopped at step {step}. Its checkpoint is saved; you can resume it."
+
+
+def run_job(
+    config: TrainConfig,
+    text: str,
+    tokenizer: Tokenizer | None,
+    resume_from: Path | None,
+    run_dir: Path,
+    stop_event: threading.Event,
+    stop_reason: Callable[[], str | None],
+    heartbeat_timeout: float,
+    on_started: Callable[[dict[str, Any]], None],
+    on_record: Callable[[dict[str, Any]], None],
+) -> tuple[str, str, dict[str, Any] | None]:
+    """Prepare, train and save one run; return (status, message, summary). Never raises: a failure is a status.
+
+    `on_started` gets {"params", "device_sentence", "config"} once the model exists; `on_record` gets every
+    metrics record, starting with the saved history when the run resumes a checkpoint.
+    """
+    try:
+        state = prepare(config, text, tokenizer, resume_from=resume_from)
+        on_started({"params": state.model.num_params(), "device_sentence": state.device.sentence,
+                    "config": state.config.to_dict()})  # on resume, the checkpoint's model shape
+        for record in state.metrics:  # resumed: the history first
+            on_record(record)
+        outcome: TrainOutcome = train_loop(state, on_record=on_record, stop_event=stop_event)
+        status, message, summary = outcome.status, outcome.message, outcome.summary
+        if status == "stopped":
+            message = stop_message(stop_reason(), state.step, heartbeat_timeout)
+            summary["message"] = message
+        save_run(state, TrainOutcome(status, message, summary), run_dir, save_weights=status != "diverged")
+        return status, message, summary
+    except Exception as err:  # noqa: BLE001 - a run's failure must not take its host down
+        print(f"training run in {run_dir} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        return "failed", f"The run could not continue: {err}", None
+
+
+# ---- the child process ------------------------------------------------------------------------------------
+
+
+def _listen(stream, stop_event: threading.Event, reason: list[str | None]) -> None:
+    """Read stop requests from the parent; the parent closing the pipe counts as one."""
+    for line in stream:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        if "stop" in request:
+            reason[0] = reason[0] or str(request["stop"])
+            stop_event.set()
+    reason[0] = reason[0] or "orphan"
+    stop_event.set()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's end of the pipe closing is our signal to stop
+    # stdout carries the protocol only: anything else printed (a library's warning) goes to stderr instead
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    send_lock = threading.Lock()
+
+    def send(message: dict[str, Any]) -> None:
+        line = json.dumps(message)
+        with send_lock:
+            out.write(line + "\n")
+
+    job = json.loads(sys.stdin.readline())
+    stop_event, reason = threading.Event(), [None]
+    threading.Thread(target=_listen, args=(sys.stdin, stop_event, reason), daemon=True).start()
+    tokenizer = tokenizer_from_dict(job["tokenizer"]) if job.get("tokenizer") else None
+    status, message, summary = run_job(
+        TrainConfig.from_dict(job["config"]), job["text"], tokenizer,
+        Path(job["resume_from"]) if job.get("resume_from") else None, Path(job["run_dir"]),
+        stop_event, lambda: reason[0], float(job["heartbeat_timeout"]),
+        on_started=lambda info: send({"event": "started", **info}),
+        on_record=lambda record: send({"event": "record", "record": record}),
+    )
+    send({"event": "done", "status": status, "message": message, "summary": summary})
+    out.close()
+
+
+if __name__ == "__main__":
+    main()

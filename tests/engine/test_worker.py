@@ -1,0 +1,102 @@
+"""engine.worker: one run in a training process of its own, driven over JSON lines as the run manager does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from engine.runs import RunManager, read_run_summary
+from engine.train import PRESETS, REPO_ROOT
+from engine.worker import run_job, stop_message
+
+TINY = PRESETS["tiny"]
+ENDLESS = replace(TINY, max_steps=1_000_000)
+
+
+def _start_worker(job: dict) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, bufsize=1, env=env)
+    proc.stdin.write(json.dumps(job) + "\n")
+    proc.stdin.flush()
+    return proc
+
+
+def _job(config, text: str, run_dir: Path) -> dict:
+    return {"config": config.to_dict(), "text": text, "tokenizer": None, "resume_from": None,
+            "run_dir": str(run_dir), "heartbeat_timeout": 300.0}
+
+
+def _read_until(proc: subprocess.Popen, event: str) -> list[dict]:
+    seen = []
+    for line in proc.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["event"] == event:
+            return seen
+    raise AssertionError(f"the worker ended without a {event!r} event; it sent {[m['event'] for m in seen]}")
+
+
+def test_the_protocol_started_records_done(tmp_path: Path, small_text: str) -> None:
+    proc = _start_worker(_job(replace(TINY, max_steps=12), small_text, tmp_path / "run"))
+    messages = _read_until(proc, "done")
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    assert messages[0]["event"] == "started" and messages[0]["params"] > 0
+    assert messages[0]["device_sentence"].startswith("Training on")
+    records = [m["record"] for m in messages if m["event"] == "record"]
+    assert [r["step"] for r in records] == list(range(13))
+    assert messages[-1]["status"] == "finished" and messages[-1]["summary"]["steps"] == 12
+    assert (tmp_path / "run" / "ckpt.pt").exists()
+
+
+def test_the_server_going_away_stops_the_run_and_saves(tmp_path: Path, small_text: str) -> None:
+    """Closing stdin (the server exited or was killed) is the worker's cue to stop, save and exit."""
+    proc = _start_worker(_job(ENDLESS, small_text, tmp_path / "run"))
+    for line in proc.stdout:
+        message = json.loads(line)
+        if message["event"] == "record" and message["record"]["step"] >= 3:
+            break
+    proc.send_signal(signal.SIGINT)  # Ctrl-C in the server's terminal reaches the worker too: it must not die
+    time.sleep(0.3)
+    assert proc.poll() is None
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    summary = read_run_summary(tmp_path / "run")
+    assert summary["status"] == "stopped" and "course server stopped" in summary["message"]
+    assert summary["has_checkpoint"]
+
+
+def test_a_killed_training_process_is_reported_not_hung(tmp_path: Path, small_text: str) -> None:
+    manager = RunManager(max_concurrent=1, runs_root=tmp_path, workers="process")
+    run_id = manager.submit(ENDLESS, small_text)
+    deadline = time.monotonic() + 60
+    while manager.snapshot(run_id).step < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    manager._runs[run_id].process.kill()  # as the kernel's out-of-memory killer would
+    snap = manager.wait(run_id, timeout=30)
+    assert snap.status == "failed" and "ended unexpectedly" in snap.message
+
+
+def test_run_job_in_this_process_reports_a_failure_as_a_status(tmp_path: Path, small_text: str) -> None:
+    started = []
+    status, message, summary = run_job(
+        replace(TINY, block_size=50_000), small_text, None, None, tmp_path / "run", threading.Event(),
+        lambda: None, 300.0, on_started=started.append, on_record=lambda r: None)
+    assert status == "failed" and "block_size" in message and summary is None and not started
+
+
+@pytest.mark.parametrize("reason, words", [("timeout", "Nobody was watching this run for 5 minutes"),
+                                           ("orphan", "course server stopped"), ("user", "Stopped at step 7")])
+def test_stop_messages_say_why(reason: str, words: str) -> None:
+    assert words in stop_message(reason, 7, 300.0)
+    assert "checkpoint is saved" in stop_message(reason, 7, 300.0)
