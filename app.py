@@ -5,5 +5,7 @@ import streamlit as st
 from ui import navigation, sidebar
 
 st.set_page_config(page_title="Train an LLM: an interactive course", page_icon="🧠", layout="wide")
+page = st.navigation(navigation.build())
 sidebar.render()
-st.navigation(navigation.build()).run()
+page.run()
+sidebar.render_runs()  # after the page, which has said which runs it already shows live

@@ -4,8 +4,8 @@ Measures, with the bundled content: a cold start to the first rendered lesson (A
 page (AppTest; target under 300 ms), the validator over all content (target under 1 s), and first paint of a lesson
 in a real browser (target under 3 s; skipped where Chromium is absent).
 
-`python -m ui.bench --live` instead compares training speed from the CLI with the same run started from lesson 7's
-page in Chromium (target: the live page costs at most about 10%).
+`python -m ui.bench --live` instead measures what watching a run costs it (ui/bench_live.py; target: the live page
+costs at most about 10% against the CLI).
 """
 
 from __future__ import annotations
@@ -97,66 +97,12 @@ def bench_browser() -> tuple[str, str]:
     return ("first paint of a lesson in Chromium, warm server (target < 3 s)", f"{took:.2f} s")
 
 
-def bench_live_training(budget: int = 60) -> list[tuple[str, str]]:
-    """Tokens/s of the lesson preset from the CLI, then from lesson 7's page in Chromium while its fragment polls
-    every second (same budget, same machine, one after the other). Target: the page costs at most ~10%."""
-    import json
-    import shutil
-    import subprocess
-
-    sys.path.insert(0, str(ROOT))
-    from tests.e2e.conftest import CHROMIUM_FLAGS, Server
-
-    chromium = shutil.which("chromium")
-    if not chromium:
-        return [("live page vs CLI training speed", "skipped: Chromium not installed")]
-    from playwright.sync_api import sync_playwright
-
-    from course.progress import ProgressStore
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cli = subprocess.run(
-            [sys.executable, "-m", "engine.train", "--preset", "lesson", "--corpus", str(ROOT / "data/tinyshakespeare.txt"),
-             "--time-budget", str(budget), "--out", f"{tmp}/cli", "--quiet"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        )
-        cli_json = json.loads(cli.stdout.strip().splitlines()[-1])
-        cli_tps = cli_json["tokens_per_s"]
-
-        db, runs = Path(tmp) / "p.sqlite3", Path(tmp) / "runs"
-        lesson = load_course().entry("training-loop").lesson
-        card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
-        store = ProgressStore(db)
-        store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
-        store.close()
-        os.environ["COURSE_RUNS_DIR"] = str(runs)
-        srv = Server(db, Path(tmp) / "log.txt")
-        srv.start()
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-                page = browser.new_page()
-                page.goto(f"{srv.url}/lesson-7")
-                page.get_by_role("button", name="Start training").click()
-                page.get_by_text("✅ Finished").first.wait_for(timeout=(budget + 120) * 1000)
-                browser.close()
-        finally:
-            srv.stop()
-        summary = json.loads(next(runs.rglob("summary.json")).read_text())
-        live_tps = summary["tokens_per_s"]
-    slower = 1 - live_tps / cli_tps
-    return [
-        (f"lesson preset, {budget} s budget, CLI", f"{cli_tps:,.0f} tokens/s ({cli_json['device']})"),
-        (f"lesson preset, {budget} s budget, lesson 7 page polling every 1 s",
-         f"{live_tps:,.0f} tokens/s ({summary['device']})"),
-        ("live page slowdown vs CLI (target <= ~10%)", f"{slower:+.1%}"),
-    ]
-
-
 def main() -> None:
     os.environ.setdefault("LLM_COURSE_DB", str(Path(tempfile.mkdtemp()) / "bench.sqlite3"))
     if "--live" in sys.argv:
-        rows = bench_live_training()
+        from ui import bench_live
+
+        rows = bench_live.run()
         title = "Live training page vs CLI (python -m ui.bench --live)"
     else:
         rows = bench_apptest() + [bench_validator(), bench_browser()]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import streamlit as st
+
 from engine import checkpoint
 from engine.runs import TERMINAL, get_manager, read_run_summary
 from engine.tokenization import Tokenizer
@@ -122,6 +124,33 @@ def heartbeat(run: RunView) -> None:
         get_manager().heartbeat(run.run_id)
 
 
+def learner_runs(learner_id: int, run_keys: tuple[str, ...] = RUN_KEYS) -> list[RunView]:
+    """Every named run the learner has, live or from disk."""
+    return [r for r in (load(learner_id, k) for k in run_keys) if r is not None]
+
+
 def active_runs(learner_id: int, run_keys: tuple[str, ...] = RUN_KEYS) -> list[RunView]:
-    runs = [load(learner_id, k) for k in run_keys]
-    return [r for r in runs if r is not None and r.active]
+    return [r for r in learner_runs(learner_id, run_keys) if r.active]
+
+
+# ---- which runs the page already polls ---------------------------------------------------------------------
+# Every fragment that polls costs the browser a redraw, and on a machine that trains while the learner watches,
+# the browser's CPU time comes straight out of training (docs/training-notes.md). So a run that the page shows in
+# a live panel of its own is not polled a second time by the sidebar. The page marks those runs during each full
+# script run; the sidebar, drawn after the page, leaves them out.
+
+_POLLED_KEY = "runs-polled-by-page"  # a plain session key: run ids the current page's fragments poll
+
+
+def new_page_run() -> None:
+    """A full script run begins: no page fragment polls any run yet."""
+    st.session_state[_POLLED_KEY] = set()
+
+
+def polled_by_page(run: RunView) -> None:
+    """This page draws `run` in a fragment of its own that polls it (and sends its heartbeat)."""
+    st.session_state.setdefault(_POLLED_KEY, set()).add(run.run_id)
+
+
+def is_polled_by_page(run: RunView) -> bool:
+    return run.run_id in st.session_state.get(_POLLED_KEY, set())

@@ -1,6 +1,9 @@
-"""The sidebar: who is learning (pick or create a profile) and the course's overall progress."""
+"""The sidebar: who is learning (pick or create a profile), the course's overall progress, and training runs the
+current page does not show itself."""
 
 from __future__ import annotations
+
+import math
 
 import streamlit as st
 
@@ -30,22 +33,36 @@ RUN_NAMES = {"main": "your run", "diverge": "the divergence demo", "bpe": "your 
              "dedup-with": "the with-duplicates run", "dedup-without": "the deduplicated run"}
 
 
+ENDED_TEXT = {"finished": "✅ {what} finished", "stopped": "⏹️ {what} stopped", "diverged": "💥 {what} diverged",
+              "failed": "⚠️ {what} failed", "lost": "⚠️ {what} was interrupted"}
+_SHOWN_KEY = "sidebar-runs-shown"  # run ids this session's sidebar has listed as training
+
+
 @st.fragment(run_every=2.0)
 def _run_status(learner_id: int) -> None:
-    """The learner's active training runs, on every page. Each poll is also the run's heartbeat, so a run keeps
-    going while its learner reads other lessons, and stops itself only when nobody has the course open."""
-    for run in run_view.active_runs(learner_id):
-        run_view.heartbeat(run)
+    """The learner's training runs that this page does not show itself. Each poll is also the run's heartbeat, so a
+    run keeps going while its learner reads other lessons, and stops itself only when nobody has the course open."""
+    shown = st.session_state.setdefault(_SHOWN_KEY, set())
+    for run in run_view.learner_runs(learner_id):
+        if run_view.is_polled_by_page(run):
+            continue
         what = RUN_NAMES.get(run.run_key, "a run")
-        if run.status == "queued":
-            st.caption(f"⏳ {what.capitalize()} is waiting in line (position {run.queue_position}).")
-        else:
-            loss = run.final_val_loss
-            shown = f", validation loss {loss:.2f}" if loss is not None else ""
-            st.caption(f"🟢 Training {what}: step {run.step:,}{shown}.")
+        loss = run.final_val_loss
+        at_loss = f", validation loss {loss:.2f}" if loss is not None and math.isfinite(loss) else ""
+        if run.active:
+            shown.add(run.run_id)
+            run_view.heartbeat(run)
+            if run.status == "queued":
+                st.caption(f"⏳ {what.capitalize()} is waiting in line (position {run.queue_position}).")
+            else:
+                st.caption(f"🟢 Training {what}: step {run.step:,}{at_loss}.")
+        elif run.run_id in shown:  # it ended while the learner was on this page: say so until they move on
+            st.caption(ENDED_TEXT.get(run.status, "{what} ended").format(what=what.capitalize()) + f"{at_loss}.")
 
 
 def render() -> None:
+    """Who is learning and the course's overall progress. Drawn before the page (see render_runs for after)."""
+    run_view.new_page_run()
     me = session.learner()
     learners = session.store().learners()
     # The selectbox's own state must follow the current learner (it changes from the "New profile" form too).
@@ -69,4 +86,12 @@ def render() -> None:
         total = len(course.lessons)
         finished = sum(1 for lesson in course.lessons if lesson.id in done)
         st.progress(finished / total if total else 0.0, text=f"{finished} of {total} lessons complete")
-        _run_status(me.id)
+
+
+def render_runs() -> None:
+    """The learner's training runs, drawn after the page so that runs the page already polls in a live panel of
+    its own are left out. With none left to show, nothing polls: an idle sidebar costs the browser nothing."""
+    me = session.learner()
+    if any(not run_view.is_polled_by_page(run) for run in run_view.active_runs(me.id)):
+        with st.sidebar:
+            _run_status(me.id)

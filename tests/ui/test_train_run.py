@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from dataclasses import replace
 
 from course.loader import load_course
 from course.widgets import TrainRunParams
-from engine.train import PRESETS
+from engine.train import DEFAULT_CORPUS, PRESETS
 from tests.ui.conftest import goto, new_app, texts
 from ui.widgets.train_run import build_config, diverge_config
 
@@ -19,6 +22,18 @@ def _to_training_card(at):
     for _ in range(index):
         at.button(key=f"lesson-{LESSON7}-next").click().run()
     return f"{LESSON7}-{lesson.cards[index].id}", lesson.cards[index]
+
+
+def _numbers(at) -> str:
+    """The live panel's headline line (step, validation loss, tokens/s, time left)."""
+    return next((m.value for m in at.markdown if m.value.startswith("Step **")), "")
+
+
+def _chart(at) -> dict:
+    """The loss chart's ECharts option, as the browser would receive it."""
+    charts = at.get("echarts_chart")
+    assert charts, "no loss chart on the page"
+    return json.loads(charts[-1].proto.spec)
 
 
 def _poll_until(at, done, timeout=60.0):
@@ -52,19 +67,22 @@ def test_start_a_tiny_run_watch_it_and_come_back(db):
     at.button_group(key=f"{key}-preset").set_value("tiny").run()
     at.button(key=f"{key}-start").click().run()
     assert not at.exception
-    at = _poll_until(at, lambda a: a.get("plotly_chart")
-                     and any(m.label == "Validation loss" and m.value != "–" for m in a.metric))
+    at = _poll_until(at, lambda a: a.get("echarts_chart") and "validation loss **" in _numbers(a))
+    spec = _chart(at)
+    assert [s["name"] for s in spec["series"]] == ["train loss (one batch)", "validation loss"]
+    guess = spec["series"][0]["markLine"]["data"][0]["yAxis"]
+    assert spec["series"][1]["data"][0][0] == 0 and abs(spec["series"][1]["data"][0][1] - guess) < 0.5
     at = _poll_until(at, lambda a: any("Finished" in c.value for c in a.caption), timeout=120)
     shown = texts(at)
     assert "What the model writes at step" in shown
     assert card.after.split("\n")[0][:40] in shown  # revealed now
-    assert any(m.label == "Tokens / second" and m.value != "–" for m in at.metric)
+    assert re.search(r"\*\*[\d,]+\*\* tokens/s", _numbers(at)) and _numbers(at).endswith("done")
 
     # Leave for another page and come back: the same run is shown, not a new one.
     at = goto(at, "home")
     at = goto(at, "lesson-7")
     assert any("Finished" in c.value for c in at.caption)
-    assert at.get("plotly_chart")
+    assert _chart(at)["series"][1]["data"]
 
 
 def test_quiz_question_about_the_learners_own_run(db):
@@ -104,5 +122,29 @@ def test_divergence_demo_diverges_and_explains(db):
     from ui.session import store
 
     assert "run.start_loss" not in learner_facts(store().last_learner().id)  # the demo never feeds the quiz
-    spec = at.get("plotly_chart")[-1].proto.spec
-    assert '"type":"log"' in spec.replace(" ", "")  # the explosion is drawn, not clipped
+    assert _chart(at)["yAxis"]["type"] == "log"  # the explosion is drawn, not clipped
+
+
+def test_the_sidebar_lists_a_run_only_where_the_page_does_not_show_it(db):
+    """A page that polls a run in a live panel of its own leaves it out of the sidebar (one poll, not two); every
+    other page lists it in the sidebar, which is also what keeps its heartbeat going there."""
+    from engine.runs import get_manager
+    from ui import run_view
+    from ui.session import store
+
+    at = goto(new_app().run(), "lesson-7")
+    _to_training_card(at)
+    learner = store().last_learner()
+    text = DEFAULT_CORPUS.read_text(encoding="utf-8")[:20_000]
+    run_id = run_view.start(learner.id, "main", replace(PRESETS["tiny"], max_steps=1_000_000), text, "endless")
+    try:
+        at = _poll_until(at, lambda a: "Step **" in _numbers(a))  # the page shows it itself ...
+        assert not any("Training your run" in c.value for c in at.sidebar.caption)  # ... so the sidebar does not
+
+        at = goto(at, "lesson-1")
+        at = _poll_until(at, lambda a: any("🟢 Training your run: step" in c.value for c in a.sidebar.caption))
+    finally:
+        get_manager().stop(run_id)
+        get_manager().wait(run_id, timeout=30)
+    at.run()
+    assert not any("Training your run" in c.value for c in at.sidebar.caption)  # nothing left to poll

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import DedupCompareParams
 from engine.dedup import ComparisonTexts, comparison_texts
 from engine.tokenization import CharTokenizer
 from engine.train import PRESETS
-from ui import learner_corpus, run_view, session
+from ui import learner_corpus, live_chart, run_view, session
 from ui.widgets.train_run import STATUS_TEXT
 
 RUNS = {"dedup-with": "with duplicates", "dedup-without": "duplicates removed"}
@@ -42,24 +41,32 @@ def _start_both(params: DedupCompareParams, texts: ComparisonTexts) -> None:
     run_view.start(me.id, "dedup-without", config, texts.without_duplicates, "duplicates removed", tokenizer=tokenizer)
 
 
-def comparison_chart(runs: dict[str, run_view.RunView]) -> go.Figure:
-    fig = go.Figure()
-    for run_key, run in runs.items():
-        evals = run.evals
-        fig.add_trace(go.Scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers",
-                                 name=f"validation loss, {RUNS[run_key]}"))
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=40), xaxis_title="step",
-                      yaxis_title="validation loss (same held-out text)", legend=dict(orientation="h", y=1.15, x=0))
-    return fig
+def comparison_chart(runs: dict[str, run_view.RunView]) -> dict:
+    """Both runs' validation curves as an ECharts option (ui.live_chart: it redraws every second while they train)."""
+    curves = [live_chart.Curve(f"validation loss, {RUNS[run_key]}", run.evals, bold=True)
+              for run_key, run in runs.items()]
+    return live_chart.loss_chart_spec(curves, y_title="validation loss (same held-out text)")
+
+
+def _runs(learner_id: int) -> dict[str, run_view.RunView]:
+    return {k: r for k in RUNS if (r := run_view.load(learner_id, k)) is not None}
 
 
 @st.fragment(run_every=1.0)
 def _live(learner_id: int, key: str) -> None:
-    runs = {k: r for k in RUNS if (r := run_view.load(learner_id, k)) is not None}
-    if not runs:
-        return
+    """Polled every second while a run is queued or training; once both have ended, one full rerun draws them
+    without polling (and enables the button again)."""
+    runs = _runs(learner_id)
     for run in runs.values():
         run_view.heartbeat(run)
+    _draw(runs, key)
+    if not any(run.active for run in runs.values()):
+        st.rerun(scope="app")
+
+
+def _draw(runs: dict[str, run_view.RunView], key: str) -> None:
+    if not runs:
+        return
     cols = st.columns(len(runs))
     for col, (run_key, run) in zip(cols, runs.items(), strict=True):
         where = f" (position {run.queue_position} in line)" if run.status == "queued" else ""
@@ -67,7 +74,8 @@ def _live(learner_id: int, key: str) -> None:
         col.metric(f"{RUNS[run_key].capitalize()}: {STATUS_TEXT.get(run.status, run.status)}{where}",
                    f"{val:.3f}" if val is not None else "–", help="latest validation loss")
     if any(r.evals for r in runs.values()):
-        st.plotly_chart(comparison_chart(runs), key=f"{key}-chart", config={"displayModeBar": False})
+        live_chart.draw(comparison_chart(runs), key=f"{key}-chart", height=320,
+                        alt="Validation loss of the run with duplicates and the run without, step by step")
     done = [r for r in runs.values() if r.status == "finished" and r.final_val_loss is not None]
     if len(done) == 2:
         with_dups, without = runs["dedup-with"].final_val_loss, runs["dedup-without"].final_val_loss
@@ -98,9 +106,15 @@ def render(params: DedupCompareParams, key: str) -> bool:
     st.caption(f"Each run trains on {texts.train_chars:,} characters of **{info.title}** (cleaned). In the first, "
                f"{texts.duplicate_share:.0%} of the documents are duplicates; the second has none. Both are scored on "
                f"the same {texts.val_chars:,} held-out characters.")
-    busy = any(r is not None and r.active for r in (run_view.load(me.id, k) for k in RUNS))
+    busy = any(run.active for run in _runs(me.id).values())
     budget = f"2 × {params.time_budget} s" if PRESETS[params.preset].max_steps is None else "2 short runs"
     st.button(f"Train both ({budget})", key=f"{key}-start", type="primary", icon=":material/compare_arrows:",
               disabled=busy, on_click=_start_both, args=(params, texts))
-    _live(me.id, key)
-    return any(run_view.load(me.id, k) is not None for k in RUNS)
+    runs = _runs(me.id)
+    if busy:
+        for run in runs.values():
+            run_view.polled_by_page(run)
+        _live(me.id, key)
+    else:
+        _draw(runs, key)
+    return bool(runs)

@@ -1,9 +1,10 @@
 """Train a real GPT: a few safe knobs, Start/Stop, and a live view that polls the background run every second.
 
-The run lives in the engine's run manager (a background thread), never in this script: a rerun or a page switch
-does not restart or block it. The live part is a fragment (`st.fragment(run_every=...)`), so only the chart and
-numbers redraw each second while the rest of the page, knobs included, stays put. Each poll is also the run's
-heartbeat; a run nobody watches for five minutes stops itself and saves.
+The run lives in the engine's run manager (a training process of its own), never in this script: a rerun or a page
+switch does not restart or block it. The live part is a fragment (`st.fragment(run_every=...)`), so only the
+numbers and the chart redraw each second while the rest of the page, knobs included, stays put. Each poll is also
+the run's heartbeat; a run nobody watches for five minutes stops itself and saves. The live view is kept small on
+purpose: the browser drawing it shares the machine with the training (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -19,7 +19,7 @@ from course.widgets import TrainRunParams
 from engine.device import get_device
 from engine.tokenization import Tokenizer
 from engine.train import PRESETS, TrainConfig
-from ui import learner_corpus, run_view, session
+from ui import learner_corpus, live_chart, run_view, session
 from ui.run_view import RunView
 
 POLL_SECONDS = 1.0  # the chart and numbers update every second ...
@@ -95,28 +95,22 @@ def thin_curve(steps: list[int], values: list[float], max_points: int = MAX_CHAR
     return xs, ys
 
 
-def loss_chart(run: RunView, vocab_size: int) -> go.Figure:
+def loss_chart(run: RunView, vocab_size: int) -> dict:
+    """The run's loss curves as an ECharts option (ui.live_chart): the noisy per-batch training loss, the
+    validation estimates, and the line of random guessing the run starts from."""
     steps = [r["step"] for r in run.metrics if r.get("train_loss") is not None]
     train = [r["train_loss"] for r in run.metrics if r.get("train_loss") is not None]
     steps, train = thin_curve(steps, train)
     evals = run.evals
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps, y=train, name="train loss (one batch)", mode="lines",
-                             line=dict(width=1), opacity=0.55))
-    fig.add_trace(go.Scatter(x=[s for s, _ in evals], y=[v for _, v in evals], name="validation loss",
-                             mode="lines+markers", line=dict(width=3)))
     guess = math.log(vocab_size)
-    fig.add_hline(y=guess, line_dash="dot", annotation_text=f"random guessing: ln {vocab_size} = {guess:.2f}",
-                  annotation_position="top right")
     finite = [v for v in train + [v for _, v in evals] if math.isfinite(v)]
-    if finite and max(finite) > 3 * guess:  # a diverging run: a log axis shows the explosion instead of clipping it
-        yaxis = dict(type="log")
-    else:
-        top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
-        yaxis = dict(range=[0, top])
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=40), xaxis_title="step",
-                      yaxis_title="loss (nats per token)", legend=dict(orientation="h", y=1.12, x=0), yaxis=yaxis)
-    return fig
+    diverging = bool(finite) and max(finite) > 3 * guess  # a log axis shows the explosion instead of clipping it
+    top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
+    return live_chart.loss_chart_spec(
+        [live_chart.Curve("train loss (one batch)", list(zip(steps, train, strict=True))),
+         live_chart.Curve("validation loss", evals, bold=True)],
+        y_title="loss (nats per token)", guide=(guess, f"random guessing: ln {vocab_size} = {guess:.2f}"),
+        log_axis=diverging, y_max=None if diverging else top)
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -126,6 +120,26 @@ def _fmt_eta(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def numbers_line(run: RunView) -> str:
+    """The run's headline numbers as one Markdown line. One element, not four metric tiles: it is redrawn every
+    second in a browser that shares the training machine's cores, and each element costs a little of each redraw.
+
+    >>> numbers_line(RunView("main", "r", "d", "running", [{"step": 0, "val_loss": 4.2}], [], eta_s=60.0))
+    'Step **0** · validation loss **4.200** · – tokens/s · **1:00** left'
+    """
+    parts = [f"Step **{run.step:,}**"]
+    val, start = run.final_val_loss, run.start_val_loss
+    if val is not None and math.isfinite(val):
+        since = f" ({val - start:+.2f} since step 0)" if len(run.evals) > 1 and start is not None else ""
+        parts.append(f"validation loss **{val:.3f}**{since}")
+    else:
+        parts.append("validation loss –")
+    tps = run.tokens_per_s
+    parts.append(f"**{tps:,.0f}** tokens/s" if tps else "– tokens/s")
+    parts.append(f"**{_fmt_eta(run.eta_s)}** left" if run.active else "done")
+    return " · ".join(parts)
+
+
 def draw_run(run: RunView, vocab_size: int, key: str) -> None:
     if run.status == "queued":
         st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
@@ -133,18 +147,10 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
     sentence = run.device_sentence or _device_sentence()
     st.caption(f"{STATUS_TEXT.get(run.status, run.status)} · {sentence}"
                + (f" · {run.params:,} parameters" if run.params else ""))
-    a, b, c, d = st.columns(4)
-    a.metric("Step", f"{run.step:,}")
-    val = run.final_val_loss
-    start = run.start_val_loss
-    delta = f"{val - start:+.2f} since step 0" if len(run.evals) > 1 and start is not None and math.isfinite(val) else None
-    b.metric("Validation loss", f"{val:.3f}" if val is not None and math.isfinite(val) else "–", delta=delta,
-             delta_color="inverse")
-    tps = run.tokens_per_s
-    c.metric("Tokens / second", f"{tps:,.0f}" if tps else "–")
-    d.metric("Time left", _fmt_eta(run.eta_s) if run.active else "done")
     if run.metrics:
-        st.plotly_chart(loss_chart(run, vocab_size), key=f"{key}-chart", config={"displayModeBar": False})
+        st.markdown(numbers_line(run))
+        live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart",
+                        alt="Training and validation loss of this run, step by step")
     if run.status == "finished":
         st.success(run.message or "Finished.", icon=":material/check_circle:")
     elif run.status in ("diverged", "failed", "lost"):
@@ -167,7 +173,7 @@ def draw_samples(run: RunView) -> None:
 
 
 @st.fragment(run_every=SAMPLE_POLL_SECONDS)
-def samples_panel(learner_id: int, run_key: str) -> None:
+def _live_samples(learner_id: int, run_key: str) -> None:
     """Samples appear every ~200 steps: redrawing them every second would only cost the training time."""
     run = run_view.load(learner_id, run_key)
     if run is not None:
@@ -175,18 +181,28 @@ def samples_panel(learner_id: int, run_key: str) -> None:
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def live_panel(learner_id: int, run_key: str, vocab_size: int, key: str) -> None:
-    """Redrawn every second on its own; asks for a full rerun once when the run ends, to re-enable Start."""
+def _live_run(learner_id: int, run_key: str, vocab_size: int, key: str) -> None:
+    """Redrawn every second on its own; once the run has ended, asks for one full rerun, which draws the run
+    without polling (and enables Start again)."""
     run = run_view.load(learner_id, run_key)
     if run is None:
         return
     run_view.heartbeat(run)
     draw_run(run, vocab_size, key)
-    seen_key = f"{key}-seen-status"
-    was_active = st.session_state.get(seen_key) in run_view.ACTIVE
-    st.session_state[seen_key] = run.status
-    if was_active and not run.active:
+    if not run.active:
         st.rerun(scope="app")
+
+
+def show_run(run: RunView, vocab_size: int, key: str) -> None:
+    """A run and its samples: polled live while it is queued or training, drawn once when it has ended (an
+    ended run does not change, and a fragment polling it would only cost the browser, and so training, time)."""
+    if run.active:
+        run_view.polled_by_page(run)
+        _live_run(session.learner().id, run.run_key, vocab_size, key)
+        _live_samples(session.learner().id, run.run_key)
+    else:
+        draw_run(run, vocab_size, key)
+        draw_samples(run)
 
 
 # ------------------------------------------------------------------ the widget
@@ -211,7 +227,6 @@ def _start(params: TrainRunParams, key: str, run_key: str, config: TrainConfig, 
     me = session.learner()
     text, tokenizer, _ = _training_data(params, me.id)
     run_view.start(me.id, run_key, config, text, label=f"{me.name} {label}", tokenizer=tokenizer)
-    st.session_state[f"{key}-{run_key}-seen-status"] = "queued"
 
 
 def _stop(run: RunView) -> None:
@@ -280,12 +295,10 @@ def render(params: TrainRunParams, key: str) -> bool:
     if run is None:
         st.caption(f"{_device_sentence()}. Nothing trained yet: press Start and watch the loss.")
     else:
-        live_panel(me.id, params.run_key, vocab, f"{key}-{params.run_key}")
-        samples_panel(me.id, params.run_key)
+        show_run(run, vocab, f"{key}-{params.run_key}")
 
     demo = run_view.load(me.id, "diverge") if params.show_diverge_button else None
     if demo is not None:
         with st.expander("The too-high learning rate run", expanded=True, icon=":material/local_fire_department:"):
-            live_panel(me.id, "diverge", vocab, f"{key}-diverge")
-            samples_panel(me.id, "diverge")
+            show_run(demo, vocab, f"{key}-diverge")
     return run is not None
