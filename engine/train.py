@@ -429,8 +429,7 @@ def train_loop(
     """Train until max_steps, the time budget, divergence or `stop_event`; publish one record per step.
 
     A record is a plain dict: step, train_loss (this step's batch), val_loss (None except at evaluations),
-    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens, wall_time (seconds since the epoch, as TensorBoard
-    stamps its events: it lines a run up with what else happened on the machine); plus "sample" (text) when one was generated, and on
+    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "sample" (text) when one was generated, and on
     the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
     validation loss is near ln(vocab_size) and its sample is gibberish.
     """
@@ -468,8 +467,7 @@ def train_loop(
 
     if start_step == 0:
         rec = {"step": 0, "train_loss": None, "val_loss": timed_eval("val", cfg.eval_batches), "lr": 0.0,
-               "grad_norm": None, "tokens_per_s": None, "elapsed_s": 0.0, "eta_s": cfg.time_budget, "tokens": 0,
-               "wall_time": time.time()}
+               "grad_norm": None, "tokens_per_s": None, "elapsed_s": 0.0, "eta_s": cfg.time_budget, "tokens": 0}
         rec["train_loss"] = rec["val_loss"]  # nothing trained yet: both splits look the same to the model
         if dinfo.is_main and cfg.sample_interval:
             rec["sample"] = generate_sample(state)
@@ -557,7 +555,6 @@ def train_loop(
         if dinfo.is_main and cfg.sample_interval and not diverged and (state.step % cfg.sample_interval == 0 or last):
             rec["sample"] = generate_sample(state)
         rec["elapsed_s"] = state.elapsed_before + elapsed()
-        rec["wall_time"] = time.time()
         if cfg.time_budget is not None:
             rec["eta_s"] = 0.0 if last else max(0.0, cfg.time_budget - elapsed())
         elif total_steps is not None and state.step > start_step:

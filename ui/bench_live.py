@@ -5,13 +5,11 @@ machine the browser, the course server and the training share the same cores, so
 in Debian's Chromium, headless and without a GPU (the worst case: a learner's browser usually has a GPU and more
 cores).
 
-Two measurements, because this machine's own speed drifts by ±20% from minute to minute (other work on the host):
-
-1. **CLI vs page**: the `lesson` preset from `python -m engine.train` (with lesson 7's page open and idle), then
-   the same run started from the page while Chromium watches it, `reps` times; the median of the paired ratios.
-2. **Watching vs not, within one run**: one long run started from the page while the browser alternates between
-   lesson 7 and a blank tab every `segment` seconds. Both halves share one process and one stretch of time, so
-   this is the cleanest figure for what the page itself costs. It also records the CPU each party used.
+The `lesson` preset runs from `python -m engine.train` (with lesson 7's page open and idle), then the same run is
+started from the page while Chromium watches it, `reps` times; the figure is the median of the paired ratios. This
+machine's own speed drifts by ±20% from minute to minute (other work on its host), so one pair proves little and
+the pairs are interleaved. The CPU each party (browser, course server, training process) used while the page
+trained is recorded too: it is the steadier measure of what the page takes from the training.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from course.progress import ProgressStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
-SETTLE_S = 2.0  # after the page has drawn the run again, before its watching segment starts
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -119,27 +116,27 @@ class _Course:
     def lesson_url(self) -> str:
         return f"{self.server.url}/lesson-7"
 
-    def start_run(self, longest: bool = False) -> None:
-        if longest:  # the time-budget slider to its maximum
-            slider = self.page.locator('[data-testid="stSlider"]').filter(has_text="Time budget").get_by_role("slider")
-            slider.press("End")
-            time.sleep(1.5)
+    def start_run(self) -> None:
         self.page.get_by_role("button", name="Start training").click()
         self.page.get_by_text("tokens/s").first.wait_for(timeout=60_000)
 
-    def metrics(self) -> list[dict]:
-        return [json.loads(line) for line in next(self.runs.rglob("metrics.jsonl")).read_text().splitlines()]
-
-
 def cli_vs_page(reps: int) -> list[tuple[str, str]]:
-    """The page's default run (the lesson card's time budget) against the CLI with the same budget."""
-    rows, slowdowns = [], []
+    """The page's default run (the lesson card's time budget) against the CLI with the same budget, `reps` pairs;
+    and the CPU each party used while the page trained and was watched."""
+    rows, slowdowns, cpu, watched_s = [], [], {}, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(reps):
             with _Course(Path(tmp)) as course:
                 budget = course.budget
                 cli = _cli_tokens_per_s(budget, Path(tmp) / f"cli-{rep}")  # the page sits idle meanwhile
                 course.start_run()
+                time.sleep(5)  # the training process has started and the page draws the run
+                procs = _descendants(os.getpid())
+                before, t0 = {pid: _cpu_seconds(pid) for pid in procs}, time.monotonic()
+                time.sleep(budget * 0.6)  # well inside the run
+                watched_s += time.monotonic() - t0
+                for pid, cmdline in procs.items():
+                    cpu[_party(cmdline)] = cpu.get(_party(cmdline), 0.0) + _cpu_seconds(pid) - before[pid]
                 course.page.get_by_text("✅ Finished").first.wait_for(timeout=(budget + 120) * 1000)
                 summary = json.loads(next(course.runs.rglob("summary.json")).read_text())
             page = summary["tokens_per_s"]
@@ -147,68 +144,12 @@ def cli_vs_page(reps: int) -> list[tuple[str, str]]:
             rows.append((f"pair {rep + 1}: CLI, then the page ({budget:g} s each)",
                          f"{cli:,.0f} vs {page:,.0f} tokens/s ({slowdowns[-1]:+.1%})"))
     rows.append(("median slowdown of the page vs the CLI (target <= ~10%)", f"{statistics.median(slowdowns):+.1%}"))
+    rows.append(("CPU cores used while the page trains and is watched, per party",
+                 ", ".join(f"{party} {seconds / watched_s:.2f}" for party, seconds in sorted(cpu.items()))))
     return rows
 
 
-def watching_vs_not(segment: float, segments: int) -> list[tuple[str, str]]:
-    """Within one run of the longest budget the card allows: segments with lesson 7 open and segments with a
-    blank tab, alternately; tokens/s of each from the run's own per-step records (their wall_time)."""
-    marks: list[tuple[float, str]] = []
-    cpu: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp, _Course(Path(tmp)) as course:
-        course.start_run(longest=True)
-        time.sleep(3)
-        for i in range(segments):
-            watching = i % 2 == 0
-            if watching and i:
-                course.page.goto(course.lesson_url)  # a full page load: not part of watching, so wait it out
-                course.page.get_by_text("tokens/s").first.wait_for(timeout=60_000)
-                time.sleep(SETTLE_S)
-            elif not watching:
-                course.page.goto("about:blank")
-            marks.append((time.time(), "watching" if watching else "blank tab"))
-            if watching:  # CPU per party over this segment
-                procs = _descendants(os.getpid())
-                before = {pid: _cpu_seconds(pid) for pid in procs}
-                time.sleep(segment)
-                for pid, cmdline in procs.items():
-                    party = _party(cmdline)
-                    cpu[party] = cpu.get(party, 0.0) + _cpu_seconds(pid) - before[pid]
-            else:
-                time.sleep(segment)
-        marks.append((time.time(), "end"))
-        course.page.goto(course.lesson_url)
-        course.page.get_by_role("button", name="Stop").click()
-        course.page.get_by_text("⏹️ Stopped").first.wait_for(timeout=60_000)
-        records = [r for r in course.metrics() if "wall_time" in r]
-
-    rates: list[tuple[str, float]] = []
-    for (start, kind), (end, _) in zip(marks, marks[1:], strict=False):
-        inside = [r for r in records if start + 1 <= r["wall_time"] <= end]
-        if len(inside) > 2:
-            rates.append((kind, (inside[-1]["tokens"] - inside[0]["tokens"])
-                          / (inside[-1]["wall_time"] - inside[0]["wall_time"])))
-    # Each watching segment against the blank segments on either side of it: the machine's own drift cancels.
-    costs = []
-    for i, (kind, rate) in enumerate(rates):
-        around = [r for k, r in rates[max(0, i - 1):i + 2] if k == "blank tab"]
-        if kind == "watching" and around:
-            costs.append(1 - rate / statistics.mean(around))
-    watched = [r for k, r in rates if k == "watching"]
-    blank = [r for k, r in rates if k == "blank tab"]
-    watched_s = segment * len(watched)
-    shares = ", ".join(f"{party} {seconds / watched_s:.2f}" for party, seconds in sorted(cpu.items()))
-    return [
-        (f"one run, {segments} segments of {segment:g} s: lesson 7 open / a blank tab, alternately (tokens/s)",
-         " / ".join(f"{r:,.0f}" for r in watched) + " vs " + " / ".join(f"{r:,.0f}" for r in blank)),
-        ("cost of watching, each watched segment vs the blank ones beside it",
-         ", ".join(f"{c:+.1%}" for c in costs)),
-        ("median cost of watching (target <= ~10%)", f"{statistics.median(costs):+.1%}"),
-        ("CPU cores used while watching, per party", shares),
-    ]
-
-
-def run(reps: int = 3, segment: float = 12.0, segments: int = 12) -> list[tuple[str, str]]:
+def run(reps: int = 5) -> list[tuple[str, str]]:
     if not shutil.which("chromium"):
         return [("live page vs CLI training speed", "skipped: Chromium not installed")]
-    return cli_vs_page(reps) + watching_vs_not(segment, segments)
+    return cli_vs_page(reps)

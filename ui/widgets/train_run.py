@@ -147,6 +147,8 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
     sentence = run.device_sentence or _device_sentence()
     st.caption(f"{STATUS_TEXT.get(run.status, run.status)} · {sentence}"
                + (f" · {run.params:,} parameters" if run.params else ""))
+    if run.status == "running" and not run.metrics:
+        st.markdown("Starting: the training process is building the model and measuring its first loss...")
     if run.metrics:
         st.markdown(numbers_line(run))
         live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart",

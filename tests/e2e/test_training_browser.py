@@ -1,0 +1,79 @@
+"""Lesson 7 in a real browser: train a real GPT, watch it live, leave for another lesson and come back to the same
+run, then answer the quiz question about your own run from what the page showed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from course.loader import load_course
+from course.progress import ProgressStore
+
+pytestmark = pytest.mark.browser
+LESSON7 = "training-loop"
+NUMBERS = re.compile(r"validation loss ([\d.]+) \(([-+][\d.]+) since step 0\)")
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """The server started after this fixture saves its runs here, not in the project's runs/."""
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def _step(text: str) -> int:
+    return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))
+
+
+def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
+    entry = load_course().entry(LESSON7)
+    lesson = entry.lesson
+    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
+    store = ProgressStore(server.db)
+    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
+    store.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/lesson-7")
+    page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
+    # The real lesson preset (a 3-layer transformer), with a 20 s budget: the slider's minimum, then two steps up.
+    budget = page.locator('[data-testid="stSlider"]').filter(has_text="Time budget").get_by_role("slider")
+    budget.press("Home")
+    budget.press("ArrowRight")
+    budget.press("ArrowRight")
+    page.wait_for_function("() => document.body.innerText.includes('20')")
+    page.get_by_role("button", name="Start training").click()
+
+    numbers = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="tokens/s").first
+    page.get_by_text("🟢 Running").first.wait_for()
+    page.locator('[data-testid="stEChartsChart"]').first.wait_for()
+    page.wait_for_function("() => /Step [1-9]/.test(document.body.innerText)")  # it is training, live
+    seen = _step(numbers.inner_text())
+
+    # Another lesson: the run keeps training, and the sidebar says so.
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("1. The big picture").click()
+    page.get_by_role("heading", name=load_course().entry("big-picture").lesson.cards[0].title).first.wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Training your run").wait_for()
+
+    # Back: the same run, further along (or done), not a new one.
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("7. The training loop").click()
+    page.get_by_text("✅ Finished").first.wait_for(timeout=120_000)
+    final = numbers.inner_text()
+    assert _step(final) > seen
+    assert len([d for d in runs_dir.iterdir() if d.is_dir()]) == 1
+    val, drop = (float(x) for x in NUMBERS.search(final).groups())
+    start = val - drop  # the page shows the last validation loss and how far it fell since step 0
+
+    while page.get_by_role("button", name="Take the quiz").count() == 0:
+        page.locator(f".st-key-lesson-{LESSON7}-next button").click()
+        page.wait_for_timeout(300)
+    page.get_by_role("button", name="Take the quiz").click()
+    q = next(q for q in entry.quiz.questions if getattr(q, "answer_from", None) == "run.start_loss")
+    box = page.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}")
+    box.locator("input").fill(f"{start:.2f}")
+    box.get_by_role("button", name="Check answer").click()
+    success = box.locator('[data-testid="stAlertContentSuccess"]')
+    success.wait_for()
+    assert "Correct!" in success.inner_text()
