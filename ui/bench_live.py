@@ -5,8 +5,9 @@ machine the browser, the course server and the training share the same cores, so
 in Debian's Chromium, headless and without a GPU (the worst case: a learner's browser usually has a GPU and more
 cores).
 
-The `lesson` preset runs from `python -m engine.train` (with lesson 7's page open and idle), then the same run is
-started from the page while Chromium watches it, `reps` times; the figure is the median of the paired ratios. This
+The `lesson` preset runs from `python -m engine.train` (with lesson 7's page open and idle) and the same run is
+started from the page while Chromium watches it, `reps` pairs in alternating order; the figure is the median of the
+paired ratios. This
 machine's own speed drifts by ±20% from minute to minute (other work on its host), so one pair proves little and
 the pairs are interleaved. The CPU each party (browser, course server, training process) used while the page
 trained is recorded too: it is the steadier measure of what the page takes from the training.
@@ -120,6 +121,7 @@ class _Course:
         self.page.get_by_role("button", name="Start training").click()
         self.page.get_by_text("tokens/s").first.wait_for(timeout=60_000)
 
+
 def cli_vs_page(reps: int) -> list[tuple[str, str]]:
     """The page's default run (the lesson card's time budget) against the CLI with the same budget, `reps` pairs;
     and the CPU each party used while the page trained and was watched."""
@@ -128,7 +130,9 @@ def cli_vs_page(reps: int) -> list[tuple[str, str]]:
         for rep in range(reps):
             with _Course(Path(tmp)) as course:
                 budget = course.budget
-                cli = _cli_tokens_per_s(budget, Path(tmp) / f"cli-{rep}")  # the page sits idle meanwhile
+                cli_first = rep % 2 == 0  # alternate the order, so a drift of the machine's speed favours neither
+                if cli_first:
+                    cli = _cli_tokens_per_s(budget, Path(tmp) / f"cli-{rep}")  # the page sits idle meanwhile
                 course.start_run()
                 time.sleep(5)  # the training process has started and the page draws the run
                 procs = _descendants(os.getpid())
@@ -139,9 +143,13 @@ def cli_vs_page(reps: int) -> list[tuple[str, str]]:
                     cpu[_party(cmdline)] = cpu.get(_party(cmdline), 0.0) + _cpu_seconds(pid) - before[pid]
                 course.page.get_by_text("✅ Finished").first.wait_for(timeout=(budget + 120) * 1000)
                 summary = json.loads(next(course.runs.rglob("summary.json")).read_text())
+                if not cli_first:
+                    course.page.reload()  # the finished run is drawn once; nothing polls while the CLI trains
+                    cli = _cli_tokens_per_s(budget, Path(tmp) / f"cli-{rep}")
             page = summary["tokens_per_s"]
             slowdowns.append(1 - page / cli)
-            rows.append((f"pair {rep + 1}: CLI, then the page ({budget:g} s each)",
+            order = "CLI, then the page" if cli_first else "the page, then CLI"
+            rows.append((f"pair {rep + 1}: {order} ({budget:g} s each; CLI vs page)",
                          f"{cli:,.0f} vs {page:,.0f} tokens/s ({slowdowns[-1]:+.1%})"))
     rows.append(("median slowdown of the page vs the CLI (target <= ~10%)", f"{statistics.median(slowdowns):+.1%}"))
     rows.append(("CPU cores used while the page trains and is watched, per party",
