@@ -12,7 +12,6 @@ from course.progress import ProgressStore
 
 pytestmark = pytest.mark.browser
 LESSON7 = "training-loop"
-NUMBERS = re.compile(r"validation loss ([\d.]+) \(([-+][\d.]+) since step 0\)")
 
 
 @pytest.fixture
@@ -60,10 +59,12 @@ def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
     # Back: the same run, further along (or done), not a new one.
     page.locator('[data-testid="stSidebarNav"]').get_by_text("7. The training loop").click()
     page.get_by_text("✅ Finished").first.wait_for(timeout=120_000)
-    final = numbers.inner_text()
-    assert _step(final) > seen
+    steps = page.locator('[data-testid="stMetric"]').filter(has_text="Steps")
+    assert int(steps.locator('[data-testid="stMetricValue"]').inner_text().replace(",", "")) > seen
     assert len([d for d in runs_dir.iterdir() if d.is_dir()]) == 1
-    val, drop = (float(x) for x in NUMBERS.search(final).groups())
+    loss = page.locator('[data-testid="stMetric"]').filter(has_text="Validation loss")
+    val = float(loss.locator('[data-testid="stMetricValue"]').inner_text())
+    drop = float(re.match(r"[-+][\d.]+", loss.locator('[data-testid="stMetricDelta"]').inner_text().strip()).group())
     start = val - drop  # the page shows the last validation loss and how far it fell since step 0
 
     while page.get_by_role("button", name="Take the quiz").count() == 0:

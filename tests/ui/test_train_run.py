@@ -76,7 +76,9 @@ def test_start_a_tiny_run_watch_it_and_come_back(db):
     shown = texts(at)
     assert "What the model writes at step" in shown
     assert card.after.split("\n")[0][:40] in shown  # revealed now
-    assert re.search(r"\*\*[\d,]+\*\* tokens/s", _numbers(at)) and _numbers(at).endswith("done")
+    tiles = {m.label: m for m in at.metric}  # an ended run: its results as tiles, drawn once
+    assert re.fullmatch(r"[\d,]+", tiles["Tokens / second"].value) and int(tiles["Steps"].value) == PRESETS["tiny"].max_steps
+    assert tiles["Validation loss"].delta.endswith("since step 0") and tiles["Validation loss"].delta.startswith("-")
 
     # Leave for another page and come back: the same run is shown, not a new one.
     at = goto(at, "home")

@@ -121,8 +121,9 @@ def _fmt_eta(seconds: float | None) -> str:
 
 
 def numbers_line(run: RunView) -> str:
-    """The run's headline numbers as one Markdown line. One element, not four metric tiles: it is redrawn every
-    second in a browser that shares the training machine's cores, and each element costs a little of each redraw.
+    """A training run's headline numbers as one Markdown line. One element, not four metric tiles: it is redrawn
+    every second in a browser that shares the training machine's cores, and each element costs a little of each
+    redraw. (An ended run, drawn once, gets the tiles: result_tiles.)
 
     >>> numbers_line(RunView("main", "r", "d", "running", [{"step": 0, "val_loss": 4.2}], [], eta_s=60.0))
     'Step **0** · validation loss **4.200** · – tokens/s · **1:00** left'
@@ -140,6 +141,20 @@ def numbers_line(run: RunView) -> str:
     return " · ".join(parts)
 
 
+def result_tiles(run: RunView) -> None:
+    """An ended run's headline numbers as metric tiles: drawn once, so they can afford to be big."""
+    a, b, c, d = st.columns(4)
+    a.metric("Steps", f"{run.step:,}")
+    val, start = run.final_val_loss, run.start_val_loss
+    finite = val is not None and math.isfinite(val)
+    delta = f"{val - start:+.2f} since step 0" if finite and len(run.evals) > 1 and start is not None else None
+    b.metric("Validation loss", f"{val:.3f}" if finite else "–", delta=delta, delta_color="inverse")
+    tps = run.tokens_per_s
+    c.metric("Tokens / second", f"{tps:,.0f}" if tps else "–")
+    elapsed = run.metrics[-1].get("elapsed_s")
+    d.metric("Training time", _fmt_eta(elapsed) if elapsed is not None else "–")
+
+
 def draw_run(run: RunView, vocab_size: int, key: str) -> None:
     if run.status == "queued":
         st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
@@ -149,8 +164,11 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
                + (f" · {run.params:,} parameters" if run.params else ""))
     if run.status == "running" and not run.metrics:
         st.markdown("Starting: the training process is building the model and measuring its first loss...")
-    if run.metrics:
+    if run.metrics and run.active:
         st.markdown(numbers_line(run))
+    elif run.metrics:
+        result_tiles(run)
+    if run.metrics:
         live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart",
                         alt="Training and validation loss of this run, step by step")
     if run.status == "finished":
