@@ -106,11 +106,11 @@ def render(params: DedupCompareParams, key: str) -> bool:
     st.caption(f"Each run trains on {texts.train_chars:,} characters of **{info.title}** (cleaned). In the first, "
                f"{texts.duplicate_share:.0%} of the documents are duplicates; the second has none. Both are scored on "
                f"the same {texts.val_chars:,} held-out characters.")
-    busy = any(run.active for run in _runs(me.id).values())
+    runs = _runs(me.id)
+    busy = any(run.active for run in runs.values())
     budget = f"2 × {params.time_budget} s" if PRESETS[params.preset].max_steps is None else "2 short runs"
     st.button(f"Train both ({budget})", key=f"{key}-start", type="primary", icon=":material/compare_arrows:",
               disabled=busy, on_click=_start_both, args=(params, texts))
-    runs = _runs(me.id)
     if busy:
         for run in runs.values():
             run_view.polled_by_page(run)

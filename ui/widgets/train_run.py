@@ -137,7 +137,7 @@ def numbers_line(run: RunView) -> str:
         parts.append("validation loss –")
     tps = run.tokens_per_s
     parts.append(f"**{tps:,.0f}** tokens/s" if tps else "– tokens/s")
-    parts.append(f"**{_fmt_eta(run.eta_s)}** left" if run.active else "done")
+    parts.append(f"**{_fmt_eta(run.eta_s)}** left")
     return " · ".join(parts)
 
 
@@ -218,8 +218,9 @@ def show_run(run: RunView, vocab_size: int, key: str) -> None:
     ended run does not change, and a fragment polling it would only cost the browser, and so training, time)."""
     if run.active:
         run_view.polled_by_page(run)
-        _live_run(session.learner().id, run.run_key, vocab_size, key)
-        _live_samples(session.learner().id, run.run_key)
+        learner_id = session.learner().id
+        _live_run(learner_id, run.run_key, vocab_size, key)
+        _live_samples(learner_id, run.run_key)
     else:
         draw_run(run, vocab_size, key)
         draw_samples(run)
