@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -40,10 +39,9 @@ from typing import Any
 
 import torch  # imported here, at the top, on purpose: importing torch lazily from two threads at once raced
 
-from engine import checkpoint
+from engine import checkpoint, worker
 from engine.tokenization import CharTokenizer, Tokenizer
 from engine.train import REPO_ROOT, TrainConfig
-from engine.worker import run_job
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +293,7 @@ class RunManager:
             if self.workers == "process":
                 status, message, summary = self._work_in_process(run)
             else:
-                status, message, summary = run_job(
+                status, message, summary = worker.run_job(
                     run.config, run.text or "", run.tokenizer, run.resume_from, run.run_dir, run.stop_event,
                     lambda: run.stop_reason, self.heartbeat_timeout,
                     on_started=lambda info: self._on_started(run, info),
@@ -315,14 +313,9 @@ class RunManager:
 
     def _work_in_process(self, run: _Run) -> tuple[str, str, dict[str, Any] | None]:
         """Start `python -m engine.worker`, hand it the job, and copy what it reports into `run`."""
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-        proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1, env=env)
-        job = {"config": run.config.to_dict(), "text": run.text,
-               "tokenizer": run.tokenizer.to_dict() if run.tokenizer is not None else None,
-               "resume_from": str(run.resume_from) if run.resume_from is not None else None,
-               "run_dir": str(run.run_dir), "heartbeat_timeout": self.heartbeat_timeout}
+        proc = worker.spawn()
+        job = worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir,
+                              self.heartbeat_timeout)
         assert proc.stdin is not None and proc.stdout is not None
         result = None
         try:

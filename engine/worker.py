@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import traceback
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.tokenization import Tokenizer, tokenizer_from_dict
-from engine.train import TrainConfig, TrainOutcome, prepare, save_run, train_loop
+from engine.train import REPO_ROOT, TrainConfig, TrainOutcome, prepare, save_run, train_loop
 
 
 def stop_message(reason: str | None, step: int, heartbeat_timeout: float) -> str:
@@ -86,6 +87,27 @@ def run_job(
     except Exception as err:  # noqa: BLE001 - a run's failure must not take its host down
         print(f"training run in {run_dir} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
         return "failed", f"The run could not continue: {err}", None
+
+
+# ---- starting a child process (the parent's side) ---------------------------------------------------------
+
+
+def make_job(config: TrainConfig, text: str | None, tokenizer: Tokenizer | None, resume_from: Path | None,
+             run_dir: Path, heartbeat_timeout: float) -> dict[str, Any]:
+    """The first line a training process reads: everything `run_job` needs, as plain JSON-able data."""
+    return {"config": config.to_dict(), "text": text,
+            "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
+            "resume_from": str(resume_from) if resume_from is not None else None,
+            "run_dir": str(run_dir), "heartbeat_timeout": heartbeat_timeout}
+
+
+def spawn() -> subprocess.Popen:
+    """Start `python -m engine.worker` with pipes for the protocol; the caller writes the job line next.
+    Its stderr is the caller's, so a failing run's traceback lands in the server's log."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return subprocess.Popen([sys.executable, "-m", "engine.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, encoding="utf-8", bufsize=1, env=env)
 
 
 # ---- the child process ------------------------------------------------------------------------------------

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -15,25 +13,22 @@ from pathlib import Path
 import pytest
 
 from engine.runs import RunManager, read_run_summary
-from engine.train import PRESETS, REPO_ROOT
-from engine.worker import run_job, stop_message
+from engine.train import PRESETS
+from engine.worker import make_job, run_job, spawn, stop_message
 
 TINY = PRESETS["tiny"]
 ENDLESS = replace(TINY, max_steps=1_000_000)
 
 
 def _start_worker(job: dict) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, bufsize=1, env=env)
+    proc = spawn()
     proc.stdin.write(json.dumps(job) + "\n")
     proc.stdin.flush()
     return proc
 
 
 def _job(config, text: str, run_dir: Path) -> dict:
-    return {"config": config.to_dict(), "text": text, "tokenizer": None, "resume_from": None,
-            "run_dir": str(run_dir), "heartbeat_timeout": 300.0}
+    return make_job(config, text, None, None, run_dir, heartbeat_timeout=300.0)
 
 
 def _read_until(proc: subprocess.Popen, event: str) -> list[dict]:
