@@ -16,8 +16,10 @@ from dataclasses import replace
 from typing import Any
 
 from engine.bench import append_section
+from engine.config import DEFAULT_CORPUS, PRESETS
+from engine.loop import train_loop
+from engine.prepare import prepare
 from engine.tokenization import CharTokenizer
-from engine.train import DEFAULT_CORPUS, PRESETS, prepare, train_loop
 
 TARGET_VAL_LOSS = 1.75
 MIN_VAL_BATCHES = 50

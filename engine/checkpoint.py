@@ -43,6 +43,11 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """A flat dict with NaN and infinity replaced by None, ready for json.dumps."""
+    return {k: _json_safe(v) for k, v in record.items()}
+
+
 def save_checkpoint(run_dir: Path | str, payload: dict[str, Any]) -> Path:
     """Save `payload` (weights, optimizer states, configs, tokenizer dict, step ...) as run_dir/ckpt.pt."""
     run_dir = Path(run_dir)
@@ -98,7 +103,7 @@ def load_checkpoint(
 
 
 def summarize_metrics(metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """Headline numbers from a list of per-step records (see engine.train for the record's keys).
+    """Headline numbers from a list of per-step records (see engine.loop.train_loop for the record's keys).
 
     >>> summarize_metrics([{"step": 0, "train_loss": 4.2, "val_loss": 4.2, "elapsed_s": 0.1},
     ...                    {"step": 1, "train_loss": 3.9, "val_loss": 3.95, "elapsed_s": 0.2, "tokens": 64}])["final_val_loss"]

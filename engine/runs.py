@@ -40,8 +40,9 @@ from typing import Any
 import torch  # imported here, at the top, on purpose: importing torch lazily from two threads at once raced
 
 from engine import checkpoint, worker
+from engine.config import REPO_ROOT, TrainConfig
+from engine.job import run_job
 from engine.tokenization import CharTokenizer, Tokenizer
-from engine.train import REPO_ROOT, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ WORKERS = ("process", "thread")
 class RunSnapshot:
     """One run as the UI sees it at one moment: plain data, safe to keep and draw.
 
-    `metrics` holds the per-step records (see engine.train.train_loop); long runs are thinned to about
+    `metrics` holds the per-step records (see engine.loop.train_loop); long runs are thinned to about
     `RunManager.max_points` records, always keeping every evaluation and sample. Treat the dicts as read-only.
     """
 
@@ -293,7 +294,7 @@ class RunManager:
             if self.workers == "process":
                 status, message, summary = self._work_in_process(run)
             else:
-                status, message, summary = worker.run_job(
+                status, message, summary = run_job(
                     run.config, run.text or "", run.tokenizer, run.resume_from, run.run_dir, run.stop_event,
                     lambda: run.stop_reason, self.heartbeat_timeout,
                     on_started=lambda info: self._on_started(run, info),

@@ -1,8 +1,8 @@
 """One training run from start to saved folder, in this process or in a process of its own.
 
-`run_job` is the whole life of a run: prepare, train, explain how it ended, save. The run manager
+`engine.job.run_job` is the whole life of a run: prepare, train, explain how it ended, save. The run manager
 (engine.runs) calls it either in a background thread or, by default, in a child process started as
-`python -m engine.worker`.
+`python -m engine.worker`, which is this module.
 
 Why a child process: a run in a thread of the course's web server shares one Python interpreter (and its GIL)
 with the server. Every second the lesson page reruns, the server renders, serialises and sends the chart, and
@@ -32,62 +32,12 @@ import signal
 import subprocess
 import sys
 import threading
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.config import REPO_ROOT, TrainConfig
+from engine.job import run_job
 from engine.tokenization import Tokenizer, tokenizer_from_dict
-from engine.train import REPO_ROOT, TrainConfig, TrainOutcome, prepare, save_run, train_loop
-
-
-def stop_message(reason: str | None, step: int, heartbeat_timeout: float) -> str:
-    """What a learner reads about a run that stopped before its end."""
-    if reason == "timeout":
-        minutes = heartbeat_timeout / 60
-        span = f"{minutes:g} minutes" if minutes >= 1 else f"{heartbeat_timeout:g} seconds"
-        return (f"Nobody was watching this run for {span}, so it stopped itself at step {step} to free the "
-                "machine. Its checkpoint is saved; you can resume it.")
-    if reason == "orphan":
-        return (f"The course server stopped while this run was training, so it stopped at step {step}. "
-                "Its checkpoint is saved; you can resume it.")
-    return f"Stopped at step {step}. Its checkpoint is saved; you can resume it."
-
-
-def run_job(
-    config: TrainConfig,
-    text: str,
-    tokenizer: Tokenizer | None,
-    resume_from: Path | None,
-    run_dir: Path,
-    stop_event: threading.Event,
-    stop_reason: Callable[[], str | None],
-    heartbeat_timeout: float,
-    on_started: Callable[[dict[str, Any]], None],
-    on_record: Callable[[dict[str, Any]], None],
-) -> tuple[str, str, dict[str, Any] | None]:
-    """Prepare, train and save one run; return (status, message, summary). Never raises: a failure is a status.
-
-    `on_started` gets {"params", "device_sentence", "config"} once the model exists; `on_record` gets every
-    metrics record, starting with the saved history when the run resumes a checkpoint.
-    """
-    try:
-        state = prepare(config, text, tokenizer, resume_from=resume_from)
-        on_started({"params": state.model.num_params(), "device_sentence": state.device.sentence,
-                    "config": state.config.to_dict()})  # on resume, the checkpoint's model shape
-        for record in state.metrics:  # resumed: the history first
-            on_record(record)
-        outcome: TrainOutcome = train_loop(state, on_record=on_record, stop_event=stop_event)
-        status, message, summary = outcome.status, outcome.message, outcome.summary
-        if status == "stopped":
-            message = stop_message(stop_reason(), state.step, heartbeat_timeout)
-            summary["message"] = message
-        save_run(state, TrainOutcome(status, message, summary), run_dir, save_weights=status != "diverged")
-        return status, message, summary
-    except Exception as err:  # noqa: BLE001 - a run's failure must not take its host down
-        print(f"training run in {run_dir} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-        return "failed", f"The run could not continue: {err}", None
-
 
 # ---- starting a child process (the parent's side) ---------------------------------------------------------
 

@@ -15,9 +15,9 @@ from typing import Any
 import streamlit as st
 
 from engine import checkpoint
+from engine.config import TrainConfig
 from engine.runs import TERMINAL, get_manager, read_run_summary
 from engine.tokenization import Tokenizer
-from engine.train import TrainConfig
 from ui import session
 
 ACTIVE = ("queued", "running")

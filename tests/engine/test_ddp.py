@@ -22,7 +22,10 @@ WORKER = """
 import json, sys
 from dataclasses import replace
 import torch
-from engine.train import PRESETS, prepare, setup_distributed, train_loop
+from engine.config import PRESETS
+from engine.distributed import setup_distributed
+from engine.loop import train_loop
+from engine.prepare import prepare
 
 out_dir, corpus = sys.argv[1], sys.argv[2]
 dinfo = setup_distributed("cpu")

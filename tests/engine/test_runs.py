@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.checkpoint import load_checkpoint
+from engine.config import PRESETS
 from engine.runs import RunManager, RunSnapshot, get_manager, list_saved_runs, read_run_summary
-from engine.train import PRESETS
 
 TINY = PRESETS["tiny"]
 ENDLESS = replace(TINY, max_steps=1_000_000)  # runs until stopped

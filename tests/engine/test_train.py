@@ -14,9 +14,13 @@ import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint, read_checkpoint, read_metrics
+from engine.config import PRESETS, TrainConfig
 from engine.data import TextDataset, next_token_examples
+from engine.job import save_run
+from engine.loop import train_loop
+from engine.prepare import prepare
+from engine.schedule import lr_factor, lr_schedule_points
 from engine.tokenization import CharTokenizer
-from engine.train import PRESETS, TrainConfig, lr_factor, lr_schedule_points, prepare, save_run, train_loop
 
 TINY = PRESETS["tiny"]
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.config import PRESETS
+from engine.job import run_job, stop_message
 from engine.runs import RunManager, read_run_summary
-from engine.train import PRESETS
-from engine.worker import make_job, run_job, spawn, stop_message
+from engine.worker import make_job, spawn
 
 TINY = PRESETS["tiny"]
 ENDLESS = replace(TINY, max_steps=1_000_000)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from course.loader import load_course
 from course.widgets import TrainRunParams
-from engine.train import DEFAULT_CORPUS, PRESETS
+from engine.config import DEFAULT_CORPUS, PRESETS
 from tests.ui.conftest import goto, new_app, texts
 from ui.widgets.train_run import build_config, diverge_config
 

@@ -12,9 +12,9 @@ from dataclasses import replace
 import streamlit as st
 
 from course.widgets import DedupCompareParams
+from engine.config import PRESETS
 from engine.dedup import ComparisonTexts, comparison_texts
 from engine.tokenization import CharTokenizer
-from engine.train import PRESETS
 from ui import learner_corpus, live_chart, run_view, session
 from ui.widgets.train_run import STATUS_TEXT
 

@@ -16,9 +16,9 @@ import streamlit as st
 import torch
 
 from course.widgets import TrainRunParams
+from engine.config import PRESETS, TrainConfig
 from engine.device import get_device
 from engine.tokenization import Tokenizer
-from engine.train import PRESETS, TrainConfig
 from ui import learner_corpus, live_chart, run_view, session
 from ui.run_view import RunView
 

@@ -1,0 +1,250 @@
+"""The training loop: next-token prediction, one optimizer step at a time, publishing a metrics record per step.
+
+    state = prepare(PRESETS["tiny"], text)             # engine.prepare
+    outcome = train_loop(state, on_record=print)       # this module
+    save_run(state, outcome, "runs/demo")              # engine.job: the "Load" stage
+
+Where the ideas come from: the loop itself is Karpathy's nanoGPT `train.py`; gradient clipping Pascanu et al.
+2013; the evaluation on fixed batches so the curve moves only when the model does. The loop ends at `max_steps`,
+when its wall-clock `time_budget` runs out (engine.schedule plans the schedule for it), on divergence, or when
+`stop_event` is set.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine import checkpoint
+from engine.config import PRESETS, TrainConfig
+from engine.distributed import agree_mean, agree_min, agree_step
+from engine.prepare import TrainState
+from engine.schedule import BudgetPlanner, lr_factor
+
+
+@torch.no_grad()
+def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float | None = None,
+                  min_batches: int = 1, timings: list[float] | None = None) -> float:
+    """Mean loss over `n_batches` batches of `split`. The batches are the same at every call (a fixed seed),
+    so the curve moves only because the model changed, not because the batches did.
+
+    `deadline` (a time.perf_counter() value): stop early, after at least `min_batches`, if it passes (a machine
+    that suddenly got busy must not push a timed run far past its budget). Ignored under DDP, where every
+    process must run the same number of batches. `timings`, if given, receives each batch's seconds.
+    """
+    model, cfg = state.model, state.config
+    model.eval()
+    g = torch.Generator().manual_seed(cfg.seed + 10_000 + 7 * state.dist.rank + (1 if split == "val" else 0))
+    total = torch.zeros((), device=state.device.device)
+    done = 0
+    for _ in range(n_batches):
+        t = time.perf_counter()
+        x, y = state.data.get_batch(split, cfg.batch_size, cfg.block_size, g, state.device.device)
+        with state.device.autocast():
+            _, loss = model(x, y)
+        total += loss.float()
+        done += 1
+        if timings is not None:
+            timings.append(time.perf_counter() - t)
+        if deadline is not None and not state.dist.enabled and done >= min_batches and time.perf_counter() > deadline:
+            break
+    model.train()
+    mean = total / done
+    if state.dist.enabled:
+        mean = agree_mean(mean, state.dist)
+    return float(mean)
+
+
+def generate_sample(state: TrainState, n_tokens: int | None = None, prompt: str | None = None) -> str:
+    """A short text from a fixed prompt and a fixed random seed, so successive samples differ only because the
+    model learned something. Returns the prompt followed by what the model wrote."""
+    cfg = state.config
+    prompt = cfg.sample_prompt if prompt is None else prompt
+    try:
+        ids = state.tokenizer.encode(prompt)
+    except ValueError:  # the prompt uses a character this corpus lacks
+        ids = []
+    if not ids:
+        ids = state.data.train[:1].tolist()
+    idx = torch.tensor([ids], dtype=torch.long, device=state.device.device)  # (1, T)
+    g = torch.Generator(device=state.device.device).manual_seed(cfg.seed)
+    with state.device.autocast():
+        out = state.model.generate(idx, n_tokens or cfg.sample_tokens, temperature=1.0, generator=g)
+    return state.tokenizer.decode(out[0].tolist())
+
+
+def divergence_message(loss: float, step: int, config: TrainConfig, start_loss: float) -> str:
+    """A plain explanation for a learner of why the run stopped."""
+    if config.optimizer == "muon":
+        used = f"you used lr={config.lr:g} and muon_lr={config.muon_lr:g}"
+        near = f"lr={PRESETS['lesson'].lr:g} and muon_lr={PRESETS['lesson'].muon_lr:g}"
+    else:
+        used, near = f"you used lr={config.lr:g}", "lr=1e-3"  # AdamW's usual range for small GPTs: 1e-4 .. 3e-3
+    if math.isnan(loss) or math.isinf(loss):
+        what = "NaN (not a number)" if math.isnan(loss) else "infinite"
+        return (f"The loss became {what} at step {step}: the updates grew so large the numbers overflowed. "
+                f"This usually means the learning rate is too high ({used}); try something near {near}.")
+    return (f"The loss shot up to {loss:.1f} at step {step}, far above the {start_loss:.1f} it started from: the "
+            f"updates overshoot instead of going downhill. This usually means the learning rate is too high "
+            f"({used}); try something near {near}.")
+
+
+@dataclass
+class TrainOutcome:
+    """How a run ended: status "finished", "stopped" or "diverged", a message for the learner, headline numbers."""
+
+    status: str
+    message: str
+    summary: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The loop
+
+
+def train_loop(
+    state: TrainState,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    stop_event: threading.Event | None = None,
+    on_checkpoint: Callable[[TrainState, dict[str, Any]], None] | None = None,
+) -> TrainOutcome:
+    """Train until max_steps, the time budget, divergence or `stop_event`; publish one record per step.
+
+    `on_checkpoint(state, record)` is called after each published record of a healthy run (the job uses it to
+    save checkpoints during training); it must not run collectives, since only rank 0 may call it.
+
+    A record is a plain dict: step, train_loss (this step's batch), val_loss (None except at evaluations),
+    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "sample" (text) when one was generated, and on
+    the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
+    validation loss is near ln(vocab_size) and its sample is gibberish.
+    """
+    cfg, model, dinfo = state.config, state.train_model, state.dist
+    publish = on_record or (lambda record: None)
+    t0 = time.perf_counter()
+    start_step = state.step
+    # A resumed run with a fresh time budget gets a fresh warm-up + cosine; with max_steps it continues.
+    sched_start = start_step if (cfg.time_budget and start_step > 0) else 0
+    ln_vocab = math.log(state.tokenizer.vocab_size)
+    eval_s_per_batch = [float("inf")]  # best measured time of one evaluation batch
+
+    def elapsed() -> float:
+        return time.perf_counter() - t0
+
+    # the end-of-run evaluation may overrun the budget by 5% + 1 s at most, however busy the machine gets
+    deadline = t0 + 1.05 * cfg.time_budget + 1.0 if cfg.time_budget else None
+
+    def timed_eval(split: str, n: int) -> float:
+        times: list[float] = []
+        loss = estimate_loss(state, split, n, deadline=deadline, min_batches=min(n, cfg.eval_batches), timings=times)
+        # the median batch: the very first evaluation pays one-off costs on its first batch
+        eval_s_per_batch[0] = min(eval_s_per_batch[0], sorted(times)[len(times) // 2])
+        return loss
+
+    step_times = [float("inf"), 0.0]  # best and recent (smoothed) seconds per training step
+
+    def final_reserve() -> float:
+        # time the end-of-run evaluation will take: val over final_eval_batches + train over eval_batches,
+        # at the best measured speed, slowed down as much as training has been lately (a busy machine)
+        per = eval_s_per_batch[0] if math.isfinite(eval_s_per_batch[0]) else 0.0
+        slowdown = max(1.0, step_times[1] / step_times[0]) if math.isfinite(step_times[0]) else 1.0
+        return 1.1 * per * slowdown * (cfg.final_eval_batches + cfg.eval_batches) + 0.05
+
+    if start_step == 0:
+        rec = {"step": 0, "train_loss": None, "val_loss": timed_eval("val", cfg.eval_batches), "lr": 0.0,
+               "grad_norm": None, "tokens_per_s": None, "elapsed_s": 0.0, "eta_s": cfg.time_budget, "tokens": 0}
+        rec["train_loss"] = rec["val_loss"]  # nothing trained yet: both splits look the same to the model
+        if dinfo.is_main and cfg.sample_interval:
+            rec["sample"] = generate_sample(state)
+        state.metrics.append(rec)
+        publish(rec)
+    start_loss = state.metrics[0]["val_loss"] if state.metrics else ln_vocab
+
+    planner = BudgetPlanner(cfg.time_budget, cfg.max_steps, start_step, cfg.eval_interval)
+    tok_rate = None
+    status, message = "finished", ""
+    while planner.total_steps is None or state.step < planner.total_steps:
+        t_step = time.perf_counter()
+        factor = lr_factor(state.step, cfg, planner.total_steps, sched_start)
+        for opt in state.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+
+        x, y = state.data.get_batch("train", cfg.batch_size, cfg.block_size, state.generator, state.device.device)
+        with state.device.autocast():
+            _, loss = model(x, y)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
+        for opt in state.optimizers:
+            opt.step()
+        for opt in state.optimizers:
+            opt.zero_grad(set_to_none=True)
+        state.step += 1
+
+        # One number per step crosses from the device: the loss (and the norm). Every decision a process could
+        # make from its own clock (stop now, out of time, the plan ran out early) is agreed here in the same
+        # collective, so all ranks take the same branch and none waits in a collective its partners skipped.
+        planner.note_step(state.step, elapsed())
+        reserve = final_reserve()
+        want_stop = stop_event is not None and stop_event.is_set()
+        over_time = cfg.time_budget is not None and elapsed() + reserve >= cfg.time_budget
+        early_end = planner.ran_out_early(state.step, elapsed(), reserve)
+        if dinfo.enabled:
+            loss_val, want_stop, over_time, early_end = agree_step(loss, want_stop, over_time, early_end, dinfo)
+        else:
+            loss_val = loss.item()
+        dt = time.perf_counter() - t_step
+        if state.step > start_step + 1:  # the first step pays one-off costs (allocations, kernel choice)
+            step_times[0] = min(step_times[0], dt)
+            step_times[1] = dt if step_times[1] == 0.0 else 0.8 * step_times[1] + 0.2 * dt
+        rate = state.tokens_per_step / dt
+        tok_rate = rate if tok_rate is None else 0.9 * tok_rate + 0.1 * rate
+
+        diverged = not math.isfinite(loss_val) or (state.step > 1 and loss_val > 2 * ln_vocab + 2)
+        if diverged:
+            status, message = "diverged", divergence_message(loss_val, state.step, cfg, start_loss)
+
+        # Plan the schedule for the time budget from the measured speed (engine.schedule.BudgetPlanner).
+        if planner.due(state.step) or early_end:
+            planned = planner.propose(state.step, elapsed(), reserve)
+            if dinfo.enabled:
+                planned = agree_min(planned, state.device.device)
+            planner.accept(planned)
+
+        last = diverged or want_stop or over_time or (planner.total_steps is not None and state.step >= planner.total_steps)
+        tokens = state.tokens_before + (state.step - start_step) * state.tokens_per_step
+        rec = {"step": state.step, "train_loss": loss_val, "val_loss": None, "lr": state.optimizers[0].param_groups[0]["lr"],
+               "grad_norm": float(grad_norm), "tokens_per_s": tok_rate, "elapsed_s": 0.0, "eta_s": None, "tokens": tokens}
+        if last and not diverged:
+            thorough = not want_stop  # a learner pressing Stop wants it to stop now, not in 5 seconds
+            rec["val_loss"] = timed_eval("val", cfg.final_eval_batches if thorough else cfg.eval_batches)
+            rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
+            rec["final"] = True
+        elif not diverged and state.step % cfg.eval_interval == 0:
+            rec["val_loss"] = timed_eval("val", cfg.eval_batches)
+        if dinfo.is_main and cfg.sample_interval and not diverged and (state.step % cfg.sample_interval == 0 or last):
+            rec["sample"] = generate_sample(state)
+        rec["elapsed_s"] = state.elapsed_before + elapsed()
+        if cfg.time_budget is not None:
+            rec["eta_s"] = 0.0 if last else max(0.0, cfg.time_budget - elapsed())
+        elif planner.total_steps is not None and state.step > start_step:
+            rec["eta_s"] = (planner.total_steps - state.step) * elapsed() / (state.step - start_step)
+        state.metrics.append(rec)
+        publish(rec)
+        if on_checkpoint is not None and not diverged:
+            on_checkpoint(state, rec)
+        if last:
+            if want_stop and not diverged:
+                status = "stopped"
+            break
+
+    summary = checkpoint.summarize_metrics(state.metrics)
+    summary.update(params=state.model.num_params(), device=state.device.sentence, status=status, message=message)
+    return TrainOutcome(status=status, message=message, summary=summary)
+

@@ -1,0 +1,100 @@
+"""The learning-rate schedule (warm-up, then cosine decay) and the planner that fits it to a time budget.
+
+Warm-up then cosine decay: Loshchilov & Hutter 2017 (SGDR), as in GPT-3 and nanoGPT. A run with a wall-clock
+budget does not know how many steps it will get, so `BudgetPlanner` measures the speed of the first steps and
+sizes the schedule so the decay reaches its floor just as time runs out, re-planning as it goes (a machine that
+gets busier mid-run would otherwise be cut off at full learning rate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.config import TrainConfig
+
+
+def lr_factor(step: int, config: TrainConfig, total_steps: int | None, start_step: int = 0) -> float:
+    """Fraction of the peak learning rate for the update that produces step `step + 1`.
+
+    Linear warm-up over `warmup_steps` (Adam's early estimates are noisy: small steps until they settle), then a
+    half cosine from 1 down to `min_lr_frac` at `total_steps`. `start_step` > 0 when a resumed run plans a
+    fresh schedule for its new budget.
+
+    >>> c = TrainConfig(warmup_steps=10, min_lr_frac=0.1)
+    >>> [round(lr_factor(s, c, 110), 2) for s in (0, 9, 60, 110)]
+    [0.1, 1.0, 0.55, 0.1]
+    """
+    s = step - start_step
+    if s < config.warmup_steps:
+        return (s + 1) / config.warmup_steps
+    if total_steps is None:
+        return 1.0
+    progress = min(1.0, (s - config.warmup_steps) / max(1, total_steps - start_step - config.warmup_steps))
+    return config.min_lr_frac + (1.0 - config.min_lr_frac) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_schedule_points(config: TrainConfig, total_steps: int, n: int = 100) -> list[tuple[int, float]]:
+    """Show-me function: (step, learning rate) pairs of the schedule, for the UI to draw."""
+    steps = sorted({round(i * (total_steps - 1) / max(1, n - 1)) for i in range(n)})
+    return [(s + 1, config.lr * lr_factor(s, config, total_steps)) for s in steps]
+
+
+@dataclass
+class BudgetPlanner:
+    """Sizes a timed run's schedule (its total step count) from the speed the run measures as it goes.
+
+    Plans after a few steps, then again at 2x, 4x, ... that many steps and at every evaluation, and whenever the
+    plan runs out with more than a tenth of the budget left (a first plan made from slow warm-up steps was too
+    short). `due` depends only on the step count, so every rank of a distributed run agrees on it; `ran_out_early`
+    reads this process's clock, so a distributed run must agree on it in a collective before acting on it.
+
+    >>> p = BudgetPlanner(time_budget=10.0, max_steps=None, start_step=0, eval_interval=100)
+    >>> p.note_step(2, elapsed=0.2); p.due(5)
+    True
+    >>> p.propose(5, elapsed=0.5, reserve=0.5)   # 0.1 s a step, 9 s left -> 90 more steps
+    95
+    """
+
+    time_budget: float | None
+    max_steps: int | None
+    start_step: int = 0
+    eval_interval: int = 100
+    total_steps: int | None = None  # the current plan (None: no end known yet)
+    plan_at: int = 0
+    ref_step: int | None = None  # speed is measured from here (the first steps pay one-off costs)
+    ref_time: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.total_steps = self.max_steps
+        self.plan_at = self.start_step + 5
+
+    def note_step(self, step: int, elapsed: float) -> None:
+        """Record the step just finished; the second step after the start becomes the speed reference."""
+        if self.ref_step is None and step >= self.start_step + 2:
+            self.ref_step, self.ref_time = step, elapsed
+
+    def _can_plan(self, step: int) -> bool:
+        return bool(self.time_budget) and self.ref_step is not None and step > self.ref_step
+
+    def due(self, step: int) -> bool:
+        """A planned re-plan at this step (the same answer on every rank)."""
+        return self._can_plan(step) and (step == self.plan_at or step % self.eval_interval == 0)
+
+    def ran_out_early(self, step: int, elapsed: float, reserve: float) -> bool:
+        """The plan has ended but more than a tenth of the budget is left (this process's clock)."""
+        return (self._can_plan(step) and self.total_steps is not None and step >= self.total_steps
+                and elapsed + reserve < 0.9 * (self.time_budget or 0.0))
+
+    def propose(self, step: int, elapsed: float, reserve: float) -> int:
+        """The total step count that fits the time left at the speed measured since the reference step.
+        `reserve`: seconds to keep for the end-of-run evaluation."""
+        if step == self.plan_at:
+            self.plan_at = 2 * self.plan_at - self.start_step
+        s_per_step = (elapsed - self.ref_time) / max(1, step - (self.ref_step or 0))
+        left = (self.time_budget or 0.0) - elapsed - reserve
+        planned = step + max(1, int(left / s_per_step)) if s_per_step > 0 else step + 1
+        return min(planned, self.max_steps) if self.max_steps is not None else planned
+
+    def accept(self, total_steps: int) -> None:
+        self.total_steps = total_steps
