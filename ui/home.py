@@ -6,7 +6,7 @@ import streamlit as st
 
 from course.grading import score
 from course.loader import LessonEntry
-from ui import navigation, session
+from ui import page_links, session
 from ui.problems import render_problems
 
 PIPELINE = [
@@ -76,7 +76,7 @@ def render_home() -> None:
             st.markdown(f"#### {lesson.title}")
             st.badge(badge, color=colour)
             st.markdown(lesson.summary)
-            page = navigation.page_for(lesson.id)
+            page = page_links.page_for(lesson.id)
             if page is not None:
                 st.page_link(page, label=f"{action} lesson {lesson.number}", icon=":material/play_arrow:")
 

@@ -11,7 +11,7 @@ import streamlit as st
 from course.grading import score
 from course.loader import LessonEntry
 from course.schema import Card, Lesson
-from ui import navigation, session
+from ui import page_links, session
 from ui.problems import render_problems
 from ui.quiz import render_quiz
 from ui.widgets import render_widget
@@ -138,7 +138,7 @@ def _render_completion(entry: LessonEntry) -> None:
         st.button("Review the cards", key=f"lesson-{lesson.id}-review", icon=":material/replay:",
                   on_click=_go, args=(lesson.id, 0), width="stretch")
     with right:
-        if nxt is not None and (page := navigation.page_for(nxt.id)) is not None:
+        if nxt is not None and (page := page_links.page_for(nxt.id)) is not None:
             st.page_link(page, label=f"Next: {nxt.title}", icon=":material/arrow_forward:", width="stretch")
         else:
-            st.page_link(navigation.page_for("home"), label="Back to the course map", icon=":material/home:")
+            st.page_link(page_links.page_for("home"), label="Back to the course map", icon=":material/home:")

@@ -1,0 +1,97 @@
+"""The layers stay as docs/architecture.md draws them, checked from the source (imports inside functions included).
+
+- `engine/` and `course/` never import Streamlit or `ui`, and not each other;
+- no production module imports `tests`;
+- a live widget (ui/widgets/X.py) never imports another widget's module: what two widgets share lives in ui/;
+- no import cycles between the project's modules, late imports included.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("engine", "course", "ui")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources() -> dict[str, Path]:
+    found = {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+    found["app"] = ROOT / "app.py"
+    return found
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """Every module name this file imports, anywhere in it (resolved to a known module where possible)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            # `from engine import corpus` imports the module engine.corpus
+            out.update(f"{node.module}.{alias.name}" for alias in node.names
+                       if f"{node.module}.{alias.name}" in modules)
+    return out
+
+
+def _graph() -> dict[str, set[str]]:
+    sources = _sources()
+    names = set(sources)
+    return {name: _imports(path, names) for name, path in sources.items()}
+
+
+def test_engine_and_course_stay_plain_python() -> None:
+    for name, imported in _graph().items():
+        top = name.split(".")[0]
+        tops = {i.split(".")[0] for i in imported}
+        if top in ("engine", "course"):
+            assert "streamlit" not in tops, f"{name} imports Streamlit: only ui/ may"
+            assert "ui" not in tops, f"{name} imports ui/: dependencies point from ui to engine and course"
+            other = "course" if top == "engine" else "engine"
+            assert other not in tops, f"{name} imports {other}/: engine and course stay independent"
+
+
+def test_no_production_module_imports_tests() -> None:
+    for name, imported in _graph().items():
+        assert not any(i == "tests" or i.startswith("tests.") for i in imported), f"{name} imports tests/"
+
+
+def test_widgets_do_not_import_each_other() -> None:
+    for name, imported in _graph().items():
+        if name.startswith("ui.widgets."):
+            others = {i for i in imported if i.startswith("ui.widgets.") and i != name}
+            assert not others, f"{name} imports another widget's module {sorted(others)}: share it from ui/ instead"
+
+
+def test_no_import_cycles() -> None:
+    graph = _graph()
+    project = {n: {i for i in deps if i in graph and i != n} for n, deps in graph.items()}
+    # a package's __init__ that imports its own submodules (ui/widgets' registry) is not a cycle back to them
+    for n, deps in project.items():
+        project[n] = {d for d in deps if not d.startswith(n + ".")}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(project[node]):
+            if state.get(dep) == 1:
+                cycle = stack[stack.index(dep):] + [dep]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(project):
+        if node not in state:
+            visit(node)
