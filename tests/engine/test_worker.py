@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -19,6 +20,7 @@ from engine.worker import make_job, spawn
 
 TINY = PRESETS["tiny"]
 ENDLESS = replace(TINY, max_steps=1_000_000)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _start_worker(job: dict) -> subprocess.Popen:
@@ -96,3 +98,85 @@ def test_run_job_in_this_process_reports_a_failure_as_a_status(tmp_path: Path, s
 def test_stop_messages_say_why(reason: str, words: str) -> None:
     assert words in stop_message(reason, 7, 300.0)
     assert "checkpoint is saved" in stop_message(reason, 7, 300.0)
+
+
+def _wait_for_step(proc: subprocess.Popen, step: int) -> None:
+    for line in proc.stdout:
+        message = json.loads(line)
+        if message["event"] == "record" and message["record"]["step"] >= step:
+            return
+    raise AssertionError("the worker ended before training got under way")
+
+
+def test_a_closed_stdout_stops_the_run_and_saves(tmp_path: Path, small_text: str) -> None:
+    """The server's end of the progress pipe closing (it died) must not fail the run: stop, save, exit 0."""
+    proc = _start_worker(_job(ENDLESS, small_text, tmp_path / "run"))
+    _wait_for_step(proc, 3)
+    proc.stdout.close()  # stdin stays open: only the next progress write can tell
+    assert proc.wait(timeout=60) == 0
+    summary = read_run_summary(tmp_path / "run")
+    assert summary["status"] == "stopped" and "course server stopped" in summary["message"]
+    assert summary["has_checkpoint"] and summary["steps"] >= 3
+
+
+_PARENT = """
+import json, sys, time
+from dataclasses import replace
+from pathlib import Path
+from engine.config import PRESETS
+from engine.worker import make_job, spawn
+run_dir, marker, text = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]).read_text()
+proc = spawn()
+proc.stdin.write(json.dumps(make_job(replace(PRESETS["tiny"], max_steps=1_000_000), text, None, None, run_dir,
+                                     heartbeat_timeout=300.0)) + "\\n")
+proc.stdin.flush()
+for line in proc.stdout:  # keeps reading, as the run manager does, until it is killed
+    message = json.loads(line)
+    if message["event"] == "record" and message["record"]["step"] >= 3 and not marker.exists():
+        marker.write_text(str(proc.pid))
+"""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited (its parent is gone)
+    except FileNotFoundError:
+        return False
+
+
+def test_the_server_killed_with_sigkill_leaves_a_saved_run(tmp_path: Path, small_text: str) -> None:
+    """kill -9 of the server closes both of the worker's pipes at once: it must stop, save and exit on its own."""
+    corpus, marker, run_dir = tmp_path / "corpus.txt", tmp_path / "marker", tmp_path / "run"
+    corpus.write_text(small_text, encoding="utf-8")
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, str(run_dir), str(marker), str(corpus)],
+                              cwd=REPO)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert parent.poll() is None and time.monotonic() < deadline, "training never got under way"
+        time.sleep(0.05)
+    time.sleep(0.05)  # the marker's text is written
+    worker_pid = int(marker.read_text())
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 60
+    while _pid_alive(worker_pid):
+        assert time.monotonic() < deadline, "the orphaned worker is still running"
+        time.sleep(0.1)
+    assert {"ckpt.pt", "metrics.jsonl", "summary.json"} <= {p.name for p in run_dir.iterdir()}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and "course server stopped" in summary["message"]
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_sigterm_stops_the_run_and_saves(tmp_path: Path, small_text: str) -> None:
+    """SIGTERM (a shutdown, `kill`, a container stopping) is a request to stop: save first, then exit 0."""
+    proc = _start_worker(_job(ENDLESS, small_text, tmp_path / "run"))
+    _wait_for_step(proc, 3)
+    proc.send_signal(signal.SIGTERM)
+    messages = _read_until(proc, "done")
+    assert proc.wait(timeout=60) == 0
+    assert messages[-1]["status"] == "stopped" and "asked to end" in messages[-1]["message"]
+    summary = read_run_summary(tmp_path / "run")
+    assert summary["status"] == "stopped" and "asked to end" in summary["message"]
+    assert summary["has_checkpoint"]
