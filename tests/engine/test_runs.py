@@ -1,15 +1,23 @@
-"""engine.runs: background runs, the queue, stop, the unobserved-run timeout, summaries read from disk."""
+"""engine.runs and engine.run_model: background runs, the queue, stop (and ending a hung process), the
+unobserved-run timeout, one run per GPU, snapshots read from a folder, retention."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from engine import worker
 from engine.checkpoint import load_checkpoint
 from engine.config import PRESETS
+from engine.run_model import RunStatus, prune_runs, snapshot_from_folder
 from engine.runs import RunManager, RunSnapshot, get_manager, list_saved_runs, read_run_summary
 
 TINY = PRESETS["tiny"]
@@ -143,3 +151,159 @@ def test_long_runs_are_thinned_but_keep_evaluations(tmp_path: Path, small_text: 
 
 def test_get_manager_is_a_singleton() -> None:
     assert get_manager() is get_manager()
+
+
+# ---- the run model: statuses, snapshots read from a folder -------------------------------------------------
+
+
+def test_statuses_know_whether_they_are_active() -> None:
+    assert {s for s in RunStatus if s.active} == {RunStatus.QUEUED, RunStatus.RUNNING}
+    assert RunStatus.INTERRUPTED.ended and RunStatus.FINISHED.ended and not RunStatus.RUNNING.ended
+    assert RunStatus("finished") == "finished"  # plain strings from the worker and summary.json compare equal
+    assert RunStatus.parse("something-new", RunStatus.STOPPED) is RunStatus.STOPPED
+
+
+def _write_folder(run_dir: Path, summary: dict | None, steps: int = 3, ckpt: bool = True) -> Path:
+    run_dir.mkdir(parents=True)
+    records = [{"step": s, "train_loss": 4.0 - s / 10, "val_loss": 4.1 if s == 0 else None} for s in range(steps + 1)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run_dir / "config.json").write_text(json.dumps({"train": {"n_layer": 2}, "device": "Training on CPU", "params": 9}))
+    if summary is not None:
+        (run_dir / "summary.json").write_text(json.dumps({"steps": steps, **summary}))
+    if ckpt:
+        (run_dir / "ckpt.pt").write_bytes(b"weights")
+    return run_dir
+
+
+def test_a_folder_left_running_by_a_killed_server_reads_as_interrupted_and_resumable(tmp_path: Path) -> None:
+    snap = snapshot_from_folder(_write_folder(tmp_path / "r", {"status": "running", "message": ""}, steps=7), "id1")
+    assert snap.status is RunStatus.INTERRUPTED and not snap.active
+    assert snap.resumable and snap.checkpoint_step == 7 and "step 7" in snap.message and "Resume" in snap.message
+    assert snap.run_id == "id1" and snap.step == 7 and snap.config == {"n_layer": 2} and snap.params == 9
+    assert snap.start_val_loss == 4.1
+
+    unsaved = snapshot_from_folder(_write_folder(tmp_path / "u", {"status": "running"}, ckpt=False))
+    assert unsaved.status is RunStatus.INTERRUPTED and not unsaved.resumable and "before it could save" in unsaved.message
+
+
+def test_folder_statuses_and_old_folders(tmp_path: Path) -> None:
+    finished = snapshot_from_folder(_write_folder(tmp_path / "f", {"status": "finished", "message": "done"}))
+    assert finished.status is RunStatus.FINISHED and finished.message == "done" and not finished.resumable
+    stopped = snapshot_from_folder(_write_folder(tmp_path / "s", {"status": "stopped", "message": "orphan"}))
+    assert stopped.status is RunStatus.STOPPED and stopped.resumable and stopped.checkpoint_step == 3
+    old = snapshot_from_folder(_write_folder(tmp_path / "o", None))  # before summary.json existed
+    assert old.status is RunStatus.STOPPED and old.step == 3
+    nothing = snapshot_from_folder(tmp_path / "never-written")  # the server died before the first save
+    assert nothing.status is RunStatus.INTERRUPTED and not nothing.resumable and nothing.metrics == []
+
+
+# ---- a training process that ignores stop requests --------------------------------------------------------
+
+HANG = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+
+
+def _spawner(started: list[subprocess.Popen], hang_first: int = 10**6):
+    """A spawn() for RunManager whose first `hang_first` processes ignore stop requests and SIGTERM alike."""
+    def spawn() -> subprocess.Popen:
+        if len(started) >= hang_first:
+            proc = worker.spawn()
+        else:
+            proc = subprocess.Popen([sys.executable, "-c", HANG], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True, encoding="utf-8", bufsize=1)
+        started.append(proc)
+        return proc
+    return spawn
+
+
+def test_a_hung_worker_is_terminated_then_killed_and_frees_its_slot(tmp_path: Path, small_text: str) -> None:
+    started: list[subprocess.Popen] = []
+    m = RunManager(max_concurrent=1, runs_root=tmp_path / "runs", spawn=_spawner(started, hang_first=1),
+                   terminate_after=0.5, kill_after=0.5)
+    hung_dir = _write_folder(tmp_path / "hung", {"status": "running"}, steps=42)  # it had saved at step 42
+    try:
+        hung = m.submit(ENDLESS, small_text, run_dir=hung_dir)
+        nxt = m.submit(ENDLESS, small_text)
+        wait_for(lambda: m.snapshot(hung).status == "running" and started)
+        assert m.snapshot(nxt).status == "queued"
+        m.stop(hung)
+        snap = m.wait(hung, timeout=20)
+        assert started[0].returncode == -signal.SIGKILL  # SIGTERM was ignored, so it took SIGKILL
+        assert snap.status == "stopped" and "did not stop within 0.5 seconds" in snap.message
+        assert "step 42" in snap.message and snap.resumable and snap.checkpoint_step == 42
+        wait_for(lambda: m.snapshot(nxt).step >= 2)  # the slot is free: the next run trains
+        assert m.slots() == {0: nxt}
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+        for snap in m.list_runs():
+            m.stop(snap.run_id)
+        m.wait(nxt, timeout=30)
+
+
+def test_one_run_per_gpu_each_on_its_own(tmp_path: Path, small_text: str) -> None:
+    started: list[subprocess.Popen] = []
+    m = RunManager(runs_root=tmp_path, n_gpus=2, spawn=_spawner(started), terminate_after=0.2, kill_after=0.2)
+    assert m.max_concurrent == 2
+    try:
+        ids = [m.submit(TINY, small_text) for _ in range(3)]
+        wait_for(lambda: len(started) == 2)
+        snaps = [m.snapshot(i) for i in ids]
+        assert [s.status for s in snaps] == ["running", "running", "queued"]
+        assert [s.gpu for s in snaps[:2]] == ["cuda:0", "cuda:1"] and snaps[2].gpu is None
+        assert [s.config["device"] for s in snaps[:2]] == ["cuda:0", "cuda:1"]
+        assert m.slots() == {0: ids[0], 1: ids[1]}
+        m.stop(ids[0])  # slot 0 (GPU 0) frees up and goes to the run that waited
+        wait_for(lambda: m.snapshot(ids[2]).status == "running")
+        assert m.snapshot(ids[2]).gpu == "cuda:0" and m.slots() == {0: ids[2], 1: ids[1]}
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+        for i in ids:
+            m.wait(i, timeout=20)
+    assert m.slots() == {}
+
+
+def test_one_gpu_or_none_keeps_the_configured_device(tmp_path: Path, small_text: str) -> None:
+    started: list[subprocess.Popen] = []
+    m = RunManager(runs_root=tmp_path, n_gpus=0, spawn=_spawner(started), terminate_after=0.2, kill_after=0.2)
+    run_id = m.submit(TINY, small_text)
+    try:
+        wait_for(lambda: started)
+        assert m.max_concurrent == 1 and m.snapshot(run_id).gpu is None
+        assert m.snapshot(run_id).config["device"] == TINY.device
+    finally:
+        m.stop(run_id)
+        m.wait(run_id, timeout=20)
+
+
+# ---- retention ----------------------------------------------------------------------------------------------
+
+
+def _aged(run_dir: Path, days: float) -> Path:
+    t = time.time() - days * 86400
+    for p in [run_dir, *run_dir.iterdir()]:
+        os.utime(p, (t, t))
+    return run_dir
+
+
+def test_prune_keeps_protected_recent_and_newest_runs(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    old = [_aged(_write_folder(root / f"old{i}", {"status": "finished"}), days=40 + i) for i in range(3)]
+    mid = [_aged(_write_folder(root / f"mid{i}", {"status": "finished"}), days=2 + i) for i in range(4)]
+    fresh = _write_folder(root / "fresh", {"status": "running"})  # a training process may still write it
+    (root / "notes").mkdir()  # not a run folder: never touched
+    deleted = prune_runs(root, protected=[old[0]], keep=3, max_age_days=30)
+    assert set(deleted) == {old[1], old[2], mid[2], mid[3]}  # too old, or more than 3 newer folders
+    assert all(d.exists() for d in (old[0], mid[0], mid[1], fresh, root / "notes"))
+    assert prune_runs(tmp_path / "missing") == []
+
+
+def test_submitting_prunes_but_never_a_protected_or_active_run(tmp_path: Path, small_text: str) -> None:
+    m = RunManager(max_concurrent=1, runs_root=tmp_path, workers="thread")
+    mine = _aged(_write_folder(tmp_path / "learners-run", {"status": "finished"}), days=90)
+    stale = _aged(_write_folder(tmp_path / "forgotten", {"status": "finished"}), days=90)
+    run_id = m.submit(TINY, small_text, protected=[mine])
+    m.wait(run_id, timeout=60)
+    assert mine.exists() and not stale.exists() and Path(m.snapshot(run_id).run_dir).exists()
