@@ -51,8 +51,9 @@ class TrainConfig:
     sample_prompt: str = "\n"
     # reproducibility and hardware
     seed: int = 1337
-    device: str = "auto"  # "auto", "cpu", "cuda" or "mps"
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" (GPU N) or "mps"
     dtype: str = "auto"  # "auto", "float32" or "bfloat16" (see engine.device)
+    compile: bool | None = None  # torch.compile: None = the device's rule (CUDA, runs of 120 s or more); True/False force
     threads: int | None = None  # CPU threads; None = one per physical core
 
     def model_config(self, vocab_size: int) -> GPTConfig:

@@ -1,15 +1,22 @@
 """Which hardware trains the model, and how: chosen once per process, reported in a sentence for the UI.
 
-Order of preference: an NVIDIA GPU (CUDA), then an Apple GPU (MPS), then the CPU.
-- CUDA: bf16 autocast (half the memory traffic, tensor cores; no loss scaling needed, unlike fp16), TF32 for
-  the float32 matmuls that remain, and `torch.compile` (fuses the many small elementwise kernels of a small
-  model; its compile time is paid back within a minute of training).
-- MPS: float32, no compile (both are still patchy there in torch 2.x).
+Order of preference: an NVIDIA GPU (CUDA), then an Apple GPU (MPS), then the CPU. "cuda:N" picks GPU N (a machine
+with several GPUs runs one training process per GPU; `gpu_for_slot` says which).
+- CUDA: bf16 autocast where the GPU computes in bf16 natively (compute capability 8.0+, Ampere and later: half
+  the memory traffic, tensor cores, no loss scaling needed unlike fp16); older GPUs emulate bf16 slowly, even
+  where `torch.cuda.is_bf16_supported()` says True, so they train in float32. TF32 for the float32 matmuls that
+  remain, and `torch.compile` (fuses the many small elementwise kernels of a small model; its compile time is
+  paid back within a minute or two of training, so engine.prepare skips it for shorter runs).
+- MPS: float32, no compile (both are still patchy there in torch 2.x); bf16 only from macOS 14.
 - CPU: the intra-op thread pool is set to the number of *physical* cores (hyper-threads share one core's
   vector units, so they add contention, not speed). bf16 autocast is used only if this machine's CPU has native
   bf16 dot products (AVX512-BF16 or AMX) *and* a quick measurement says it is faster; otherwise float32.
   No `torch.compile` on CPU: it needs a C++ toolchain and ~30-60 s of compiling on two cores, which is the whole
   budget of a lesson run.
+
+`get_device` configures this process for training (thread count, TF32, the current GPU) and may measure;
+`predicted_sentence` only says what a training process would choose, for a process that does not train (the
+web server).
 """
 
 from __future__ import annotations
@@ -40,10 +47,15 @@ class DeviceInfo:
     dtype: str  # "bfloat16" (autocast) or "float32"
     compile: bool  # wrap the model in torch.compile
     sentence: str  # for the UI: "Training on CPU, 2 threads"
+    index: int | None = None  # which GPU ("cuda:1" -> 1); None for the CPU and the Apple GPU
+    # bf16 matmuls run at full speed here (not emulated). torch.optim.Muon orthogonalises in bf16, so where this
+    # is False engine.prepare trains with AdamW instead. CPUs: True (torch's bf16 CPU kernels are what the
+    # `lesson` preset's Muon was tuned with; autocast is a separate, measured decision).
+    native_bf16: bool = True
 
     @property
     def device(self) -> torch.device:
-        return torch.device(self.type)
+        return torch.device(self.type, self.index) if self.index is not None else torch.device(self.type)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Context for forward passes: bf16 autocast where chosen, otherwise a no-op."""
@@ -122,13 +134,65 @@ def _measure_bf16_cpu() -> bool:
     return _bf16_cpu_faster
 
 
+def gpu_for_slot(slot: int, n_gpus: int) -> str:
+    """The device string for run slot `slot` on a machine with `n_gpus` GPUs: slots take the GPUs in turn.
+
+    Why: the run manager allows one run per GPU; without this every run's process would train on GPU 0.
+
+    >>> [gpu_for_slot(s, 2) for s in range(3)]
+    ['cuda:0', 'cuda:1', 'cuda:0']
+    """
+    if n_gpus < 1:
+        raise ValueError(f"gpu_for_slot needs at least one GPU, got n_gpus={n_gpus}")
+    if slot < 0:
+        raise ValueError(f"slot must be >= 0, got {slot}")
+    return f"cuda:{slot % n_gpus}"
+
+
+def parse_device(preferred: str) -> tuple[str, int | None]:
+    """Split a device string into its kind and GPU index: "cuda:1" -> ("cuda", 1), "auto" -> ("auto", None).
+
+    >>> parse_device("cuda:1"), parse_device("cpu")
+    (('cuda', 1), ('cpu', None))
+    """
+    kind, sep, index = preferred.partition(":")
+    if kind not in ("auto", "cuda", "mps", "cpu") or (sep and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"device must be 'auto', 'cuda', 'cuda:N', 'mps' or 'cpu', not {preferred!r}")
+    return kind, int(index) if sep else None
+
+
+def cuda_native_bf16(index: int) -> bool:
+    """Does GPU `index` compute in bf16 natively? Compute capability 8.0+ (Ampere, Ada, Hopper, Blackwell).
+
+    Not `torch.cuda.is_bf16_supported()`: it can say True on older GPUs where bf16 is emulated, slower than
+    float32. Only queries the device's properties (no CUDA context).
+    """
+    return tuple(torch.cuda.get_device_capability(index)) >= (8, 0)
+
+
+def mps_native_bf16() -> bool:
+    """Apple GPUs have bf16 in Metal from macOS 14; before that MPS cannot run bf16 matmuls at all."""
+    try:
+        return bool(torch.backends.mps.is_macos_or_newer(14, 0))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _auto_kind() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
 def get_device(
     preferred: str = "auto", dtype: str = "auto", processes_per_host: int = 1, threads: int | None = None
 ) -> DeviceInfo:
     """Pick the device (once: the choice and any measurement are cached) and set torch's CPU thread count.
 
-    `preferred`: "auto", "cuda", "mps" or "cpu". `dtype`: "auto" (the rule in the module docstring),
-    "float32" or "bfloat16". `processes_per_host`: how many training processes share this machine
+    `preferred`: "auto", "cuda", "cuda:N" (GPU N), "mps" or "cpu". `dtype`: "auto" (the rule in the module
+    docstring), "float32" or "bfloat16". `processes_per_host`: how many training processes share this machine
     (torchrun --nproc_per_node), so CPU threads are divided between them instead of oversubscribing the cores.
     `threads`: force a CPU thread count (toy models run faster on one: handing tiny matrices to a second
     thread costs more than it saves, and on a busy machine a waiting thread can stall the step).
@@ -143,6 +207,8 @@ def get_device(
             info = replace(info, threads=threads, sentence=_cpu_sentence(threads, info.dtype))
         if info.type == "cpu":
             torch.set_num_threads(info.threads)  # process-wide: set again in case another run changed it
+        if info.type == "cuda" and info.index is not None:
+            torch.cuda.set_device(info.index)  # kernels and allocations without an explicit index go there too
         return info
 
 
@@ -151,38 +217,81 @@ def _cpu_sentence(threads: int, dtype: str) -> str:
     return f"Training on CPU, {threads} {plural}" + (", bf16" if dtype == "bfloat16" else "")
 
 
+def _cuda_sentence(index: int, name: str, dtype: str) -> str:
+    """E.g. "Training on GPU 1 (NVIDIA H100 80GB HBM3), bfloat16": the number tells runs on a multi-GPU machine
+    apart; on a one-GPU machine it says "on the GPU"."""
+    which = f"GPU {index}" if torch.cuda.device_count() > 1 else "the GPU"
+    return f"Training on {which} ({name}), {dtype}"
+
+
+def _cuda_index(index: int | None) -> int:
+    if not torch.cuda.is_available():
+        raise RuntimeError("CUDA was asked for, but torch sees no NVIDIA GPU on this machine.")
+    n = torch.cuda.device_count()
+    if index is None:
+        return torch.cuda.current_device()  # under torchrun, setup_distributed made it this rank's GPU
+    if index >= n:
+        raise RuntimeError(f"GPU {index} was asked for, but this machine has {n} (numbered from 0).")
+    return index
+
+
 def _choose(preferred: str, dtype: str, processes_per_host: int) -> DeviceInfo:
-    kind = preferred
+    kind, index = parse_device(preferred)
     if kind == "auto":
-        if torch.cuda.is_available():
-            kind = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            kind = "mps"
-        else:
-            kind = "cpu"
+        kind = _auto_kind()
 
     if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("CUDA was asked for, but torch sees no NVIDIA GPU on this machine.")
+        index = _cuda_index(index)
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32: ~8x faster fp32 matmuls on Ampere+, ample precision
         torch.backends.cudnn.allow_tf32 = True
-        name = torch.cuda.get_device_name()
-        chosen = dtype if dtype != "auto" else ("bfloat16" if torch.cuda.is_bf16_supported() else "float32")
-        n = torch.cuda.device_count()
-        gpus = f"{n} GPUs" if n > 1 else "1 GPU"
-        sentence = f"Training on {gpus} ({name}), {chosen}"
-        return DeviceInfo("cuda", name, torch.get_num_threads(), chosen, platform.system() != "Windows", sentence)
+        name = torch.cuda.get_device_name(index)
+        native = cuda_native_bf16(index)
+        chosen = dtype if dtype != "auto" else ("bfloat16" if native else "float32")
+        return DeviceInfo("cuda", name, torch.get_num_threads(), chosen, platform.system() != "Windows",
+                          _cuda_sentence(index, name, chosen), index=index, native_bf16=native)
 
     if kind == "mps":
         chosen = "float32" if dtype == "auto" else dtype
-        return DeviceInfo("mps", "Apple GPU", torch.get_num_threads(), chosen, False, "Training on the Apple GPU (MPS)")
+        return DeviceInfo("mps", "Apple GPU", torch.get_num_threads(), chosen, False, "Training on the Apple GPU (MPS)",
+                          native_bf16=mps_native_bf16())
 
-    if kind != "cpu":
-        raise ValueError(f"device must be 'auto', 'cuda', 'mps' or 'cpu', not {preferred!r}")
     threads = max(1, physical_cores() // max(1, processes_per_host))
     torch.set_num_threads(threads)
     chosen = dtype if dtype != "auto" else ("bfloat16" if _measure_bf16_cpu() else "float32")
     return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, _cpu_sentence(threads, chosen))
+
+
+def predicted_sentence(preferred: str = "auto", dtype: str = "auto", threads: int | None = None) -> str:
+    """What a training process started now would say it trains on, without configuring this process.
+
+    For the web server, which shows the sentence but never trains: unlike `get_device` this does not set torch's
+    thread count, run the CPU bf16 speed probe, enable TF32 or select a GPU; on CUDA it only asks for the device
+    count, name and compute capability. Where the CPU's bf16 choice needs the probe (a CPU with native bf16 that
+    this process has not measured), it says so instead of guessing.
+    """
+    kind, index = parse_device(preferred)
+    if kind == "auto":
+        kind = _auto_kind()
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            return "No NVIDIA GPU here: a run asking for CUDA would fail."
+        n = torch.cuda.device_count()
+        index = 0 if index is None else index
+        if index >= n:
+            return f"GPU {index} was asked for, but this machine has {n}."
+        name = torch.cuda.get_device_name(index)
+        chosen = dtype if dtype != "auto" else ("bfloat16" if cuda_native_bf16(index) else "float32")
+        return _cuda_sentence(index, name, chosen)
+    if kind == "mps":
+        return "Training on the Apple GPU (MPS)"
+    n_threads = threads if threads is not None else physical_cores()
+    if dtype != "auto":
+        return _cpu_sentence(n_threads, dtype)
+    if _bf16_cpu_faster is not None:  # measured already in this process
+        return _cpu_sentence(n_threads, "bfloat16" if _bf16_cpu_faster else "float32")
+    if not _cpu_has_native_bf16():
+        return _cpu_sentence(n_threads, "float32")
+    return _cpu_sentence(n_threads, "float32") + " (bf16 if it measures faster on this CPU)"
 
 
 def describe() -> dict:

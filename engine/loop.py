@@ -121,8 +121,9 @@ def train_loop(
     save checkpoints during training); it must not run collectives, since only rank 0 may call it.
 
     A record is a plain dict: step, train_loss (this step's batch), val_loss (None except at evaluations),
-    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "sample" (text) when one was generated, and on
-    the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
+    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "sample" (text) when one was generated, on
+    the first record this call publishes "notes" (state.notes: what prepare changed, e.g. no torch.compile) if
+    any, and on the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
     validation loss is near ln(vocab_size) and its sample is gibberish.
     """
     cfg, model, dinfo = state.config, state.train_model, state.dist
@@ -162,6 +163,8 @@ def train_loop(
         rec["train_loss"] = rec["val_loss"]  # nothing trained yet: both splits look the same to the model
         if dinfo.is_main and cfg.sample_interval:
             rec["sample"] = generate_sample(state)
+        if state.notes:
+            rec["notes"] = list(state.notes)
         state.metrics.append(rec)
         publish(rec)
     start_loss = state.metrics[0]["val_loss"] if state.metrics else ln_vocab
@@ -230,6 +233,8 @@ def train_loop(
             rec["val_loss"] = timed_eval("val", cfg.eval_batches)
         if dinfo.is_main and cfg.sample_interval and not diverged and (state.step % cfg.sample_interval == 0 or last):
             rec["sample"] = generate_sample(state)
+        if state.step == start_step + 1 and start_step > 0 and state.notes:  # resumed: no step-0 record
+            rec["notes"] = list(state.notes)
         rec["elapsed_s"] = state.elapsed_before + elapsed()
         if cfg.time_budget is not None:
             rec["eta_s"] = 0.0 if last else max(0.0, cfg.time_budget - elapsed())

@@ -5,11 +5,18 @@
 Sources: AdamW (Loshchilov & Hutter 2019) with nanoGPT's weight-decay groups; Muon (momentum + Newton-Schulz
 orthogonalised updates for the hidden weight matrices; Keller Jordan 2024, kellerjordan.github.io/posts/muon,
 `torch.optim.Muon` since torch 2.9), with embeddings, norms and the head on AdamW as in modded-nanogpt.
+
+What can go wrong on someone else's hardware is decided here, once, and told to the learner in `state.notes`
+(also appended to the device sentence): a GPU without native bf16 trains with AdamW instead of Muon (Muon
+orthogonalises in bf16); torch.compile is skipped for short runs and, because it compiles lazily at the first
+forward, is tried on one batch here, so a compiler that fails falls back to eager mode instead of failing the
+run. Under torchrun every such decision is agreed between ranks (engine.distributed.agree_min).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,13 +28,17 @@ from engine import checkpoint
 from engine.config import TrainConfig
 from engine.data import TextDataset
 from engine.device import DeviceInfo, get_device
-from engine.distributed import DistInfo
+from engine.distributed import DistInfo, agree_min
 from engine.model import GPT
 from engine.tokenization import CharTokenizer, Tokenizer, tokenizer_from_dict
 
 # torch's global RNG is shared by all threads: hold this while seeding it and initialising a model, so two
 # runs started at once in one process still get the weights their seed promises.
 _init_lock = threading.Lock()
+
+# Below this budget a run does not compile: compiling takes 30-60 s on a GPU, and the kernels it fuses save a
+# small model perhaps a third of its step time, so it pays back only in runs of a few minutes.
+COMPILE_MIN_BUDGET_S = 120.0
 
 
 @dataclass
@@ -47,6 +58,7 @@ class TrainState:
     elapsed_before: float = 0.0  # wall-clock seconds of earlier segments of this run (before a resume)
     tokens_before: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what prepare() changed or skipped, in words for the learner
 
     @property
     def tokens_per_step(self) -> int:
@@ -104,12 +116,10 @@ def prepare(
     if config.max_steps is None and config.time_budget is None:
         raise ValueError("A run needs an end: set max_steps or time_budget.")
     dist_info = dist_info or DistInfo()
+    notes: list[str] = []
     device = get_device(config.device, config.dtype, dist_info.local_world_size, config.threads)
-    if dist_info.enabled and device.type == "cuda":
-        device = replace(device, sentence=f"Training on {dist_info.world_size} GPUs ({device.name}), {device.dtype}")
-    elif dist_info.enabled:
-        threads = f"{device.threads} thread" + ("s" if device.threads > 1 else "")
-        device = replace(device, sentence=f"Training on CPU, {dist_info.world_size} processes x {threads}")
+    if dist_info.enabled:
+        device = _agree_precision(device, config, dist_info)
 
     ckpt = checkpoint.read_checkpoint(resume_from) if resume_from is not None else None
     if ckpt is not None:
@@ -117,6 +127,12 @@ def prepare(
         saved = TrainConfig.from_dict(ckpt["train_config"])
         shape = ("n_layer", "n_head", "n_embd", "block_size", "bias", "optimizer")
         config = replace(config, **{k: getattr(saved, k) for k in shape})
+    if config.optimizer == "muon" and not device.native_bf16:
+        # torch.optim.Muon runs its Newton-Schulz iterations in bf16: unsupported or emulated (slow) here
+        config = replace(config, optimizer="adamw")
+        what = "GPU" if device.type == "cuda" else "Apple GPU" if device.type == "mps" else "device"
+        notes.append(f"Muon needs fast bf16 arithmetic, which this {what} lacks, so this run uses AdamW for "
+                     "every weight.")
     if text is None:
         raise ValueError("prepare() needs the training text")
     if tokenizer is None:
@@ -131,26 +147,37 @@ def prepare(
         model.load_state_dict(ckpt["model"])
     model.to(device.device)
     optimizers = build_optimizers(model, config, device)
-    if ckpt is not None:
+    if ckpt is not None and len(ckpt["optimizers"]) == len(optimizers):
         for opt, sd in zip(optimizers, ckpt["optimizers"], strict=True):
             opt.load_state_dict(sd)
             for group in opt.param_groups:  # the new run's settings win over the saved peak lr
                 group["base_lr"] = config.muon_lr if isinstance(opt, torch.optim.Muon) else config.lr
+    elif ckpt is not None:  # saved with Muon, resumed where it falls back to AdamW: the moments start afresh
+        notes.append("The saved Muon optimizer state does not fit AdamW, so its moments start afresh.")
 
     train_model: nn.Module = model
-    if device.compile:
-        try:
-            train_model = torch.compile(model)
-        except Exception:  # noqa: BLE001 - compile is an optimisation; eager mode always works
-            train_model = model
+    want_compile = device.compile if config.compile is None else config.compile
+    if config.compile is None and want_compile and config.time_budget is not None \
+            and config.time_budget < COMPILE_MIN_BUDGET_S:
+        want_compile = False
+        notes.append(f"No torch.compile for a run under {COMPILE_MIN_BUDGET_S:.0f} s: compiling would take "
+                     "longer than it saves.")
+    if want_compile:
+        train_model, note = _compile_or_eager(model, data, config, device, dist_info)
+        notes.append(note)
     if dist_info.enabled:
-        ids = [device.device.index or dist_info.local_rank] if device.type == "cuda" else None
+        ids = [dist_info.local_rank if device.index is None else device.index] if device.type == "cuda" else None
         # no buffer sync before each forward: our only buffer is the constant causal mask
         train_model = nn.parallel.DistributedDataParallel(train_model, device_ids=ids, forward_sync_buffers=False)
 
+    with _init_lock:
+        # Dropout masks differ per rank (nanoGPT offsets its seed by the rank), drawn only after the identical
+        # initial weights: ranks with the same masks on different batches would regularise less than one big batch.
+        torch.manual_seed(config.seed + dist_info.rank)
+    device = replace(device, sentence=_sentence(device, dist_info, notes))
     generator = torch.Generator().manual_seed(config.seed + dist_info.rank)  # each rank draws its own batches
     state = TrainState(config=config, model=model, train_model=train_model, optimizers=optimizers, data=data,
-                       tokenizer=tokenizer, device=device, dist=dist_info, generator=generator)
+                       tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes)
     if ckpt is not None:
         state.step = int(ckpt["step"])
         state.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
@@ -159,3 +186,69 @@ def prepare(
         if ckpt.get("rng") is not None and not dist_info.enabled:
             state.generator.set_state(ckpt["rng"])  # the batches continue where they stopped
     return state
+
+
+def _agree_precision(device: DeviceInfo, config: TrainConfig, dist_info: DistInfo) -> DeviceInfo:
+    """Under torchrun, bf16 autocast only if every rank chose it (the CPU speed probe is measured per process,
+    and two ranks of one run must not train at different precisions). One tiny all_reduce at setup.
+
+    Why agree rather than skip the probe under DDP: a multi-host CPU run whose machines all have fast bf16
+    keeps it, and one rank without it (a slower, emulating CPU) turns it off for all instead of slowing all.
+    """
+    if config.dtype != "auto":
+        return device  # asked for explicitly: the same on every rank already
+    all_bf16 = agree_min(int(device.dtype == "bfloat16"), device.device)
+    if device.dtype == "bfloat16" and not all_bf16:
+        return replace(device, dtype="float32")
+    return device
+
+
+def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device: DeviceInfo,
+                      dist_info: DistInfo) -> tuple[nn.Module, str]:
+    """torch.compile the model and run one forward and backward now, so a failure shows here, not mid-run.
+
+    torch.compile is lazy: it returns at once and compiles (and fails: no C compiler, no Triton, an unsupported
+    GPU) at the first call. Trying it on one batch here lets a failure fall back to the eager model, which
+    always works. The gradients of the try are discarded, and its batch comes from its own generator, so the
+    run's batches are the ones its seed promises. Under torchrun the ranks agree: compiled only if every rank
+    compiled. The try runs on the plain compiled module (DDP wraps it afterwards), so the compiled graph is not
+    split at DDP's gradient buckets; for models of this size that overlap matters little.
+
+    Returns the module to train and a sentence for the learner.
+    """
+    t0 = time.perf_counter()
+    error = ""
+    compiled: nn.Module = model
+    try:
+        compiled = torch.compile(model)
+        x, y = data.get_batch("train", config.batch_size, config.block_size,
+                              torch.Generator().manual_seed(config.seed + 20_000), device.device)
+        with device.autocast():
+            _, loss = compiled(x, y)
+        loss.backward()
+    except Exception as err:  # noqa: BLE001 - compile is an optimisation; eager mode always works
+        first_line = (str(err).strip().splitlines() or [""])[0][:160]
+        error = f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
+    finally:
+        model.zero_grad(set_to_none=True)
+    ok = not error
+    if dist_info.enabled:
+        ok = bool(agree_min(int(ok), device.device))
+    seconds = time.perf_counter() - t0
+    if ok:
+        return compiled, f"Compiled with torch.compile in {seconds:.0f} s, before the training clock started."
+    if error:
+        return model, f"torch.compile failed here ({error}), so this run trains without it (eager mode)."
+    return model, "torch.compile failed on another process of this run, so every process trains without it."
+
+
+def _sentence(device: DeviceInfo, dist_info: DistInfo, notes: list[str]) -> str:
+    """The device sentence the learner reads, with this run's notes after it."""
+    sentence = device.sentence
+    if dist_info.enabled and device.type == "cuda":
+        sentence = f"Training on {dist_info.world_size} GPUs ({device.name}), {device.dtype}"
+    elif dist_info.enabled:
+        threads = f"{device.threads} thread" + ("s" if device.threads > 1 else "")
+        sentence = f"Training on CPU, {dist_info.world_size} processes x {threads}"
+        sentence += ", bf16" if device.dtype == "bfloat16" else ""
+    return " ".join([sentence + ("." if notes else ""), *notes])
