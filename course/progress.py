@@ -232,6 +232,23 @@ class ProgressStore:
         ).fetchone()
         return json.loads(row[0]) if row else default
 
+    def facts_with_prefix(self, learner_id: int, prefix: str) -> dict[str, Any]:
+        """Every fact of this learner whose key starts with `prefix`, e.g. all their runs ("run." -> {"run.main":
+        {...}}). Matched with substr, not LIKE, so "_" and "%" in a prefix are plain characters."""
+        rows = self._connect().execute(
+            "SELECT key, value FROM facts WHERE learner_id = ? AND substr(key, 1, ?) = ? ORDER BY key",
+            (learner_id, len(prefix), prefix),
+        ).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def facts_of_everyone_with_prefix(self, prefix: str) -> list[tuple[int, str, Any]]:
+        """(learner id, key, value) of every learner's facts starting with `prefix`: what retention must keep."""
+        rows = self._connect().execute(
+            "SELECT learner_id, key, value FROM facts WHERE substr(key, 1, ?) = ? ORDER BY learner_id, key",
+            (len(prefix), prefix),
+        ).fetchall()
+        return [(lid, k, json.loads(v)) for lid, k, v in rows]
+
     # -- export and reset
 
     def export(self, learner_id: int) -> dict[str, Any]:

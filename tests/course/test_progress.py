@@ -122,3 +122,19 @@ def test_reset_forgets_progress_but_keeps_the_learner(store):
     store.reset(ada.id)
     assert store.positions(ada.id) == {} and store.quiz_records(ada.id, "q") == {} and store.completed(ada.id) == set()
     assert store.learner(ada.id) == ada
+
+
+def test_facts_with_prefix_lists_a_learners_runs(store):
+    ada, bo = store.get_or_create_learner("Ada"), store.get_or_create_learner("Bo")
+    store.set_fact(ada.id, "run.main", {"run_id": "a1"})
+    store.set_fact(ada.id, "run.brand-new", {"run_id": "a2"})
+    store.set_fact(ada.id, "runaway", 1)  # shares letters, not the prefix
+    store.set_fact(ada.id, "corpus.choice", "web")
+    store.set_fact(bo.id, "run.main", {"run_id": "b1"})
+    store.set_fact(bo.id, "run_x", 2)  # "_" is a wildcard in LIKE, not here
+    assert store.facts_with_prefix(ada.id, "run.") == {"run.brand-new": {"run_id": "a2"}, "run.main": {"run_id": "a1"}}
+    assert store.facts_with_prefix(bo.id, "run.") == {"run.main": {"run_id": "b1"}}
+    assert store.facts_with_prefix(bo.id, "run.x") == {}
+    assert store.facts_of_everyone_with_prefix("run.") == [
+        (ada.id, "run.brand-new", {"run_id": "a2"}), (ada.id, "run.main", {"run_id": "a1"}),
+        (bo.id, "run.main", {"run_id": "b1"})]
