@@ -7,23 +7,33 @@ names to render functions; a test checks that both sides list exactly the same n
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CORPORA_MANIFEST = Path(__file__).resolve().parent.parent / "data" / "corpora.yaml"
 
 
 class WidgetParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@functools.lru_cache(maxsize=1)
+def corpus_ids() -> tuple[str, ...]:
+    """The corpus ids a lesson may name: those of data/corpora.yaml, the manifest the engine's registry reads too
+    (read here with a small reader of our own, since `course` never imports the engine). Bundled files and the
+    generated web crawl alike: the widgets that take a `corpus` load any of them."""
+    entries = yaml.safe_load(CORPORA_MANIFEST.read_text(encoding="utf-8")) or []
+    return tuple(str(e["id"]) for e in entries if isinstance(e, dict) and "id" in e)
+
+
 def _check_corpus(value: str) -> str:
-    """Corpus ids are the names of bundled files in data/ without `.txt` (e.g. `tinyshakespeare`)."""
-    if not (DATA_DIR / f"{value}.txt").is_file():
-        known = sorted(p.stem for p in DATA_DIR.glob("*.txt"))
-        raise ValueError(f"unknown corpus {value!r}; bundled corpora are: {', '.join(known)}")
+    """A corpus id must be one of data/corpora.yaml (e.g. `tinyshakespeare`), not a file name."""
+    if value not in corpus_ids():
+        raise ValueError(f"unknown corpus {value!r}; known corpora are: {', '.join(corpus_ids())}")
     return value
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from engine import bench, corpus, crawl, dedup, tokenization
+from engine.cleaning import clean
 
 
 def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -48,7 +49,7 @@ def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
     t0 = time.perf_counter()
     pages = [d.text for d in crawl.make_crawl()]
     make = time.perf_counter() - t0
-    cleaning = _median_seconds(lambda: corpus.clean(pages), repeat)
+    cleaning = _median_seconds(lambda: clean(pages), repeat)
     near_only = _median_seconds(lambda: dedup.deduplicate(pages, exact=False), repeat)
     both = _median_seconds(lambda: dedup.deduplicate(pages), repeat)
     report = dedup.deduplicate(pages)

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from engine import corpus
+from engine import bundled
 
 DEFAULT_N_DOCS = 5_000
 DEFAULT_SEED = 0
@@ -152,13 +152,13 @@ def _passages(target: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]
         speaker = lines[0].rstrip(":").title()
         return f"{speaker}: {' '.join(' '.join(lines[1:]).split()[:6])}"
 
-    prose = corpus.split_documents(corpus.load_corpus("tinyshakespeare"))
+    prose = bundled.split_documents(bundled.read_text("tinyshakespeare"))
     shakespeare = group(prose, play_title)
     code = []
-    for module in corpus.split_documents(corpus.load_corpus("python_stdlib"), "files"):
+    for module in bundled.split_documents(bundled.read_text("python_stdlib"), "files"):
         marker, _, source = module.partition("\n")
         path = marker.removeprefix("# ==== file: Lib/").removesuffix(" ====")
-        parts = group(corpus.split_documents(source), lambda _buf, p=path: f"Reading the source of {p}")
+        parts = group(bundled.split_documents(source), lambda _buf, p=path: f"Reading the source of {p}")
         code += [(f"{title} (part {k + 1})", body) for k, (title, body) in enumerate(parts)]
     return shakespeare, code
 

@@ -30,6 +30,12 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
+# The most distinct characters a character tokenizer may be built from. The model's embedding and output layer
+# get one row per token, and a text with thousands of characters (Chinese, say) sees most of them only a few
+# times, too seldom to learn; 512 covers any alphabetic script plus punctuation, digits and emoji many times
+# over (Shakespeare has 65, the code corpus under 100). Uploads above it are refused (`engine.uploads`).
+MAX_CHAR_VOCAB = 512
+
 
 @dataclass(frozen=True)
 class Token:
@@ -115,7 +121,20 @@ class CharTokenizer(Tokenizer):
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
-        return cls(sorted(set(text)))
+        """The tokenizer a model trains with: every character of `text`, at most `MAX_CHAR_VOCAB` of them.
+
+        >>> CharTokenizer.from_text("".join(map(chr, range(0x4E00, 0x4E00 + 600)))).vocab_size
+        Traceback (most recent call last):
+        ...
+        ValueError: this text uses 600 different characters; a character-level model allows at most 512 (one output per character, and rare ones are seen too seldom to learn)
+        """
+        chars = sorted(set(text))
+        if len(chars) > MAX_CHAR_VOCAB:
+            raise ValueError(
+                f"this text uses {len(chars):,} different characters; a character-level model allows at most "
+                f"{MAX_CHAR_VOCAB} (one output per character, and rare ones are seen too seldom to learn)"
+            )
+        return cls(chars)
 
     @property
     def vocab_size(self) -> int:
@@ -475,6 +494,7 @@ def compression_table(
         n = len(tok.encode(text))
         return CompressionRow(kind, tok.vocab_size, requested, n, len(text) / max(n, 1), n_bytes / max(n, 1))
 
-    rows = [row("char", CharTokenizer.from_text(train_text + text), None)]
+    chars = CharTokenizer(sorted(set(train_text + text)))  # a measurement, not a model: no vocabulary cap
+    rows = [row("char", chars, None)]
     rows += [row("bpe", train_bpe(train_text, v), v) for v in sorted(vocab_sizes)]
     return rows

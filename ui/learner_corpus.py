@@ -13,8 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine import cleaning, uploads
 from engine import corpus as engine_corpus
-from engine.corpus import CleaningOptions, CleaningReport, CorpusInfo
+from engine.cleaning import CleaningOptions, CleaningReport
+from engine.corpus import CorpusInfo
 from engine.dedup import DedupReport, deduplicate
 from ui import session
 
@@ -25,7 +27,15 @@ DEFAULT_CORPUS = engine_corpus.CRAWL_ID  # the most instructive one for cleaning
 
 def upload_folder(learner_id: int) -> Path:
     root = Path(os.environ.get("LLM_COURSE_UPLOADS") or engine_corpus.DATA_DIR / "uploads")
-    return root / str(learner_id)
+    _apply_retention(str(root))
+    return root / str(int(learner_id))
+
+
+@st.cache_resource(show_spinner=False)
+def _apply_retention(root: str) -> dict[str, list[str]]:
+    """Remove every learner's expired uploads once per server process (docs/retention.md): the first page that
+    looks at an upload folder does it, so a learner who never comes back does not keep files forever."""
+    return uploads.prune_all(Path(root))
 
 
 def available(learner_id: int) -> list[CorpusInfo]:
@@ -50,7 +60,7 @@ def cleaning_options(learner_id: int, info: CorpusInfo, **defaults: float) -> Cl
     saved = session.store().fact(learner_id, f"{CLEANING_KEY}.{info.id}")
     if saved:
         return CleaningOptions(**saved)
-    return replace(engine_corpus.suggested_options(info.kind), **defaults)
+    return replace(cleaning.suggested_options(info.kind), **defaults)
 
 
 def save_cleaning_options(learner_id: int, info: CorpusInfo, options: CleaningOptions) -> None:
@@ -64,8 +74,9 @@ def version(info: CorpusInfo) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def bundled_text(corpus: str) -> str:
-    """A bundled corpus file by its lesson-file id (`data/<id>.txt`, as course.widgets validates it)."""
-    return (engine_corpus.DATA_DIR / f"{corpus}.txt").read_text(encoding="utf-8")
+    """A corpus of data/corpora.yaml by the id a lesson file names (course.widgets checks it is one): a bundled
+    file or the generated crawl. Never an upload, and never a path: an id outside the manifest is a KeyError."""
+    return engine_corpus.load_corpus(corpus)
 
 
 @st.cache_data(show_spinner="Reading the corpus...", max_entries=8)
@@ -80,7 +91,7 @@ def _text(corpus_id: str, version: str, folder: str) -> str:
 
 @st.cache_data(show_spinner="Cleaning...", max_entries=16)
 def _cleaned(corpus_id: str, version: str, folder: str, options: CleaningOptions) -> CleaningReport:
-    return engine_corpus.clean(_documents(corpus_id, version, folder), options)
+    return cleaning.clean(_documents(corpus_id, version, folder), options)
 
 
 @st.cache_data(show_spinner="Looking for duplicates...", max_entries=16)

@@ -147,6 +147,19 @@ def test_unknown_widget_parameter(tmp_path):
     one(problems_for(tmp_path, lesson=LESSON.replace('context: "th"', 'context: "th", colour: red')), "01-demo.yaml", "colour")
 
 
+@pytest.mark.parametrize("corpus", ["python_stdlib", "web_crawl", "tinyshakespeare"])
+def test_every_corpus_of_the_manifest_is_accepted(tmp_path, corpus):
+    lesson = LESSON.replace('context: "th"', f'context: "th", corpus: {corpus}')
+    assert problems_for(tmp_path, lesson=lesson) == []
+
+
+@pytest.mark.parametrize("corpus", ["python_stdlib_LICENSE", "python_stdlib_sample", "../README", "/etc/passwd"])
+def test_a_file_name_is_not_a_corpus_id(tmp_path, corpus):
+    lesson = LESSON.replace('context: "th"', f'context: "th", corpus: "{corpus}"')
+    one(problems_for(tmp_path, lesson=lesson), "01-demo.yaml", "cards[1].widget",
+        f"unknown corpus '{corpus}'; known corpora are: tinyshakespeare, python_stdlib, web_crawl")
+
+
 def test_choice_answer_not_among_options(tmp_path):
     one(problems_for(tmp_path, quiz=QUIZ.replace("answer: right", "answer: missing")),
         "quizzes/demo-quiz.yaml:", "questions[0]", "answer 'missing' is not among the option ids")

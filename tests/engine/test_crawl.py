@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 from engine import crawl
-from engine.corpus import CleaningOptions, clean
+from engine.cleaning import CleaningOptions, clean
 from engine.crawl import COMPOSITION, DEFAULT_N_DOCS, LABELS, crawl_composition, make_crawl
 from engine.dedup import deduplicate, jaccard, normalize_for_hash, shingles
 

@@ -9,9 +9,10 @@ import random
 import pytest
 
 from engine import tokenization
-from engine.corpus import DATA_DIR
+from engine.bundled import DATA_DIR
 from engine.tokenization import (
     GPT2_SPLIT,
+    MAX_CHAR_VOCAB,
     BPETokenizer,
     CharTokenizer,
     Token,
@@ -89,6 +90,15 @@ def test_char_offsets_tile_the_original_text():
     for text in random_strings(seed=1):
         tok = CharTokenizer.from_text(text)
         assert_tiles(tok.encode_with_offsets(text), text)
+
+
+def test_char_vocabulary_is_capped_with_a_plain_reason():
+    alphabet = "".join(map(chr, range(0x4E00, 0x4E00 + MAX_CHAR_VOCAB)))
+    assert CharTokenizer.from_text(alphabet * 2).vocab_size == MAX_CHAR_VOCAB
+    with pytest.raises(ValueError, match=f"uses {MAX_CHAR_VOCAB + 1} different characters.*at most {MAX_CHAR_VOCAB}"):
+        CharTokenizer.from_text(alphabet + "\u9fa0")
+    # Measuring is not modelling: the compression table still counts characters of any text.
+    assert compression_table(alphabet + "\u9fa0", [256])[0].vocab_size == MAX_CHAR_VOCAB + 1
 
 
 @pytest.mark.parametrize("seed", [2, 3])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -61,6 +62,33 @@ def test_paste_is_checked_and_saved(db, uploads):
     assert any("saved as your corpus" in s.value for s in at.success)
     assert any(p.name.startswith("upload-") for p in uploads.rglob("*.txt"))
     assert at.radio(key="harness-choice").value.startswith("upload-")
+
+
+def test_paste_with_a_huge_alphabet_is_refused_with_its_reason(db, uploads):
+    at = widget("corpus_picker")
+    at.text_area(key="harness-paste").input("".join(map(chr, range(0x4E00, 0x4E00 + 1500)))).run()
+    at.button(key="harness-paste-use").click().run()
+    no_errors(at)
+    assert any("refused" in e.value and "1,500 different characters" in e.value for e in at.error)
+    assert not list(uploads.rglob("upload-*.txt"))
+
+
+def test_a_paste_past_the_upload_limit_says_which_upload_was_removed(db, uploads):
+    from engine.uploads import MAX_UPLOADS, save_upload
+    from ui.learner_corpus import upload_folder
+    from ui.session import store
+
+    at = widget("corpus_picker")
+    folder = upload_folder(store().last_learner().id)
+    for i in range(MAX_UPLOADS):
+        saved = save_upload(f"old {i}.txt", f"Old text number {i}. " * 80, folder)
+        then = time.time() - 3600 * (MAX_UPLOADS - i)
+        os.utime(saved.path, (then, then))
+    at.text_area(key="harness-paste").input("A new paragraph of my own, long enough to train on. " * 30).run()
+    at.button(key="harness-paste-use").click().run()
+    no_errors(at)
+    assert any("saved as your corpus" in s.value and "“old 0”" in s.value for s in at.success)
+    assert len(list(folder.glob("upload-*.txt"))) == MAX_UPLOADS
 
 
 def test_cleaning_lab_toggles_change_the_numbers(db, uploads):

@@ -1,7 +1,9 @@
 """Pick the text to work with: a bundled corpus, the generated web-crawl sample, or your own (upload or paste).
 
-Uploads are checked by the engine (size, UTF-8, not binary, long enough) and refused with its reason; a refused
-upload never touches what was saved before. The choice is stored per learner, so later widgets use it too.
+Uploads are checked by the engine (size, UTF-8, not binary, long enough, not too many distinct characters) and
+refused with its reason; a refused upload never touches what was saved before. Saving one more upload than a
+learner may keep removes their oldest (`engine.uploads`, docs/retention.md), and the page says which.
+The choice is stored per learner, so later widgets use it too.
 """
 
 from __future__ import annotations
@@ -9,7 +11,15 @@ from __future__ import annotations
 import streamlit as st
 
 from course.widgets import CorpusPickerParams
-from engine.corpus import UploadRejected, corpus_stats, save_upload, validate_upload
+from engine.cleaning import corpus_stats
+from engine.uploads import (
+    MAX_UPLOADS,
+    MAX_UPLOADS_BYTES,
+    RETENTION_DAYS,
+    UploadRejected,
+    save_upload,
+    validate_upload,
+)
 from ui import learner_corpus, session
 
 KIND_ICON = {"prose": "📜", "code": "🐍", "web": "🌐", "upload": "📄"}
@@ -22,10 +32,16 @@ def _take(name: str, data: bytes, key: str) -> None:
     except UploadRejected as err:
         st.session_state[f"{key}-refused"] = f"“{name}” was refused: {err.reason}"
         return
-    info = save_upload(name, text, learner_corpus.upload_folder(me.id))
-    learner_corpus.choose(me.id, info.id)
+    folder = learner_corpus.upload_folder(me.id)
+    titles = {c.id: c.title for c in learner_corpus.available(me.id)}
+    saved = save_upload(name, text, folder, keep=[learner_corpus.chosen(me.id).id])
+    learner_corpus.choose(me.id, saved.id)
     st.session_state.pop(f"{key}-refused", None)
-    st.session_state[f"{key}-accepted"] = f"“{name}” is saved as your corpus ({len(text):,} characters)."
+    msg = f"“{name}” is saved as your corpus ({len(text):,} characters)."
+    if saved.removed:
+        gone = ", ".join(f"“{titles.get(i, i)}”" for i in saved.removed)
+        msg += f" To stay within {MAX_UPLOADS} uploads and {MAX_UPLOADS_BYTES // 2**20} MB, your oldest were removed: {gone}."
+    st.session_state[f"{key}-accepted"] = msg
 
 
 def _on_pick(key: str) -> None:
@@ -50,6 +66,9 @@ def render(params: CorpusPickerParams, key: str) -> bool:
     if params.allow_upload or params.allow_paste:
         with st.expander("Bring your own text", icon=":material/upload_file:"):
             if params.allow_upload:
+                st.caption(f"You keep up to {MAX_UPLOADS} uploads ({MAX_UPLOADS_BYTES // 2**20} MB in all): saving "
+                           f"another removes your oldest. An upload not saved again for {RETENTION_DAYS} days is "
+                           "removed.")
                 upload = st.file_uploader("Upload a plain-text file (UTF-8, up to 2 MB)", key=f"{key}-upload")
                 if upload is not None and st.session_state.get(f"{key}-upload-seen") != upload.file_id:
                     st.session_state[f"{key}-upload-seen"] = upload.file_id  # handle each upload once
