@@ -13,10 +13,10 @@ from streamlit.testing.v1 import AppTest
 from course.widgets import BPETrainerParams
 from engine.tokenization import trace_merges
 from tests.ui.conftest import texts
-from ui import learner_corpus, learner_tokenizer
+from ui import learner_corpus, learner_tokenizer, token_chips
 from ui.text import WORD_JOINER, escape_md
+from ui.token_chips import PALETTE, chip, chips_markdown, visible
 from ui.widgets import bpe_trainer, tokenizer_playground, vocab_sweep
-from ui.widgets.tokenizer_playground import chip, chips_markdown, visible
 
 NASTY = [
     "]", "[", "a]b", "[x](http://e.com)", ":red[boom]", "]:red-background[x", "**bold**", "`code`", "```", "\\",
@@ -26,7 +26,7 @@ NASTY = [
     "12345678901234567890", "def f(x): return x**2  # ok?", "[", "a" * 50,
 ]
 ASCII_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-COLOURS = "|".join(tokenizer_playground.PALETTE)
+COLOURS = "|".join(PALETTE)
 
 
 def _label(markdown: str) -> str:
@@ -86,7 +86,7 @@ def test_escape_md_keeps_ordinary_text():
 
 
 def test_doc_examples():
-    for module in (tokenizer_playground, bpe_trainer, vocab_sweep, learner_tokenizer):
+    for module in (token_chips, tokenizer_playground, bpe_trainer, vocab_sweep, learner_tokenizer):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
 

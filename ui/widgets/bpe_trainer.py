@@ -15,7 +15,7 @@ from course.widgets import BPETrainerParams
 from engine.tokenization import GPT2_SPLIT, MAX_TRACE_CHARS, BPETokenizer, MergeStep, readable, trace_merges
 from ui import learner_corpus, learner_tokenizer, session
 from ui.text import escape_md
-from ui.widgets.tokenizer_playground import chip, chips_markdown
+from ui.token_chips import chip, chips_markdown
 
 SAMPLE_CHARS = 160  # the line of the excerpt shown being merged step by step
 
