@@ -1,51 +1,40 @@
-"""Benchmarks: `python -m engine.bench train|tokenize`. Each appends its figures to docs/benchmarks.md.
+"""Benchmarks: `python -m engine.bench train|tokenize|gpu`. Each appends its figures to docs/benchmarks.md.
 
-Speed targets live here, never in timed unit tests (a loaded CI machine would make those flaky).
+Speed targets live here, never in timed unit tests (a loaded CI machine would make those flaky). `gpu` is the
+check of everything CPU tests cannot prove (torch.compile, bf16, NCCL across GPUs): run it on any CUDA machine.
+The report helpers live in engine.bench_report, so the benchmarks can import them without importing this.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import platform
-from pathlib import Path
+import sys
 
-BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+from engine.bench_report import BENCHMARKS_MD, append_section, machine_line
 
-
-def machine_line() -> str:
-    """A short description of this machine for the benchmark log."""
-    import os
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+__all__ = ["BENCHMARKS_MD", "append_section", "machine_line", "main"]
 
 
-def append_section(title: str, rows: list[tuple[str, str]]) -> None:
-    """Append one dated section (a two-column table) to docs/benchmarks.md."""
-    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-    if not BENCHMARKS_MD.exists():
-        BENCHMARKS_MD.write_text("# Benchmarks\n\nAppended by `python -m engine.bench ...` and `python -m ui.bench`.\n")
-    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    lines = [f"\n## {title} ({stamp})\n", f"Machine: {machine_line()}\n", "\n| measure | value |\n|---|---|\n"]
-    lines += [f"| {k} | {v} |\n" for k, v in rows]
-    with BENCHMARKS_MD.open("a") as fh:
-        fh.writelines(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run one benchmark; returns the process exit code (non-zero when a `gpu` check failed)."""
     parser = argparse.ArgumentParser(prog="python -m engine.bench")
-    parser.add_argument("which", choices=["train", "tokenize"])
-    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds (train only)")
+    parser.add_argument("which", choices=["train", "tokenize", "gpu"])
+    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds (train, and gpu's budgeted run)")
     args = parser.parse_args(argv)
     if args.which == "train":
         from engine import bench_train
 
         bench_train.run(time_budget=args.time_budget)
-    else:
+    elif args.which == "tokenize":
         from engine import bench_tokenize
 
         bench_tokenize.run()
+    else:
+        from engine import bench_gpu
+
+        return bench_gpu.run(time_budget=args.time_budget)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

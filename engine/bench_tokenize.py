@@ -13,7 +13,8 @@ import statistics
 import time
 from collections.abc import Callable
 
-from engine import bench, corpus, crawl, dedup, tokenization
+from engine import bench_report as bench  # the report helpers, not the CLI (which imports this)
+from engine import corpus, crawl, dedup, tokenization
 from engine.cleaning import clean
 
 

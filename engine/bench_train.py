@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from engine.bench import append_section
+from engine.bench_report import append_section
 from engine.config import DEFAULT_CORPUS, PRESETS
 from engine.loop import train_loop
 from engine.prepare import prepare

@@ -1,0 +1,102 @@
+"""engine.bench, bench_report and bench_gpu: the report, the GPU check's plumbing, and its no-CUDA answer.
+
+The GPU checks themselves need a CUDA machine (`python -m engine.bench gpu`); here they run on the CPU with the
+`tiny` preset, which proves their code paths, not the GPU's behaviour.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from engine import bench, bench_gpu, bench_report
+from engine.config import PRESETS
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = replace(PRESETS["tiny"], device="cpu", eval_batches=2, final_eval_batches=2)
+
+
+@pytest.fixture
+def report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """docs/benchmarks.md redirected to a temporary file."""
+    path = tmp_path / "benchmarks.md"
+    monkeypatch.setattr(bench_report, "BENCHMARKS_MD", path)
+    return path
+
+
+def test_append_section_writes_a_dated_table(report: Path) -> None:
+    bench_report.append_section("Demo", [("steps", "12"), ("val loss", "1.5")])
+    text = report.read_text()
+    assert text.startswith("# Benchmarks") and "## Demo (" in text and "| steps | 12 |" in text
+    assert "Machine: " in text
+
+
+def test_gpu_check_without_cuda_exits_0_and_writes_nothing(report: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main(["gpu"]) == 0
+    assert bench_gpu.NO_CUDA in capsys.readouterr().out
+    assert not report.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the check would really run")
+def test_python_m_engine_bench_gpu_without_cuda() -> None:
+    md = bench_report.BENCHMARKS_MD
+    before = md.read_bytes() if md.exists() else None
+    done = subprocess.run([sys.executable, "-m", "engine.bench", "gpu"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and bench_gpu.NO_CUDA in done.stdout
+    assert (md.read_bytes() if md.exists() else None) == before
+
+
+def test_benchmarks_do_not_import_the_command_line() -> None:
+    """bench_train and bench_tokenize take the report helpers from bench_report, not from engine.bench (which
+    imports them: a cycle)."""
+    code = "import sys, engine.bench_train, engine.bench_tokenize, engine.bench_gpu; print('engine.bench' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_gpu_check_reports_failures_and_the_missing_second_gpu(report: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> list:
+        raise bench_gpu.CheckFailed("loss did not fall")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(bench_gpu, "check_bf16", lambda: [("dtype", "bfloat16")])
+    monkeypatch.setattr(bench_gpu, "check_compile", lambda config: [("torch.compile", "ok")])
+    monkeypatch.setattr(bench_gpu, "check_muon", lambda config: broken())
+    monkeypatch.setattr(bench_gpu, "check_budget", lambda config, budget: [("budget", f"{budget:g} s")])
+    assert bench_gpu.run(time_budget=5.0) == 1
+    text = report.read_text()
+    assert "| dtype | bfloat16 |" in text and "| budget | 5 s |" in text
+    assert "FAILED: CheckFailed: loss did not fall" in text
+    assert "skipped: this machine has 1 GPU" in text and "| checks failed | Muon |" in text
+
+
+class Wrapped(nn.Module):
+    """Stands in for torch.compile's module on a CPU (real inductor needs a C++ toolchain and a minute)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+
+def test_gpu_checks_run_on_a_cpu_with_the_tiny_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: Wrapped(model))
+    assert dict(bench_gpu.check_bf16("cpu"))["bf16 autocast matmul"] == "ok"
+    assert "x)" in dict(bench_gpu.check_compile(TINY, steps=2))["forward+backward, compiled"]
+    assert "Muon" in bench_gpu.check_muon(replace(TINY, muon_lr=0.02), steps=20)[0][1]
+    rows = dict(bench_gpu.check_budget(TINY, 2.0))
+    assert "Compiled with torch.compile" in rows["  device sentence"]
