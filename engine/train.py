@@ -2,7 +2,9 @@
 
 The same job the course runs for a learner (engine.job.run_job: prepare, train, save), driven from a shell, and
 under `torchrun --nproc_per_node=N -m engine.train ...` across processes or GPUs (DistributedDataParallel).
-Prints progress, then one JSON line with the result; exits 1 when the run diverged or failed.
+Prints progress, then one JSON line with the result; exits 1 when the run diverged or failed. Ctrl-C or SIGTERM
+stops the run the way the course's Stop button does (it finishes its step, saves, prints its result, exits 0); a
+second Ctrl-C aborts at once, keeping only what the run saved while training.
 
 The stages live in their own modules: engine.config (TrainConfig, PRESETS), engine.prepare (model, data,
 optimizers), engine.schedule (learning rate, time-budget planner), engine.distributed (torchrun), engine.loop
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -100,8 +104,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "sample" in rec:
             say("    sample: " + repr(rec["sample"][:120]))
 
-    status, message, summary = run_job(config, text, None, args.resume, out, on_started=started, on_record=show,
-                                       dist_info=dinfo)
+    stop_event, reason, restore = _stop_on_signals(say)
+    try:
+        status, message, summary = run_job(config, text, None, args.resume, out, stop_event=stop_event,
+                                           stop_reason=lambda: reason[0], on_started=started, on_record=show,
+                                           dist_info=dinfo)
+    finally:
+        restore()
     if message:
         say(message)
     summary = summary or {}
@@ -123,6 +132,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dist.barrier()
         dist.destroy_process_group()
     return result
+
+
+def _stop_on_signals(say: Any) -> tuple[threading.Event, list[str | None], Any]:
+    """An event that Ctrl-C (SIGINT) or SIGTERM sets, so the run stops after its step and saves rather than
+    dying mid-step with nothing written; a second Ctrl-C raises KeyboardInterrupt as usual. Under torchrun every
+    rank gets the signal, and the loop agrees on stopping across ranks. Returns the event, the stop reason
+    (engine.job.stop_message's), and a function that puts the previous handlers back (main() may be called
+    from Python, whose own Ctrl-C must work again afterwards)."""
+    stop_event, reason = threading.Event(), [None]
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop_event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        say(f"{signal.Signals(signum).name}: stopping after this step and saving (Ctrl-C again to abort)")
+        reason[0] = reason[0] or ("terminate" if signum == signal.SIGTERM else "user")
+        stop_event.set()
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers can only be set there
+        return stop_event, reason, lambda: None
+    before = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+    return stop_event, reason, restore
 
 
 def exit_code(result: dict[str, Any]) -> int:

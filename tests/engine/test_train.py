@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 import threading
@@ -174,3 +175,45 @@ def test_cli_last_line_is_json(small_text: str, tmp_path: Path) -> None:
     assert {"val_loss", "train_loss", "steps", "tokens_per_s", "params", "device", "elapsed_s"} <= set(result)
     assert result["steps"] == 12
     assert (tmp_path / "run" / "ckpt.pt").exists()
+
+
+def _cli(tmp_path: Path, text: str, *args: str) -> subprocess.CompletedProcess:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text, encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "engine.train", "--preset", "tiny", "--corpus", str(corpus),
+                           "--out", str(tmp_path / "run"), *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_exits_0_for_a_finished_run(small_text: str, tmp_path: Path) -> None:
+    out = _cli(tmp_path, small_text, "--max-steps", "5", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["status"] == "finished"
+
+
+def test_cli_exits_1_for_a_diverged_run_and_still_prints_its_json(small_text: str, tmp_path: Path) -> None:
+    """Scripts and CI must be able to tell a run that blew up from one that trained."""
+    out = _cli(tmp_path, small_text, "--set", "lr=50", "--set", "optimizer=adamw", "--set", "grad_clip=0")
+    assert out.returncode == 1, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["status"] == "diverged" and "learning rate is too high" in result["message"]
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_interrupted_stops_saves_and_says_so(small_text: str, tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C (or SIGTERM) at the command line ends the run the way Stop does: it saves, then prints its JSON."""
+    corpus, run_dir = tmp_path / "corpus.txt", tmp_path / "run"
+    corpus.write_text(small_text, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.train", "--preset", "tiny", "--max-steps", "1000000",
+                             "--corpus", str(corpus), "--out", str(run_dir)],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.startswith("step") and "step     0" not in line:
+            break
+    proc.send_signal(sig)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    result = json.loads(rest.strip().splitlines()[-1])
+    assert result["status"] == "stopped"
+    assert read_checkpoint(run_dir)["step"] == result["steps"] > 0
