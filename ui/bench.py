@@ -67,12 +67,13 @@ def bench_validator() -> tuple[str, str]:
 
 
 def bench_browser() -> tuple[str, str]:
-    sys.path.insert(0, str(ROOT))
-    import shutil
+    from ui.serve import (  # the same server harness the browser tests use
+        CHROMIUM_FLAGS,
+        Server,
+        find_chromium,
+    )
 
-    from tests.e2e.conftest import CHROMIUM_FLAGS, Server  # the same server harness the browser tests use
-
-    chromium = shutil.which("chromium")
+    chromium = find_chromium()
     if not chromium:
         return ("first paint of a lesson in Chromium (target < 3 s)", "skipped: Chromium not installed")
     from playwright.sync_api import sync_playwright
