@@ -250,9 +250,6 @@ class BPETokenizer(Tokenizer):
         """The token as the vocabulary file spells it, GPT-2 style: "Ġthe"."""
         return self._raw[token_id]
 
-    def token_bytes(self, token_id: int) -> bytes:
-        return self._bytes[token_id]
-
     def vocab(self) -> dict[str, int]:
         """Token -> id as the vocabulary file spells tokens ("Ġthe"): unlike readable forms, always unique."""
         return {raw: i for i, raw in enumerate(self._raw)}

@@ -84,11 +84,6 @@ def _documents(corpus_id: str, version: str, folder: str) -> list[str]:
     return engine_corpus.load_documents(corpus_id, Path(folder))
 
 
-@st.cache_data(show_spinner="Reading the corpus...", max_entries=8)
-def _text(corpus_id: str, version: str, folder: str) -> str:
-    return engine_corpus.load_corpus(corpus_id, Path(folder))
-
-
 @st.cache_data(show_spinner="Cleaning...", max_entries=16)
 def _cleaned(corpus_id: str, version: str, folder: str, options: CleaningOptions) -> CleaningReport:
     return cleaning.clean(_documents(corpus_id, version, folder), options)
@@ -103,10 +98,6 @@ def _deduped(corpus_id: str, version: str, folder: str, options: CleaningOptions
 
 def documents(learner_id: int, info: CorpusInfo) -> list[str]:
     return _documents(info.id, version(info), str(upload_folder(learner_id)))
-
-
-def text(learner_id: int, info: CorpusInfo) -> str:
-    return _text(info.id, version(info), str(upload_folder(learner_id)))
 
 
 def cleaned(learner_id: int, info: CorpusInfo, options: CleaningOptions) -> CleaningReport:

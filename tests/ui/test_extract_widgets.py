@@ -143,3 +143,12 @@ def test_word_changes_names_the_edit():
     assert word_changes("sound drums and trumpets", "sound drums well and trumpets") == "What changed: + “well”"
     assert word_changes("a b c", "a x c") == "What changed: “b” → “x”"
     assert word_changes("a  b", "a b").startswith("Same words")
+
+
+@pytest.mark.parametrize("corpus", ["python_stdlib", "web_crawl"])
+def test_next_char_counts_works_on_every_corpus_a_lesson_may_name(db, corpus):
+    """Lesson files may name any corpus of data/corpora.yaml (course.widgets); the widget must load each."""
+    at = widget("next_char_counts", corpus=corpus, context="de")
+    no_errors(at)
+    assert any("appears" in m.value for m in at.markdown)
+    assert at.segmented_control(key="harness-source").value != "Shakespeare"

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import NextCharCountsParams
+from engine.bundled import entry
 from engine.next_token import FollowingCounts, following_counts
 from ui import learner_corpus
 from ui.text import escape_md
@@ -29,10 +30,10 @@ def chart(result: FollowingCounts) -> go.Figure:
 
 
 def render(params: NextCharCountsParams, key: str) -> None:
-    source = "Shakespeare"
+    corpus_title = entry(params.corpus).title  # any corpus of data/corpora.yaml (course.widgets checked the id)
     text = learner_corpus.bundled_text(params.corpus)
     if params.allow_own_text:
-        source = st.segmented_control("Text to learn from", ["Shakespeare", "My own text"], default="Shakespeare",
+        source = st.segmented_control("Text to learn from", [corpus_title, "My own text"], default=corpus_title,
                                       key=f"{key}-source", required=True)
         if source == "My own text":
             text = st.text_area("Paste or type any text", key=f"{key}-own", height=120,
