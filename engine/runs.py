@@ -51,6 +51,7 @@ import torch  # imported here, at the top, on purpose: importing torch lazily fr
 
 from engine import checkpoint, worker
 from engine.config import REPO_ROOT, TrainConfig
+from engine.device import gpu_for_slot
 from engine.job import run_job
 from engine.run_model import (
     ENDED,
@@ -73,15 +74,6 @@ TERMINAL = ENDED
 WORKERS = ("process", "thread")
 TERMINATE_AFTER_S = 60.0  # a run asked to stop gets this long to finish its step and save before SIGTERM ...
 KILL_AFTER_S = 15.0  # ... and this long after SIGTERM before SIGKILL (the slot is free once the process is gone)
-
-
-def _gpu_for_slot(slot: int, n_gpus: int) -> str:
-    """engine.device.gpu_for_slot, once it exists there."""
-    from engine import device  # already imported by engine.job; looked up late so a newer device module wins
-
-    pick = getattr(device, "gpu_for_slot", None)
-    # TODO(issue 10): drop this fallback once engine.device.gpu_for_slot has landed
-    return pick(slot, n_gpus) if pick is not None else f"cuda:{slot % max(1, n_gpus)}"
 
 
 @dataclass
@@ -315,8 +307,9 @@ class RunManager:
             run.last_heartbeat = time.monotonic()  # the wait in the queue does not count against it
             run.slot = min(set(range(self.max_concurrent)) - set(self._slots))
             self._slots[run.slot] = run.run_id
-            if self.n_gpus > 1 and run.config.device in ("auto", "cuda"):  # one run per GPU: give it its own
-                run.gpu = _gpu_for_slot(run.slot, self.n_gpus)
+            # One run per GPU: give it its own. ("cuda:N" too: a resumed run brings the GPU it had last time.)
+            if self.n_gpus > 1 and (run.config.device == "auto" or run.config.device.startswith("cuda")):
+                run.gpu = gpu_for_slot(run.slot, self.n_gpus)
                 run.config = dataclasses.replace(run.config, device=run.gpu)
             self._running.add(run.run_id)
             self.peak_running = max(self.peak_running, len(self._running))

@@ -1,14 +1,17 @@
-"""The learner's training runs as the pages see them: live from the run manager, or from disk after a restart.
+"""The learner's training runs as the pages see them: the engine's run snapshot plus the learner's name for it.
 
 Each learner has named runs (`main` for their lesson run, `diverge` for the too-high-learning-rate demo, ...).
-Which run a name points at is saved in the progress store, so the run is found again after a page switch, a reload
-or a server restart (then from its folder: metrics.jsonl and summary.json, since the thread is gone).
+Which run a name points at is saved in the progress store (a fact `run.<name>`), so the run is found again after a
+page switch, a reload or a server restart, and so every run a learner has can be listed (the sidebar heartbeats
+them all, whatever widget started them). A run this server trains is read from the run manager; any other from its
+folder (engine.run_model.snapshot_from_folder), which says "interrupted" for a run the server died under.
 """
 
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,102 +19,95 @@ import streamlit as st
 
 from engine import checkpoint
 from engine.config import TrainConfig
-from engine.runs import TERMINAL, get_manager, read_run_summary
+from engine.run_model import RunSnapshot, snapshot_from_folder
+from engine.runs import get_manager
 from engine.tokenization import Tokenizer
 from ui import session
 
-ACTIVE = ("queued", "running")
-RUN_KEYS = ("main", "diverge", "bpe", "dedup-with", "dedup-without")  # every named run a widget may start
+FACT_PREFIX = "run."  # progress-store facts that name a learner's run: run.main, run.diverge, ...
 
 
-@dataclass(frozen=True)
-class RunView:
-    run_key: str
-    run_id: str
-    run_dir: str
-    status: str  # engine statuses, plus "lost" (the server stopped mid-run and nothing was saved)
-    metrics: list[dict[str, Any]]
-    samples: list[tuple[int, str]]
-    message: str = ""
-    device_sentence: str = ""
-    params: int | None = None
-    queue_position: int | None = None
-    eta_s: float | None = None
-    config: dict[str, Any] = field(default_factory=dict)
+@dataclass(frozen=True, init=False)
+class RunView(RunSnapshot):
+    """A RunSnapshot (engine.run_model) plus the learner's name for the run and whether this server trains it.
+
+    Written like a snapshot with the run key first: `RunView("main", run_id, run_dir, status, metrics, samples, ...)`;
+    `RunView.of(run_key, snapshot)` wraps one the engine made.
+    """
+
+    run_key: str = ""
     live: bool = False  # True while the run manager of this server process knows the run
 
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
+    def __init__(self, run_key: str, *args: Any, live: bool = False, **snapshot_fields: Any) -> None:
+        RunSnapshot.__init__(self, *args, **snapshot_fields)
+        object.__setattr__(self, "run_key", run_key)
+        object.__setattr__(self, "live", live)
 
-    @property
-    def evals(self) -> list[tuple[int, float]]:
-        return [(r["step"], r["val_loss"]) for r in self.metrics if r.get("val_loss") is not None]
-
-    @property
-    def start_val_loss(self) -> float | None:
-        evals = self.evals
-        return evals[0][1] if evals and evals[0][0] == 0 else None
-
-    @property
-    def final_val_loss(self) -> float | None:
-        evals = self.evals
-        return evals[-1][1] if evals else None
-
-    @property
-    def step(self) -> int:
-        return self.metrics[-1]["step"] if self.metrics else 0
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        return self.metrics[-1].get("tokens_per_s") if self.metrics else None
+    @classmethod
+    def of(cls, run_key: str, snap: RunSnapshot, live: bool = False) -> RunView:
+        return cls(run_key, live=live, **{f.name: getattr(snap, f.name) for f in fields(RunSnapshot)})
 
 
 def _fact_key(run_key: str) -> str:
-    return f"run.{run_key}"
+    return f"{FACT_PREFIX}{run_key}"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@functools.lru_cache(maxsize=32)
+def _folder_snapshot(run_dir: str, run_id: str, label: str, stamp: tuple[float, ...]) -> RunSnapshot:
+    """Reading a folder parses metrics.jsonl: done again only when its files change (`stamp`), not on every poll."""
+    return snapshot_from_folder(run_dir, run_id, label)
+
+
+def _view(run_key: str, info: dict[str, Any]) -> RunView:
+    try:
+        return RunView.of(run_key, get_manager().snapshot(info["run_id"]), live=True)
+    except KeyError:  # not in this server process: read what the run left on disk
+        run_dir = Path(info["run_dir"])
+        stamp = tuple(_mtime(run_dir / n) for n in (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CKPT))
+        return RunView.of(run_key, _folder_snapshot(str(run_dir), info["run_id"], info.get("label", ""), stamp))
 
 
 def load(learner_id: int, run_key: str) -> RunView | None:
     info = session.store().fact(learner_id, _fact_key(run_key))
-    if not info:
-        return None
-    try:
-        snap = get_manager().snapshot(info["run_id"])
-    except KeyError:  # not in this server process: read what the run left on disk
-        return _from_disk(run_key, info)
-    return RunView(run_key, snap.run_id, snap.run_dir, snap.status, snap.metrics, snap.samples, snap.message,
-                   snap.device_sentence, snap.params, snap.queue_position, snap.eta_s, snap.config, live=True)
+    return _view(run_key, info) if info else None
 
 
-def _from_disk(run_key: str, info: dict[str, Any]) -> RunView:
-    run_dir = Path(info["run_dir"])
-    metrics = checkpoint.read_metrics(run_dir)
-    samples = [(r["step"], r["sample"]) for r in metrics if "sample" in r]
-    try:
-        summary = read_run_summary(run_dir)
-    except FileNotFoundError:
-        return RunView(run_key, info["run_id"], str(run_dir), "lost", [], [],
-                       "The course server was restarted while this run was training, before it could save. "
-                       "Start a new run: it takes a minute.")
-    status = summary.get("status") or "stopped"
-    return RunView(run_key, info["run_id"], str(run_dir), status if status in TERMINAL else "stopped", metrics,
-                   samples, summary.get("message", ""), summary.get("device", ""), summary.get("params"),
-                   config=summary.get("config") or {})
+def _protected_folders() -> list[str]:
+    """Every run folder some learner's progress still points at: retention must keep them."""
+    return [info["run_dir"] for _, _, info in session.store().facts_of_everyone_with_prefix(FACT_PREFIX)
+            if isinstance(info, dict) and "run_dir" in info]
 
 
 def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str,
-          tokenizer: Tokenizer | None = None) -> str:
+          tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None) -> str:
     """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at.
 
-    `tokenizer` None: a character tokenizer of `text`."""
+    `tokenizer` None: a character tokenizer of `text` (or, with `resume_from`, the checkpoint's)."""
     old = load(learner_id, run_key)
     if old is not None and old.live and old.active:
         get_manager().stop(old.run_id)
-    run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label)
+    run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label, resume_from=resume_from,
+                                  protected=_protected_folders())
     run_dir = get_manager().snapshot(run_id).run_dir
     session.store().set_fact(learner_id, _fact_key(run_key),
                              {"run_id": run_id, "run_dir": run_dir, "created_at": time.time(), "label": label})
     return run_id
+
+
+def resume(learner_id: int, run: RunView, text: str) -> str | None:
+    """Continue `run` from its checkpoint under the same run key (a new folder that starts with its history).
+    None if it cannot be resumed (no checkpoint, or it did not stop early)."""
+    if not run.resumable or run.active:
+        return None
+    config = TrainConfig.from_dict(run.config)
+    return start(learner_id, run.run_key, config, text, run.label or "resumed run", resume_from=run.run_dir)
 
 
 def stop(run: RunView) -> None:
@@ -124,13 +120,15 @@ def heartbeat(run: RunView) -> None:
         get_manager().heartbeat(run.run_id)
 
 
-def learner_runs(learner_id: int, run_keys: tuple[str, ...] = RUN_KEYS) -> list[RunView]:
-    """Every named run the learner has, live or from disk."""
-    return [r for r in (load(learner_id, k) for k in run_keys) if r is not None]
+def learner_runs(learner_id: int) -> list[RunView]:
+    """Every run the learner has, under whatever key a widget started it, live or from disk."""
+    facts = session.store().facts_with_prefix(learner_id, FACT_PREFIX)
+    return [_view(key.removeprefix(FACT_PREFIX), info) for key, info in facts.items()
+            if isinstance(info, dict) and "run_id" in info]
 
 
-def active_runs(learner_id: int, run_keys: tuple[str, ...] = RUN_KEYS) -> list[RunView]:
-    return [r for r in learner_runs(learner_id, run_keys) if r.active]
+def active_runs(learner_id: int) -> list[RunView]:
+    return [r for r in learner_runs(learner_id) if r.active]
 
 
 # ---- which runs the page already polls ---------------------------------------------------------------------

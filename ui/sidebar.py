@@ -1,5 +1,9 @@
 """The sidebar: who is learning (pick or create a profile), the course's overall progress, and training runs the
-current page does not show itself."""
+current page does not show itself.
+
+The runs listed are every run the progress store says the learner has (ui.run_view.learner_runs), whatever widget
+started them: listing one is also what sends its heartbeat, so a run missing here would stop itself five minutes
+after its learner left its page."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import math
 
 import streamlit as st
 
-from ui import run_view, session
+from ui import run_status, run_view, session
 
 
 def _on_pick() -> None:
@@ -33,8 +37,11 @@ RUN_NAMES = {"main": "your run", "diverge": "the divergence demo", "bpe": "your 
              "dedup-with": "the with-duplicates run", "dedup-without": "the deduplicated run"}
 
 
-ENDED_TEXT = {"finished": "✅ {what} finished", "stopped": "⏹️ {what} stopped", "diverged": "💥 {what} diverged",
-              "failed": "⚠️ {what} failed", "lost": "⚠️ {what} was interrupted"}
+def run_name(run: run_view.RunView) -> str:
+    """How the sidebar names a run: a known key's name, else the key itself (a widget added since)."""
+    return RUN_NAMES.get(run.run_key, f"your “{run.run_key}” run")
+
+
 _SHOWN_KEY = "sidebar-runs-shown"  # run ids this session's sidebar has listed as training
 
 
@@ -46,7 +53,7 @@ def _run_status(learner_id: int) -> None:
     for run in run_view.learner_runs(learner_id):
         if run_view.is_polled_by_page(run):
             continue
-        what = RUN_NAMES.get(run.run_key, "a run")
+        what = run_name(run)
         loss = run.final_val_loss
         at_loss = f", validation loss {loss:.2f}" if loss is not None and math.isfinite(loss) else ""
         if run.active:
@@ -57,7 +64,7 @@ def _run_status(learner_id: int) -> None:
             else:
                 st.caption(f"🟢 Training {what}: step {run.step:,}{at_loss}.")
         elif run.run_id in shown:  # it ended while the learner was on this page: say so until they move on
-            st.caption(ENDED_TEXT.get(run.status, "{what} ended").format(what=what.capitalize()) + f"{at_loss}.")
+            st.caption(run_status.sentence(run.status, what.capitalize()) + f"{at_loss}.")
 
 
 def render() -> None:

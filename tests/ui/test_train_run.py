@@ -150,3 +150,40 @@ def test_the_sidebar_lists_a_run_only_where_the_page_does_not_show_it(db):
         get_manager().wait(run_id, timeout=30)
     at.run()
     assert not any("Training your run" in c.value for c in at.sidebar.caption)  # nothing left to poll
+
+
+def test_after_a_server_restart_an_interrupted_run_shows_and_resumes(db, tmp_path):
+    """A run whose server was killed mid-run (its folder still says "running") is shown as interrupted, from its
+    folder, with a Resume button that continues it from its checkpoint under the same run key."""
+    from engine.runs import RunManager
+    from ui import run_view
+    from ui.session import store
+
+    text = DEFAULT_CORPUS.read_text(encoding="utf-8")  # what the page trains on, so the checkpoint's tokenizer fits
+    other_server = RunManager(max_concurrent=1, runs_root=tmp_path, workers="thread")
+    first = other_server.submit(replace(PRESETS["tiny"], max_steps=300), text, label="Guest lesson run")
+    while other_server.snapshot(first).step < 10:
+        time.sleep(0.02)
+    other_server.stop(first)
+    saved = other_server.wait(first, timeout=30)
+    summary_path = tmp_path.joinpath(saved.run_dir, "summary.json")
+    summary = json.loads(summary_path.read_text())
+    summary_path.write_text(json.dumps({**summary, "status": "running", "message": ""}))  # as if killed mid-run
+
+    at = goto(new_app().run(), "lesson-7")
+    key, _ = _to_training_card(at)
+    learner = store().last_learner()
+    store().set_fact(learner.id, "run.main", {"run_id": first, "run_dir": saved.run_dir, "label": "Guest lesson run"})
+    at.run()
+    assert not at.exception
+    assert any("⚠️ Interrupted" in c.value for c in at.caption)
+    assert any(f"checkpoint from step {saved.step:,} is saved" in w.value for w in at.warning)
+    at.button(key=f"{key}-resume").click().run()
+    assert not at.exception
+    run = run_view.load(learner.id, "main")
+    assert run.live and run.run_id != first and run.label == "Guest lesson run"
+    at = _poll_until(at, lambda a: any("Finished" in c.value for c in a.caption), timeout=120)
+    run = run_view.load(learner.id, "main")
+    steps = [r["step"] for r in run.metrics]
+    assert steps[: saved.step + 1] == list(range(saved.step + 1))  # the saved history, then on from there
+    assert run.step > saved.step and run.config["n_layer"] == PRESETS["tiny"].n_layer

@@ -15,8 +15,7 @@ from course.widgets import DedupCompareParams
 from engine.config import PRESETS
 from engine.dedup import ComparisonTexts, comparison_texts
 from engine.tokenization import CharTokenizer
-from ui import learner_corpus, live_chart, run_view, session
-from ui.widgets.train_run import STATUS_TEXT
+from ui import learner_corpus, live_chart, run_status, run_view, session
 
 RUNS = {"dedup-with": "with duplicates", "dedup-without": "duplicates removed"}
 THRESHOLD = 0.8  # the comparison uses the engine's default threshold, whatever the lab's slider shows
@@ -71,7 +70,7 @@ def _draw(runs: dict[str, run_view.RunView], key: str) -> None:
     for col, (run_key, run) in zip(cols, runs.items(), strict=True):
         where = f" (position {run.queue_position} in line)" if run.status == "queued" else ""
         val = run.final_val_loss
-        col.metric(f"{RUNS[run_key].capitalize()}: {STATUS_TEXT.get(run.status, run.status)}{where}",
+        col.metric(f"{RUNS[run_key].capitalize()}: {run_status.label(run.status)}{where}",
                    f"{val:.3f}" if val is not None else "–", help="latest validation loss")
     if any(r.evals for r in runs.values()):
         live_chart.draw(comparison_chart(runs), key=f"{key}-chart", height=320,
@@ -90,7 +89,7 @@ def _draw(runs: dict[str, run_view.RunView], key: str) -> None:
             st.warning(f"This time the run with duplicates ended {-diff:.3f} lower. Short runs are noisy; the effect "
                        "of duplicates grows with how often a model sees them.", icon=":material/help:")
     for run in runs.values():
-        if run.status in ("diverged", "failed", "lost", "stopped") and run.message:
+        if run.status in ("diverged", "failed", "interrupted", "stopped") and run.message:
             st.caption(f"{RUNS[run.run_key].capitalize()}: {run.message}")
 
 

@@ -17,9 +17,9 @@ import torch
 
 from course.widgets import TrainRunParams
 from engine.config import PRESETS, TrainConfig
-from engine.device import get_device
+from engine.device import predicted_sentence
 from engine.tokenization import Tokenizer
-from ui import learner_corpus, live_chart, run_view, session
+from ui import learner_corpus, live_chart, run_status, run_view, session
 from ui.run_view import RunView
 
 POLL_SECONDS = 1.0  # the chart and numbers update every second ...
@@ -27,15 +27,6 @@ SAMPLE_POLL_SECONDS = 5.0  # ... the samples, which change every ~200 steps, les
 MAX_CHART_POINTS = 150
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DIVERGE_LR = 5.0  # far above anything sane for Adam: the loss explodes within a few dozen steps
-STATUS_TEXT = {
-    "queued": "⏳ Queued",
-    "running": "🟢 Running",
-    "finished": "✅ Finished",
-    "stopped": "⏹️ Stopped",
-    "diverged": "💥 Diverged",
-    "failed": "⚠️ Failed",
-    "lost": "⚠️ Interrupted",
-}
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -43,9 +34,11 @@ def _vocab_size(corpus: str) -> int:
     return len(set(learner_corpus.bundled_text(corpus)))
 
 
-@st.cache_resource(show_spinner="Checking this machine's hardware...")
+@st.cache_resource(show_spinner=False)
 def _device_sentence() -> str:
-    return get_device().sentence
+    """What a run started now would train on. Predicted, not chosen: choosing configures torch (thread count,
+    a bf16 speed probe) in the web server, which never trains; the training process chooses for itself."""
+    return predicted_sentence()
 
 
 def presets_available() -> list[str]:
@@ -160,7 +153,8 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
         st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
                 "each gets all its cores; yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
     sentence = run.device_sentence or _device_sentence()
-    st.caption(f"{STATUS_TEXT.get(run.status, run.status)} · {sentence}"
+    gpu = f" · on GPU {run.gpu.removeprefix('cuda:')}" if run.gpu and run.gpu not in sentence else ""
+    st.caption(f"{run_status.label(run.status)} · {sentence}{gpu}"
                + (f" · {run.params:,} parameters" if run.params else ""))
     if run.status == "running" and not run.metrics:
         st.markdown("Starting: the training process is building the model and measuring its first loss...")
@@ -173,9 +167,9 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
                         alt="Training and validation loss of this run, step by step")
     if run.status == "finished":
         st.success(run.message or "Finished.", icon=":material/check_circle:")
-    elif run.status in ("diverged", "failed", "lost"):
+    elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
         st.error(run.message or "The run stopped.", icon=":material/warning:")
-    elif run.status == "stopped":
+    elif run.status in ("stopped", "interrupted"):
         st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
 
 
@@ -254,6 +248,16 @@ def _stop(run: RunView) -> None:
     run_view.stop(run)
 
 
+def _resume(params: TrainRunParams, run_key: str) -> None:
+    """Continue the learner's run from its checkpoint, under the same run key. The run is looked up again here,
+    not passed in: a button's arguments are those of the script run that drew it, which may be stale."""
+    me = session.learner()
+    run = run_view.load(me.id, run_key)
+    if run is not None and run.resumable:
+        text, _, _ = _training_data(params, me.id)
+        run_view.resume(me.id, run, text)
+
+
 def render(params: TrainRunParams, key: str) -> bool:
     """Returns True once the learner has a run, so the card's `after` text (which discusses results) shows then."""
     me = session.learner()
@@ -306,8 +310,13 @@ def render(params: TrainRunParams, key: str) -> bool:
     c1, c2, c3 = st.columns([1, 1, 2])
     c1.button("Start training", key=f"{key}-start", type="primary", icon=":material/play_arrow:", disabled=busy,
               on_click=_start, args=(params, key, params.run_key, config, "lesson run"), width="stretch")
-    c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop, args=(run,),
-              width="stretch")
+    if run is not None and run.resumable:  # stopped, timed out or interrupted, with a checkpoint
+        c2.button("Resume", key=f"{key}-resume", icon=":material/play_circle:", on_click=_resume,
+                  args=(params, params.run_key), width="stretch",
+                  help=f"Continue this run from its checkpoint at step {run.checkpoint_step:,}.")
+    else:
+        c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop, args=(run,),
+                  width="stretch")
     if params.show_diverge_button:
         c3.button(f"Too high learning rate ({DIVERGE_LR:g}): watch it diverge", key=f"{key}-diverge",
                   icon=":material/local_fire_department:", on_click=_start,
