@@ -1,0 +1,91 @@
+"""Lesson 7 in a real browser across a server crash: start a real run, kill the Streamlit server with SIGKILL while
+it trains, start a new server on the same database and runs folder, and find the run again, stopped (its training
+process saved when its server vanished) or interrupted, with a Resume button that continues it from its step."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from course.loader import load_course
+from course.progress import ProgressStore
+from ui.serve import free_port
+
+pytestmark = pytest.mark.browser
+LESSON7 = "training-loop"
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """Both servers started after this fixture save their runs here, not in the project's runs/."""
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def _step(text: str) -> int:
+    return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))
+
+
+def _saved(runs_dir) -> dict | None:
+    """The summary of the one run folder, once its training process has saved and said how the run ended."""
+    for summary in runs_dir.glob("*/summary.json"):
+        data = json.loads(summary.read_text())
+        if data.get("status") != "running":
+            return data
+    return None
+
+
+def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, browser):
+    lesson = load_course().entry(LESSON7).lesson
+    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
+    store = ProgressStore(server.db)
+    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
+    store.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/lesson-7")
+    page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
+    # The lesson preset with a 60 s budget: long enough to still be training when the server dies.
+    budget = page.locator('[data-testid="stSlider"]').filter(has_text="Time budget").get_by_role("slider")
+    budget.press("Home")
+    for _ in range(10):  # 10 s, then 5 s a step
+        budget.press("ArrowRight")
+    page.wait_for_function("() => document.body.innerText.includes('60')")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("🟢 Running").first.wait_for()
+    page.wait_for_function("() => /Step [1-9][0-9]/.test(document.body.innerText)")  # a few dozen steps in
+
+    os.kill(server.proc.pid, signal.SIGKILL)  # our own child, by its PID: no chance to clean up
+    server.proc.wait()
+    server.proc = None
+    deadline = time.time() + 60  # its training process notices the server is gone, saves and ends
+    while (saved := _saved(runs_dir)) is None:
+        assert time.time() < deadline, "the orphaned run never saved"
+        time.sleep(0.5)
+    assert saved["steps"] >= 10
+
+    server.port = free_port()
+    server.start()  # same database, same runs folder
+    page.goto(f"{server.url}/lesson-7")
+    page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
+    page.get_by_text(re.compile("⏹️ Stopped|⚠️ Interrupted")).first.wait_for()
+    resume = page.get_by_role("button", name="Resume")
+    resume.wait_for()
+    resume.click()
+
+    page.get_by_text("🟢 Running").first.wait_for()
+    numbers = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="tokens/s").first
+    page.wait_for_function(f"() => {{ const m = document.body.innerText.match(/Step ([\\d,]+)/); "
+                           f"return m && Number(m[1].replace(/,/g, '')) > {saved['steps']}; }}")
+    assert _step(numbers.inner_text()) > saved["steps"]  # on from the saved step, not from zero
+    chart = page.locator('[data-testid="stEChartsChart"]').first
+    chart.wait_for()
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("⏹️ Stopped").first.wait_for()
+    assert len([d for d in runs_dir.iterdir() if d.is_dir()]) == 2  # the first segment and its continuation
