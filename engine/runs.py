@@ -17,8 +17,7 @@ sharing two cores would each go at half speed and both finish late).
     manager.stop(run_id)
 
 A finished or stopped run leaves its folder (engine.checkpoint) behind; `engine.run_model.snapshot_from_folder`
-reads it back as the same kind of snapshot after a server restart, and `read_run_summary(run_dir)` its headline
-numbers.
+reads it back as the same kind of snapshot after a server restart (its headline numbers in `.summary`).
 
 A training process that does not answer a stop request (a deadlock, a compile that never ends, a collective that
 never returns) must not hold its slot forever: `stop` asks politely, then sends SIGTERM after
@@ -49,12 +48,11 @@ from typing import Any
 
 import torch  # imported here, at the top, on purpose: importing torch lazily from two threads at once raced
 
-from engine import checkpoint, worker
+from engine import worker
 from engine.config import REPO_ROOT, TrainConfig
 from engine.device import gpu_for_slot
 from engine.job import run_job
 from engine.run_model import (
-    ENDED,
     RESUMABLE,
     RunSnapshot,
     RunStatus,
@@ -64,13 +62,10 @@ from engine.run_model import (
 )
 from engine.tokenization import CharTokenizer, Tokenizer
 
-__all__ = ["RunManager", "RunSnapshot", "RunStatus", "get_manager", "list_saved_runs", "read_run_summary",
-           "snapshot_from_folder"]
+__all__ = ["RunManager", "RunSnapshot", "RunStatus", "get_manager", "snapshot_from_folder"]
 
 log = logging.getLogger(__name__)
 
-STATUSES = tuple(RunStatus)  # kept for older callers: RunStatus is the run model
-TERMINAL = ENDED
 WORKERS = ("process", "thread")
 TERMINATE_AFTER_S = 60.0  # a run asked to stop gets this long to finish its step and save before SIGTERM ...
 KILL_AFTER_S = 15.0  # ... and this long after SIGTERM before SIGKILL (the slot is free once the process is gone)
@@ -464,39 +459,3 @@ def get_manager() -> RunManager:
         if _manager is None:
             _manager = RunManager()
         return _manager
-
-
-def read_run_summary(run_dir: Path | str) -> dict[str, Any]:
-    """Headline numbers of a run read from its folder (works after a server restart).
-
-    Keys: start_loss, final_train_loss, final_val_loss, steps, tokens, tokens_per_s, params, device,
-    elapsed_s, status, message, run_dir, config.
-    """
-    run_dir = Path(run_dir)
-    summary_path, config_path = run_dir / checkpoint.SUMMARY, run_dir / checkpoint.CONFIG
-    if not summary_path.exists() and not (run_dir / checkpoint.METRICS).exists():
-        raise FileNotFoundError(f"{run_dir} holds no saved run (no summary.json or metrics.jsonl).")
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-    else:
-        summary = checkpoint.summarize_metrics(checkpoint.read_metrics(run_dir))
-        summary.update(status="unknown", message="")
-    summary.setdefault("params", config.get("params"))
-    summary.setdefault("device", config.get("device", ""))
-    summary["run_dir"] = str(run_dir)
-    summary["config"] = config.get("train", {})
-    summary["has_checkpoint"] = (run_dir / checkpoint.CKPT).exists()
-    return summary
-
-
-def list_saved_runs(runs_root: Path | str | None = None) -> list[dict[str, Any]]:
-    """Summaries of every run folder under `runs_root` (default: the manager's), newest first."""
-    root = Path(runs_root) if runs_root is not None else get_manager().runs_root
-    if not root.exists():
-        return []
-    out = []
-    for d in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        if d.is_dir() and ((d / checkpoint.SUMMARY).exists() or (d / checkpoint.METRICS).exists()):
-            out.append(read_run_summary(d))
-    return out

@@ -7,6 +7,7 @@ The too-high-learning-rate demo is a separate run (`diverge`) and never feeds th
 
 from __future__ import annotations
 
+from engine.run_model import RunStatus
 from ui import run_view, session
 from ui.learner_tokenizer import bpe_facts
 
@@ -25,7 +26,7 @@ def facts_from_losses(start: float | None, final: float | None) -> dict[str, flo
 def learner_facts(learner_id: int) -> dict[str, float]:
     facts: dict[str, float] = {}
     run = run_view.load(learner_id, "main")
-    if run is not None and run.status not in ("lost", "diverged", "failed"):
+    if run is not None and run.status not in (RunStatus.DIVERGED, RunStatus.FAILED):
         # Drop the final loss while the run is still going: the answer would move under the learner's feet.
         facts.update(facts_from_losses(run.start_val_loss, None if run.active else run.final_val_loss))
     dedup = session.store().fact(learner_id, "dedup.result")

@@ -18,7 +18,7 @@ from engine import worker
 from engine.checkpoint import load_checkpoint
 from engine.config import PRESETS
 from engine.run_model import RunStatus, prune_runs, snapshot_from_folder
-from engine.runs import RunManager, RunSnapshot, get_manager, list_saved_runs, read_run_summary
+from engine.runs import RunManager, RunSnapshot, get_manager
 
 TINY = PRESETS["tiny"]
 ENDLESS = replace(TINY, max_steps=1_000_000)  # runs until stopped
@@ -54,12 +54,13 @@ def test_a_run_finishes_and_leaves_a_readable_folder(manager: RunManager, small_
     assert snap.device_sentence.startswith("Training on") and snap.params and snap.started_at
     assert snap.config["n_layer"] == TINY.n_layer
 
-    summary = read_run_summary(snap.run_dir)
+    saved = snapshot_from_folder(snap.run_dir)
+    assert saved.status == "finished" and saved.step == snap.step and saved.checkpoint_step == snap.step
+    summary = saved.summary
     for key in ("start_loss", "final_train_loss", "final_val_loss", "steps", "tokens_per_s", "params",
                 "device", "elapsed_s"):
         assert summary[key] is not None, key
     assert summary["steps"] == TINY.max_steps and summary["final_val_loss"] < summary["start_loss"]
-    assert list_saved_runs(manager.runs_root)[0]["run_dir"] == snap.run_dir
     model, tok, config, metrics = load_checkpoint(snap.run_dir)
     assert config["max_steps"] == TINY.max_steps and len(metrics) == TINY.max_steps + 1
 
@@ -82,7 +83,7 @@ def test_unwatched_run_stops_itself(manager: RunManager, small_text: str) -> Non
     snap = manager.wait(run_id, timeout=30)
     assert snap.status == "stopped"
     assert "Nobody was watching" in snap.message and "checkpoint is saved" in snap.message
-    assert read_run_summary(snap.run_dir)["message"] == snap.message
+    assert snapshot_from_folder(snap.run_dir).message == snap.message
 
 
 def test_heartbeats_keep_a_run_alive(manager: RunManager, small_text: str) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from engine.config import PRESETS
 from engine.job import run_job, stop_message
-from engine.runs import RunManager, read_run_summary
+from engine.run_model import snapshot_from_folder
+from engine.runs import RunManager
 from engine.worker import make_job, spawn
 
 TINY = PRESETS["tiny"]
@@ -68,9 +69,9 @@ def test_the_server_going_away_stops_the_run_and_saves(tmp_path: Path, small_tex
     assert proc.poll() is None
     proc.stdin.close()
     assert proc.wait(timeout=30) == 0
-    summary = read_run_summary(tmp_path / "run")
-    assert summary["status"] == "stopped" and "course server stopped" in summary["message"]
-    assert summary["has_checkpoint"]
+    saved = snapshot_from_folder(tmp_path / "run")
+    assert saved.status == "stopped" and "course server stopped" in saved.message
+    assert saved.resumable and saved.checkpoint_step is not None
 
 
 def test_a_killed_training_process_is_reported_not_hung(tmp_path: Path, small_text: str) -> None:
@@ -114,9 +115,9 @@ def test_a_closed_stdout_stops_the_run_and_saves(tmp_path: Path, small_text: str
     _wait_for_step(proc, 3)
     proc.stdout.close()  # stdin stays open: only the next progress write can tell
     assert proc.wait(timeout=60) == 0
-    summary = read_run_summary(tmp_path / "run")
-    assert summary["status"] == "stopped" and "course server stopped" in summary["message"]
-    assert summary["has_checkpoint"] and summary["steps"] >= 3
+    saved = snapshot_from_folder(tmp_path / "run")
+    assert saved.status == "stopped" and "course server stopped" in saved.message
+    assert saved.resumable and saved.checkpoint_step >= 3
 
 
 _PARENT = """
@@ -177,6 +178,6 @@ def test_sigterm_stops_the_run_and_saves(tmp_path: Path, small_text: str) -> Non
     messages = _read_until(proc, "done")
     assert proc.wait(timeout=60) == 0
     assert messages[-1]["status"] == "stopped" and "asked to end" in messages[-1]["message"]
-    summary = read_run_summary(tmp_path / "run")
-    assert summary["status"] == "stopped" and "asked to end" in summary["message"]
-    assert summary["has_checkpoint"]
+    saved = snapshot_from_folder(tmp_path / "run")
+    assert saved.status == "stopped" and "asked to end" in saved.message
+    assert saved.resumable
