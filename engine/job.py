@@ -21,6 +21,7 @@ still written when they fit.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ from engine.loop import TrainOutcome, generate_sample, train_loop
 from engine.prepare import TrainState, prepare
 from engine.tokenization import Tokenizer
 
+TIMELINE_GROWTH = 1.5  # a timeline snapshot at the first evaluation once the step has grown 1.5x since the last
 CHECKPOINT_EVERY_S = 30.0  # save during training at most this often (at evaluations): a crash loses at most this
 
 
@@ -128,32 +130,43 @@ def _final_save_failed(err: OSError, run_dir: Path | str, step: int, saved_step:
 
 
 class _PeriodicSaver:
-    """The `on_checkpoint` hook of train_loop: saves the run folder at step 0, then at evaluations at most
-    every `every_s` seconds. Records marked "final" are left to the end-of-run save, which follows at once."""
+    """The `on_checkpoint` hook of train_loop. At step 0, then at evaluations at most every `every_s` seconds, it
+    saves the whole run folder (ckpt.pt with the optimizer state, to resume from). Between those, it adds a
+    weights-only snapshot to the timeline whenever the step count has grown by `TIMELINE_GROWTH` since the last
+    one (a few milliseconds each, plus a short sample), so even a one-minute run leaves a timeline worth
+    scrubbing. Records marked "final" are left to the end-of-run save, which follows at once."""
 
     def __init__(self, run_dir: Path | str, every_s: float, on_event: Callable[[dict[str, Any]], None],
                  is_main: bool) -> None:
         self.run_dir, self.every_s, self.on_event, self.is_main = run_dir, every_s, on_event, is_main
         self.last_try: float | None = None
         self.saved_step: int | None = None  # the step the latest good ckpt.pt holds
+        self.next_snapshot = 0  # the step from which the next timeline snapshot is due
 
     def __call__(self, state: TrainState, record: dict[str, Any]) -> None:
         if not self.is_main or record.get("final") or record.get("val_loss") is None:
             return
         now = time.monotonic()
-        if self.last_try is not None and now - self.last_try < self.every_s:
+        step = record["step"]
+        full = self.last_try is None or now - self.last_try >= self.every_s
+        if not full and step < self.next_snapshot:
             return
-        self.last_try = now
         try:
-            save_run(state, None, self.run_dir)
+            if full:
+                self.last_try = now
+                save_run(state, None, self.run_dir)  # adds this step to the timeline too
+            else:
+                _add_to_timeline(state, record, Path(self.run_dir))
         except OSError as err:
-            message = (f"{checkpoint.save_error_message(err, self.run_dir)} at step {record['step']}; the run "
+            message = (f"{checkpoint.save_error_message(err, self.run_dir)} at step {step}; the run "
                        "keeps training and will try again at a later evaluation.")
             _log(f"training run in {self.run_dir}: {message}")
-            self.on_event({"event": "save_failed", "step": record["step"], "message": message})
+            self.on_event({"event": "save_failed", "step": step, "message": message})
             return
-        self.saved_step = record["step"]
-        self.on_event({"event": "saved", "step": record["step"]})
+        self.next_snapshot = max(step + 1, math.ceil(step * TIMELINE_GROWTH))
+        if full:
+            self.saved_step = step
+            self.on_event({"event": "saved", "step": step})
 
 
 def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | str, save_weights: bool = True) -> None:

@@ -91,7 +91,18 @@ def test_saves_are_at_most_every_n_seconds_but_step_0_always(tmp_path: Path, sma
     run_job(replace(TINY, max_steps=60), small_text, None, None, tmp_path / "run", on_event=events.append,
             checkpoint_every_s=3600.0)
     assert [e["step"] for e in events if e["event"] == "saved"] == [0]
-    assert [e["step"] for e in list_timeline(tmp_path / "run")] == [0, 60]
+    # the timeline does not wait for a full save: a snapshot at each evaluation where the step has grown 1.5x
+    assert [e["step"] for e in list_timeline(tmp_path / "run")] == [0, 20, 40, 60]
+    assert read_checkpoint(tmp_path / "run")["step"] == 60
+
+
+def test_a_long_run_timeline_grows_geometrically_between_full_saves(tmp_path: Path, small_text: str) -> None:
+    config = replace(TINY, max_steps=400, eval_interval=10, sample_interval=0)
+    run_job(config, small_text, None, None, tmp_path / "run", checkpoint_every_s=3600.0)
+    steps = [e["step"] for e in list_timeline(tmp_path / "run")]
+    # due at 0, 10, 20 (>=15), 30, 50 (>=45), 80 (>=75), 120, 180, 270, then the final 400; kept: at most 8 + latest
+    assert steps[0] == 0 and steps[-1] == 400 and len(steps) == checkpoint.TIMELINE_MAX + 1
+    assert steps == timeline_keep([0, 10, 20, 30, 50, 80, 120, 180, 270, 400])
 
 
 def test_a_crashed_worker_leaves_its_last_checkpoint(tmp_path: Path, small_text: str) -> None:
