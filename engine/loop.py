@@ -26,7 +26,7 @@ from engine import checkpoint
 from engine.config import PRESETS, TrainConfig
 from engine.distributed import agree_mean, agree_min, agree_step
 from engine.prepare import TrainState
-from engine.schedule import BudgetPlanner, lr_factor
+from engine.schedule import BudgetPlanner, lr_factor, resumed_factor
 
 
 @torch.no_grad()
@@ -132,6 +132,8 @@ def train_loop(
     start_step = state.step
     # A resumed run with a fresh time budget gets a fresh warm-up + cosine; with max_steps it continues.
     sched_start = start_step if (cfg.time_budget and start_step > 0) else 0
+    # ... unless it was stopped part-way: then it goes on down the cosine it was on (engine.schedule).
+    start_factor = resumed_factor(state.metrics[-1].get("lr"), cfg) if sched_start and state.metrics else None
     ln_vocab = math.log(state.tokenizer.vocab_size)
     eval_s_per_batch = [float("inf")]  # best measured time of one evaluation batch
 
@@ -174,7 +176,7 @@ def train_loop(
     status, message = "finished", ""
     while planner.total_steps is None or state.step < planner.total_steps:
         t_step = time.perf_counter()
-        factor = lr_factor(state.step, cfg, planner.total_steps, sched_start)
+        factor = lr_factor(state.step, cfg, planner.total_steps, sched_start, start_factor)
         for opt in state.optimizers:
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor

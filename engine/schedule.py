@@ -14,24 +14,48 @@ from dataclasses import dataclass
 from engine.config import TrainConfig
 
 
-def lr_factor(step: int, config: TrainConfig, total_steps: int | None, start_step: int = 0) -> float:
+def lr_factor(step: int, config: TrainConfig, total_steps: int | None, start_step: int = 0,
+              start_factor: float | None = None) -> float:
     """Fraction of the peak learning rate for the update that produces step `step + 1`.
 
     Linear warm-up over `warmup_steps` (Adam's early estimates are noisy: small steps until they settle), then a
     half cosine from 1 down to `min_lr_frac` at `total_steps`. `start_step` > 0 when a resumed run plans a
-    fresh schedule for its new budget.
+    schedule for its new budget: a fresh one (warm-up and all), or, with `start_factor`, the rest of the one it
+    was on: no warm-up (its optimizer state is already settled) and the cosine going on from where the run left
+    it, down to the floor at `total_steps`. (Jumping back to the peak would undo part of what the decay gained.)
 
     >>> c = TrainConfig(warmup_steps=10, min_lr_frac=0.1)
     >>> [round(lr_factor(s, c, 110), 2) for s in (0, 9, 60, 110)]
     [0.1, 1.0, 0.55, 0.1]
+    >>> [round(lr_factor(s, c, 200, start_step=100, start_factor=0.55), 2) for s in (100, 150, 200)]
+    [0.55, 0.33, 0.1]
     """
     s = step - start_step
+    if start_factor is not None:
+        if total_steps is None:
+            return start_factor
+        progress = min(1.0, s / max(1, total_steps - start_step))
+        return config.min_lr_frac + (start_factor - config.min_lr_frac) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if s < config.warmup_steps:
         return (s + 1) / config.warmup_steps
     if total_steps is None:
         return 1.0
     progress = min(1.0, (s - config.warmup_steps) / max(1, total_steps - start_step - config.warmup_steps))
     return config.min_lr_frac + (1.0 - config.min_lr_frac) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resumed_factor(last_lr: float | None, config: TrainConfig) -> float | None:
+    """Where a resumed timed run's schedule goes on from: the fraction of the peak rate its last step used, or
+    None (a fresh schedule) when it had decayed to the floor already, i.e. it finished and is given more time.
+
+    >>> c = TrainConfig(lr=1e-3, min_lr_frac=0.1)
+    >>> resumed_factor(5e-4, c), resumed_factor(1e-4, c), resumed_factor(None, c)
+    (0.5, None, None)
+    """
+    if not last_lr or config.lr <= 0:
+        return None
+    factor = min(1.0, last_lr / config.lr)
+    return factor if factor > 1.05 * config.min_lr_frac else None
 
 
 def lr_schedule_points(config: TrainConfig, total_steps: int, n: int = 100) -> list[tuple[int, float]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +101,32 @@ def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: 
     return run_id
 
 
+MIN_RESUME_BUDGET_S = 10.0  # a resumed timed run trains at least this long, even if its budget was nearly spent
+
+
+def resume_config(run: RunSnapshot) -> TrainConfig:
+    """The config a resumed run trains with: the run's own, and for a timed run the part of its time budget it had
+    not used yet, so Resume finishes the run the learner started rather than starting another full one.
+
+    >>> snap = RunSnapshot("r", "d", "stopped", [{"step": 40, "elapsed_s": 21.5}], config={"time_budget": 60.0})
+    >>> resume_config(snap).time_budget
+    38.5
+    """
+    config = TrainConfig.from_dict(run.config)
+    if config.time_budget is not None:
+        used = (run.metrics[-1].get("elapsed_s") or 0.0) if run.metrics else 0.0
+        config = replace(config, time_budget=max(MIN_RESUME_BUDGET_S, config.time_budget - used))
+    return config
+
+
 def resume(learner_id: int, run: RunView, text: str) -> str | None:
-    """Continue `run` from its checkpoint under the same run key (a new folder that starts with its history).
-    None if it cannot be resumed (no checkpoint, or it did not stop early)."""
+    """Continue `run` from its checkpoint under the same run key (a new folder that starts with its history), for
+    the rest of its budget (`resume_config`). None if it cannot be resumed (no checkpoint, or it did not stop
+    early)."""
     if not run.resumable or run.active:
         return None
-    config = TrainConfig.from_dict(run.config)
-    return start(learner_id, run.run_key, config, text, run.label or "resumed run", resume_from=run.run_dir)
+    return start(learner_id, run.run_key, resume_config(run), text, run.label or "resumed run",
+                 resume_from=run.run_dir)
 
 
 def stop(run: RunView) -> None:

@@ -217,3 +217,25 @@ def test_cli_interrupted_stops_saves_and_says_so(small_text: str, tmp_path: Path
     result = json.loads(rest.strip().splitlines()[-1])
     assert result["status"] == "stopped"
     assert read_checkpoint(run_dir)["step"] == result["steps"] > 0
+
+
+def test_a_timed_run_stopped_part_way_resumes_down_its_cosine(small_text: str, tmp_path: Path) -> None:
+    """Resume goes on from the learning rate the run stopped at, decaying from there: no fresh warm-up that would
+    drop the rate to a tenth and then jump it back to the peak."""
+    config = replace(PRESETS["tiny"], max_steps=None, time_budget=5.0, warmup_steps=5)
+    stop = threading.Event()
+    state = prepare(config, small_text)
+    train_loop(state, on_record=lambda r: stop.set() if r["step"] >= 40 else None, stop_event=stop)
+    save_run(state, None, tmp_path / "run")
+    last_lr = state.metrics[-1]["lr"]
+    assert config.lr * config.min_lr_frac * 1.5 < last_lr  # stopped well above the floor
+
+    resumed = prepare(replace(config, time_budget=2.0), small_text, resume_from=tmp_path / "run")
+    records: list[dict] = []
+    train_loop(resumed, on_record=records.append)
+    lrs = [r["lr"] for r in records]
+    assert records[0]["step"] == state.step + 1
+    assert lrs[0] == pytest.approx(last_lr, rel=0.02)
+    # never back up towards the peak (a re-plan may nudge the curve a little), and down to the floor at the end
+    assert max(lrs) <= 1.05 * lrs[0]
+    assert lrs[-1] == pytest.approx(config.lr * config.min_lr_frac, rel=0.2)

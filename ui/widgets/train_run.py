@@ -248,6 +248,12 @@ def _stop(run: RunView) -> None:
     run_view.stop(run)
 
 
+def _resume_help(run: RunView) -> str:
+    budget = run_view.resume_config(run).time_budget
+    rest = f", for the {budget:.0f} s its time budget has left" if budget is not None else ""
+    return f"Continue this run from its checkpoint at step {run.checkpoint_step:,}{rest}."
+
+
 def _resume(params: TrainRunParams, run_key: str) -> None:
     """Continue the learner's run from its checkpoint, under the same run key. The run is looked up again here,
     not passed in: a button's arguments are those of the script run that drew it, which may be stale."""
@@ -313,7 +319,7 @@ def render(params: TrainRunParams, key: str) -> bool:
     if run is not None and run.resumable:  # stopped, timed out or interrupted, with a checkpoint
         c2.button("Resume", key=f"{key}-resume", icon=":material/play_circle:", on_click=_resume,
                   args=(params, params.run_key), width="stretch",
-                  help=f"Continue this run from its checkpoint at step {run.checkpoint_step:,}.")
+                  help=_resume_help(run))
     else:
         c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop, args=(run,),
                   width="stretch")
