@@ -293,9 +293,3 @@ def predicted_sentence(preferred: str = "auto", dtype: str = "auto", threads: in
         return _cpu_sentence(n_threads, "float32")
     return _cpu_sentence(n_threads, "float32") + " (bf16 if it measures faster on this CPU)"
 
-
-def describe() -> dict:
-    """Show-me function: the chosen device as plain data for the UI."""
-    info = get_device()
-    return {"type": info.type, "name": info.name, "threads": info.threads, "dtype": info.dtype,
-            "compile": info.compile, "sentence": info.sentence}

@@ -57,8 +57,6 @@ class RunStatus(enum.StrEnum):
             return default
 
 
-ACTIVE = frozenset(s for s in RunStatus if s.active)
-ENDED = frozenset(s for s in RunStatus if s.ended)
 # Can be continued from its checkpoint. A finished run has spent its budget; a diverged one has no good weights.
 RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
 
