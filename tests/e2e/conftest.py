@@ -6,11 +6,39 @@ Skips with a clear reason where Chromium or Playwright is missing; `.ci/run` ins
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 
+from course.loader import load_course
+from course.progress import ProgressStore
+from course.schema import Lesson
 from ui.serve import CHROMIUM_FLAGS, Server, find_chromium
+
+LESSON7 = "training-loop"
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """Servers started after this fixture save their runs here, not in the project's runs/."""
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def open_at_training_card(server: Server) -> tuple[Lesson, int]:
+    """Put the Guest learner on lesson 7's training card (before the page opens); returns the lesson and card."""
+    lesson = load_course().entry(LESSON7).lesson
+    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
+    store = ProgressStore(server.db)
+    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
+    store.close()
+    return lesson, card
+
+
+def step_shown(text: str) -> int:
+    """The step number in a run's live line ("Step 1,234 · validation loss ...")."""
+    return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))
 
 
 @pytest.fixture

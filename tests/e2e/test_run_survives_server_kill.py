@@ -12,23 +12,12 @@ import time
 
 import pytest
 
-from course.loader import load_course
-from course.progress import ProgressStore
+from tests.e2e.conftest import open_at_training_card, step_shown
 from ui.serve import free_port
 
 pytestmark = pytest.mark.browser
-LESSON7 = "training-loop"
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    """Both servers started after this fixture save their runs here, not in the project's runs/."""
-    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path / "runs"
-
-
-def _step(text: str) -> int:
-    return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))
 
 
 def _saved(runs_dir) -> dict | None:
@@ -41,11 +30,7 @@ def _saved(runs_dir) -> dict | None:
 
 
 def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, browser):
-    lesson = load_course().entry(LESSON7).lesson
-    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
-    store = ProgressStore(server.db)
-    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
-    store.close()
+    lesson, card = open_at_training_card(server)
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
@@ -83,7 +68,7 @@ def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, br
     numbers = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="tokens/s").first
     page.wait_for_function(f"() => {{ const m = document.body.innerText.match(/Step ([\\d,]+)/); "
                            f"return m && Number(m[1].replace(/,/g, '')) > {saved['steps']}; }}")
-    assert _step(numbers.inner_text()) > saved["steps"]  # on from the saved step, not from zero
+    assert step_shown(numbers.inner_text()) > saved["steps"]  # on from the saved step, not from zero
     chart = page.locator('[data-testid="stEChartsChart"]').first
     chart.wait_for()
     page.get_by_role("button", name="Stop").click()

@@ -8,30 +8,16 @@ import re
 import pytest
 
 from course.loader import load_course
-from course.progress import ProgressStore
+from tests.e2e.conftest import LESSON7, open_at_training_card, step_shown
 
 pytestmark = pytest.mark.browser
-LESSON7 = "training-loop"
 
 
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    """The server started after this fixture saves its runs here, not in the project's runs/."""
-    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path / "runs"
-
-
-def _step(text: str) -> int:
-    return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))
 
 
 def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
+    lesson, card = open_at_training_card(server)
     entry = load_course().entry(LESSON7)
-    lesson = entry.lesson
-    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
-    store = ProgressStore(server.db)
-    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
-    store.close()
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
@@ -49,7 +35,7 @@ def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
     page.get_by_text("🟢 Running").first.wait_for()
     page.locator('[data-testid="stEChartsChart"]').first.wait_for()
     page.wait_for_function("() => /Step [1-9]/.test(document.body.innerText)")  # it is training, live
-    seen = _step(numbers.inner_text())
+    seen = step_shown(numbers.inner_text())
 
     # Another lesson: the run keeps training, and the sidebar says so.
     page.locator('[data-testid="stSidebarNav"]').get_by_text("1. The big picture").click()
