@@ -8,7 +8,10 @@ Sources:
 - the transformer: Vaswani et al. 2017, "Attention Is All You Need";
 - decoder-only language model with learned positions, pre-norm blocks and tied input/output embeddings:
   Radford et al. 2019 (GPT-2), Press & Wolf 2017 ("Using the Output Embedding to Improve Language Models");
-- fused attention kernel: `F.scaled_dot_product_attention` (FlashAttention, Dao et al. 2022, where the device has it).
+- fused attention kernel: `F.scaled_dot_product_attention` (FlashAttention, Dao et al. 2022, where the device has it);
+- the key-value cache for generation (`KVCache`, `GPT.forward_cached`): keep each layer's keys and values of the
+  positions already seen, so a new token costs one position's work (Pope et al. 2022, "Efficiently Scaling
+  Transformer Inference"). Training never uses it: `forward` is unchanged.
 
 Shapes in comments: B = batch size, T = sequence length, C = n_embd, nh = n_head, hs = head size = C // nh,
 V = vocab_size.
@@ -60,7 +63,7 @@ class CausalSelfAttention(nn.Module):
         self.register_buffer("mask", mask.view(1, 1, config.block_size, config.block_size), persistent=False)
 
     def forward(
-        self, x: torch.Tensor, return_attention: bool = False
+        self, x: torch.Tensor, return_attention: bool = False, cache: LayerCache | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         B, T, C = x.size()  # batch size, sequence length, embedding dimensionality (n_embd)
         hs = C // self.n_head
@@ -71,7 +74,15 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
 
         att = None
-        if return_attention:
+        if cache is not None:
+            # Generation with a cache: the new positions' queries look at every cached key plus their own.
+            assert not return_attention, "attention weights are shown from a full forward, not a cached one"
+            L = cache.length  # positions already in the cache
+            k, v = cache.append(k, v)  # (B, nh, L + T, hs) each
+            # query i sits at position L + i and may look at keys 0 .. L + i (True = may attend)
+            mask = self.mask[:, :, L : L + T, : L + T]  # (1, 1, T, L + T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+        elif return_attention:
             # The same computation written out, so the weights can be shown: scores, mask the future, softmax.
             scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
             scores = scores.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
@@ -126,12 +137,47 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, return_attention: bool = False
+        self, x: torch.Tensor, return_attention: bool = False, cache: LayerCache | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        a, att = self.attn(self.ln_1(x), return_attention=return_attention)
+        a, att = self.attn(self.ln_1(x), return_attention=return_attention, cache=cache)
         x = x + a
         x = x + self.mlp(self.ln_2(x))
         return x, att
+
+
+class LayerCache:
+    """One layer's keys and values for the positions seen so far, grown as generation goes on."""
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None  # (B, nh, L, hs)
+        self.v: torch.Tensor | None = None  # (B, nh, L, hs)
+
+    @property
+    def length(self) -> int:
+        return 0 if self.k is None else self.k.size(2)
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the new positions' (B, nh, T, hs) keys and values; returns all of them, (B, nh, L + T, hs)."""
+        self.k = k if self.k is None else torch.cat((self.k, k), dim=2)
+        self.v = v if self.v is None else torch.cat((self.v, v), dim=2)
+        return self.k, self.v
+
+
+class KVCache:
+    """Every layer's `LayerCache`: what `GPT.forward_cached` reads and extends.
+
+    >>> cache = KVCache(n_layer=2)
+    >>> len(cache.layers), cache.length
+    (2, 0)
+    """
+
+    def __init__(self, n_layer: int):
+        self.layers = [LayerCache() for _ in range(n_layer)]
+
+    @property
+    def length(self) -> int:
+        """How many positions are cached (the position the next token will take)."""
+        return self.layers[0].length if self.layers else 0
 
 
 @dataclass
@@ -221,6 +267,21 @@ class GPT(nn.Module):
         if return_attention:
             return logits, loss, attentions
         return logits, loss
+
+    @torch.no_grad()
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits (B, T, V) for the new tokens `idx` (B, T) that follow the `cache.length` positions in `cache`,
+        which is extended with them. Same numbers as `forward` on the whole sequence (up to float rounding);
+        the sequence so far must fit in block_size (the caller starts a fresh cache on a cropped context).
+        """
+        B, T = idx.size()
+        L = cache.length
+        assert L + T <= self.config.block_size, f"sequence of length {L + T} exceeds block_size {self.config.block_size}"
+        pos = torch.arange(L, L + T, dtype=torch.long, device=idx.device)  # (T,): positions L .. L+T-1
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        for block, layer_cache in zip(self.transformer.h, cache.layers, strict=True):
+            x, _ = block(x, cache=layer_cache)
+        return self.lm_head(self.transformer.ln_f(x))  # (B, T, C) -> (B, T, V)
 
     @torch.no_grad()
     def generate(

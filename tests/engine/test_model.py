@@ -98,3 +98,19 @@ def test_generate_extends_and_crops_to_block_size(model: GPT) -> None:
 def test_sequence_longer_than_block_size_is_refused(model: GPT) -> None:
     with pytest.raises(AssertionError, match="block_size"):
         model(torch.zeros((1, CFG.block_size + 1), dtype=torch.long))
+
+
+def test_cached_forward_matches_the_full_forward(model: GPT) -> None:
+    from engine.model import KVCache
+
+    model.eval()
+    idx = torch.randint(0, CFG.vocab_size, (2, CFG.block_size))
+    full, _ = model(idx)  # (2, T, V)
+    cache = KVCache(CFG.n_layer)
+    parts = [model.forward_cached(idx[:, :5], cache)]  # a prompt of 5, then one token at a time
+    parts += [model.forward_cached(idx[:, t : t + 1], cache) for t in range(5, CFG.block_size)]
+    assert cache.length == CFG.block_size
+    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
+    with pytest.raises(AssertionError, match="block_size"):
+        model.forward_cached(idx[:, :1], cache)
+
