@@ -18,13 +18,17 @@ __all__ = ["BENCHMARKS_MD", "append_section", "machine_line", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark; returns the process exit code (non-zero when a `gpu` check failed)."""
     parser = argparse.ArgumentParser(prog="python -m engine.bench")
-    parser.add_argument("which", choices=["train", "tokenize", "gpu"])
+    parser.add_argument("which", choices=["train", "tokenize", "gpu", "embeddings"])
     parser.add_argument("--time-budget", type=float, default=60.0, help="seconds (train, and gpu's budgeted run)")
     args = parser.parse_args(argv)
     if args.which == "train":
         from engine import bench_train
 
         bench_train.run(time_budget=args.time_budget)
+    elif args.which == "embeddings":
+        from engine import bench_embeddings
+
+        bench_embeddings.run()
     elif args.which == "tokenize":
         from engine import bench_tokenize
 

@@ -29,6 +29,9 @@ Token labels and groups (vowels, word pieces ...) live in engine.embedding_group
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +45,22 @@ from engine.model import GPT, GPTConfig
 from engine.tokenization import Tokenizer, tokenizer_from_dict
 
 WTE_KEY = "transformer.wte.weight"  # the token-embedding table in a GPT's state dict
+_THREADS = threading.RLock()
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the count. These matrices are tiny (65 x 128), and
+    on a machine whose cores are busy (a run training beside the page) multi-threaded LAPACK spends its time
+    waiting for its threads to be scheduled: an SVD measured 280 ms on 2 busy cores, 1-2 ms on one thread.
+    The lock keeps concurrent callers (Streamlit runs each session in a thread) from restoring out of order."""
+    with _THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -119,7 +138,8 @@ def fit_axes(table: torch.Tensor, dims: int = 3) -> Axes:
     """
     x = table.detach().to(torch.float64)  # (V, C); float64: the same answer on every run and machine
     center = x.mean(dim=0)  # (C,)
-    _, _, vh = torch.linalg.svd(x - center, full_matrices=False)  # vh: (min(V, C), C)
+    with one_thread():
+        _, _, vh = torch.linalg.svd(x - center, full_matrices=False)  # vh: (min(V, C), C)
     comps = vh[:dims]  # (k, C), k <= dims
     if comps.shape[0] < dims:  # fewer tokens or dimensions than axes asked for: pad with empty axes
         comps = torch.cat([comps, torch.zeros(dims - comps.shape[0], x.shape[1], dtype=x.dtype)])
@@ -177,8 +197,10 @@ def project_table(
         raise ValueError(f"a map has 2 or 3 axes, not {dims}")
     if table.shape[0] != len(texts):
         raise ValueError(f"the table has {table.shape[0]} rows but {len(texts)} token texts were given")
-    axes = axes or fit_axes(table, dims)
-    coords = project(table, axes)[:, :dims] + 0.0  # (V, dims); + 0.0 turns -0.0 into 0.0
+    with one_thread():
+        axes = axes or fit_axes(table, dims)
+        coords = project(table, axes)[:, :dims] + 0.0  # (V, dims); + 0.0 turns -0.0 into 0.0
+        explained = explained_variance(table, axes)[:dims]
     groups = [token_group(t) for t in texts]
     points = tuple(
         TokenPoint(i, token_label(text), group, float(c[0]), float(c[1]), float(c[2]) if dims == 3 else None)
@@ -188,7 +210,7 @@ def project_table(
     return Projection(
         step=step,
         points=points,
-        explained=tuple(explained_variance(table, axes)[:dims]),
+        explained=tuple(explained),
         groups=tuple(g for g in GROUP_NAMES if g in present),
     )
 
@@ -218,8 +240,9 @@ def nearest_neighbours(table: torch.Tensor, texts: list[str], token_id: int, k: 
     if not 0 <= token_id < table.shape[0]:
         raise ValueError(f"token id {token_id} is not in this table of {table.shape[0]} tokens")
     x = table.detach().to(torch.float64)  # (V, C)
-    unit = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (V, C), each row of length 1 (or 0)
-    sims = (unit @ unit[token_id]).tolist()  # (V,)
+    with one_thread():
+        unit = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (V, C), each row of length 1 (or 0)
+        sims = (unit @ unit[token_id]).tolist()  # (V,)
     order = sorted((i for i in range(len(sims)) if i != token_id), key=lambda i: (-round(sims[i], 12), i))
     return [Neighbour(i, token_label(texts[i]), token_group(texts[i]), sims[i]) for i in order[:k]]
 
@@ -280,6 +303,13 @@ def run_projection(run_dir: Path | str, dims: int = 3) -> RunProjection:
     if not signature:
         raise FileNotFoundError(f"{run_dir} has no timeline snapshots yet: nothing to map.")
     return _run_projection(signature, dims)
+
+
+def clear_cache() -> None:
+    """Forget every cached snapshot and map (the benchmark measures a cold start with it)."""
+    _load_snapshot.cache_clear()
+    _snapshot_texts.cache_clear()
+    _run_projection.cache_clear()
 
 
 def run_table(run_dir: Path | str, step: int) -> tuple[torch.Tensor, list[str]]:
