@@ -103,3 +103,12 @@ def test_works_with_a_bpe_tokenizer() -> None:
     view = attention_view(model, tok, "the cat sat")
     assert view.tokens[0] == "the" and all("␣" in t for t in view.tokens[1:])
     assert len(logit_lens(model, tok, "the cat").layers) == 2
+
+
+def test_bench_timings_rows() -> None:
+    from engine.bench_inspection import timings
+
+    rows = timings(repeat=1)
+    assert len(rows) == 7 and all(isinstance(k, str) and isinstance(v, str) for k, v in rows)
+    assert rows[1][0].startswith("next-token probabilities") and rows[1][1].endswith(" ms")
+    assert torch.get_num_threads() == 1  # the conftest's setting, restored

@@ -1,0 +1,77 @@
+"""Timings for the inside-the-model and sampling show-me functions (engine.inspection, engine.sampling).
+
+`timings()` returns (measure, value) rows for `python -m engine.bench`'s report. The model is the `lesson`
+preset's shape (3 layers x 4 heads x 128 wide, block 64) with tiny Shakespeare's 65 characters, freshly
+initialised: speed does not depend on what the weights learned. The target (lesson 8 redraws the distribution
+on every knob change): next-token probabilities for a full-block prompt under 100 ms.
+
+Measured on one thread, then on torch's default thread count: on a small shared machine whose cores other
+processes keep busy, a model this small is 10-100x slower on two threads than on one (the threads wait for each
+other; measured 1.9 ms vs 312 ms on 2 busy cores), so interactive calls belong on one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from engine.config import DEFAULT_CORPUS, PRESETS
+from engine.inspection import attention_view, logit_lens
+from engine.model import GPT
+from engine.sampling import generate_steps, next_token_distribution
+from engine.tokenization import CharTokenizer
+
+
+def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up: the first call pays for allocations and kernel selection
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def timings(repeat: int = 20) -> list[tuple[str, str]]:
+    """Measure the show-me functions on a lesson-preset model; returns (measure, value) rows."""
+    load = os.getloadavg()[0]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        rows = _measure(repeat, "1 thread")
+        torch.set_num_threads(before)
+        rows += _measure(repeat, f"{before} threads")[:1]
+    finally:
+        torch.set_num_threads(before)
+    return [("1-minute load average when the run started (other processes share the cores)", f"{load:.1f}"), *rows]
+
+
+def _measure(repeat: int, threads: str) -> list[tuple[str, str]]:
+    torch.manual_seed(0)
+    tok = CharTokenizer.from_text(DEFAULT_CORPUS.read_text(encoding="utf-8"))
+    model = GPT(PRESETS["lesson"].model_config(tok.vocab_size))
+    prompt = DEFAULT_CORPUS.read_text(encoding="utf-8")[:model.config.block_size]  # a full block
+    nxt = _median_ms(lambda: next_token_distribution(model, tok, prompt, temperature=0.8, top_k=10, top_p=0.9),
+                     repeat)
+    cached = _median_ms(lambda: list(generate_steps(model, tok, "ROMEO:", 40)), max(3, repeat // 4)) / 40
+    plain = _median_ms(lambda: list(generate_steps(model, tok, "ROMEO:", 40, use_cache=False)),
+                       max(3, repeat // 4)) / 40
+    attn = _median_ms(lambda: attention_view(model, tok, prompt), repeat)
+    lens = _median_ms(lambda: logit_lens(model, tok, prompt), repeat)
+    shape = f"lesson preset, vocab {tok.vocab_size}, {len(prompt)}-token prompt, median of {repeat}, {threads}"
+    return [
+        (f"next-token probabilities ({shape}) (target < 100 ms)", f"{nxt:.1f} ms"),
+        ("generate_steps per token, KV cache (40 tokens after a 6-token prompt)", f"{cached:.2f} ms"),
+        ("generate_steps per token, no cache", f"{plain:.2f} ms"),
+        ("attention_view, same prompt", f"{attn:.1f} ms"),
+        ("logit_lens, same prompt", f"{lens:.1f} ms"),
+    ]
+
+
+if __name__ == "__main__":
+    for measure, value in timings():
+        print(f"{measure:<100} {value}")
