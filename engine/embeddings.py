@@ -220,10 +220,10 @@ def embedding_table(model: GPT) -> torch.Tensor:
     return model.transformer.wte.weight.detach().cpu()
 
 
-def project_model(model: GPT, tokenizer: Tokenizer, dims: int = 3) -> Projection:
-    """The map of one model's token embeddings, on its own principal axes."""
+def project_model(model: GPT, tokenizer: Tokenizer, dims: int = 3, step: int | None = None) -> Projection:
+    """The map of one model's token embeddings, on its own principal axes (a reference checkpoint, say)."""
     table = embedding_table(model)  # (V, C)
-    return project_table(table, token_texts(tokenizer, table.shape[0]), dims=dims)
+    return project_table(table, token_texts(tokenizer, table.shape[0]), dims=dims, step=step)
 
 
 # ---- nearest neighbours ------------------------------------------------------------------------------------
