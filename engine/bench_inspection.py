@@ -5,9 +5,9 @@ preset's shape (3 layers x 4 heads x 128 wide, block 64) with tiny Shakespeare's
 initialised: speed does not depend on what the weights learned. The target (lesson 8 redraws the distribution
 on every knob change): next-token probabilities for a full-block prompt under 100 ms.
 
-Measured on one thread, then on torch's default thread count: on a small shared machine whose cores other
-processes keep busy, a model this small is 10-100x slower on two threads than on one (the threads wait for each
-other; measured 1.9 ms vs 312 ms on 2 busy cores), so interactive calls belong on one thread.
+Measured with torch set to one thread, then to its default count: the show-me functions run on one thread
+whatever the caller set (`engine.sampling.eval_mode`), because on a small shared machine whose cores other
+processes keep busy a model this small was 10-100x slower on two threads (1.9 ms vs 312 ms on 2 busy cores).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def timings(repeat: int = 20) -> list[tuple[str, str]]:
         torch.set_num_threads(1)
         rows = _measure(repeat, "1 thread")
         torch.set_num_threads(before)
-        rows += _measure(repeat, f"{before} threads")[:1]
+        rows += _measure(repeat, f"caller at {before} threads")[:1]
     finally:
         torch.set_num_threads(before)
     return [("1-minute load average when the run started (other processes share the cores)", f"{load:.1f}"), *rows]

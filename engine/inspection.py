@@ -50,7 +50,8 @@ class AttentionView:
 def attention_view(model: GPT, tokenizer: Tokenizer, prompt: str) -> AttentionView:
     """Show-me function: every layer's and head's attention weights over the prompt's tokens."""
     idx, tokens, dropped = _prompt_tensor(model, tokenizer, prompt)
-    weights = attention_maps(model, idx)
+    with eval_mode(model):  # one thread (see eval_mode); attention_maps restores the mode itself too
+        weights = attention_maps(model, idx)
     return AttentionView(tokens, dropped, model.config.n_layer, model.config.n_head, weights)
 
 

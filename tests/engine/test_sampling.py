@@ -147,3 +147,13 @@ def test_cached_and_uncached_generation_agree_past_block_size(model: GPT, tok: C
     assert [s.id for s in cached] == [s.id for s in plain]
     for c, p in zip(cached, plain, strict=True):
         assert [a.raw for a in c.alternatives] == pytest.approx([a.raw for a in p.alternatives], abs=1e-5)
+
+
+def test_eval_mode_runs_on_one_thread_and_restores_everything(model: GPT) -> None:
+    from engine.sampling import eval_mode
+
+    torch.set_num_threads(2)  # the conftest restores its own setting afterwards
+    model.train()
+    with eval_mode(model):
+        assert torch.get_num_threads() == 1 and not model.training and not torch.is_grad_enabled()
+    assert torch.get_num_threads() == 2 and model.training and torch.is_grad_enabled()
