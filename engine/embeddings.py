@@ -95,7 +95,8 @@ class Projection:
 
 @dataclass(frozen=True)
 class RunProjection:
-    """One map per timeline snapshot of a run, all on the axes fitted on `fit_step`."""
+    """One map per timeline snapshot of a run, all on the axes fitted on `fit_step`. Cached and shared by every
+    caller (see `run_projection`): read it, never modify it."""
 
     steps: tuple[int, ...]
     fit_step: int
