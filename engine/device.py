@@ -26,6 +26,7 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -293,3 +294,26 @@ def predicted_sentence(preferred: str = "auto", dtype: str = "auto", threads: in
         return _cpu_sentence(n_threads, "float32")
     return _cpu_sentence(n_threads, "float32") + " (bf16 if it measures faster on this CPU)"
 
+
+
+_one_thread_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the count: for the small show-me computations the
+    web server does for a page (an embedding projection, next-token probabilities), never for training.
+
+    Why: these tensors are tiny (a 65 x 128 table, a 3-layer model), and on a machine whose cores are busy (a run
+    training beside the page) two threads spend their time waiting for each other: an SVD measured 280 ms and
+    next-token probabilities 312 ms on two busy cores, 1-2 ms on one thread (engine/bench_embeddings.py,
+    engine/bench_inspection.py). torch's thread count is process-wide, so every caller goes through this one
+    lock (Streamlit runs each session in a thread of its own): nested and concurrent callers restore it in order.
+    """
+    with _one_thread_lock:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)

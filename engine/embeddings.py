@@ -29,9 +29,6 @@ Token labels and groups (vowels, word pieces ...) live in engine.embedding_group
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -40,29 +37,12 @@ from typing import Any
 import torch
 
 from engine import checkpoint
+from engine.device import single_thread
 from engine.embedding_groups import GROUP_NAMES, token_group, token_label
 from engine.model import GPT, GPTConfig
 from engine.tokenization import Tokenizer, tokenizer_from_dict
 
 WTE_KEY = "transformer.wte.weight"  # the token-embedding table in a GPT's state dict
-_THREADS = threading.RLock()
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block, then restore the count. These matrices are tiny (65 x 128), and
-    on a machine whose cores are busy (a run training beside the page) multi-threaded LAPACK spends its time
-    waiting for its threads to be scheduled: an SVD measured 280 ms on 2 busy cores, 1-2 ms on one thread.
-    The lock keeps concurrent callers (Streamlit runs each session in a thread) from restoring out of order."""
-    with _THREADS:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-
 @dataclass(frozen=True)
 class Axes:
     """Principal axes fitted on one table: project any table of the same width onto them with `project`."""
@@ -139,7 +119,7 @@ def fit_axes(table: torch.Tensor, dims: int = 3) -> Axes:
     """
     x = table.detach().to(torch.float64)  # (V, C); float64: the same answer on every run and machine
     center = x.mean(dim=0)  # (C,)
-    with one_thread():
+    with single_thread():
         _, _, vh = torch.linalg.svd(x - center, full_matrices=False)  # vh: (min(V, C), C)
     comps = vh[:dims]  # (k, C), k <= dims
     if comps.shape[0] < dims:  # fewer tokens or dimensions than axes asked for: pad with empty axes
@@ -198,7 +178,7 @@ def project_table(
         raise ValueError(f"a map has 2 or 3 axes, not {dims}")
     if table.shape[0] != len(texts):
         raise ValueError(f"the table has {table.shape[0]} rows but {len(texts)} token texts were given")
-    with one_thread():
+    with single_thread():
         axes = axes or fit_axes(table, dims)
         coords = project(table, axes)[:, :dims] + 0.0  # (V, dims); + 0.0 turns -0.0 into 0.0
         explained = explained_variance(table, axes)[:dims]
@@ -241,7 +221,7 @@ def nearest_neighbours(table: torch.Tensor, texts: list[str], token_id: int, k: 
     if not 0 <= token_id < table.shape[0]:
         raise ValueError(f"token id {token_id} is not in this table of {table.shape[0]} tokens")
     x = table.detach().to(torch.float64)  # (V, C)
-    with one_thread():
+    with single_thread():
         unit = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (V, C), each row of length 1 (or 0)
         sims = (unit @ unit[token_id]).tolist()  # (V,)
     order = sorted((i for i in range(len(sims)) if i != token_id), key=lambda i: (-round(sims[i], 12), i))

@@ -19,7 +19,6 @@ last position's logits and the model's key-value cache (`GPT.forward_cached`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from engine.device import single_thread
 from engine.model import GPT, KVCache
 from engine.tokenization import Tokenizer
 
@@ -70,28 +70,18 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> tuple[l
     return ids[dropped:], dropped
 
 
-_THREADS = threading.RLock()
-
-
 @contextmanager
 def eval_mode(model: GPT) -> Iterator[GPT]:
-    """Evaluation mode (no dropout), no gradients and one torch thread for the block; all restored after.
-
-    Why one thread: a lesson-sized model is tiny, and on a machine whose cores are busy (a run training beside
-    the page) two threads spend their time waiting for each other: next-token probabilities measured 312 ms on
-    two busy cores, 2 ms on one thread (engine/bench_inspection.py). The lock keeps concurrent callers (Streamlit
-    runs each session in a thread) from restoring the count out of order.
-    """
-    with _THREADS:
-        was_training, threads = model.training, torch.get_num_threads()
+    """Evaluation mode (no dropout), no gradients and one torch thread (engine.device.single_thread, which says
+    why) for the block; all restored after."""
+    with single_thread():
+        was_training = model.training
         model.eval()
-        torch.set_num_threads(1)
         try:
             with torch.no_grad():
                 yield model
         finally:
             model.train(was_training)
-            torch.set_num_threads(threads)
 
 
 def filter_probs(

@@ -190,3 +190,15 @@ def test_dropout_seed_is_offset_after_the_weights(small_text: str) -> None:
     again = prepare(replace(TINY, max_steps=3, seed=7), small_text)
     for a, b in zip(state.model.parameters(), again.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_single_thread_nests_and_restores_the_count() -> None:
+    from engine.device import single_thread
+
+    before = torch.get_num_threads()
+    with single_thread():
+        assert torch.get_num_threads() == 1
+        with single_thread():  # a show-me function calling another
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
