@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m engine.bench train|tokenize|gpu`. Each appends its figures to docs/benchmarks.md.
+"""Benchmarks: `python -m engine.bench train|tokenize|embeddings|gpu`. Each appends its figures to docs/benchmarks.md.
 
 Speed targets live here, never in timed unit tests (a loaded CI machine would make those flaky). `gpu` is the
 check of everything CPU tests cannot prove (torch.compile, bf16, NCCL across GPUs): run it on any CUDA machine.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from engine import bench_report, checkpoint, embeddings
+from engine import bench_inspection, bench_report, checkpoint, embeddings
 from engine.config import DEFAULT_CORPUS, PRESETS
 from engine.model import GPT
 from engine.tokenization import CharTokenizer, Tokenizer
@@ -98,7 +98,13 @@ def measure_projection(b: Bench) -> list[tuple[str, str]]:
     ]
 
 
-MEASURES: list[Callable[[Bench], list[tuple[str, str]]]] = [measure_projection]
+def measure_next_token(b: Bench) -> list[tuple[str, str]]:
+    """Next-token probabilities, generation, attention and the logit lens (engine.bench_inspection): lesson 8's
+    target is under 100 ms for a prompt's probabilities."""
+    return bench_inspection.timings()
+
+
+MEASURES: list[Callable[[Bench], list[tuple[str, str]]]] = [measure_projection, measure_next_token]
 
 
 def run(write: bool = True, repeat: int = 5) -> list[tuple[str, str]]:
