@@ -159,7 +159,7 @@ def _write_readme(out_dir: Path, train_args: list[str], command: str, result: di
         f"- date: {datetime.date.today().isoformat()}",
         f"- engine commit: {engine_commit()}",
         f"- device: {result.get('device')}; optimizer used: {config['train']['optimizer']} "
-        "(the lesson preset's Muon falls back to AdamW on a CPU without fast bf16, so rebuild on one that has it)",
+        "(the lesson preset: Muon for the hidden matrices, AdamW for the rest)",
         f"- final validation loss: {result['val_loss']:.4f} ({config['train']['final_eval_batches']} batches; training loss {result['train_loss']:.4f}) "
         f"after {result['steps']} steps, {result['params']:,} parameters",
         f"- timeline steps: {steps}",
