@@ -153,6 +153,47 @@ class VocabSweepParams(WidgetParams):
         return sizes
 
 
+class AttentionHeatmapParams(WidgetParams):
+    """One head's attention weights over a prompt the learner types, as a heatmap (layer and head chosen on screen)."""
+
+    prompt: str = Field("ROMEO: What light through yonder", min_length=1, max_length=400)
+    layer: int = Field(1, ge=1, le=12, description="layer shown first, counting from 1")
+    head: int = Field(1, ge=1, le=16, description="head shown first, counting from 1")
+
+
+class ParameterBreakdownParams(WidgetParams):
+    """The model's parameters by part (embeddings, attention, MLP, norms, the tied output head), with the total."""
+
+    show_table: bool = True
+
+
+class ForwardPassParams(WidgetParams):
+    """A prompt through the model stage by stage with real tensor shapes, the likeliest next tokens, the logit lens."""
+
+    prompt: str = Field("ROMEO: What light through yonder", min_length=1, max_length=400)
+
+
+class EmbeddingMapParams(WidgetParams):
+    """The shown model's token-embedding table as a 2-D (or 3-D) PCA map, at each step of its training timeline."""
+
+    start_at: Literal["first", "last"] = Field("first", description="the timeline step the slider starts on")
+    allow_3d: bool = True
+
+
+class EmbeddingNeighboursParams(WidgetParams):
+    """A token's nearest neighbours by cosine similarity, at step 0 and at a chosen timeline step."""
+
+    token: str = Field("e", min_length=1, max_length=40, description="the token shown first, if the vocabulary has it")
+    k: int = Field(6, ge=3, le=15, description="neighbours listed")
+
+
+class EmbeddingTableSizeParams(WidgetParams):
+    """The embedding table's size from the shown model's own config, and for a vocabulary size the learner types."""
+
+    what_if: bool = True
+    what_if_vocab: int = Field(1024, ge=2, le=262_144)
+
+
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "next_char_counts": NextCharCountsParams,
     "train_run": TrainRunParams,
@@ -163,6 +204,12 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "tokenizer_playground": TokenizerPlaygroundParams,
     "bpe_trainer": BPETrainerParams,
     "vocab_sweep": VocabSweepParams,
+    "attention_heatmap": AttentionHeatmapParams,
+    "parameter_breakdown": ParameterBreakdownParams,
+    "forward_pass": ForwardPassParams,
+    "embedding_map": EmbeddingMapParams,
+    "embedding_neighbours": EmbeddingNeighboursParams,
+    "embedding_table_size": EmbeddingTableSizeParams,
 }
 
 # Numeric quiz answers that come from the learner's own work rather than from the YAML. The UI computes them;

@@ -13,12 +13,18 @@ import streamlit as st
 
 from course.widgets import WIDGET_PARAMS
 from ui.widgets import (
+    attention_heatmap,
     bpe_trainer,
     cleaning_lab,
     corpus_picker,
     dedup_compare,
     dedup_lab,
+    embedding_map,
+    embedding_neighbours,
+    embedding_table_size,
+    forward_pass,
     next_char_counts,
+    parameter_breakdown,
     tokenizer_playground,
     train_run,
     vocab_sweep,
@@ -34,6 +40,12 @@ RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "tokenizer_playground": tokenizer_playground.render,
     "bpe_trainer": bpe_trainer.render,
     "vocab_sweep": vocab_sweep.render,
+    "attention_heatmap": attention_heatmap.render,
+    "parameter_breakdown": parameter_breakdown.render,
+    "forward_pass": forward_pass.render,
+    "embedding_map": embedding_map.render,
+    "embedding_neighbours": embedding_neighbours.render,
+    "embedding_table_size": embedding_table_size.render,
 }
 
 
