@@ -1,0 +1,50 @@
+"""Lesson 5's table size: how many numbers the shown model's embedding table holds, from its own config
+(`engine.embeddings.run_table_size`: V rows x C numbers, bytes at fp32, share of all parameters), and the same
+for a vocabulary size the learner types (`engine.embeddings.table_size`, the model otherwise unchanged)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from course.widgets import EmbeddingTableSizeParams
+from engine import checkpoint
+from engine.embeddings import TableSize, run_table_size, table_size
+from ui import model_source, session
+
+
+def kilobytes(n: int) -> str:
+    """A byte count in kB or MB (1,000-based), as the tiles show it.
+
+    >>> kilobytes(33_280), kilobytes(154_389_504)
+    ('33.3 kB', '154.4 MB')
+    """
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
+
+
+def tiles(size: TableSize) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Rows (V): one per token", f"{size.vocab_size:,}")
+    cols[1].metric("Numbers per row (C)", f"{size.n_embd:,}")
+    cols[2].metric("Numbers in the table (V × C)", f"{size.numbers:,}")
+    cols[3].metric("Memory at 4 bytes each", kilobytes(size.bytes_fp32), help=f"{size.bytes_fp32:,} bytes (fp32)")
+    cols[4].metric("Share of all parameters", f"{size.share:.1%}", help=f"of {size.model_params:,} in the model")
+
+
+def render(params: EmbeddingTableSizeParams, key: str) -> None:
+    source = model_source.pick(session.learner().id, key=f"{key}-source")
+    size = run_table_size(source.run_dir)
+    tiles(size)
+    st.caption(f"The whole model has {size.model_params:,} parameters; the table is {size.numbers:,} of them.")
+    if not params.what_if:
+        return
+    vocab = st.number_input("What if the vocabulary had this many tokens?", min_value=2, max_value=262_144,
+                            value=params.what_if_vocab, step=256, key=f"{key}-what-if",
+                            help="Same model otherwise: the same C, the same layers.")
+    model = json.loads((Path(source.run_dir) / checkpoint.CONFIG).read_text())["model"]
+    other = table_size({**model, "vocab_size": int(vocab)})
+    st.markdown(f"With **{other.vocab_size:,}** tokens: **{other.numbers:,}** numbers "
+                f"({kilobytes(other.bytes_fp32)}), **{other.share:.1%}** of a model of {other.model_params:,} "
+                "parameters.")
