@@ -45,6 +45,7 @@ def test_heatmap_keeps_repeated_tokens_apart_and_shows_the_mask():
     assert len(ticks) == len(view.tokens) == len(set(ticks)) == len(PROMPT)  # character model: one token per char
     assert ticks[0].startswith("R") and ticks[6].startswith("␣")  # the space after "ROMEO:" is made visible
     hover = fig.data[0].customdata
+    assert fig.data[0].z[0][1] is None and fig.data[0].z[1][0] is not None  # the mask is drawn empty
     assert hover[0][1].endswith("(masked: later position)") and hover[1][0].startswith("O → R: ")
     assert "the last position (“r”)" in attention_heatmap.summary(view, 0, 0)
 
@@ -55,10 +56,10 @@ def test_forward_table_names_the_shapes():
     stages = forward_stages(model, tok, PROMPT)
     rows = forward_pass.table(stages, {len(PROMPT): "T", c.n_embd: "C", c.vocab_size: "V"})
     shapes = {r["stage"]: r["shape"] for r in rows}
-    assert shapes["tokens"] == f"(T={len(PROMPT)},)"
+    assert shapes["tokens"] == f"(T={len(PROMPT)})"
     assert shapes["block 1 output"] == f"(T={len(PROMPT)}, C={c.n_embd})"
     assert shapes["logits"] == f"(T={len(PROMPT)}, V={c.vocab_size})"
-    assert shapes["probabilities (last position)"] == f"(V={c.vocab_size},)"
+    assert shapes["probabilities (last position)"] == f"(V={c.vocab_size})"
     assert len(rows) == 4 + c.n_layer + 3
 
 

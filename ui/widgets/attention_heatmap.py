@@ -39,9 +39,10 @@ def chart(view: AttentionView, layer: int, head: int) -> go.Figure:
     hover = [[f"{view.tokens[q]} → {view.tokens[k]}: {grid[q][k]:.2f}" + ("  (masked: later position)" if k > q else "")
               for k in range(T)] for q in range(T)]
     ticks = labels(view.tokens)
+    shown = [[w if k <= q else None for k, w in enumerate(row)] for q, row in enumerate(grid)]  # masked: no colour
     fig = go.Figure(go.Heatmap(
-        z=grid, x=list(range(T)), y=list(range(T)), zmin=0, zmax=1, colorscale="Viridis", customdata=hover,
-        hovertemplate="%{customdata}<extra></extra>", xgap=1, ygap=1,
+        z=shown, x=list(range(T)), y=list(range(T)), zmin=0, zmax=1, colorscale="Viridis", customdata=hover,
+        hovertemplate="%{customdata}<extra></extra>", hoverongaps=True, xgap=1, ygap=1,
         colorbar=dict(title=dict(text="weight", side="right"), thickness=12),
     ))
     axis = dict(tickmode="array", tickvals=list(range(T)), ticktext=ticks, tickfont=dict(size=11, family="monospace"),
@@ -94,6 +95,7 @@ def render(params: AttentionHeatmapParams, key: str) -> None:
                 f"may look at a later one.")
     st.plotly_chart(chart(view, layer, head), key=f"{key}-chart", config={"displayModeBar": False})
     st.markdown(summary(view, layer, head))
-    st.caption(f"`␣` is a space and `↵` a line break; the small number after each token is its position. "
+    st.caption(f"Empty squares above the diagonal are masked: their weight is exactly 0. "
+               f"`␣` is a space and `↵` a line break; the small number after each token is its position. "
                f"This model has {view.n_layer} layers of {view.n_head} heads each: "
                f"{view.n_layer * view.n_head} grids like this one for every prompt.")

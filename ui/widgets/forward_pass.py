@@ -22,15 +22,15 @@ WHAT = {  # stage name -> what it is, in the lesson's words
 
 
 def shape_text(shape: tuple[int, ...], names: dict[int, str]) -> str:
-    """A shape with the letters the lesson uses: `(32, 128)` -> `(T=32, C=128)`.
+    """A shape with the letters the lesson uses: `(32, 128)` -> `(T=32, C=128)` (one axis without Python's comma).
 
     >>> shape_text((32, 128), {32: "T", 128: "C", 65: "V"})
     '(T=32, C=128)'
     >>> shape_text((65,), {32: "T", 128: "C", 65: "V"})
-    '(V=65,)'
+    '(V=65)'
     """
     parts = [f"{names[n]}={n}" if n in names else str(n) for n in shape]
-    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+    return f"({', '.join(parts)})"
 
 
 def table(stages: list[Stage], names: dict[int, str]) -> list[dict[str, str]]:

@@ -46,6 +46,9 @@ def render(params: ParameterBreakdownParams, key: str) -> None:
     st.plotly_chart(chart(parts), key=f"{key}-chart", config={"displayModeBar": False})
     st.caption(f"Its settings: {c.n_layer} layers, {c.n_head} heads, vectors of {c.n_embd} numbers (n_embd), "
                f"a vocabulary of {c.vocab_size} tokens and a window of {c.block_size} positions.")
+    head = next((p for p in parts if p.name == "output head"), None)
+    if head is not None and head.count == 0:
+        st.caption(f"The output head shows 0 because it is {head.note}.")
     if params.show_table:
         st.dataframe([{"part": p.name, "parameters": p.count, "what it is": p.note} for p in parts],
                      hide_index=True, key=f"{key}-table",

@@ -1,0 +1,34 @@
+"""Lesson 6 in a real browser: type a prompt into the attention card and see a heatmap whose axes carry exactly
+that prompt's tokens (the reference model reads characters; spaces are drawn as ␣)."""
+
+from __future__ import annotations
+
+import pytest
+
+from course.loader import load_course
+from course.progress import ProgressStore
+
+pytestmark = pytest.mark.browser
+
+
+def test_typed_prompt_becomes_the_heatmap_axes(server, browser):
+    lesson = load_course().entry("transformer").lesson
+    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "attention_heatmap")
+    store = ProgressStore(server.db)
+    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
+    store.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.set_default_timeout(60_000)
+    page.goto(f"{server.url}/lesson-6")
+    page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
+    prompt = page.get_by_role("textbox", name="Prompt")
+    prompt.fill("JULIET: O Romeo")
+    prompt.press("Enter")
+    page.get_by_text("15 tokens").wait_for()
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.locator("g.xtick text", has_text="J ·0").wait_for()  # the new prompt's chart, not the default's
+    ticks = [t.split(" ·")[0] for t in chart.locator("g.xtick text").all_text_contents()]
+    assert ticks == list("JULIET:␣O␣Romeo")
+    assert [t.split(" ·")[0] for t in chart.locator("g.ytick text").all_text_contents()] == ticks
+    page.get_by_text("Layer 1, head 1: the last position (“o”)").wait_for()
