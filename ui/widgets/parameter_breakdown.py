@@ -49,6 +49,9 @@ def render(params: ParameterBreakdownParams, key: str) -> None:
     head = next((p for p in parts if p.name == "output head"), None)
     if head is not None and head.count == 0:
         st.caption(f"The output head shows 0 because it is {head.note}.")
+    positions = model.transformer.wpe.weight.numel()
+    st.caption(f"A training run's panel reports {model.num_params():,} parameters: like nanoGPT, it leaves out the "
+               f"{positions:,} numbers of the position table, which only say where a token sits.")
     if params.show_table:
         st.dataframe([{"part": p.name, "parameters": p.count, "what it is": p.note} for p in parts],
                      hide_index=True, key=f"{key}-table",
