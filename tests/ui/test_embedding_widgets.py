@@ -84,7 +84,7 @@ def test_table_size_tiles_from_the_models_config(db):
     at = _harness("embedding_table_size")
     _no_errors(at)
     values = {m.label: m.value for m in at.metric}
-    assert values["Numbers in the table (V × C)"] == f"{size.numbers:,}"
-    assert values["Rows (V): one per token"] == f"{size.vocab_size:,}"
+    assert values["Numbers (V × C)"] == f"{size.numbers:,}"
+    assert values["Rows (V)"] == f"{size.vocab_size:,}"
     at.number_input(key="harness-what-if").set_value(size.vocab_size * 2).run()
     assert f"**{size.numbers * 2:,}** numbers" in texts(at)

@@ -102,17 +102,23 @@ def summary(frame: Projection, dims: int) -> str:
 
 def render(params: EmbeddingMapParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
-    dims = 3 if params.allow_3d and st.toggle("Show three axes (3-D, drag to turn it)", key=f"{key}-3d") else 2
+    left, right = st.columns(2)
+    zoom = left.toggle("Zoom in on this step", key=f"{key}-zoom",
+                       help="Off: the same scale for every step, so you see the rows grow and move. On: the scale "
+                            "fits this step's points, so you can see how they are arranged.")
+    dims = 3 if params.allow_3d and right.toggle("Show three axes (3-D, drag to turn it)", key=f"{key}-3d") else 2
     rp: RunProjection = run_projection(source.run_dir, dims=3)
     steps = list(rp.steps)
     step = st.select_slider("Training step (drag to replay training)", options=steps, key=f"{key}-step",
                             value=steps[0] if params.start_at == "first" else steps[-1],
                             format_func=lambda s: f"{s:,}")
     frame = rp.frame(step)
-    bounds = rp.bounds[:dims]
+    bounds = rp.bounds[:dims] if not zoom else tuple(
+        (min(c), max(c)) for c in ([getattr(p, a) for p in frame.points] for a in "xyz"[:dims]))
     st.plotly_chart(chart(frame, bounds, dims), key=f"{key}-chart", config={"displayModeBar": dims == 3})
     st.caption(variance_caption(frame, dims))
     st.markdown(summary(frame, dims))
+    scale = "zoomed in on this step" if zoom else "on one scale for every step"
     st.caption(f"Axes fitted once on step {rp.fit_step:,}, the end of training, and kept for every step, so a "
-               "token that moves on screen really moved. Hover a point to read its token; ␣ is a space, ⏎ a "
-               "newline.")
+               f"token that moves on screen really moved; the plot is {scale}. Hover a point to read its token; "
+               "␣ is a space, ⏎ a newline.")

@@ -26,11 +26,11 @@ def kilobytes(n: int) -> str:
 
 def tiles(size: TableSize) -> None:
     cols = st.columns(5)
-    cols[0].metric("Rows (V): one per token", f"{size.vocab_size:,}")
-    cols[1].metric("Numbers per row (C)", f"{size.n_embd:,}")
-    cols[2].metric("Numbers in the table (V × C)", f"{size.numbers:,}")
-    cols[3].metric("Memory at 4 bytes each", kilobytes(size.bytes_fp32), help=f"{size.bytes_fp32:,} bytes (fp32)")
-    cols[4].metric("Share of all parameters", f"{size.share:.1%}", help=f"of {size.model_params:,} in the model")
+    cols[0].metric("Rows (V)", f"{size.vocab_size:,}", help="one row per token in the vocabulary")
+    cols[1].metric("Row length (C)", f"{size.n_embd:,}", help="numbers per token")
+    cols[2].metric("Numbers (V × C)", f"{size.numbers:,}", help="every number in the table")
+    cols[3].metric("Memory (fp32)", kilobytes(size.bytes_fp32), help=f"{size.bytes_fp32:,} bytes at 4 bytes a number")
+    cols[4].metric("Share of model", f"{size.share:.1%}", help=f"of all {size.model_params:,} parameters")
 
 
 def render(params: EmbeddingTableSizeParams, key: str) -> None:
