@@ -194,6 +194,48 @@ class EmbeddingTableSizeParams(WidgetParams):
     what_if_vocab: int = Field(1024, ge=2, le=262_144)
 
 
+class NextTokenProbsParams(WidgetParams):
+    """The model's next-token probabilities for a typed prompt, raw beside temperature / top-k / top-p, and
+    generation one token at a time (the model samples, or the learner picks)."""
+
+    prompt: str = Field("To be, or not to be, th", min_length=1, max_length=400)
+    temperature: float = Field(1.0, ge=0.0, le=2.0, description="the slider's first value")
+    top_k: int = Field(0, ge=0, le=100, description="0 = off")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = off")
+    show: int = Field(10, ge=3, le=20, description="candidates shown in the chart")
+    seed: int = Field(0, ge=0, le=10_000)
+
+
+class ModelVsCountsParams(WidgetParams):
+    """For a short context, a character model's next-character probabilities beside the real next-character
+    shares in the text it was trained on (engine.next_token.following_counts)."""
+
+    context: str = Field("th", min_length=1, max_length=20)
+    corpus: str = Field("tinyshakespeare", description="the text the counts come from (the reference model's)")
+    show: int = Field(10, ge=3, le=20)
+
+    _corpus = field_validator("corpus")(_check_corpus)
+
+
+class TimelineSamplesParams(WidgetParams):
+    """The sample the shown run wrote at each snapshot of its timeline, with step and validation loss."""
+
+    columns: int = Field(2, ge=1, le=3)
+
+
+class OverfitRunParams(WidgetParams):
+    """A training run on a small slice of a corpus, long enough for validation loss to turn up (memorising)."""
+
+    preset: Literal["tiny", "lesson"] = Field("lesson", description="tiny: a few seconds, for tests")
+    corpus: str = "tinyshakespeare"
+    slice_chars: int = Field(10_000, ge=2_000, le=100_000, description="the first this many characters")
+    time_budget: int = Field(40, ge=10, le=180)
+    eval_interval: int = Field(25, ge=5, le=200)
+    run_key: str = Field("overfit", pattern=r"^[a-z0-9_-]+$")
+
+    _corpus = field_validator("corpus")(_check_corpus)
+
+
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "next_char_counts": NextCharCountsParams,
     "train_run": TrainRunParams,
@@ -210,6 +252,10 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "embedding_map": EmbeddingMapParams,
     "embedding_neighbours": EmbeddingNeighboursParams,
     "embedding_table_size": EmbeddingTableSizeParams,
+    "next_token_probs": NextTokenProbsParams,
+    "model_vs_counts": ModelVsCountsParams,
+    "timeline_samples": TimelineSamplesParams,
+    "overfit_run": OverfitRunParams,
 }
 
 # Numeric quiz answers that come from the learner's own work rather than from the YAML. The UI computes them;

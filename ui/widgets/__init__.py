@@ -23,8 +23,12 @@ from ui.widgets import (
     embedding_neighbours,
     embedding_table_size,
     forward_pass,
+    model_vs_counts,
     next_char_counts,
+    next_token_probs,
+    overfit_run,
     parameter_breakdown,
+    timeline_samples,
     tokenizer_playground,
     train_run,
     vocab_sweep,
@@ -46,6 +50,10 @@ RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "embedding_map": embedding_map.render,
     "embedding_neighbours": embedding_neighbours.render,
     "embedding_table_size": embedding_table_size.render,
+    "next_token_probs": next_token_probs.render,
+    "model_vs_counts": model_vs_counts.render,
+    "timeline_samples": timeline_samples.render,
+    "overfit_run": overfit_run.render,
 }
 
 

@@ -1,0 +1,80 @@
+"""Lesson 8's overfitting run: the lesson preset trained on a small slice of a corpus (its first ~10,000
+characters) and evaluated often, so the training loss keeps falling while the validation loss turns up.
+
+It reuses the lesson-7 machinery end to end: `ui.run_view.start` under its own run key ("overfit"), drawn by
+`train_run.show_run` (live while it trains, once it has ended). Measured on 2 CPU cores (lesson preset, first
+10,000 characters of Tiny Shakespeare, evaluation every 25 steps): validation loss bottoms out near step 100
+(~15 s) and climbs for the rest of a 40 s run while the training loss keeps falling.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import streamlit as st
+
+from course.widgets import OverfitRunParams
+from engine.bundled import entry
+from engine.config import PRESETS, TrainConfig
+from ui import learner_corpus, run_view, session
+from ui.widgets import train_run
+
+
+def overfit_config(params: OverfitRunParams) -> TrainConfig:
+    """The preset (lesson: timed), evaluated every `eval_interval` steps: the curve's turn is the point.
+
+    >>> cfg = overfit_config(OverfitRunParams())
+    >>> cfg.time_budget, cfg.eval_interval, cfg.max_steps
+    (40.0, 25, None)
+    """
+    base = PRESETS[params.preset]
+    cfg = replace(base, eval_interval=params.eval_interval, sample_interval=100)
+    return replace(cfg, time_budget=float(params.time_budget)) if base.max_steps is None else cfg
+
+
+def slice_text(params: OverfitRunParams) -> str:
+    return learner_corpus.bundled_text(params.corpus)[: params.slice_chars]
+
+
+def best_checkpoint(evals: list[tuple[int, float]]) -> tuple[int, float] | None:
+    """The evaluation with the lowest validation loss: where early stopping would have kept the model.
+
+    >>> best_checkpoint([(0, 4.1), (25, 2.6), (50, 2.3), (75, 2.5)])
+    (50, 2.3)
+    """
+    finite = [(s, v) for s, v in evals if math.isfinite(v)]
+    return min(finite, key=lambda e: (e[1], e[0])) if finite else None
+
+
+def _start(params: OverfitRunParams) -> None:
+    me = session.learner()
+    run_view.start(me.id, params.run_key, overfit_config(params), slice_text(params),
+                   label=f"{me.name} overfitting run")
+
+
+def render(params: OverfitRunParams, key: str) -> bool:
+    me = session.learner()
+    text = slice_text(params)
+    vocab = len(set(text))
+    split = int(len(text) * 0.9)
+    st.caption(f"Training text: the first **{len(text):,}** characters of {entry(params.corpus).title} "
+               f"({split:,} to learn from, the last {len(text) - split:,} held back for validation) · "
+               f"{params.preset} preset"
+               + (f" · **{params.time_budget} s**" if PRESETS[params.preset].max_steps is None else "")
+               + f" · validation every {params.eval_interval} steps.")
+    run = run_view.load(me.id, params.run_key)
+    busy = run is not None and run.active
+    c1, c2 = st.columns([1, 3])
+    c1.button("Start the small-text run", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
+              disabled=busy, on_click=_start, args=(params,), width="stretch")
+    if run is None:
+        c2.caption("Nothing trained yet: press Start and watch the two curves.")
+        return False
+    train_run.show_run(run, vocab, f"{key}-{params.run_key}")
+    if not run.active and (best := best_checkpoint(run.evals)) is not None and run.evals:
+        last_step, last_val = run.evals[-1]
+        st.markdown(f"Lowest validation loss: **{best[1]:.2f}** at step **{best[0]:,}**. At the end (step "
+                    f"{last_step:,}) it was **{last_val:.2f}**. Early stopping would have kept the model from step "
+                    f"{best[0]:,}.")
+    return not run.active
