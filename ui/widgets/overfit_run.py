@@ -66,7 +66,7 @@ def render(params: OverfitRunParams, key: str) -> bool:
     run = run_view.load(me.id, params.run_key)
     busy = run is not None and run.active
     c1, c2 = st.columns([1, 3])
-    c1.button("Start the small-text run", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
+    c1.button("Start training", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
               disabled=busy, on_click=_start, args=(params,), width="stretch")
     if run is None:
         c2.caption("Nothing trained yet: press Start and watch the two curves.")
