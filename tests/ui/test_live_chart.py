@@ -6,15 +6,14 @@ import doctest
 import json
 import math
 
-from ui import live_chart
+from ui import live_chart, run_panel
 from ui.live_chart import Curve, loss_chart_spec
+from ui.run_panel import loss_chart, numbers_line
 from ui.run_view import RunView
-from ui.widgets import train_run
-from ui.widgets.train_run import loss_chart, numbers_line
 
 
 def test_doc_examples():
-    for module in (live_chart, train_run):
+    for module in (live_chart, run_panel):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 

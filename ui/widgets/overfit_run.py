@@ -2,7 +2,7 @@
 characters) and evaluated often, so the training loss keeps falling while the validation loss turns up.
 
 It reuses the lesson-7 machinery end to end: `ui.run_view.start` under its own run key ("overfit"), drawn by
-`train_run.show_run` (live while it trains, once it has ended). Measured on 2 CPU cores (lesson preset, first
+`ui.run_panel.show_run` (live while it trains, once it has ended). Measured on 2 CPU cores (lesson preset, first
 10,000 characters of Tiny Shakespeare, evaluation every 25 steps): validation loss bottoms out near step 100
 (~15 s) and climbs for the rest of a 40 s run while the training loss keeps falling.
 """
@@ -17,8 +17,7 @@ import streamlit as st
 from course.widgets import OverfitRunParams
 from engine.bundled import entry
 from engine.config import PRESETS, TrainConfig
-from ui import learner_corpus, run_view, session
-from ui.widgets import train_run
+from ui import learner_corpus, run_panel, run_view, session
 
 
 def overfit_config(params: OverfitRunParams) -> TrainConfig:
@@ -71,7 +70,7 @@ def render(params: OverfitRunParams, key: str) -> bool:
     if run is None:
         c2.caption("Nothing trained yet: press Start and watch the two curves.")
         return False
-    train_run.show_run(run, vocab, f"{key}-{params.run_key}")
+    run_panel.show_run(run, vocab, f"{key}-{params.run_key}")
     if not run.active and (best := best_checkpoint(run.evals)) is not None and run.evals:
         last_step, last_val = run.evals[-1]
         st.markdown(f"Lowest validation loss: **{best[1]:.2f}** at step **{best[0]:,}**. At the end (step "

@@ -1,0 +1,176 @@
+"""A training run drawn on a page: the live panel (a fragment polling the run every second: one caption, one line
+of numbers and the loss chart; the samples every 5 s), or, once the run has ended, the same drawn once with result
+tiles. Shared by every widget that starts a run (lesson 7's train_run, lesson 8's overfit_run), so a run looks the
+same wherever it is watched. Why the live view is kept small: docs/architecture.md (the browser drawing it shares
+the machine with the training)."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from engine.device import predicted_sentence
+from ui import live_chart, run_status, run_view, session
+from ui.run_view import RunView
+
+POLL_SECONDS = 1.0  # the chart and numbers update every second ...
+SAMPLE_POLL_SECONDS = 5.0  # ... the samples, which change every ~200 steps, less often
+MAX_CHART_POINTS = 150
+
+
+@st.cache_resource(show_spinner=False)
+def device_sentence() -> str:
+    """What a run started now would train on. Predicted, not chosen: choosing configures torch (thread count,
+    a bf16 speed probe) in the web server, which never trains; the training process chooses for itself."""
+    return predicted_sentence()
+
+
+def thin_curve(steps: list[int], values: list[float], max_points: int = MAX_CHART_POINTS) -> tuple[list, list]:
+    """At most `max_points` points, averaging neighbours: the chart is redrawn every second in the learner's
+    browser, on the same cores that train, so it must stay cheap. The last point is always the newest value.
+
+    >>> thin_curve([0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0], max_points=2)
+    ([1, 3], [3.5, 1.5])
+    """
+    if len(steps) <= max_points:
+        return steps, values
+    size = math.ceil(len(steps) / max_points)
+    xs, ys = [], []
+    for i in range(0, len(steps), size):
+        chunk = [v for v in values[i:i + size] if math.isfinite(v)]
+        xs.append(steps[min(i + size, len(steps)) - 1])
+        ys.append(sum(chunk) / len(chunk) if chunk else float("nan"))
+    return xs, ys
+
+
+def loss_chart(run: RunView, vocab_size: int) -> dict:
+    """The run's loss curves as an ECharts option (ui.live_chart): the noisy per-batch training loss, the
+    validation estimates, and the line of random guessing the run starts from."""
+    steps = [r["step"] for r in run.metrics if r.get("train_loss") is not None]
+    train = [r["train_loss"] for r in run.metrics if r.get("train_loss") is not None]
+    steps, train = thin_curve(steps, train)
+    evals = run.evals
+    guess = math.log(vocab_size)
+    finite = [v for v in train + [v for _, v in evals] if math.isfinite(v)]
+    diverging = bool(finite) and max(finite) > 3 * guess  # a log axis shows the explosion instead of clipping it
+    top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
+    return live_chart.loss_chart_spec(
+        [live_chart.Curve("train loss (one batch)", list(zip(steps, train, strict=True))),
+         live_chart.Curve("validation loss", evals, bold=True)],
+        y_title="loss (nats per token)", guide=(guess, f"random guessing: ln {vocab_size} = {guess:.2f}"),
+        log_axis=diverging, y_max=None if diverging else top)
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def numbers_line(run: RunView) -> str:
+    """A training run's headline numbers as one Markdown line. One element, not four metric tiles: it is redrawn
+    every second in a browser that shares the training machine's cores, and each element costs a little of each
+    redraw. (An ended run, drawn once, gets the tiles: result_tiles.)
+
+    >>> numbers_line(RunView("main", "r", "d", "running", [{"step": 0, "val_loss": 4.2}], [], eta_s=60.0))
+    'Step **0** · validation loss **4.200** · – tokens/s · **1:00** left'
+    """
+    parts = [f"Step **{run.step:,}**"]
+    val, start = run.final_val_loss, run.start_val_loss
+    if val is not None and math.isfinite(val):
+        since = f" ({val - start:+.2f} since step 0)" if len(run.evals) > 1 and start is not None else ""
+        parts.append(f"validation loss **{val:.3f}**{since}")
+    else:
+        parts.append("validation loss –")
+    tps = run.tokens_per_s
+    parts.append(f"**{tps:,.0f}** tokens/s" if tps else "– tokens/s")
+    parts.append(f"**{_fmt_eta(run.eta_s)}** left")
+    return " · ".join(parts)
+
+
+def result_tiles(run: RunView) -> None:
+    """An ended run's headline numbers as metric tiles: drawn once, so they can afford to be big."""
+    a, b, c, d = st.columns(4)
+    a.metric("Steps", f"{run.step:,}")
+    val, start = run.final_val_loss, run.start_val_loss
+    finite = val is not None and math.isfinite(val)
+    delta = f"{val - start:+.2f} since step 0" if finite and len(run.evals) > 1 and start is not None else None
+    b.metric("Validation loss", f"{val:.3f}" if finite else "–", delta=delta, delta_color="inverse")
+    tps = run.tokens_per_s
+    c.metric("Tokens / second", f"{tps:,.0f}" if tps else "–")
+    elapsed = run.metrics[-1].get("elapsed_s")
+    d.metric("Training time", _fmt_eta(elapsed) if elapsed is not None else "–")
+
+
+def draw_run(run: RunView, vocab_size: int, key: str) -> None:
+    if run.status == "queued":
+        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
+                "each gets all its cores; yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
+    sentence = run.device_sentence or device_sentence()
+    gpu = f" · on GPU {run.gpu.removeprefix('cuda:')}" if run.gpu and run.gpu not in sentence else ""
+    st.caption(f"{run_status.label(run.status)} · {sentence}{gpu}"
+               + (f" · {run.params:,} parameters" if run.params else ""))
+    if run.status == "running" and not run.metrics:
+        st.markdown("Starting: the training process is building the model and measuring its first loss...")
+    if run.metrics and run.active:
+        st.markdown(numbers_line(run))
+    elif run.metrics:
+        result_tiles(run)
+    if run.metrics:
+        live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart",
+                        alt="Training and validation loss of this run, step by step")
+    if run.status == "finished":
+        st.success(run.message or "Finished.", icon=":material/check_circle:")
+    elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
+        st.error(run.message or "The run stopped.", icon=":material/warning:")
+    elif run.status in ("stopped", "interrupted"):
+        st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+
+
+def draw_samples(run: RunView) -> None:
+    if not run.samples:
+        return
+    step, text = run.samples[-1]
+    st.markdown(f"**What the model writes at step {step:,}:**")
+    st.code(text, language=None, wrap_lines=True)
+    if len(run.samples) > 1:
+        with st.expander(f"All {len(run.samples)} samples, from gibberish to words"):
+            for s, t in run.samples:
+                st.caption(f"step {s:,}")
+                st.code(t, language=None, wrap_lines=True)
+
+
+@st.fragment(run_every=SAMPLE_POLL_SECONDS)
+def _live_samples(learner_id: int, run_key: str) -> None:
+    """Samples appear every ~200 steps: redrawing them every second would only cost the training time."""
+    run = run_view.load(learner_id, run_key)
+    if run is not None:
+        draw_samples(run)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_run(learner_id: int, run_key: str, vocab_size: int, key: str) -> None:
+    """Redrawn every second on its own; once the run has ended, asks for one full rerun, which draws the run
+    without polling (and enables Start again)."""
+    run = run_view.load(learner_id, run_key)
+    if run is None:
+        return
+    run_view.heartbeat(run)
+    draw_run(run, vocab_size, key)
+    if not run.active:
+        st.rerun(scope="app")
+
+
+def show_run(run: RunView, vocab_size: int, key: str) -> None:
+    """A run and its samples: polled live while it is queued or training, drawn once when it has ended (an
+    ended run does not change, and a fragment polling it would only cost the browser, and so training, time)."""
+    if run.active:
+        run_view.polled_by_page(run)
+        learner_id = session.learner().id
+        _live_run(learner_id, run.run_key, vocab_size, key)
+        _live_samples(learner_id, run.run_key)
+    else:
+        draw_run(run, vocab_size, key)
+        draw_samples(run)
