@@ -231,6 +231,8 @@ class OverfitRunParams(WidgetParams):
     slice_chars: int = Field(10_000, ge=2_000, le=100_000, description="the first this many characters")
     time_budget: int = Field(40, ge=10, le=180)
     eval_interval: int = Field(25, ge=5, le=200)
+    early_stop_patience: int = Field(4, ge=1, le=20, description="evaluations without improvement before the "
+                                     "engine's early-stopping rule ends the run (when the learner switches it on)")
     run_key: str = Field("overfit", pattern=r"^[a-z0-9_-]+$")
 
     _corpus = field_validator("corpus")(_check_corpus)

@@ -49,6 +49,7 @@ class TrainConfig:
     sample_interval: int = 200  # generate a text sample every this many steps (and at step 0)
     sample_tokens: int = 80
     sample_prompt: str = "\n"
+    early_stop_patience: int | None = None  # stop when val loss has not improved for this many evaluations
     # reproducibility and hardware
     seed: int = 1337
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" (GPU N) or "mps"

@@ -26,7 +26,7 @@ from engine import checkpoint
 from engine.config import PRESETS, TrainConfig
 from engine.distributed import agree_mean, agree_min, agree_step
 from engine.prepare import TrainState
-from engine.schedule import BudgetPlanner, lr_factor, resumed_factor
+from engine.schedule import BudgetPlanner, EarlyStopping, lr_factor, resumed_factor
 
 
 @torch.no_grad()
@@ -172,6 +172,7 @@ def train_loop(
     start_loss = state.metrics[0]["val_loss"] if state.metrics else ln_vocab
 
     planner = BudgetPlanner(cfg.time_budget, cfg.max_steps, start_step, cfg.eval_interval)
+    early = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
     tok_rate = None
     status, message = "finished", ""
     while planner.total_steps is None or state.step < planner.total_steps:
@@ -233,6 +234,11 @@ def train_loop(
             rec["final"] = True
         elif not diverged and state.step % cfg.eval_interval == 0:
             rec["val_loss"] = timed_eval("val", cfg.eval_batches)
+            # the validation loss is agreed across ranks, so every rank takes this branch together
+            if early is not None and early.update(state.step, rec["val_loss"]):
+                last, message = True, early.message(state.step, cfg.eval_interval)
+                rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
+                rec["final"] = True
         if dinfo.is_main and cfg.sample_interval and not diverged and (state.step % cfg.sample_interval == 0 or last):
             rec["sample"] = generate_sample(state)
         if state.step == start_step + 1 and start_step > 0 and state.notes:  # resumed: no step-0 record

@@ -122,3 +122,36 @@ class BudgetPlanner:
 
     def accept(self, total_steps: int) -> None:
         self.total_steps = total_steps
+
+
+@dataclass
+class EarlyStopping:
+    """The engine's stop rule against memorising: stop when the validation loss has not improved on its best for
+    `patience` evaluations in a row (Prechelt 1998, "Early Stopping - But When?"). Patience, rather than the first
+    rise, because each evaluation averages only a few batches and its number wobbles.
+
+    >>> rule = EarlyStopping(patience=2)
+    >>> [rule.update(step, loss) for step, loss in [(25, 2.6), (50, 2.3), (75, 2.4), (100, 2.35)]]
+    [False, False, False, True]
+    >>> rule.best_step, rule.best
+    (50, 2.3)
+    """
+
+    patience: int
+    best: float = float("inf")
+    best_step: int = 0
+    since_best: int = 0  # evaluations since the best one
+
+    def update(self, step: int, val_loss: float) -> bool:
+        """Record one evaluation; True when the run should stop now."""
+        if val_loss < self.best:
+            self.best, self.best_step, self.since_best = val_loss, step, 0
+        else:
+            self.since_best += 1
+        return self.since_best >= self.patience
+
+    def message(self, step: int, eval_interval: int) -> str:
+        return (f"Stopped early at step {step:,}: the validation loss has not improved for {self.patience} "
+                f"evaluations ({self.patience * eval_interval:,} steps) since its best, {self.best:.3f} at step "
+                f"{self.best_step:,}. From there on the model was getting better only at its own training text "
+                "(memorising), so the engine's early-stopping rule ended the run.")

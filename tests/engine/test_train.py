@@ -239,3 +239,24 @@ def test_a_timed_run_stopped_part_way_resumes_down_its_cosine(small_text: str, t
     # never back up towards the peak (a re-plan may nudge the curve a little), and down to the floor at the end
     assert max(lrs) <= 1.05 * lrs[0]
     assert lrs[-1] == pytest.approx(config.lr * config.min_lr_frac, rel=0.2)
+
+
+def test_early_stopping_ends_a_run_that_has_started_to_memorise(small_text: str) -> None:
+    """On a few thousand characters a model soon gets better only at its own training text; with a patience the
+    engine stops it and says where its best validation loss was."""
+    config = replace(PRESETS["tiny"], n_embd=64, max_steps=3000, eval_interval=10, early_stop_patience=3,
+                     sample_interval=0)
+    state = prepare(config, small_text[:3000])
+    outcome = train_loop(state)
+    evals = [(r["step"], r["val_loss"]) for r in state.metrics if r.get("val_loss") is not None]
+    assert outcome.status == "finished" and state.step < 3000
+    assert outcome.message.startswith(f"Stopped early at step {state.step:,}")
+    best_step, best = min(evals[1:], key=lambda e: e[1])
+    assert f"{best:.3f} at step {best_step:,}" in outcome.message
+    assert [s for s, _ in evals[-3:]] == [state.step - 20, state.step - 10, state.step]
+    assert all(v >= best for _, v in evals[-3:]) and state.metrics[-1]["final"]
+
+
+def test_without_patience_no_early_stop(small_text: str) -> None:
+    state = prepare(replace(PRESETS["tiny"], max_steps=30, eval_interval=10), small_text)
+    assert train_loop(state).message == "" and state.step == 30

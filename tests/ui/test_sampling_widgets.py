@@ -129,3 +129,26 @@ def test_overfit_run_trains_on_the_slice_and_names_the_best_checkpoint(db):
 
     run = run_view.load(store().last_learner().id, "overfit")
     assert run is not None and run.status == "finished" and len(run.evals) >= 6  # evaluated every 10 steps
+
+
+def test_overfit_run_with_the_engines_early_stopping_rule(db):
+    """Switched on, the rule goes with the run's config; a run it stops says so in the engine's words."""
+    at = _harness("overfit_run", {"preset": "tiny", "eval_interval": 5, "early_stop_patience": 2,
+                                  "slice_chars": 2000})
+    at.toggle(key="harness-stop-early").set_value(True).run()
+    at.button(key="harness-start").click().run()
+    _no_errors(at)
+    from ui import run_view
+    from ui.session import store
+
+    learner = store().last_learner().id
+    assert run_view.load(learner, "overfit").config["early_stop_patience"] == 2
+    deadline = time.time() + 120
+    while run_view.load(learner, "overfit").active and time.time() < deadline:
+        time.sleep(0.5)
+    at.run()
+    _no_errors(at)
+    run = run_view.load(learner, "overfit")
+    # the tiny preset (float32, one thread: the same numbers on every machine) levels off on 1,800 characters
+    assert run.status == "finished" and run.step < 60
+    assert run.message.startswith(f"Stopped early at step {run.step}") and "Stopped early" in texts(at)

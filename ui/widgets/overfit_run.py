@@ -20,15 +20,20 @@ from engine.config import PRESETS, TrainConfig
 from ui import learner_corpus, run_panel, run_view, session
 
 
-def overfit_config(params: OverfitRunParams) -> TrainConfig:
-    """The preset (lesson: timed), evaluated every `eval_interval` steps: the curve's turn is the point.
+def overfit_config(params: OverfitRunParams, stop_early: bool = False) -> TrainConfig:
+    """The preset (lesson: timed), evaluated every `eval_interval` steps: the curve's turn is the point. With
+    `stop_early`, the engine's early-stopping rule (engine.schedule.EarlyStopping) ends the run once the
+    validation loss has not improved for `early_stop_patience` evaluations.
 
     >>> cfg = overfit_config(OverfitRunParams())
-    >>> cfg.time_budget, cfg.eval_interval, cfg.max_steps
-    (40.0, 25, None)
+    >>> cfg.time_budget, cfg.eval_interval, cfg.max_steps, cfg.early_stop_patience
+    (40.0, 25, None, None)
+    >>> overfit_config(OverfitRunParams(), stop_early=True).early_stop_patience
+    4
     """
     base = PRESETS[params.preset]
-    cfg = replace(base, eval_interval=params.eval_interval, sample_interval=100)
+    cfg = replace(base, eval_interval=params.eval_interval, sample_interval=100,
+                  early_stop_patience=params.early_stop_patience if stop_early else None)
     return replace(cfg, time_budget=float(params.time_budget)) if base.max_steps is None else cfg
 
 
@@ -46,10 +51,11 @@ def best_checkpoint(evals: list[tuple[int, float]]) -> tuple[int, float] | None:
     return min(finite, key=lambda e: (e[1], e[0])) if finite else None
 
 
-def _start(params: OverfitRunParams) -> None:
+def _start(params: OverfitRunParams, key: str) -> None:
     me = session.learner()
-    run_view.start(me.id, params.run_key, overfit_config(params), slice_text(params),
-                   label=f"{me.name} overfitting run")
+    stop_early = bool(st.session_state.get(f"{key}-stop-early"))
+    run_view.start(me.id, params.run_key, overfit_config(params, stop_early), slice_text(params),
+                   label=f"{me.name} overfitting run" + (" (early stopping)" if stop_early else ""))
 
 
 def render(params: OverfitRunParams, key: str) -> bool:
@@ -66,9 +72,12 @@ def render(params: OverfitRunParams, key: str) -> bool:
     busy = run is not None and run.active
     c1, c2 = st.columns([1, 3])
     c1.button("Start training", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
-              disabled=busy, on_click=_start, args=(params,), width="stretch")
+              disabled=busy, on_click=_start, args=(params, key), width="stretch")
+    c2.toggle(f"Stop early: the engine's rule ends the run once validation loss has not improved for "
+              f"{params.early_stop_patience} evaluations", key=f"{key}-stop-early", disabled=busy,
+              help="Try the run once without it to see the curves split, then once with it.")
     if run is None:
-        c2.caption("Nothing trained yet: press Start and watch the two curves.")
+        st.caption("Nothing trained yet: press Start and watch the two curves.")
         return False
     run_panel.show_run(run, vocab, f"{key}-{params.run_key}")
     if not run.active and (best := best_checkpoint(run.evals)) is not None and run.evals:
