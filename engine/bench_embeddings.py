@@ -15,9 +15,7 @@ To add a measure, write a function `(Bench) -> list[(measure, value)]` and appen
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import torch
 
 from engine import bench_inspection, bench_report, checkpoint, embeddings
+from engine.bench_report import median_seconds
 from engine.config import DEFAULT_CORPUS, PRESETS
 from engine.model import GPT
 from engine.tokenization import CharTokenizer, Tokenizer
@@ -40,15 +39,6 @@ class Bench:
     steps: list[int]
     tokenizer: Tokenizer
     repeat: int
-
-
-def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def build_run(run_dir: Path, snapshots: int = SNAPSHOTS, seed: int = 0) -> Bench:
@@ -79,15 +69,15 @@ def measure_projection(b: Bench) -> list[tuple[str, str]]:
         embeddings.clear_cache()
         embeddings.run_projection(b.run_dir)
 
-    one = _median_seconds(one_cold, b.repeat)
-    whole = _median_seconds(run_cold, b.repeat)
+    one = median_seconds(one_cold, b.repeat)
+    whole = median_seconds(run_cold, b.repeat)
     embeddings.run_projection(b.run_dir)  # warm the cache
-    scrub = _median_seconds(lambda: embeddings.run_projection(b.run_dir).frame(b.steps[len(b.steps) // 2]), 50)
+    scrub = median_seconds(lambda: embeddings.run_projection(b.run_dir).frame(b.steps[len(b.steps) // 2]), 50)
     table, texts = embeddings.run_table(b.run_dir, step)
-    neighbours = _median_seconds(lambda: embeddings.nearest_neighbours(table, texts, 0, k=5), 50)
+    neighbours = median_seconds(lambda: embeddings.nearest_neighbours(table, texts, 0, k=5), 50)
     big = torch.randn(4096, table.shape[1])  # (V, C) a BPE-sized vocabulary
     big_texts = [f"t{i}" for i in range(4096)]
-    big_time = _median_seconds(lambda: embeddings.project_table(big, big_texts, dims=3), b.repeat)
+    big_time = median_seconds(lambda: embeddings.project_table(big, big_texts, dims=3), b.repeat)
     v, c = table.shape
     return [
         (f"one snapshot, {v} x {c} table: read, fit PCA, build 3-D points (target < 300 ms)", f"{one * 1000:.1f} ms"),

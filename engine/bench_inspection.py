@@ -13,12 +13,11 @@ processes keep busy a model this small was 10-100x slower on two threads (1.9 ms
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 
+from engine.bench_report import median_seconds
 from engine.config import DEFAULT_CORPUS, PRESETS
 from engine.inspection import attention_view, logit_lens
 from engine.model import GPT
@@ -27,13 +26,7 @@ from engine.tokenization import CharTokenizer
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up: the first call pays for allocations and kernel selection
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+    return 1000 * median_seconds(fn, repeat, warm_up=True)
 
 
 def timings(repeat: int = 20) -> list[tuple[str, str]]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -29,3 +32,16 @@ def append_section(title: str, rows: list[tuple[str, str]]) -> None:
     lines += [f"| {k} | {v} |\n" for k, v in rows]
     with BENCHMARKS_MD.open("a") as fh:
         fh.writelines(lines)
+
+
+def median_seconds(fn: Callable[[], object], repeat: int, warm_up: bool = False) -> float:
+    """The median wall-clock seconds of `repeat` calls of `fn` (after one untimed call if `warm_up`: the first
+    call pays for allocations and kernel selection). The median, because a shared machine adds outliers."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

@@ -9,22 +9,12 @@ runs, except "first training in a process", which includes the tokenizers librar
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from collections.abc import Callable
 
 from engine import bench_report as bench  # the report helpers, not the CLI (which imports this)
 from engine import corpus, crawl, dedup, tokenization
+from engine.bench_report import median_seconds
 from engine.cleaning import clean
-
-
-def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
@@ -37,22 +27,22 @@ def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
     t0 = time.perf_counter()
     tok = tokenization.train_bpe(one_mb, 4096)
     cold = time.perf_counter() - t0
-    warm = _median_seconds(lambda: tokenization.train_bpe(one_mb, 4096), repeat)
+    warm = median_seconds(lambda: tokenization.train_bpe(one_mb, 4096), repeat)
     assert tok.vocab_size == 4096
 
-    encode = _median_seconds(lambda: tok.encode_with_offsets(playground), 20)
-    chips = _median_seconds(lambda: tok.token_chips(playground), 20)
-    encode_1mb = _median_seconds(lambda: tok.encode(one_mb), repeat)
+    encode = median_seconds(lambda: tok.encode_with_offsets(playground), 20)
+    chips = median_seconds(lambda: tok.token_chips(playground), 20)
+    encode_1mb = median_seconds(lambda: tok.encode(one_mb), repeat)
     n_tokens = len(tok.encode(one_mb))
-    trace = _median_seconds(lambda: tokenization.trace_merges(shakespeare, 200), repeat)
+    trace = median_seconds(lambda: tokenization.trace_merges(shakespeare, 200), repeat)
 
     crawl._make_crawl.cache_clear()
     t0 = time.perf_counter()
     pages = [d.text for d in crawl.make_crawl()]
     make = time.perf_counter() - t0
-    cleaning = _median_seconds(lambda: clean(pages), repeat)
-    near_only = _median_seconds(lambda: dedup.deduplicate(pages, exact=False), repeat)
-    both = _median_seconds(lambda: dedup.deduplicate(pages), repeat)
+    cleaning = median_seconds(lambda: clean(pages), repeat)
+    near_only = median_seconds(lambda: dedup.deduplicate(pages, exact=False), repeat)
+    both = median_seconds(lambda: dedup.deduplicate(pages), repeat)
     report = dedup.deduplicate(pages)
 
     rows = [

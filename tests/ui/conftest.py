@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
+HARNESS = str(Path(__file__).with_name("widget_harness.py"))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -48,3 +49,17 @@ def texts(at: AppTest) -> str:
 
 def button(at: AppTest, key: str):
     return at.button(key=key)
+
+
+def widget_app(name: str, params: dict | None = None) -> AppTest:
+    """One live widget alone on a page (tests/ui/widget_harness.py), run once; its keys start with `harness`."""
+    at = AppTest.from_file(HARNESS, default_timeout=60)
+    at.session_state["harness_widget"] = name
+    at.session_state["harness_params"] = params or {}
+    return at.run()
+
+
+def no_errors(at: AppTest) -> None:
+    """No exception and no error box on the page."""
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error], [e.value for e in at.error]

@@ -6,28 +6,13 @@ from __future__ import annotations
 
 import doctest
 import json
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from engine.embeddings import run_projection, run_table_size
 from engine.reference import REFERENCE_DIR
-from tests.ui.conftest import texts
+from tests.ui.conftest import no_errors, texts, widget_app
 from ui.widgets import embedding_map, embedding_table_size
-
-HARNESS = str(Path(__file__).with_name("widget_harness.py"))
-
-
-def _harness(name: str, params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(HARNESS, default_timeout=60)
-    at.session_state["harness_widget"] = name
-    at.session_state["harness_params"] = params or {}
-    return at.run()
-
-
-def _no_errors(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not [e.value for e in at.error], [e.value for e in at.error]
 
 
 def _points(at: AppTest) -> dict[str, tuple[float, float]]:
@@ -42,14 +27,14 @@ def test_doc_examples():
 
 def test_map_starts_at_step_0_and_the_slider_moves_the_tokens(db):
     rp = run_projection(REFERENCE_DIR, dims=3)
-    at = _harness("embedding_map")
-    _no_errors(at)
+    at = widget_app("embedding_map")
+    no_errors(at)
     assert "at step 0:" in texts(at) and "The chart in words: 65 tokens at step 0" in texts(at)
     start = _points(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     x_range = spec["layout"]["xaxis"]["range"]
     at.select_slider(key="harness-step").set_value(rp.steps[-1]).run()
-    _no_errors(at)
+    no_errors(at)
     end = _points(at)
     assert set(start) == set(end) and len(end) == 65
     assert start["e"] != end["e"]
@@ -61,17 +46,17 @@ def test_map_starts_at_step_0_and_the_slider_moves_the_tokens(db):
 
 
 def test_map_in_three_dimensions(db):
-    at = _harness("embedding_map", {"start_at": "last"})
+    at = widget_app("embedding_map", {"start_at": "last"})
     at.toggle(key="harness-3d").set_value(True).run()
-    _no_errors(at)
+    no_errors(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["data"][0]["type"] == "scatter3d"
     assert "axis 3" in texts(at)
 
 
 def test_neighbours_of_e_change_from_step_0_to_the_end(db):
-    at = _harness("embedding_neighbours", {"token": "e", "k": 5})
-    _no_errors(at)
+    at = widget_app("embedding_neighbours", {"token": "e", "k": 5})
+    no_errors(at)
     before, after = (df.value for df in at.dataframe)
     assert len(before) == len(after) == 5
     assert list(before["token"]) != list(after["token"])
@@ -81,8 +66,8 @@ def test_neighbours_of_e_change_from_step_0_to_the_end(db):
 
 def test_table_size_tiles_from_the_models_config(db):
     size = run_table_size(REFERENCE_DIR)
-    at = _harness("embedding_table_size")
-    _no_errors(at)
+    at = widget_app("embedding_table_size")
+    no_errors(at)
     values = {m.label: m.value for m in at.metric}
     assert values["Numbers (V × C)"] == f"{size.numbers:,}"
     assert values["Rows (V)"] == f"{size.vocab_size:,}"

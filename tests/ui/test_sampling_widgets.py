@@ -7,28 +7,13 @@ from __future__ import annotations
 import doctest
 import json
 import time
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from engine.checkpoint import list_timeline
 from engine.reference import REFERENCE_DIR
-from tests.ui.conftest import texts
+from tests.ui.conftest import no_errors, texts, widget_app
 from ui.widgets import model_vs_counts, next_token_probs, overfit_run, timeline_samples
-
-HARNESS = str(Path(__file__).with_name("widget_harness.py"))
-
-
-def _harness(name: str, params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(HARNESS, default_timeout=60)
-    at.session_state["harness_widget"] = name
-    at.session_state["harness_params"] = params or {}
-    return at.run()
-
-
-def _no_errors(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not [e.value for e in at.error], [e.value for e in at.error]
 
 
 def _bars(at: AppTest) -> dict[str, list[float]]:
@@ -42,14 +27,14 @@ def test_doc_examples():
 
 
 def test_knobs_reshape_the_distribution(db):
-    at = _harness("next_token_probs", {"prompt": "To be, or not to be, th"})
-    _no_errors(at)
+    at = widget_app("next_token_probs", {"prompt": "To be, or not to be, th"})
+    no_errors(at)
     bars = _bars(at)
     raw, kept = bars["raw softmax (temperature 1, nothing removed)"], bars["after your settings"]
     assert all(abs(a - b) < 1e-5 for a, b in zip(raw, kept, strict=True))  # temperature 1, nothing removed
     assert raw == sorted(raw, reverse=True) and 0 < sum(raw) <= 1.0001
     at.slider(key="harness-top-k").set_value(3).run()
-    _no_errors(at)
+    no_errors(at)
     kept = _bars(at)["after your settings"]
     assert sum(1 for p in kept if p > 0) == 3 and abs(sum(kept) - 1) < 1e-4
     assert "keep **3** of the 65" in texts(at)
@@ -61,10 +46,10 @@ def test_knobs_reshape_the_distribution(db):
 
 def test_generate_and_pick_token_by_token(db):
     def grow() -> str:
-        at = _harness("next_token_probs", {"prompt": "To be, or not to be, th"})
+        at = widget_app("next_token_probs", {"prompt": "To be, or not to be, th"})
         for _ in range(3):
             at.button(key="harness-sample").click().run()
-        _no_errors(at)
+        no_errors(at)
         return at.code[0].value, at
 
     first, at = grow()
@@ -74,7 +59,7 @@ def test_generate_and_pick_token_by_token(db):
     assert list(steps["chosen by"]) == ["the model"] * 3 and all(0 < p <= 1 for p in steps["probability"])
     pick = next(b for b in at.button if b.key.startswith("harness-pick-") and not b.disabled)
     pick.click().run()
-    _no_errors(at)
+    no_errors(at)
     assert at.code[0].value.startswith(first) and len(at.code[0].value) == len(first) + 1
     assert list(at.dataframe[0].value["chosen by"])[-1] == "you"
     at.button(key="harness-clear").click().run()
@@ -84,16 +69,16 @@ def test_generate_and_pick_token_by_token(db):
 def test_greedy_text_is_the_same_whatever_the_seed(db):
     out = []
     for seed in (0, 1):
-        at = _harness("next_token_probs", {"prompt": "To be, or not to be, th", "temperature": 0.0, "seed": seed})
+        at = widget_app("next_token_probs", {"prompt": "To be, or not to be, th", "temperature": 0.0, "seed": seed})
         at.button(key="harness-more").click().run()
-        _no_errors(at)
+        no_errors(at)
         out.append(at.code[0].value)
     assert out[0] == out[1]
 
 
 def test_model_beside_the_counts(db):
-    at = _harness("model_vs_counts", {"context": "th"})
-    _no_errors(at)
+    at = widget_app("model_vs_counts", {"context": "th"})
+    no_errors(at)
     bars = _bars(at)
     shares, probs = bars["share in the training text (counted)"], bars["the model's probability"]
     assert len(shares) == len(probs) == 10 and shares == sorted(shares, reverse=True)
@@ -103,8 +88,8 @@ def test_model_beside_the_counts(db):
 
 def test_timeline_samples_listed_by_step(db):
     entries = [e for e in list_timeline(REFERENCE_DIR) if e.get("sample")]
-    at = _harness("timeline_samples")
-    _no_errors(at)
+    at = widget_app("timeline_samples")
+    no_errors(at)
     assert len(at.code) == len(entries)
     assert f"Step **{entries[-1]['step']:,}**" in texts(at)
     assert at.code[-1].value == entries[-1]["sample"].strip("\n")
@@ -112,16 +97,16 @@ def test_timeline_samples_listed_by_step(db):
 
 def test_overfit_run_trains_on_the_slice_and_names_the_best_checkpoint(db):
     params = {"preset": "tiny", "eval_interval": 10}
-    at = _harness("overfit_run", params)
-    _no_errors(at)
+    at = widget_app("overfit_run", params)
+    no_errors(at)
     assert "first **10,000** characters" in texts(at) and "9,000 to learn from" in texts(at)
     at.button(key="harness-start").click().run()
-    _no_errors(at)
+    no_errors(at)
     deadline = time.time() + 120
     while "Lowest validation loss" not in texts(at) and time.time() < deadline:
         time.sleep(0.5)
         at.run()
-    _no_errors(at)
+    no_errors(at)
     shown = texts(at)
     assert "Lowest validation loss" in shown and "Early stopping would have kept the model from step" in shown
     from ui import run_view
@@ -133,11 +118,11 @@ def test_overfit_run_trains_on_the_slice_and_names_the_best_checkpoint(db):
 
 def test_overfit_run_with_the_engines_early_stopping_rule(db):
     """Switched on, the rule goes with the run's config; a run it stops says so in the engine's words."""
-    at = _harness("overfit_run", {"preset": "tiny", "eval_interval": 5, "early_stop_patience": 2,
+    at = widget_app("overfit_run", {"preset": "tiny", "eval_interval": 5, "early_stop_patience": 2,
                                   "slice_chars": 2000})
     at.toggle(key="harness-stop-early").set_value(True).run()
     at.button(key="harness-start").click().run()
-    _no_errors(at)
+    no_errors(at)
     from ui import run_view
     from ui.session import store
 
@@ -147,7 +132,7 @@ def test_overfit_run_with_the_engines_early_stopping_rule(db):
     while run_view.load(learner, "overfit").active and time.time() < deadline:
         time.sleep(0.5)
     at.run()
-    _no_errors(at)
+    no_errors(at)
     run = run_view.load(learner, "overfit")
     # the tiny preset (float32, one thread: the same numbers on every machine) levels off on 1,800 characters
     assert run.status == "finished" and run.step < 60

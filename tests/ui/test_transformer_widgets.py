@@ -5,31 +5,20 @@ from __future__ import annotations
 
 import doctest
 import json
-from pathlib import Path
-
-from streamlit.testing.v1 import AppTest
 
 from engine import checkpoint
 from engine.inspection import attention_view, forward_stages, parameter_breakdown
 from engine.reference import REFERENCE_DIR
-from tests.ui.conftest import texts
+from tests.ui.conftest import texts, widget_app
 from ui.widgets import attention_heatmap, forward_pass
 from ui.widgets import parameter_breakdown as breakdown_widget
 
-HARNESS = str(Path(__file__).with_name("widget_harness.py"))
 PROMPT = "ROMEO: What light through yonder"
 
 
 def _reference():
     step = checkpoint.list_timeline(REFERENCE_DIR)[-1]["step"]
     return checkpoint.load_timeline_model(REFERENCE_DIR, step)
-
-
-def _harness(name: str, params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(HARNESS, default_timeout=60)
-    at.session_state["harness_widget"] = name
-    at.session_state["harness_params"] = params or {}
-    return at.run()
 
 
 def test_doc_examples():
@@ -71,7 +60,7 @@ def test_breakdown_summary_matches_the_model():
 
 
 def test_attention_widget_reacts_to_prompt_layer_and_head(db):
-    at = _harness("attention_heatmap")
+    at = widget_app("attention_heatmap")
     assert not at.exception and not at.error
     assert "**32 tokens**" in texts(at) and "**1,024** weights" in texts(at)
     at.text_input(key="harness-prompt").set_value("To be, or not").run()
@@ -86,10 +75,10 @@ def test_attention_widget_reacts_to_prompt_layer_and_head(db):
 
 
 def test_breakdown_and_forward_widgets_render(db):
-    at = _harness("parameter_breakdown")
+    at = widget_app("parameter_breakdown")
     assert not at.exception and not at.error
     assert "parameters in all" in texts(at) and at.get("plotly_chart")
-    at = _harness("forward_pass", {"prompt": "ROMEO:"})
+    at = widget_app("forward_pass", {"prompt": "ROMEO:"})
     assert not at.exception and not at.error
     assert "T = **6** tokens" in texts(at)
     assert any(e.label.startswith("Logit lens") for e in at.expander)
