@@ -257,10 +257,13 @@ def test_one_run_per_gpu_each_on_its_own(tmp_path: Path, small_text: str) -> Non
         m.stop(ids[0])  # slot 0 (GPU 0) frees up and goes to the run that waited
         wait_for(lambda: m.snapshot(ids[2]).status == "running")
         assert m.snapshot(ids[2]).gpu == "cuda:0" and m.slots() == {0: ids[2], 1: ids[1]}
-    finally:
-        for proc in started:
-            if proc.poll() is None:
-                proc.kill()
+    finally:  # end every fake worker, including one the manager starts while we do (a freed slot is refilled)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(m.snapshot(i).active for i in ids):
+            for proc in list(started):
+                if proc.poll() is None:
+                    proc.kill()
+            time.sleep(0.1)
         for i in ids:
             m.wait(i, timeout=20)
     assert m.slots() == {}
