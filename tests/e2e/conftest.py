@@ -26,14 +26,22 @@ def runs_dir(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
-def open_at_training_card(server: Server) -> tuple[Lesson, int]:
-    """Put the Guest learner on lesson 7's training card (before the page opens); returns the lesson and card."""
-    lesson = load_course().entry(LESSON7).lesson
-    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "train_run")
+def put_on_card(server: Server, lesson_id: str, widget: str | None = None, card_id: str | None = None
+                ) -> tuple[Lesson, int]:
+    """Put the Guest learner on a lesson's card (the first showing `widget`, or the one with `card_id`) before the
+    page opens, so the page starts there; returns the lesson and the card's index."""
+    lesson = load_course().entry(lesson_id).lesson
+    card = next(i for i, c in enumerate(lesson.cards)
+                if (widget is not None and c.widget is not None and c.widget.name == widget) or c.id == card_id)
     store = ProgressStore(server.db)
     store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
     store.close()
     return lesson, card
+
+
+def open_at_training_card(server: Server) -> tuple[Lesson, int]:
+    """Put the Guest learner on lesson 7's training card (before the page opens); returns the lesson and card."""
+    return put_on_card(server, LESSON7, widget="train_run")
 
 
 def step_shown(text: str) -> int:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from course.loader import load_course
-from course.progress import ProgressStore
 from engine.embeddings import run_projection
 from engine.reference import REFERENCE_DIR
+from tests.e2e.conftest import put_on_card
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +19,7 @@ def _points(page) -> str:
 
 
 def test_map_slider_moves_the_tokens(server, browser):
-    lesson = load_course().entry("embeddings").lesson
-    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "embedding_map")
-    store = ProgressStore(server.db)
-    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
-    store.close()
+    lesson, card = put_on_card(server, "embeddings", widget="embedding_map")
     rp = run_projection(REFERENCE_DIR)
     final, tokens = rp.steps[-1], len(rp.frame(rp.steps[-1]).points)
 

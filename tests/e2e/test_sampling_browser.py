@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from course.loader import load_course
-from course.progress import ProgressStore
+from tests.e2e.conftest import put_on_card
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +19,7 @@ def _kept_bars(page) -> str:
 
 
 def test_temperature_and_token_by_token(server, browser):
-    lesson = load_course().entry("sampling").lesson
-    card = next(i for i, c in enumerate(lesson.cards) if c.id == "try-it")
-    store = ProgressStore(server.db)
-    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
-    store.close()
+    lesson, card = put_on_card(server, "sampling", card_id="try-it")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from course.loader import load_course
-from course.progress import ProgressStore
+from tests.e2e.conftest import put_on_card
 
 pytestmark = pytest.mark.browser
 
 
 def test_typed_prompt_becomes_the_heatmap_axes(server, browser):
-    lesson = load_course().entry("transformer").lesson
-    card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "attention_heatmap")
-    store = ProgressStore(server.db)
-    store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
-    store.close()
+    lesson, card = put_on_card(server, "transformer", widget="attention_heatmap")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)
