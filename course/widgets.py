@@ -238,6 +238,75 @@ class OverfitRunParams(WidgetParams):
     _corpus = field_validator("corpus")(_check_corpus)
 
 
+CATALOGUES_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+@functools.lru_cache(maxsize=2)
+def catalogue_ids(filename: str) -> tuple[str, ...]:
+    """Row ids of a catalogue under data/ (accelerators.yaml, published_models.yaml), read with a small reader of
+    our own like `corpus_ids`; `course.catalogues` validates the rows themselves."""
+    rows = yaml.safe_load((CATALOGUES_DIR / filename).read_text(encoding="utf-8")) or []
+    return tuple(str(r["id"]) for r in rows if isinstance(r, dict) and "id" in r)
+
+
+def _check_accelerator(value: str) -> str:
+    if value not in catalogue_ids("accelerators.yaml"):
+        raise ValueError(f"unknown accelerator {value!r}; known: {', '.join(catalogue_ids('accelerators.yaml'))}")
+    return value
+
+
+def _check_published_model(value: str) -> str:
+    if value not in catalogue_ids("published_models.yaml"):
+        raise ValueError(f"unknown model {value!r}; known: {', '.join(catalogue_ids('published_models.yaml'))}")
+    return value
+
+
+class CostMeterParams(WidgetParams):
+    """Lesson 9: the learner's lesson-7 run (live or ended) with its FLOPs so far, achieved FLOP/s, utilisation
+    against this machine's measured peak, and what the same run would cost and take on each catalogue chip."""
+
+    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="which of the learner's runs to meter")
+    utilisation: float = Field(0.4, gt=0, le=1, description="the utilisation assumed for the catalogue chips")
+
+
+class ModelPriceParams(WidgetParams):
+    """Lesson 9: price a published model's training (data/published_models.yaml) on a catalogue accelerator."""
+
+    model: str = "gpt3_175b"
+    accelerator: str = "a100_40gb"
+    count: int = Field(1024, ge=1, le=100_000, description="chips training together")
+    utilisation: float = Field(0.4, gt=0, le=1)
+    grid_g_per_kwh: float = Field(400.0, ge=0, le=1500, description="the grid's carbon intensity, g CO2 per kWh")
+
+    _model = field_validator("model")(_check_published_model)
+    _accelerator = field_validator("accelerator")(_check_accelerator)
+
+
+class ComputeOptimalParams(WidgetParams):
+    """Lesson 9: split a compute budget into parameters and tokens (Chinchilla, ~20 tokens per parameter)."""
+
+    flops: float = Field(1e21, gt=0, description="the budget the calculator opens with, in FLOPs")
+    tokens_per_parameter: float = Field(20.0, gt=0, le=10_000)
+
+
+class ScalingSweepParams(WidgetParams):
+    """Lesson 9: a ladder of model sizes trained on the same data and token budget, a power law fitted to their
+    losses against compute, and the next size up trained to check the prediction."""
+
+    corpus: str = "tinyshakespeare"
+    run_key: str = Field("sweep", pattern=r"^[a-z0-9_-]+$", description="prefix of the rungs' run keys")
+
+    _corpus = field_validator("corpus")(_check_corpus)
+
+
+class ReportCardParams(WidgetParams):
+    """Lesson 9: one page for a run (config, device, curves, samples, tokens, FLOPs, cost elsewhere), downloadable
+    as Markdown or HTML, and set beside another of the learner's runs."""
+
+    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="the run the card opens with")
+    compare: bool = True
+
+
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "next_char_counts": NextCharCountsParams,
     "train_run": TrainRunParams,
@@ -258,6 +327,11 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "model_vs_counts": ModelVsCountsParams,
     "timeline_samples": TimelineSamplesParams,
     "overfit_run": OverfitRunParams,
+    "cost_meter": CostMeterParams,
+    "model_price": ModelPriceParams,
+    "compute_optimal": ComputeOptimalParams,
+    "scaling_sweep": ScalingSweepParams,
+    "report_card": ReportCardParams,
 }
 
 # Numeric quiz answers that come from the learner's own work rather than from the YAML. The UI computes them;
@@ -271,4 +345,6 @@ LEARNER_FACTS: dict[str, str] = {
     "corpus.documents": "how many documents the learner's chosen corpus has",
     "bpe.vocab_size": "the vocabulary size of the BPE tokenizer the learner trained",
     "bpe.chars_per_token": "characters per token of the learner's BPE on their corpus",
+    "run.achieved_tflops": "the training throughput of the learner's run, in TFLOP/s (model FLOPs per second)",
+    "run.gpt3_years": "years the learner's machine would take for GPT-3's training compute at their run's throughput",
 }
