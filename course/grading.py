@@ -129,11 +129,17 @@ def _numeric(q: Numeric, response: Any, facts: Mapping[str, float]) -> Feedback:
     want = expected_number(q, facts)
     if want is None:
         return Feedback(None, "This question is about your own work, which isn't there yet.", q.explanation)
-    allowed = q.tolerance * abs(want) if q.relative else q.tolerance
-    ok = abs(response - want) <= allowed + 1e-12
     unit = f" {q.unit}" if q.unit else ""
-    margin = f"{q.tolerance:.0%}" if q.relative else f"{allowed:g}{unit}"
-    expected = f"Expected {want:.4g}{unit} (within ±{margin}); you said {response:g}{unit}."
+    if q.within_factor is not None:
+        f = q.within_factor
+        ok = want > 0 and response > 0 and want / f <= response * (1 + 1e-12) and response <= want * f * (1 + 1e-12)
+        expected = (f"Expected about {want:.3g}{unit} (anything from {want / f:.3g} to {want * f:.3g} counts: within "
+                    f"a factor of {f:g}); you said {response:g}{unit}.")
+    else:
+        allowed = q.tolerance * abs(want) if q.relative else q.tolerance
+        ok = abs(response - want) <= allowed + 1e-12
+        margin = f"{q.tolerance:.0%}" if q.relative else f"{allowed:g}{unit}"
+        expected = f"Expected {want:.4g}{unit} (within ±{margin}); you said {response:g}{unit}."
     if ok:
         return Feedback(True, "Correct!", q.explanation, details=[expected])
     hint = "too high" if response > want else "too low"

@@ -179,6 +179,9 @@ class Numeric(QuestionBase):
     answer_from: str | None = None
     tolerance: float = 0.0
     relative: bool = Field(False, description="tolerance is a fraction of the answer instead of an absolute amount")
+    within_factor: float | None = Field(
+        None, gt=1, description="a tolerance on a log scale: right if within this factor of the answer, either way "
+                                "(3 accepts a third of the answer up to three times it); for order-of-magnitude estimates")
     unit: str = ""
 
     @field_validator("tolerance")
@@ -194,6 +197,11 @@ class Numeric(QuestionBase):
             raise ValueError("give exactly one of `answer` (a number) or `answer_from` (a learner fact)")
         if self.answer_from is not None and self.answer_from not in LEARNER_FACTS:
             raise ValueError(f"unknown answer_from {self.answer_from!r}; known: {', '.join(LEARNER_FACTS)}")
+        if self.within_factor is not None:
+            if self.tolerance or self.relative:
+                raise ValueError("give either `within_factor` (a log-scale tolerance) or `tolerance`, not both")
+            if self.answer is not None and self.answer <= 0:
+                raise ValueError("`within_factor` needs a positive answer: a factor either way of zero is meaningless")
         return self
 
 

@@ -211,10 +211,19 @@ def _ordering(quiz: Quiz, q: Ordering, record, learner_id: int, facts) -> None:
 
 
 def parse_number(text: str | None) -> float | None:
-    """'4.17' -> 4.17, '1,000' -> 1000.0, '4,17' -> 4.17, '3e23' -> 3e23, 'abc' -> None."""
+    """'4.17' -> 4.17, '1,000' -> 1000.0, '4,17' -> 4.17, '3e23' -> 3e23, 'abc' -> None; and the ways people write
+    powers of ten by hand: '3x10^23', '3 × 10^23', '3*10**23', '10^5'.
+
+    >>> [parse_number(t) for t in ("3x10^23", "3 × 10^23", "3*10**23", "10^5", "1e3", "x")]
+    [3e+23, 3e+23, 3e+23, 100000.0, 1000.0, None]
+    """
     if text is None:
         return None
     t = text.strip().replace(" ", "").replace("_", "")
+    power = re.fullmatch(r"(?:([-+]?\d+(?:[.,]\d+)?)[x×*·])?10(?:\^|\*\*)([-+]?\d+)", t)
+    if power:
+        mantissa = float((power.group(1) or "1").replace(",", "."))
+        return mantissa * 10.0 ** int(power.group(2))
     if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", t):
         t = t.replace(",", "")
     else:
@@ -227,7 +236,7 @@ def parse_number(text: str | None) -> float | None:
 
 
 _MISSING_FACT_HINT = {
-    "run": "This question is about **your own training run**. Start a run on this lesson's training card, let it "
+    "run": "This question is about **your own training run**. Start a run on lesson 7's training card, let it "
            "finish, then come back.",
     "dedup": "This question is about **your own deduplication**. Open the dedup lab card in this lesson, set your "
              "threshold, then come back.",

@@ -65,6 +65,25 @@ def test_numeric_absolute_relative_and_from_facts():
         grade(q, float("nan"))
 
 
+def test_numeric_within_a_factor_is_a_log_scale_tolerance():
+    """An order-of-magnitude estimate: 3e23 within a factor of 3 accepts 1e23 to 9e23, either way alike."""
+    q = Numeric(id="q", type="numeric", prompt="?", answer=3e23, within_factor=3, unit="FLOPs")
+    assert grade(q, 1e23).correct is True and grade(q, 9e23).correct is True
+    assert grade(q, 0.99e23).correct is False and grade(q, 9.1e23).correct is False
+    assert grade(q, -3e23).correct is False and grade(q, 0).correct is False
+    right = grade(q, 2e23)
+    assert "1e+23 to 9e+23" in right.details[0] and "factor of 3" in right.details[0]
+    own = Numeric(id="q", type="numeric", prompt="?", answer_from="run.gpt3_years", within_factor=10)
+    assert grade(own, 5e4, {"run.gpt3_years": 3e5}).correct is True
+    assert grade(own, 2e4, {"run.gpt3_years": 3e5}).correct is False
+    with pytest.raises(ValueError, match="not both"):
+        Numeric(id="q", type="numeric", prompt="?", answer=3, within_factor=3, tolerance=1)
+    with pytest.raises(ValueError, match="positive answer"):
+        Numeric(id="q", type="numeric", prompt="?", answer=0, within_factor=3)
+    with pytest.raises(ValueError):
+        Numeric(id="q", type="numeric", prompt="?", answer=3, within_factor=1)
+
+
 def test_reflection_needs_minimum_length():
     q = Reflection(id="q", type="reflection", prompt="?", min_chars=20)
     assert grade(q, "too short").correct is False
