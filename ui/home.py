@@ -8,6 +8,7 @@ from course.grading import score
 from course.loader import LessonEntry
 from ui import page_links, session
 from ui.problems import render_problems
+from ui.text import escape_md
 
 PIPELINE = [
     ("📥", "Extract", "collect and clean text"),
@@ -54,7 +55,7 @@ def render_home() -> None:
     lessons = course.lessons
     finished = sum(1 for lesson in lessons if lesson.id in done)
     minutes_left = sum(lesson.minutes for lesson in lessons if lesson.id not in done)
-    st.subheader(f"Welcome, {me.name}", anchor=False)
+    st.subheader(f"Welcome, {escape_md(me.name)}", anchor=False)  # a name is learner text: shown as typed
     a, b, c = st.columns(3)
     a.metric("Lessons complete", f"{finished} / {len(lessons)}")
     b.metric("Time left", f"{minutes_left} min")

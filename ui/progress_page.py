@@ -10,6 +10,7 @@ import streamlit as st
 from course.grading import score
 from course.schema import Reflection
 from ui import session
+from ui.text import escape_md
 
 
 def _confirm_reset() -> None:
@@ -26,7 +27,7 @@ def render_progress() -> None:
     course = session.course()
     done = store.completed(me.id)
     positions = store.positions(me.id)
-    st.title(f"📈 My progress · {me.name}")
+    st.title(f"📈 My progress · {escape_md(me.name)}")  # learner text: shown as typed, never as Markdown
 
     rows = []
     for entry in course.entries:
@@ -74,7 +75,7 @@ def render_progress() -> None:
         )
     with right:
         with st.popover("Reset my progress", icon=":material/delete_forever:"):
-            st.markdown(f"This deletes **all** of {me.name}'s positions, answers, reflections and completions. "
+            st.markdown(f"This deletes **all** of {escape_md(me.name)}'s positions, answers, reflections and completions. "
                         "It cannot be undone; download your progress first if you want a copy.")
             st.button("Yes, reset everything", key="progress-reset-confirm", type="primary", on_click=_confirm_reset)
     if st.session_state.pop("progress-reset-done", False):

@@ -145,3 +145,17 @@ def test_new_profile_switches_learner(db):
     assert at.selectbox(key="sidebar-learner").value == ids["Ada"]  # the picker follows the new profile
     at.selectbox(key="sidebar-learner").set_value(ids["Guest"]).run()
     assert "Welcome, Guest" in texts(at)
+
+
+def test_a_profile_name_is_shown_as_typed_not_as_markdown(db):
+    """A name is learner text: `**Ada**` must not turn bold in the greeting or on My progress."""
+    from ui.text import escape_md
+
+    at = new_app().run()
+    at.text_input(key="sidebar-new-name").input("**Ada** [x](javascript:alert(1))").run()
+    at.button(key="sidebar-create").click().run()
+    assert not at.exception
+    shown = escape_md("**Ada** [x](javascript:alert(1))")
+    assert [h.value for h in at.subheader if h.value.startswith("Welcome")] == [f"Welcome, {shown}"]
+    goto(at, "progress")
+    assert any(t.value.endswith(shown) for t in at.title)
