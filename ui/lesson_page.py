@@ -82,12 +82,12 @@ def _render_card(lesson: Lesson, card: Card, stage: int) -> None:
 def _card_nav(lesson: Lesson, stage: int, n_cards: int, quiz_stage: int | None, done_stage: int) -> None:
     left, _, right = st.columns([1, 2, 1])
     with left:
-        st.button("Previous", key=f"lesson-{lesson.id}-prev", icon=":material/arrow_back:", disabled=stage == 0,
+        # No arrow icons: the Left/Right shortcut hint Streamlit draws on these buttons is already an arrow.
+        st.button("Previous", key=f"lesson-{lesson.id}-prev", disabled=stage == 0,
                   on_click=_step, args=(lesson.id, -1, n_cards - 1), shortcut="Left", width="stretch")
     with right:
         if stage < n_cards - 1:
-            st.button("Next", key=f"lesson-{lesson.id}-next", icon=":material/arrow_forward:", icon_position="right",
-                      type="primary", on_click=_step, args=(lesson.id, 1, n_cards - 1), shortcut="Right", width="stretch")
+            st.button("Next", key=f"lesson-{lesson.id}-next", type="primary", on_click=_step, args=(lesson.id, 1, n_cards - 1), shortcut="Right", width="stretch")
         elif quiz_stage is not None:
             st.button("Take the quiz", key=f"lesson-{lesson.id}-to-quiz", icon=":material/quiz:", type="primary",
                       on_click=_go, args=(lesson.id, quiz_stage), shortcut="Right", width="stretch")
@@ -133,12 +133,15 @@ def _render_completion(entry: LessonEntry) -> None:
         for objective in lesson.objectives:
             st.markdown(f"- ✅ {objective}")
     nxt = session.course().next_lesson(lesson.id)
-    left, _, right = st.columns([1, 2, 1])
+    # Two buttons of one kind side by side, the next lesson's full title on the wider one (a page link in a narrow
+    # column cut it mid-word and sat lower than the button beside it).
+    left, right = st.columns([1, 2], vertical_alignment="center")
     with left:
         st.button("Review the cards", key=f"lesson-{lesson.id}-review", icon=":material/replay:",
                   on_click=_go, args=(lesson.id, 0), width="stretch")
     with right:
-        if nxt is not None and (page := page_links.page_for(nxt.id)) is not None:
-            st.page_link(page, label=f"Next: {nxt.title}", icon=":material/arrow_forward:", width="stretch")
-        else:
-            st.page_link(page_links.page_for("home"), label="Back to the course map", icon=":material/home:")
+        page = page_links.page_for(nxt.id) if nxt is not None else None
+        label = f"Next: {nxt.number}. {nxt.title}" if page is not None else "Back to the course map"
+        if st.button(label, key=f"lesson-{lesson.id}-onward", type="primary", width="stretch",
+                     icon=":material/arrow_forward:" if page is not None else ":material/home:"):
+            st.switch_page(page if page is not None else page_links.page_for("home"))

@@ -159,3 +159,20 @@ def test_a_profile_name_is_shown_as_typed_not_as_markdown(db):
     assert [h.value for h in at.subheader if h.value.startswith("Welcome")] == [f"Welcome, {shown}"]
     goto(at, "progress")
     assert any(t.value.endswith(shown) for t in at.title)
+
+
+def test_the_completion_screen_leads_on_to_the_next_lesson(db):
+    """A finished lesson ends in one button naming the next lesson in full, which opens it."""
+    from ui.session import learner, store
+
+    course = load_course()
+    first, second = course.lessons[0], course.lessons[1]
+    at = new_app().run()
+    n_stages = len(first.cards) + (1 if course.entry(first.id).quiz else 0)
+    store().set_card(learner().id, first.id, n_stages)  # the completion stage
+    goto(at, f"lesson-{first.number}")
+    onward = at.button(key=f"lesson-{first.id}-onward")
+    assert onward.label == f"Next: {second.number}. {second.title}"
+    onward.click().run()
+    assert not at.exception
+    assert any(second.title in t.value for t in at.title)

@@ -118,8 +118,10 @@ def test_divergence_demo_diverges_and_explains(db):
     key, _ = _to_training_card(at)
     at.button_group(key=f"{key}-preset").set_value("tiny").run()
     at.button(key=f"{key}-diverge").click().run()
+    assert at.button(key=f"{key}-diverge").disabled, "no second demo while one trains"
     at = _poll_until(at, lambda a: any("learning rate is too high" in e.value for e in a.error))
     assert not at.exception
+    assert not at.button(key=f"{key}-diverge").disabled, "ended: the demo can be run again"
     from ui.facts import learner_facts
     from ui.session import store
 

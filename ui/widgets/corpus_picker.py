@@ -13,6 +13,7 @@ import streamlit as st
 from course.widgets import CorpusPickerParams
 from engine.cleaning import corpus_stats
 from engine.uploads import (
+    MAX_UPLOAD_BYTES,
     MAX_UPLOADS,
     MAX_UPLOADS_BYTES,
     RETENTION_DAYS,
@@ -69,7 +70,10 @@ def render(params: CorpusPickerParams, key: str) -> bool:
                 st.caption(f"You keep up to {MAX_UPLOADS} uploads ({MAX_UPLOADS_BYTES // 2**20} MB in all): saving "
                            f"another removes your oldest. An upload not saved again for {RETENTION_DAYS} days is "
                            "removed.")
-                upload = st.file_uploader("Upload a plain-text file (UTF-8, up to 2 MB)", key=f"{key}-upload")
+                # One limit, stated once: the drop zone shows it, the browser refuses a bigger file before sending
+                # it, and engine.uploads checks it again (with the same MB: 2**20 bytes).
+                upload = st.file_uploader("Upload a plain-text file (UTF-8)", key=f"{key}-upload",
+                                          max_upload_size=MAX_UPLOAD_BYTES // 2**20)
                 if upload is not None and st.session_state.get(f"{key}-upload-seen") != upload.file_id:
                     st.session_state[f"{key}-upload-seen"] = upload.file_id  # handle each upload once
                     _take(upload.name, upload.getvalue(), key)

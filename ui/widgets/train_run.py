@@ -160,9 +160,12 @@ def render(params: TrainRunParams, key: str) -> bool:
     else:
         c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop, args=(run,),
                   width="stretch")
+    demo = run_view.load(me.id, "diverge") if params.show_diverge_button else None
     if params.show_diverge_button:
+        # Not while a run trains: the demo would only wait in the queue behind it (one run at a time on a CPU).
         c3.button(f"Too high learning rate ({DIVERGE_LR:g}): watch it diverge", key=f"{key}-diverge",
                   icon=":material/local_fire_department:", on_click=_start,
+                  disabled=busy or (demo is not None and demo.active),
                   args=(params, key, "diverge", diverge_config(preset), "too-high learning rate"), width="stretch")
 
     if run is None:
@@ -170,7 +173,6 @@ def render(params: TrainRunParams, key: str) -> bool:
     else:
         show_run(run, vocab, f"{key}-{params.run_key}")
 
-    demo = run_view.load(me.id, "diverge") if params.show_diverge_button else None
     if demo is not None:
         with st.expander("The too-high learning rate run", expanded=True, icon=":material/local_fire_department:"):
             show_run(demo, vocab, f"{key}-diverge")
