@@ -415,10 +415,12 @@ def card_tables(r: RunReport) -> list[Table]:
 
 def compare_tables(a: RunReport, b: RunReport) -> list[Table]:
     """Two runs in one table per topic, with a difference column (B minus A)."""
-    names = [a.label, b.label, "difference (B − A)"]
+    names = [f"A: {a.label}", f"B: {b.label}", "difference (B − A)"]  # A/B: two runs may share a label
     numbers = [[name, fmt(kind, va), fmt(kind, vb), fmt_difference(kind, va, vb)]
                for (name, kind, va), (_, _, vb) in zip(_headline(a), _headline(b), strict=True)]
     numbers[4][0] = "parameters"  # the per-run note about nanoGPT's count would be ambiguous here
+    if a.utilisation != b.utilisation:  # the prices below assume one utilisation for both
+        raise ValueError(f"compare runs priced at the same utilisation, not {a.utilisation} and {b.utilisation}")
     config_a, config_b = dict(_config_items(a)), dict(_config_items(b))
     keys = list(config_a) + [k for k in config_b if k not in config_a]
     config = [[k, fmt_value(config_a.get(k)), fmt_value(config_b.get(k)),
@@ -435,12 +437,12 @@ def compare_tables(a: RunReport, b: RunReport) -> list[Table]:
                       fmt_loss(eb.train_loss) if eb else "", fmt_loss(eb.val_loss) if eb else ""])
     return [
         Table("The two runs in numbers", ["", *names], numbers),
-        Table("Evaluations", ["step", f"training loss: {a.label}", f"validation loss: {a.label}",
-                              f"training loss: {b.label}", f"validation loss: {b.label}"], evals,
+        Table("Evaluations", ["step", "A: training loss", "A: validation loss", "B: training loss",
+                              "B: validation loss"], evals,
               "Training loss: that step's batch. An empty cell: that run did not evaluate at that step."),
         Table("What their FLOPs would take elsewhere",
-              ["accelerator", f"time: {a.label}", f"time: {b.label}", f"US dollars: {a.label}",
-               f"US dollars: {b.label}"], cost, f"At {fmt_percent(a.utilisation)} of each chip's peak."),
+              ["accelerator", "A: time", "B: time", "A: cost (US dollars)", "B: cost (US dollars)"], cost,
+              f"At {fmt_percent(a.utilisation)} of each chip's peak."),
         Table("Configuration", ["setting", *names[:2], "same?"], config),
     ]
 
