@@ -29,9 +29,9 @@ def _answer(at, quiz_id: str, question: str, text: str):
 
 def test_estimates_are_graded_within_a_factor(db):
     at, quiz = _quiz_page()
-    _answer(at, quiz, "estimate-a-run", "3x10^20")  # 2.5 times 1.2e20: outside a factor of 2
+    _answer(at, quiz, "estimate-a-run", "2x10^22")  # 3.4 times 5.88e21: outside a factor of 2
     assert "your answer is too high" in texts(at)
-    _answer(at, quiz, "estimate-a-run", "1 × 10^20")
+    _answer(at, quiz, "estimate-a-run", "6 × 10^21")
     assert any(e.value == "Correct!" for e in at.success)
     _answer(at, quiz, "energy-by-hand", "8.4")
     assert sum(e.value == "Correct!" for e in at.success) == 2
