@@ -1,0 +1,150 @@
+"""Lesson 9's cost meter: the learner's lesson-7 run in FLOPs, live while it trains, and what the same arithmetic
+would take and cost on each chip of the catalogue.
+
+Everything shown is worked out from the run's latest metrics record (`ui.run_compute`, on `engine.cost`): FLOPs
+per token split into the dense layers, the output head and attention; FLOPs so far; the FLOP/s the training steps
+achieved; and, once the learner has measured this machine's peak (`engine.peak`), the model FLOPs utilisation.
+
+Watching must not slow the run it watches (docs/architecture.md): while the run trains, one fragment polls it
+every two seconds and redraws a few Markdown elements; each poll is arithmetic on one record, a `stat` of the
+peak file and a handful of `price_run` calls. The peak probe takes every core for about 1.5 s, so its button is
+disabled while any run trains (and `engine.peak.measure_peak` refuses then anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from course.widgets import CostMeterParams
+from engine import peak as peak_store
+from engine.catalogue import accelerators
+from engine.cost import FlopsPerToken, count_parameters, flops_per_token, price_run
+from ui import page_links, run_compute, run_status, run_view, session
+from ui.cost_format import dollars, duration, markdown_table, sci, si
+from ui.run_view import RunView
+
+POLL_SECONDS = 2.0  # as gentle as the sidebar's poll: the numbers move slowly enough
+TRAINING_LESSON = "training-loop"
+
+
+def split_line(per_token: FlopsPerToken) -> str:
+    """Where one token's training FLOPs go, as a Markdown line.
+
+    >>> from engine.model import GPTConfig
+    >>> split_line(flops_per_token(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65)))
+    'dense layers **148,416** (86%) · output head **12,480** (7%) · attention **12,288** (7%)'
+    """
+    parts = (("dense layers", per_token.dense), ("output head", per_token.head), ("attention", per_token.attention))
+    return " · ".join(f"{name} **{n:,}** ({n / per_token.total:.0%})" for name, n in parts)
+
+
+def price_rows(flops: float, parameters: int, tokens: int, utilisation: float) -> list[dict[str, str]]:
+    """For every catalogue accelerator: how long `flops` would take on one chip at `utilisation` of its peak
+    (the 16-bit peak, or FP32 where no 16-bit figure is published), what it would cost and the energy drawn."""
+    rows = []
+    for chip in accelerators():
+        precision = "16bit" if chip.tflops_16bit is not None else "fp32"
+        if (chip.tflops_16bit if precision == "16bit" else chip.tflops_fp32) is None:
+            continue
+        price = price_run(parameters, tokens, chip, count=1, utilisation=utilisation, flops=flops,
+                          precision=precision)
+        peak = chip.tflops_16bit if precision == "16bit" else chip.tflops_fp32
+        rows.append({
+            "Accelerator": chip.name,
+            "Peak": f"{si(peak * 1e12, 'FLOP/s')} ({'16-bit' if precision == '16bit' else 'FP32'})",
+            "Time": duration(price.wall_hours * 3600),
+            "Cost": dollars(price.dollars),
+            "Energy": "not published" if price.energy_kwh is None else si(price.energy_kwh * 1000, "Wh"),
+        })
+    return rows
+
+
+def _peak_sentence(kept: peak_store.MeasuredPeak) -> str:
+    when = dt.datetime.fromtimestamp(kept.measured_at).strftime("%d %b %Y, %H:%M")
+    return (f"This machine's measured peak: **{si(kept.flops_per_s, 'FLOP/s')}** ({kept.device_name}, "
+            f"{kept.threads} threads, float32 matrix multiplications, measured {when}).")
+
+
+def draw_meter(run: RunView, utilisation: float) -> None:
+    """The meter for one moment of the run. Drawn by the polling fragment while it trains, once after."""
+    st.caption(f"{run_status.label(run.status)} · {run.label or 'your run'} · step {run.step:,}"
+               + (f" · {run.device_sentence}" if run.device_sentence else ""))
+    kept = peak_store.measured_peak(run_compute.peak_device(run))
+    rc = run_compute.compute(run, kept.flops_per_s if kept else None)
+    if rc is None:
+        st.markdown("The run is starting: its first numbers appear in a moment." if run.active else
+                    "This run stopped before it recorded a training step: there is nothing to meter yet.")
+        return
+    config = run_compute.model_config(run)
+    st.markdown(f"**FLOPs so far: {sci(rc.flops)}** ({rc.tokens:,} tokens × {rc.flops_per_token:,} FLOPs each)")
+    st.markdown(f"Per token: {split_line(flops_per_token(config))}")
+    rate = "measured after the first steps" if rc.achieved_flops_per_s is None else (
+        f"**{si(rc.achieved_flops_per_s, 'FLOP/s')}** while stepping")
+    average = "" if rc.average_flops_per_s is None else (
+        f" · **{si(rc.average_flops_per_s, 'FLOP/s')}** over the whole time, evaluations and samples included")
+    st.markdown(f"Achieved: {rate}{average}")
+    if kept is None:
+        st.markdown("Utilisation: measure this machine's peak (below) to see what share of it your run used.")
+    elif rc.mfu is not None:
+        st.markdown(f"Model FLOPs utilisation: **{rc.mfu:.1%}** of this machine's measured peak "
+                    f"({si(kept.flops_per_s, 'FLOP/s')}).")
+    st.markdown(f"**The same {sci(rc.flops)} FLOPs elsewhere**, one chip at {utilisation:.0%} of its peak:")
+    st.markdown(markdown_table(price_rows(rc.flops, count_parameters(config).total, rc.tokens, utilisation)))
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_meter(learner_id: int, run_key: str, utilisation: float) -> None:
+    """Redrawn every two seconds while the run trains; once it has ended, one full rerun draws it for good (and
+    enables the peak button)."""
+    run = run_view.load(learner_id, run_key)
+    if run is None:
+        return
+    run_view.heartbeat(run)
+    draw_meter(run, utilisation)
+    if not run.active:
+        st.rerun(scope="app")
+
+
+def _measure(device: str, key: str) -> None:
+    try:
+        peak_store.measure_peak(device)
+        st.session_state.pop(f"{key}-peak-busy", None)
+    except peak_store.PeakBusy:
+        st.session_state[f"{key}-peak-busy"] = True
+
+
+def _peak_controls(device: str, key: str) -> None:
+    kept = peak_store.measured_peak(device)
+    busy = peak_store.training_runs() > 0
+    if kept is not None:
+        st.caption(_peak_sentence(kept))
+    st.button("Measure this machine's peak" if kept is None else "Measure the peak again", key=f"{key}-measure",
+              icon=":material/speed:", disabled=busy, on_click=_measure, args=(device, key))
+    if busy or st.session_state.pop(f"{key}-peak-busy", False):
+        st.caption("Not while a run is training: the measurement takes every core for about a second and a half, "
+                   "so it would slow the run down and read low. The button wakes up when the run ends.")
+    else:
+        st.caption("The measurement times big matrix multiplications for about a second and a half: the best "
+                   "case for the hardware, a ceiling a model can approach but not reach.")
+
+
+def render(params: CostMeterParams, key: str) -> bool:
+    """Returns True once the learner's run has ended: the card's text discusses its final numbers."""
+    me = session.learner()
+    run = run_view.load(me.id, params.run_key)
+    if run is None:
+        st.info("No training run yet: this meter reads the run you train on lesson 7's card **Train your model**. "
+                "Train one there, then come back.", icon=":material/model_training:")
+        if (page := page_links.page_for(TRAINING_LESSON)) is not None:
+            st.page_link(page, label="Go to lesson 7", icon=":material/arrow_back:")
+        return False
+    if run.active:
+        run_view.polled_by_page(run)
+        _live_meter(me.id, params.run_key, params.utilisation)
+    else:
+        draw_meter(run, params.utilisation)
+    _peak_controls(run_compute.peak_device(run), key)
+    return not run.active
+
