@@ -7,8 +7,9 @@ The too-high-learning-rate demo is a separate run (`diverge`) and never feeds th
 
 from __future__ import annotations
 
-from engine.run_model import RunStatus
-from ui import run_view, session
+from engine.catalogue import model as published_model
+from engine.run_model import RunSnapshot, RunStatus
+from ui import run_compute, run_view, session
 from ui.learner_tokenizer import bpe_facts
 
 
@@ -23,12 +24,30 @@ def facts_from_losses(start: float | None, final: float | None) -> dict[str, flo
     return out
 
 
+GPT3 = "gpt3_175b"  # data/published_models.yaml
+
+
+def throughput_facts(run: RunSnapshot) -> dict[str, float]:
+    """The run's training throughput in TFLOP/s (FLOPs per token x tokens per second, from its latest metrics
+    record) and the years this machine would need at that rate for GPT-3's reported training compute."""
+    rc = run_compute.compute(run)
+    if rc is None or not rc.achieved_flops_per_s:
+        return {}
+    gpt3 = published_model(GPT3).training_flops
+    out = {"run.achieved_tflops": rc.achieved_flops_per_s / 1e12}
+    if gpt3 is not None:
+        out["run.gpt3_years"] = run_compute.years_at(gpt3, rc.achieved_flops_per_s)
+    return out
+
+
 def learner_facts(learner_id: int) -> dict[str, float]:
     facts: dict[str, float] = {}
     run = run_view.load(learner_id, "main")
     if run is not None and run.status not in (RunStatus.DIVERGED, RunStatus.FAILED):
         # Drop the final loss while the run is still going: the answer would move under the learner's feet.
         facts.update(facts_from_losses(run.start_val_loss, None if run.active else run.final_val_loss))
+        if not run.active:  # the throughput settles only when the run has ended
+            facts.update(throughput_facts(run))
     dedup = session.store().fact(learner_id, "dedup.result")
     if dedup:
         facts["dedup.removed"] = float(dedup["removed"])
