@@ -358,12 +358,10 @@ class Table:
 def _headline(r: RunReport) -> list[tuple[str, str, Any]]:
     """(name, kind, value) rows: the run's own numbers, then its compute."""
     c = r.compute
-    recorded = "" if r.params_recorded is None else f" (the run counted {fmt_int(r.params_recorded)}: without " \
-                                                    "position embeddings, as nanoGPT does)"
     return [
         ("status", "text", r.status), ("device", "text", r.device), ("precision", "text", r.precision),
-        ("tokenizer", "text", r.tokenizer),
-        ("parameters" + recorded, "int", r.parameters.total),
+        ("tokenizer", "text", r.tokenizer), ("parameters", "int", r.parameters.total),
+        ("parameters as the run counted them (no position embeddings, as nanoGPT)", "int", r.params_recorded),
         ("steps", "int", r.steps), ("tokens trained on", "int", r.tokens), ("elapsed", "duration", r.elapsed_s),
         ("validation loss at the start", "loss", r.start_loss),
         ("final validation loss", "loss", r.final_val_loss), ("final training loss", "loss", r.final_train_loss),
@@ -418,7 +416,6 @@ def compare_tables(a: RunReport, b: RunReport) -> list[Table]:
     names = [f"A: {a.label}", f"B: {b.label}", "difference (B − A)"]  # A/B: two runs may share a label
     numbers = [[name, fmt(kind, va), fmt(kind, vb), fmt_difference(kind, va, vb)]
                for (name, kind, va), (_, _, vb) in zip(_headline(a), _headline(b), strict=True)]
-    numbers[4][0] = "parameters"  # the per-run note about nanoGPT's count would be ambiguous here
     if a.utilisation != b.utilisation:  # the prices below assume one utilisation for both
         raise ValueError(f"compare runs priced at the same utilisation, not {a.utilisation} and {b.utilisation}")
     config_a, config_b = dict(_config_items(a)), dict(_config_items(b))

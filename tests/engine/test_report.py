@@ -98,7 +98,9 @@ def test_the_card_holds_every_number_the_run_recorded(run_a):
     }
     for name, value in headline.items():
         assert _md_row(name, value) in md and _html_row(name, value) in page, name
-    assert fmt_int(summary["params"]) in md and fmt_int(summary["params"]) in page
+    recorded = ("parameters as the run counted them (no position embeddings, as nanoGPT)", fmt_int(summary["params"]))
+    assert _md_row(*recorded) in md and _html_row(*recorded) in page
+    assert report.parameters.total == summary["params"] + config["model"]["block_size"] * config["model"]["n_embd"]
     for key, value in config["train"].items():  # every setting of the run
         assert _md_row(f"train.{key}", fmt_value(value)) in md and _html_row(f"train.{key}", fmt_value(value)) in page
     assert _md_row("model.vocab_size", str(config["model"]["vocab_size"])) in md

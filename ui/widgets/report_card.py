@@ -101,14 +101,18 @@ def _downloads(markdown: str, page: str, name: str, key: str) -> None:
 
 
 def _headline(r: report.RunReport) -> None:
-    cols = st.columns(4)
-    cols[0].metric("final validation loss", report.fmt_loss(r.final_val_loss))
-    cols[1].metric("tokens trained on", report.fmt_int(r.tokens), help=f"in {report.fmt_int(r.steps)} steps")
-    cols[2].metric("training FLOPs", report.fmt_si(r.compute.flops, "FLOP"))
-    cols[3].metric("achieved", report.fmt_si(r.compute.achieved_flops_per_s, "FLOP/s"),
-                   help="Model FLOPs per token × the training steps' token rate"
-                   + ("" if r.compute.mfu is None else f": {report.fmt_percent(r.compute.mfu)} of this machine's "
-                      "measured peak"))
+    """Six numbers in two rows, short enough for a narrow column (SI prefixes; the exact ones are in the table)."""
+    top, bottom = st.columns(3), st.columns(3)
+    top[0].metric("final validation loss", report.fmt_loss(r.final_val_loss))
+    top[1].metric("steps", report.fmt_int(r.steps))
+    top[2].metric("tokens", report.fmt_si(r.tokens, "").strip(), help=f"{report.fmt_int(r.tokens)} tokens")
+    bottom[0].metric("elapsed", report.fmt_duration(r.elapsed_s))
+    bottom[1].metric("training FLOPs", report.fmt_si(r.compute.flops, "").strip(),
+                     help=f"{report.fmt_int(r.flops.total)} FLOPs per token × {report.fmt_int(r.tokens)} tokens")
+    bottom[2].metric("achieved FLOP/s", report.fmt_si(r.compute.achieved_flops_per_s, "").strip(),
+                     help="Model FLOPs per token × the training steps' token rate"
+                     + ("" if r.compute.mfu is None else f": {report.fmt_percent(r.compute.mfu)} of this machine's "
+                        "measured peak"))
 
 
 def show_card(run: RunView, utilisation: float, key: str) -> report.RunReport:
@@ -135,8 +139,11 @@ def show_card(run: RunView, utilisation: float, key: str) -> report.RunReport:
 def show_comparison(a: report.RunReport, b: report.RunReport, names: tuple[str, str], key: str) -> None:
     """Two runs side by side: both curves on one chart, one table per topic with a difference column."""
     _chart(_curves(a, "A ") + _curves(b, "B "), f"{key}-chart", f"Loss curves of {a.label} and {b.label}")
-    for i, t in enumerate(report.compare_tables(a, b)):
-        _table(t, f"{key}-table-{i}")
+    tables = report.compare_tables(a, b)
+    _table(tables[0], f"{key}-numbers")
+    with st.expander("Evaluations, cost elsewhere and every setting, side by side"):
+        for i, t in enumerate(tables[1:], start=1):
+            _table(t, f"{key}-table-{i}")
     _downloads(report.compare_markdown(a, b), report.compare_html(a, b), f"report-compare-{names[0]}-{names[1]}",
                key)
 
