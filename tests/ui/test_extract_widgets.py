@@ -135,6 +135,8 @@ def test_dedup_compare_trains_both_runs_on_the_tiny_preset(db, uploads):
     names = [s["name"] for s in spec["series"]]
     assert names == ["validation loss, with duplicates", "validation loss, duplicates removed"]
     assert all(len(s["data"]) >= 2 for s in spec["series"])  # both curves have their points
+    read = [c.value for c in at.caption if c.value.startswith("Read its training text")]
+    assert len(read) == 2 and all(float(r.split("**")[1]) > 0 for r in read), read  # epochs, as the lesson says
 
 
 def test_word_changes_names_the_edit():

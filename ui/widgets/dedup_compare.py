@@ -47,23 +47,33 @@ def comparison_chart(runs: dict[str, run_view.RunView]) -> dict:
     return live_chart.loss_chart_spec(curves, y_title="validation loss (same held-out text)")
 
 
+def epochs_read(tokens: int | None, train_chars: int) -> float | None:
+    """How many times a run went through its training text: tokens trained on / training characters (one token per
+    character). On 2 CPU cores a 20 s run reads well under one epoch; on a GPU, or with a small upload, many.
+
+    >>> epochs_read(400_000, 800_000), epochs_read(None, 800_000)
+    (0.5, None)
+    """
+    return tokens / train_chars if tokens is not None and train_chars > 0 else None
+
+
 def _runs(learner_id: int) -> dict[str, run_view.RunView]:
     return {k: r for k in RUNS if (r := run_view.load(learner_id, k)) is not None}
 
 
 @st.fragment(run_every=1.0)
-def _live(learner_id: int, key: str) -> None:
+def _live(learner_id: int, key: str, train_chars: int) -> None:
     """Polled every second while a run is queued or training; once both have ended, one full rerun draws them
     without polling (and enables the button again)."""
     runs = _runs(learner_id)
     for run in runs.values():
         run_view.heartbeat(run)
-    _draw(runs, key)
+    _draw(runs, key, train_chars)
     if not any(run.active for run in runs.values()):
         st.rerun(scope="app")
 
 
-def _draw(runs: dict[str, run_view.RunView], key: str) -> None:
+def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None:
     if not runs:
         return
     cols = st.columns(len(runs))
@@ -72,6 +82,9 @@ def _draw(runs: dict[str, run_view.RunView], key: str) -> None:
         val = run.final_val_loss
         col.metric(f"{RUNS[run_key].capitalize()}: {run_status.label(run.status)}{where}",
                    f"{val:.3f}" if val is not None else "–", help="latest validation loss")
+        epochs = epochs_read(run.metrics[-1].get("tokens") if run.metrics else None, train_chars)
+        if epochs is not None:
+            col.caption(f"Read its training text **{epochs:.2f}** times so far")
     if any(r.evals for r in runs.values()):
         live_chart.draw(comparison_chart(runs), key=f"{key}-chart", height=320,
                         alt="Validation loss of the run with duplicates and the run without, step by step")
@@ -113,7 +126,7 @@ def render(params: DedupCompareParams, key: str) -> bool:
     if busy:
         for run in runs.values():
             run_view.polled_by_page(run)
-        _live(me.id, key)
+        _live(me.id, key, texts.train_chars)
     else:
-        _draw(runs, key)
+        _draw(runs, key, texts.train_chars)
     return bool(runs)
