@@ -166,7 +166,11 @@ def render(params: ReportCardParams, key: str) -> bool:
     utilisation = st.slider("Assumed utilisation of the chips it is priced on", 10, 60, 40, step=5, format="%d%%",
                             key=f"{key}-utilisation",
                             help="Large training runs keep 30-50% of a chip's peak busy (PaLM reported 46%).") / 100
-    a = show_card(runs[chosen], utilisation, f"{key}-card")
+    try:
+        a = show_card(runs[chosen], utilisation, f"{key}-card")
+    except ValueError as err:  # a folder that does not say what model it trained (hand-copied, very old)
+        st.warning(f"This run's folder cannot be read as a report card: {err}", icon=":material/warning:")
+        return True
     if not params.compare:
         return True
     others = [k for k in keys if k != chosen]
@@ -175,6 +179,10 @@ def render(params: ReportCardParams, key: str) -> bool:
         st.caption("Train another run (with a setting changed) to set the two side by side here.")
         return True
     other = st.selectbox("Compare with", others, format_func=lambda k: run_title(runs[k]), key=f"{key}-other")
-    b = build(runs[other], utilisation)
+    try:
+        b = build(runs[other], utilisation)
+    except ValueError as err:
+        st.warning(f"That run's folder cannot be read as a report card: {err}", icon=":material/warning:")
+        return True
     show_comparison(a, b, (chosen, other), f"{key}-compare")
     return True
