@@ -106,7 +106,8 @@ def render(params: TrainRunParams, key: str) -> bool:
     me = session.learner()
     text, tokenizer, what = _training_data(params, me.id)
     if params.tokenizer == "learner_bpe" and tokenizer is None:
-        st.info("This run uses **your own BPE tokenizer**: train one on the card before this, then come back.",
+        st.info("This run uses **your own BPE tokenizer**: train one on this lesson's card **Try it: train your own BPE**, "
+                "then come back.",
                 icon=":material/token:")
         return False
     vocab = tokenizer.vocab_size if tokenizer is not None else _vocab_size(params.corpus)
