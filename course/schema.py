@@ -56,6 +56,10 @@ class Card(Strict):
     after: str = Field("", description="Markdown shown below the widget")
 
 
+PipelineStage = Literal["extract", "transform", "load", "retrieve"]
+PIPELINE_STAGES: tuple[str, ...] = ("extract", "transform", "load", "retrieve")  # the order the course follows
+
+
 class Lesson(Strict):
     id: Slug
     number: int = Field(ge=1, le=99)
@@ -63,8 +67,18 @@ class Lesson(Strict):
     minutes: int = Field(ge=1, le=180)
     summary: Text
     objectives: list[Text] = Field(min_length=1)
+    stages: list[PipelineStage] = Field(
+        default_factory=list, description="where the lesson sits in the pipeline, lit on its 'you are here' strip "
+                                          "(all four for an overview lesson; none: no strip)")
     quiz: Slug | None = None
     cards: list[Card] = Field(min_length=1)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages_once_in_order(cls, stages: list[str]) -> list[str]:
+        if len(set(stages)) != len(stages):
+            raise ValueError("a stage is listed twice")
+        return sorted(stages, key=PIPELINE_STAGES.index)
 
     @field_validator("cards")
     @classmethod

@@ -10,7 +10,7 @@ import streamlit as st
 
 from course.grading import score
 from course.loader import LessonEntry
-from course.schema import Card, Lesson
+from course.schema import PIPELINE_STAGES, Card, Lesson
 from ui import page_links, session
 from ui.problems import render_problems
 from ui.quiz import render_quiz
@@ -43,6 +43,16 @@ def _finish(lesson_id: str, stage: int) -> None:
     st.session_state[f"lesson-{lesson_id}-celebrate"] = True
 
 
+def pipeline_strip(stages: list[str]) -> str:
+    """The "you are here" line: the four stages in order, this lesson's lit as badges, the others plain.
+
+    >>> pipeline_strip(["extract"])
+    'You are here: :primary-badge[Extract] → Transform → Load → Retrieve'
+    """
+    names = [f":primary-badge[{s.capitalize()}]" if s in stages else s.capitalize() for s in PIPELINE_STAGES]
+    return "You are here: " + " → ".join(names)
+
+
 def render_lesson(lesson_id: str) -> None:
     entry = session.course().entry(lesson_id)
     if entry is None:  # the file broke after navigation was built
@@ -56,6 +66,9 @@ def render_lesson(lesson_id: str) -> None:
     # The number is the lesson's place in the syllabus; not all ten exist yet, so no "of N".
     st.caption(f"Lesson {lesson.number} · ⏱️ {lesson.minutes} min")
     st.title(lesson.title)
+    if lesson.stages:
+        st.caption(pipeline_strip(lesson.stages), help="The pipeline the course follows: Extract → Transform → "
+                   "Load → Retrieve (lesson 1). The lit stage is the one this lesson works on.")
 
     if stage < n_cards:
         st.progress((stage + 1) / (n_cards + (1 if quiz_stage is not None else 0)), text=f"Card {stage + 1} / {n_cards}")

@@ -227,3 +227,18 @@ def test_course_reloads_when_a_file_changes(tmp_path):
     path = root / "lessons" / "01-demo.yaml"
     path.write_text(LESSON.replace("Demo lesson", "Renamed lesson") + textwrap.dedent("\n"))
     assert load_course(root / "lessons", root / "quizzes").lessons[0].title == "Renamed lesson"
+
+
+def test_pipeline_stages_are_known_listed_once_and_put_in_pipeline_order() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from course.schema import Lesson
+
+    base = {"id": "x", "number": 1, "title": "X", "minutes": 5, "summary": "s", "objectives": ["o"],
+            "cards": [{"id": "c", "title": "C", "body": "b"}]}
+    assert Lesson.model_validate({**base, "stages": ["load", "extract"]}).stages == ["extract", "load"]
+    with pytest.raises(ValidationError, match="twice"):
+        Lesson.model_validate({**base, "stages": ["load", "load"]})
+    with pytest.raises(ValidationError):
+        Lesson.model_validate({**base, "stages": ["train"]})

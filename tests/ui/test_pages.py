@@ -176,3 +176,13 @@ def test_the_completion_screen_leads_on_to_the_next_lesson(db):
     onward.click().run()
     assert not at.exception
     assert any(second.title in t.value for t in at.title)
+
+
+def test_every_lesson_shows_where_it_sits_in_the_pipeline(db):
+    """The 'you are here' strip: lesson 3 lights Extract only; every shipped lesson names at least one stage."""
+    course = load_course()
+    assert all(lesson.stages for lesson in course.lessons)
+    extract = next(lesson for lesson in course.lessons if lesson.id == "extract")
+    at = goto(new_app().run(), f"lesson-{extract.number}")
+    strip = [c.value for c in at.caption if c.value.startswith("You are here")]
+    assert strip == ["You are here: :primary-badge[Extract] → Transform → Load → Retrieve"]
