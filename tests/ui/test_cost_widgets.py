@@ -73,7 +73,7 @@ def test_cost_meter_shows_the_engines_numbers_for_the_run(db, tiny_run):
     assert f"{rc.tokens:,} tokens × {per_token.total:,} FLOPs each" in shown
     assert f"dense layers **{per_token.dense:,}**" in shown and f"output head **{per_token.head:,}**" in shown
     assert f"attention **{per_token.attention:,}**" in shown
-    assert f"**{si(rc.achieved_flops_per_s, 'FLOP/s')}** while stepping" in shown
+    assert f"Achieved FLOP/s: **{si(rc.achieved_flops_per_s, 'FLOP/s')}** while the training steps ran" in shown
     assert "measure this machine's peak" in shown and "Model FLOPs utilisation" not in shown
     # the table: every catalogue chip with a peak, at the card's utilisation
     table = next(m.value for m in at.markdown if m.value.startswith("| Accelerator"))
@@ -169,6 +169,9 @@ def test_model_price_estimates_compute_where_it_was_not_published(db):
     assert "6 × parameters × tokens" in _row(table, "Compute (FLOPs)")[3]
     assert _row(table, "GPU-hours (all chips)")[2] == "1,720,320"  # Meta's own figure beside ours
     assert "Train a run on lesson 7" in texts(at)
+    at.selectbox(key="harness-chip").set_value("apple_m2_gpu").run()  # no 16-bit peak, no power figure
+    no_errors(at)
+    assert _row(_table(at), "Energy (MWh)")[1] == "no power figure" and "priced at its FP32 peak" in texts(at)
     at.selectbox(key="harness-model").set_value("gpt2_1_5b").run()
     no_errors(at)
     assert _row(_table(at), "Compute (FLOPs)")[1] == "cannot be estimated"

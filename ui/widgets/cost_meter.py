@@ -81,15 +81,20 @@ def draw_meter(run: RunView, utilisation: float) -> None:
     st.markdown(f"**FLOPs so far: {sci(rc.flops)}** ({rc.tokens:,} tokens × {rc.flops_per_token:,} FLOPs each)")
     st.markdown(f"Per token: {split_line(flops_per_token(config))}")
     rate = "measured after the first steps" if rc.achieved_flops_per_s is None else (
-        f"**{si(rc.achieved_flops_per_s, 'FLOP/s')}** while stepping")
-    average = "" if rc.average_flops_per_s is None else (
-        f" · **{si(rc.average_flops_per_s, 'FLOP/s')}** over the whole time, evaluations and samples included")
-    st.markdown(f"Achieved: {rate}{average}")
+        f"**{si(rc.achieved_flops_per_s, 'FLOP/s')}** while the training steps ran")
+    elapsed = run.metrics[-1].get("elapsed_s")
+    average = "" if rc.average_flops_per_s is None or not elapsed else (
+        f" · {si(rc.average_flops_per_s, 'FLOP/s')} averaged over all {duration(elapsed)} of the run, "
+        "evaluations and samples included")
+    st.markdown(f"Achieved FLOP/s: {rate}{average}")
     if kept is None:
         st.markdown("Utilisation: measure this machine's peak (below) to see what share of it your run used.")
     elif rc.mfu is not None:
         st.markdown(f"Model FLOPs utilisation: **{rc.mfu:.1%}** of this machine's measured peak "
                     f"({si(kept.flops_per_s, 'FLOP/s')}).")
+        if "bf16" in run.device_sentence or "bfloat16" in run.device_sentence:
+            st.caption("This run trains in 16-bit numbers (bf16), which the hardware multiplies faster than the "
+                       "32-bit numbers the peak was measured with, so its utilisation reads high.")
     st.markdown(f"**The same {sci(rc.flops)} FLOPs elsewhere**, one chip at {utilisation:.0%} of its peak:")
     st.markdown(markdown_table(price_rows(rc.flops, count_parameters(config).total, rc.tokens, utilisation)))
 
