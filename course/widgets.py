@@ -261,6 +261,12 @@ def _check_published_model(value: str) -> str:
     return value
 
 
+class CheckpointFileParams(WidgetParams):
+    """Lesson 7: the file the learner's run saved (ckpt.pt), taken apart: weights, optimizer state, the record."""
+
+    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$")
+
+
 class CostMeterParams(WidgetParams):
     """Lesson 9: the learner's lesson-7 run (live or ended) with its FLOPs so far, achieved FLOP/s, utilisation
     against this machine's measured peak, and what the same run would cost and take on each catalogue chip."""
@@ -327,6 +333,7 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "model_vs_counts": ModelVsCountsParams,
     "timeline_samples": TimelineSamplesParams,
     "overfit_run": OverfitRunParams,
+    "checkpoint_file": CheckpointFileParams,
     "cost_meter": CostMeterParams,
     "model_price": ModelPriceParams,
     "compute_optimal": ComputeOptimalParams,
