@@ -59,8 +59,15 @@ def chart(split: ComputeOptimal, own: tuple[float, float] | None) -> go.Figure:
         r = split.tokens_per_parameter
         fig.add_scatter(x=[lo, hi], y=[r * lo, r * hi], mode="lines", name=f"{r:g} tokens per parameter",
                         line={"dash": "dot"})
+    # two models of one size (Chinchilla and Llama 2, both 70B) would print their names on top of each other
+    below = {m.id for m in models if any(o.parameters == m.parameters and o.training_tokens > m.training_tokens
+                                          for o in models)}
     fig.add_scatter(x=[m.parameters for m in models], y=[m.training_tokens for m in models],
-                    mode="markers+text", text=[m.name for m in models], textposition="top center",
+                    mode="markers+text", text=[m.name for m in models],
+                    textposition=["bottom center" if m.id in below else "top center" for m in models],
+                    customdata=[m.training_tokens / m.parameters for m in models],
+                    hovertemplate="%{text}<br>%{x:.3s} parameters, %{y:.3s} tokens<br>"
+                                  "%{customdata:,.0f} tokens per parameter<extra></extra>",
                     name="published models")
     fig.add_scatter(x=[split.parameters], y=[split.tokens], mode="markers", name="your budget's split",
                     marker={"symbol": "star", "size": 16})
