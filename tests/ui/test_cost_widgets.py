@@ -248,3 +248,11 @@ def test_no_throughput_facts_from_a_diverged_or_a_training_run(db, tiny_run, tmp
                         lambda who, key: run_view.RunView.of(key, replace(real(who, key), status="running")))
     facts = facts_mod.learner_facts(learner)
     assert "run.start_loss" in facts and "run.achieved_tflops" not in facts and "run.gpt3_years" not in facts
+
+
+@pytest.mark.parametrize(("name", "params"), [("model_price", {"utilisation": 0.01, "grid_g_per_kwh": 412.5}),
+                                              ("compute_optimal", {"flops": 0.5, "tokens_per_parameter": 0.01})])
+def test_any_valid_card_params_draw(db, name, params):
+    """Values the parameter models allow but the knobs' ranges do not start at the nearest knob position."""
+    _learner_with_run(None)
+    no_errors(widget_app(name, params))

@@ -99,12 +99,12 @@ def render(params: ComputeOptimalParams, key: str) -> bool:
                  f"{table[p][0]}: {sci(table[p][1])} FLOPs",
                  on_change=_apply_preset, args=(key, table))
     left, right = st.columns(2)
-    st.session_state.setdefault(f"{key}-flops", float(params.flops))  # the presets write this key: no value=
+    st.session_state.setdefault(f"{key}-flops", max(1.0, float(params.flops)))  # the presets write this key: no value=
     flops = left.number_input("Compute budget (FLOPs)", min_value=1.0, max_value=1e30, format="%.3e",
                               key=f"{key}-flops", on_change=_typed_own, args=(key,),
                               help="Type a number like 1e21, or pick a preset above.")
     ratio = right.number_input("Tokens per parameter", min_value=0.1, max_value=10_000.0,
-                               value=float(params.tokens_per_parameter), step=1.0, key=f"{key}-ratio",
+                               value=max(0.1, float(params.tokens_per_parameter)), step=1.0, key=f"{key}-ratio",
                                help=f"Chinchilla's rule of thumb is about {CHINCHILLA_TOKENS_PER_PARAM:g}.")
     split = compute_optimal(float(flops), float(ratio))
     st.markdown(f"A budget of **{sci(split.flops)} FLOPs** at {split.tokens_per_parameter:g} tokens per "

@@ -135,8 +135,8 @@ def render(params: ModelPriceParams, key: str) -> bool:
                               format_func=lambda i: chips[i].name, key=f"{key}-chip")
     count = left.number_input("Chips training together", 1, 100_000, params.count, step=64, key=f"{key}-count")
     utilisation = right.slider("Utilisation (share of the peak doing useful model arithmetic)", 0.05, 1.0,
-                               float(params.utilisation), step=0.05, format="%.2f", key=f"{key}-util")
-    grid = st.slider("Grid carbon intensity (g CO₂ per kWh)", 0, 1500, int(params.grid_g_per_kwh), step=10,
+                               max(0.05, float(params.utilisation)), step=0.05, format="%.2f", key=f"{key}-util")
+    grid = st.slider("Grid carbon intensity (g CO₂ per kWh)", 0, 1500, int(round(params.grid_g_per_kwh)), step=10,
                      key=f"{key}-grid", help="Tens of grams for hydro or nuclear power, many hundreds for coal.")
     m, chip = models[model_id], accelerator(chip_id)
     compute = training_compute(m)
