@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from engine.catalogue import model as published_model
 from engine.config import DEFAULT_CORPUS, PRESETS
 from engine.cost import count_parameters, flops_per_token, price_run, run_compute
 from engine.job import run_job
+from engine.model import GPTConfig
 from engine.run_model import snapshot_from_folder
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import dollars, duration, sci, si
@@ -45,9 +47,7 @@ def _learner_with_run(run_dir: str | None) -> int:
 
 def _engine_numbers(run_dir: str):
     """What engine.cost says about the run, from its own files (config.json holds the model with its vocabulary)."""
-    saved = json.loads((__import__("pathlib").Path(run_dir) / "config.json").read_text())
-    from engine.model import GPTConfig
-
+    saved = json.loads((Path(run_dir) / "config.json").read_text())
     config = GPTConfig(**saved["model"])
     return config, run_compute(config, snapshot_from_folder(run_dir).metrics[-1])
 
