@@ -46,6 +46,12 @@ def own_point(learner_id: int) -> tuple[float, float] | None:
     return None if rc is None or rc.tokens <= 0 else (float(count_parameters(config).total), float(rc.tokens))
 
 
+# Where each catalogue model's name goes around its point, chosen by looking at the chart: three 70B models sit
+# one above another and GPT-3 just below them. A model added to the catalogue gets its name above its point.
+LABEL_POSITION = {"chinchilla_70b": "bottom center", "llama2_70b": "middle left", "gpt3_175b": "middle right",
+                  "llama3_1_405b": "bottom center"}
+
+
 def chart(split: ComputeOptimal, own: tuple[float, float] | None) -> go.Figure:
     """Published models (parameters vs tokens, log-log), the 20-tokens-per-parameter line, the computed split."""
     models = [m for m in published_models() if m.training_tokens is not None]
@@ -59,12 +65,12 @@ def chart(split: ComputeOptimal, own: tuple[float, float] | None) -> go.Figure:
         r = split.tokens_per_parameter
         fig.add_scatter(x=[lo, hi], y=[r * lo, r * hi], mode="lines", name=f"{r:g} tokens per parameter",
                         line={"dash": "dot"})
-    # two models of one size (Chinchilla and Llama 2, both 70B) would print their names on top of each other
-    below = {m.id for m in models if any(o.parameters == m.parameters and o.training_tokens > m.training_tokens
-                                          for o in models)}
+    def place(m) -> str:
+        return LABEL_POSITION.get(m.id, "top center")
+
     fig.add_scatter(x=[m.parameters for m in models], y=[m.training_tokens for m in models],
                     mode="markers+text", text=[m.name for m in models],
-                    textposition=["bottom center" if m.id in below else "top center" for m in models],
+                    textposition=[place(m) for m in models],
                     customdata=[m.training_tokens / m.parameters for m in models],
                     hovertemplate="%{text}<br>%{x:.3s} parameters, %{y:.3s} tokens<br>"
                                   "%{customdata:,.0f} tokens per parameter<extra></extra>",
@@ -76,7 +82,7 @@ def chart(split: ComputeOptimal, own: tuple[float, float] | None) -> go.Figure:
                         marker={"symbol": "diamond", "size": 11})
     fig.update_xaxes(type="log", title_text="parameters (N)")
     fig.update_yaxes(type="log", title_text="training tokens (D)")
-    fig.update_layout(height=420, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(height=480, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2})
     return fig
 
 
