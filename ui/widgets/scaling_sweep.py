@@ -10,6 +10,7 @@ changes when a rung finishes, so plotly does not rebuild it in between) and send
 
 from __future__ import annotations
 
+import functools
 import math
 
 import plotly.graph_objects as go
@@ -72,7 +73,7 @@ def rung_point(rung: Rung, run: RunView | None, vocab_size: int) -> RungPoint:
     >>> rung = scaling.make_ladder([(1, 1, 16), (2, 2, 32)], scaling.LADDER_BASE)[0]
     >>> p = rung_point(rung, None, 65)
     >>> p.params, p.tokens, p.loss
-    (5184, 1638400, None)
+    (5184, 1228800, None)
     """
     config = TrainConfig.from_dict(run.config) if run is not None and run.config else rung.config
     finished = run is not None and run.status == "finished" and run.metrics
@@ -154,13 +155,19 @@ def _explain(view: SweepView) -> None:
                         f"predicted), for a model the law never saw, from {len(view.points)} smaller ones.")
 
 
+@functools.lru_cache(maxsize=16)
+def _sweep_view(points: tuple[RungPoint, ...]) -> SweepView:
+    """The fit takes milliseconds, but the fragment asks every second while the check trains: fit once per result."""
+    return scaling.sweep_view(points)
+
+
 def draw(learner_id: int, params: ScalingSweepParams, key: str) -> tuple[list[RunView | None], SweepView]:
     """The table, the chart and the fit, as they stand now; returns the runs and the view."""
     rungs = ladder()
     runs = _runs(learner_id, params, rungs)
     vocab = _vocab_size(params.corpus)
     points = [rung_point(r, run, vocab) for r, run in zip(rungs, runs, strict=True)]
-    view = scaling.sweep_view(points)
+    view = _sweep_view(tuple(points))
     st.markdown(rung_table(rungs, runs, points))
     if view.points:
         st.plotly_chart(sweep_chart(view), key=f"{key}-chart", config={"displayModeBar": False})
