@@ -44,13 +44,25 @@ def _finish(lesson_id: str, stage: int) -> None:
 
 
 def pipeline_strip(stages: list[str]) -> str:
-    """The "you are here" line: the four stages in order, this lesson's lit as badges, the others plain.
+    """The "you are here" line: the four stages in order, this lesson's as blue badges, the rest in grey text.
 
     >>> pipeline_strip(["extract"])
-    'You are here: :primary-badge[Extract] → Transform → Load → Retrieve'
+    ':gray[You are here:] :blue-badge[**Extract**] :gray[→ Transform → Load → Retrieve]'
+    >>> pipeline_strip(["transform", "load"])
+    ':gray[You are here: Extract →] :blue-badge[**Transform**] :gray[→] :blue-badge[**Load**] :gray[→ Retrieve]'
     """
-    names = [f":primary-badge[{s.capitalize()}]" if s in stages else s.capitalize() for s in PIPELINE_STAGES]
-    return "You are here: " + " → ".join(names)
+    pieces: list[tuple[bool, str]] = [(False, "You are here:")]  # (lit, text)
+    for i, stage in enumerate(PIPELINE_STAGES):
+        if i:
+            pieces.append((False, "→"))
+        pieces.append((stage in stages, stage.capitalize()))
+    runs: list[tuple[bool, str]] = []
+    for lit, text in pieces:  # neighbouring grey words become one grey run
+        if runs and not lit and not runs[-1][0]:
+            runs[-1] = (False, f"{runs[-1][1]} {text}")
+        else:
+            runs.append((lit, text))
+    return " ".join(f":blue-badge[**{t}**]" if lit else f":gray[{t}]" for lit, t in runs)
 
 
 def render_lesson(lesson_id: str) -> None:
@@ -67,7 +79,7 @@ def render_lesson(lesson_id: str) -> None:
     st.caption(f"Lesson {lesson.number} · ⏱️ {lesson.minutes} min")
     st.title(lesson.title)
     if lesson.stages:
-        st.caption(pipeline_strip(lesson.stages), help="The pipeline the course follows: Extract → Transform → "
+        st.markdown(pipeline_strip(lesson.stages), help="The pipeline the course follows: Extract → Transform → "
                    "Load → Retrieve (lesson 1). The lit stage is the one this lesson works on.")
 
     if stage < n_cards:

@@ -184,5 +184,5 @@ def test_every_lesson_shows_where_it_sits_in_the_pipeline(db):
     assert all(lesson.stages for lesson in course.lessons)
     extract = next(lesson for lesson in course.lessons if lesson.id == "extract")
     at = goto(new_app().run(), f"lesson-{extract.number}")
-    strip = [c.value for c in at.caption if c.value.startswith("You are here")]
-    assert strip == ["You are here: :primary-badge[Extract] → Transform → Load → Retrieve"]
+    strip = [m.value for m in at.markdown if "You are here" in m.value]
+    assert strip == [":gray[You are here:] :blue-badge[**Extract**] :gray[→ Transform → Load → Retrieve]"]
