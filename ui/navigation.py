@@ -24,6 +24,16 @@ def _lesson_runner(lesson_id: str) -> Callable[[], None]:
     return run
 
 
+def nav_title(number: int, title: str) -> str:
+    """A lesson's name in the sidebar menu: its title up to the colon, so it fits the sidebar's width (the page
+    itself shows the whole title).
+
+    >>> nav_title(4, "Tokenization: from text to numbers"), nav_title(7, "The training loop")
+    ('4. Tokenization', '7. The training loop')
+    """
+    return f"{number}. {title.split(':')[0].strip()}"
+
+
 def build() -> dict[str, list[st.Page]]:
     course = session.course()
     done = session.store().completed(session.learner().id)
@@ -34,7 +44,8 @@ def build() -> dict[str, list[st.Page]]:
     for lesson in course.lessons:
         icon = ":material/check_circle:" if lesson.id in done else ":material/radio_button_unchecked:"
         page = st.Page(
-            _lesson_runner(lesson.id), title=f"{lesson.number}. {lesson.title}", icon=icon, url_path=f"lesson-{lesson.number}"
+            _lesson_runner(lesson.id), title=nav_title(lesson.number, lesson.title), icon=icon,
+            url_path=f"lesson-{lesson.number}"
         )
         pages[lesson.id] = page
         lessons.append(page)

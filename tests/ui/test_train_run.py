@@ -189,3 +189,19 @@ def test_after_a_server_restart_an_interrupted_run_shows_and_resumes(db, tmp_pat
     steps = [r["step"] for r in run.metrics]
     assert steps[: saved.step + 1] == list(range(saved.step + 1))  # the saved history, then on from there
     assert run.step > saved.step and run.config["n_layer"] == PRESETS["tiny"].n_layer
+
+
+def test_the_knobs_come_back_at_the_settings_of_the_run_beside_them():
+    """A learner who returns sees their run's own settings, not the preset's 60 s beside a run that trained 10 s."""
+    from course.widgets import TrainRunParams
+    from engine.run_model import RunSnapshot
+    from ui.widgets.train_run import knob_start
+
+    lesson = PRESETS["lesson"]
+    ran = RunSnapshot("r", "d", "finished", [], config={**lesson.to_dict(), "n_layer": 2, "n_embd": 64,
+                                                             "lr": 1e-3, "time_budget": 10.0})
+    assert knob_start(TrainRunParams(), lesson, ran) == (2, 64, 1e-3, 10)
+    resumed = RunSnapshot("r", "d", "stopped", [], config={**lesson.to_dict(), "time_budget": 38.5})
+    assert knob_start(TrainRunParams(), lesson, resumed)[3] == 40  # the slider's 5 s steps
+    tiny_run = RunSnapshot("r", "d", "finished", [], config=PRESETS["tiny"].to_dict())
+    assert knob_start(TrainRunParams(), lesson, tiny_run) == (3, 128, lesson.lr, 60)  # another kind of run

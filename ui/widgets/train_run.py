@@ -101,6 +101,24 @@ def _resume(params: TrainRunParams, run_key: str) -> None:
         run_view.resume(me.id, run, text)
 
 
+def knob_start(params: TrainRunParams, base: TrainConfig, run: RunView | None) -> tuple[int, int, float, int]:
+    """Where the knobs start (layers, width, learning rate, seconds): at the settings of the learner's run on this
+    card when there is one, so a learner who comes back sees the run's own settings beside it (not the preset's
+    60 s beside a run that trained 10 s); else at the preset's.
+
+    >>> knob_start(TrainRunParams(), PRESETS["lesson"], None)
+    (3, 128, 0.003, 60)
+    """
+    budget = params.time_budget
+    if run is not None and run.config:
+        cfg = TrainConfig.from_dict(run.config)
+        if (cfg.max_steps is None) == (base.max_steps is None):  # the same kind of run as the preset on screen
+            if cfg.time_budget is not None:
+                budget = int(min(params.max_time_budget, max(10, 5 * round(cfg.time_budget / 5))))
+            return cfg.n_layer, cfg.n_embd, cfg.lr, budget
+    return base.n_layer, base.n_embd, base.lr, budget
+
+
 def render(params: TrainRunParams, key: str) -> bool:
     """Returns True once the learner has a run, so the card's `after` text (which discusses results) shows then."""
     me = session.learner()
@@ -128,23 +146,25 @@ def render(params: TrainRunParams, key: str) -> bool:
             base = PRESETS[preset]
         left, right = st.columns(2)
         knobs = set(params.knobs)
-        n_layer = left.slider("Layers", 1, params.max_layers, min(base.n_layer, params.max_layers), key=f"{key}-layers",
+        start_layers, start_width, start_lr, start_budget = knob_start(params, base, run)
+        n_layer = left.slider("Layers", 1, params.max_layers, min(start_layers, params.max_layers), key=f"{key}-layers",
                               disabled=busy or "n_layer" not in knobs, help="How many transformer blocks are stacked.")
         widths = [w for w in WIDTHS if w <= params.max_width]
-        width = min(widths, key=lambda w: abs(w - base.n_embd))
+        width = min(widths, key=lambda w: abs(w - start_width))
         n_embd = right.select_slider("Width (embedding size)", widths, value=width, key=f"{key}-width",
                                      disabled=busy or "n_embd" not in knobs,
                                      help="How many numbers represent each token inside the model.")
         rates = sorted({params.min_learning_rate, params.max_learning_rate, base.lr,
+                        *([start_lr] if params.min_learning_rate <= start_lr <= params.max_learning_rate else []),
                         *[r for r in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
                           if params.min_learning_rate <= r <= params.max_learning_rate]})
-        lr = left.select_slider("Learning rate", rates, value=min(rates, key=lambda r: abs(r - base.lr)),
+        lr = left.select_slider("Learning rate", rates, value=min(rates, key=lambda r: abs(r - start_lr)),
                                 format_func=lambda r: f"{r:g}", key=f"{key}-lr",
                                 disabled=busy or "learning_rate" not in knobs,
                                 help="How big a step each update takes. Too small: slow. Too big: it blows up.")
         budget = params.time_budget
         if base.max_steps is None:
-            budget = right.slider("Time budget (seconds)", 10, params.max_time_budget, params.time_budget, step=5,
+            budget = right.slider("Time budget (seconds)", 10, params.max_time_budget, start_budget, step=5,
                                   key=f"{key}-budget", disabled=busy or "time_budget" not in knobs,
                                   help="The schedule is planned to make the best model in exactly this time.")
         else:
