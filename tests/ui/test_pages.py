@@ -46,11 +46,17 @@ def test_live_widget_draws_a_chart(db):
     widget_card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "next_char_counts")
     for _ in range(widget_card):
         at.button(key=f"lesson-{LESSON2}-next").click().run()
-    key = f"{LESSON2}-{lesson.cards[widget_card].id}"
+    card = lesson.cards[widget_card]
+    key = f"{LESSON2}-{card.id}"
+    notes = card.after.strip().splitlines()[-1]
+    assert notes not in texts(at), "the notes answer the card's questions: they wait until the learner has looked"
     at.text_input(key=f"{key}-context").set_value("ROMEO").run()
     assert not at.exception
     assert "**“ROMEO”** appears" in texts(at)
     assert at.get("plotly_chart"), "the counts chart is drawn"
+    assert notes not in texts(at)
+    at.text_input(key=f"{key}-context").set_value("the k").run()
+    assert notes in texts(at), "three contexts looked at (th, ROMEO, the k): the notes show"
 
 
 def _open_quiz(at):

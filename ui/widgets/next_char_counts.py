@@ -29,7 +29,19 @@ def chart(result: FollowingCounts) -> go.Figure:
     return fig
 
 
-def render(params: NextCharCountsParams, key: str) -> None:
+CONTEXTS_BEFORE_NOTES = 3  # the card suggests three contexts: its notes discuss them, so they wait until then
+
+
+def contexts_tried(key: str, context: str) -> int:
+    """Count the distinct contexts the learner has looked at on this card (this session)."""
+    tried = st.session_state.setdefault(f"{key}-tried", set())
+    tried.add(context)
+    return len(tried)
+
+
+def render(params: NextCharCountsParams, key: str) -> bool:
+    """True once the learner has looked at three contexts: the card's notes, which answer the questions it asks
+    about them, show only then."""
     corpus_title = entry(params.corpus).title  # any corpus of data/corpora.yaml (course.widgets checked the id)
     text = learner_corpus.bundled_text(params.corpus)
     if params.allow_own_text:
@@ -42,18 +54,23 @@ def render(params: NextCharCountsParams, key: str) -> None:
                             help="Spaces count. Try 'th', 'the k', 'ROMEO', or a single letter.")
     if not context:
         st.info("Type a few characters of context.")
-        return
+        return False
     if not text:
         st.info("Type or paste some text above first.")
-        return
+        return False
+    tried = contexts_tried(key, context)
     result = _counts(text, context, params.top_k)
     if result.occurrences == 0:
         st.warning(f"“{escape_md(context)}” never appears in this text, so it offers no examples to learn from. "
                    "That is exactly why models need lots of varied text.")
-        return
+        return tried >= CONTEXTS_BEFORE_NOTES
     shown = escape_md(context.replace("\n", "⏎"))
     st.markdown(f"**“{shown}”** appears **{result.occurrences:,}** times, followed by **{result.distinct}** different "
                 f"characters. Each occurrence is one free training example: context in, next character as the label.")
     st.plotly_chart(chart(result), key=f"{key}-chart", config={"displayModeBar": False})
     if result.other:
         st.caption(f"Other characters: {result.other:,} more occurrences.")
+    if tried < CONTEXTS_BEFORE_NOTES:
+        st.caption(f"Contexts looked at: {tried} of {CONTEXTS_BEFORE_NOTES}. Notes on what to look for appear below "
+                   "once you have tried three.")
+    return tried >= CONTEXTS_BEFORE_NOTES
