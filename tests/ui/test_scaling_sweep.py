@@ -127,3 +127,27 @@ def test_the_sidebar_shows_a_sweep_as_one_line(db, thread_manager):
         at.run()
     assert not at.exception
     assert sum("sweep" in c.value for c in at.sidebar.caption) == 1  # one line, not three (the fixture stops them)
+
+
+def test_after_a_stop_only_the_missing_sizes_train_again(db, toy_ladder):
+    from ui import run_view
+    from ui.session import store
+
+    at = widget_app("scaling_sweep")
+    at.button(key="harness-start").click().run()
+    at = _poll_until(at, lambda a: "✅ Finished" in _table(a))
+    at.button(key="harness-stop").click().run()
+    at = _poll_until(at, lambda a: not a.button(key="harness-start").disabled)
+    learner = store().last_learner()
+    before = {r.run_key: r for r in run_view.learner_runs(learner.id)}
+    done = {k for k, r in before.items() if r.status == "finished"}
+    if len(done) == len(TOY_LADDER):  # the toy sizes are quick: the whole ladder may have finished before Stop
+        pytest.skip("every size finished before Stop landed")
+    assert "missing" in texts(at)
+    at.button(key="harness-missing").click().run()
+    at = _poll_until(at, lambda a: _table(a).count("✅ Finished") == len(TOY_LADDER))
+    no_errors(at)
+    after = {r.run_key: r for r in run_view.learner_runs(learner.id)}
+    assert all(after[k].run_id == before[k].run_id for k in done)  # finished sizes were kept, not retrained
+    assert all(after[k].run_id != before[k].run_id for k in set(before) - done)
+    assert "Not every size finished" not in texts(at)

@@ -51,12 +51,27 @@ def _runs(learner_id: int, params: ScalingSweepParams, rungs: list[Rung]) -> lis
     return [run_view.load(learner_id, k) for k in run_keys(params, len(rungs))]
 
 
-def _start(params: ScalingSweepParams) -> None:
-    """Submit every rung (the first trains, the others wait in the run manager's queue, smallest first)."""
+_SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_steps", "lr")
+
+
+def finished_as_planned(rung: Rung, run: RunView | None) -> bool:
+    """The rung's run finished, with the size and budget the ladder asks for now (not an older ladder's)."""
+    if run is None or run.status != "finished" or not run.config:
+        return False
+    trained = TrainConfig.from_dict(run.config)
+    return all(getattr(trained, f) == getattr(rung.config, f) for f in _SHAPE)
+
+
+def _start(params: ScalingSweepParams, only_missing: bool = False) -> None:
+    """Submit the rungs (the first trains, the others wait in the run manager's queue, smallest first); with
+    `only_missing`, only those that have not finished as planned (after a Stop, the rest of the sweep)."""
     me = session.learner()
     text = learner_corpus.bundled_text(params.corpus)
     rungs = ladder()
-    for key, rung in zip(run_keys(params, len(rungs)), rungs, strict=True):
+    keys = run_keys(params, len(rungs))
+    for key, rung in zip(keys, rungs, strict=True):
+        if only_missing and finished_as_planned(rung, run_view.load(me.id, key)):
+            continue
         run_view.start(me.id, key, rung.config, text, label=f"{me.name} sweep: {rung.name}")
 
 
@@ -212,8 +227,11 @@ def render(params: ScalingSweepParams, key: str) -> bool:
         _live(me.id, params, key)
         return False
     _, view = draw(me.id, params, key)
-    if any(run is not None and run.status != "finished" for run in runs):
-        st.warning("Not every size finished, so the sweep is incomplete: run it again to get the whole ladder.",
-                   icon=":material/stop_circle:")
+    missing = sum(not finished_as_planned(r, run) for r, run in zip(rungs, runs, strict=True))
+    if missing:
+        st.warning(f"Not every size finished ({missing} of {len(rungs)} missing), so the sweep is incomplete. "
+                   "Train just the missing sizes, or run the whole sweep again.", icon=":material/stop_circle:")
+        st.button(f"Train the {missing} missing size{'s' if missing > 1 else ''}", key=f"{key}-missing",
+                  icon=":material/play_arrow:", on_click=_start, args=(params, True))
     return view.verify is not None and view.verify.loss is not None
 
