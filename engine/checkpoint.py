@@ -166,7 +166,7 @@ def summarize_metrics(metrics: list[dict[str, Any]]) -> dict[str, Any]:
         final_train = sum(recent) / len(recent) if recent else None
     elapsed = last.get("elapsed_s") or 0.0
     tokens = last.get("tokens", 0)
-    return {
+    summary: dict[str, Any] = {
         "start_loss": start,
         "final_train_loss": final_train,
         "final_val_loss": vals[-1]["val_loss"] if vals else None,
@@ -175,6 +175,10 @@ def summarize_metrics(metrics: list[dict[str, Any]]) -> dict[str, Any]:
         "tokens_per_s": tokens / elapsed if elapsed > 0 else None,  # wall clock, evaluation included
         "elapsed_s": elapsed,
     }
+    originals = [r["val_loss_original"] for r in vals if r.get("val_loss_original") is not None]
+    if originals:  # a fine-tune: the corpus it learned first, at its first and its last evaluation
+        summary.update(start_loss_original=originals[0], final_val_loss_original=originals[-1])
+    return summary
 
 
 # ---- the timeline: a few snapshots spread over training --------------------------------------------------

@@ -78,6 +78,8 @@ def run_job(
     dist_info: DistInfo | None = None,
     on_event: Callable[[dict[str, Any]], None] = lambda event: None,
     checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+    finetune_from: Path | None = None,
+    original_text: str | None = None,
 ) -> tuple[str, str, dict[str, Any] | None]:
     """Prepare, train and save one run; return (status, message, summary). Never raises: a failure is a status.
 
@@ -86,13 +88,21 @@ def run_job(
     checkpoint; `on_event` gets {"event": "saved", "step"} after each save during training and
     {"event": "save_failed", "step", "message"} when one failed (the run goes on). Under torchrun only rank 0
     writes the run folder.
+
+    `finetune_from` (a run folder) fine-tunes its model on `text` instead (engine.finetune), with `original_text`
+    evaluated too when given; `on_started` then also gets "finetune" (its source and what fitting the text to
+    the checkpoint's tokenizer replaced).
     """
     dist_info = dist_info or DistInfo()
     try:
-        state = prepare(config, text, tokenizer, resume_from=resume_from, dist_info=dist_info)
-        on_started({"params": state.model.num_params(), "device_sentence": state.device.sentence,
-                    "config": state.config.to_dict(),  # on resume, the checkpoint's model shape
-                    "vocab_size": state.tokenizer.vocab_size, "train_tokens": len(state.data.train)})
+        state = prepare(config, text, tokenizer, resume_from=resume_from, dist_info=dist_info,
+                        finetune_from=finetune_from, original_text=original_text)
+        info = {"params": state.model.num_params(), "device_sentence": state.device.sentence,
+                "config": state.config.to_dict(),  # on resume, the checkpoint's model shape
+                "vocab_size": state.tokenizer.vocab_size, "train_tokens": len(state.data.train)}
+        if state.finetune is not None:
+            info["finetune"] = state.finetune
+        on_started(info)
         for record in state.metrics:  # resumed: the history first
             on_record(record)
         saver = _PeriodicSaver(run_dir, checkpoint_every_s, on_event, dist_info.is_main)
@@ -193,6 +203,8 @@ def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | st
             "rng": state.generator.get_state(),
             "metrics": state.metrics,
         }
+        if state.finetune is not None:  # a resumed fine-tune fits its text the same way again
+            payload["finetune"] = state.finetune
         checkpoint.save_checkpoint(run_dir, payload)
         if state.metrics:
             _add_to_timeline(state, state.metrics[-1], run_dir)
@@ -209,6 +221,8 @@ def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | st
 def _write_readable_files(state: TrainState, summary: dict[str, Any], run_dir: Path | str) -> None:
     config = {"train": state.config.to_dict(), "model": asdict(state.model.config), "tokenizer": state.tokenizer.kind,
               "device": state.device.sentence, "params": state.model.num_params()}
+    if state.finetune is not None:
+        config["finetune"] = state.finetune
     checkpoint.write_run_files(run_dir, config, state.metrics, summary)
 
 
@@ -224,4 +238,6 @@ def _add_to_timeline(state: TrainState, record: dict[str, Any], run_dir: Path) -
                "tokenizer": state.tokenizer.to_dict(), "step": state.step}
     entry = {"step": state.step, "train_loss": record.get("train_loss"), "val_loss": record.get("val_loss"),
              "sample": sample, "elapsed_s": record.get("elapsed_s"), "tokens": record.get("tokens")}
+    if record.get("val_loss_original") is not None:
+        entry["val_loss_original"] = record["val_loss_original"]
     checkpoint.save_timeline_entry(run_dir, payload, entry)

@@ -24,6 +24,7 @@ from torch import nn
 
 from engine import checkpoint
 from engine.config import PRESETS, TrainConfig
+from engine.data import TextDataset
 from engine.distributed import agree_mean, agree_min, agree_step
 from engine.prepare import TrainState
 from engine.schedule import BudgetPlanner, EarlyStopping, lr_factor, resumed_factor
@@ -31,13 +32,15 @@ from engine.schedule import BudgetPlanner, EarlyStopping, lr_factor, resumed_fac
 
 @torch.no_grad()
 def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float | None = None,
-                  min_batches: int = 1, timings: list[float] | None = None) -> float:
+                  min_batches: int = 1, timings: list[float] | None = None,
+                  data: TextDataset | None = None) -> float:
     """Mean loss over `n_batches` batches of `split`. The batches are the same at every call (a fixed seed),
     so the curve moves only because the model changed, not because the batches did.
 
     `deadline` (a time.perf_counter() value): stop early, after at least `min_batches`, if it passes (a machine
     that suddenly got busy must not push a timed run far past its budget). Ignored under DDP, where every
-    process must run the same number of batches. `timings`, if given, receives each batch's seconds.
+    process must run the same number of batches. `timings`, if given, receives each batch's seconds. `data`:
+    another text's splits instead of the run's (a fine-tune's original corpus).
     """
     model, cfg = state.model, state.config
     model.eval()
@@ -46,7 +49,8 @@ def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float
     done = 0
     for _ in range(n_batches):
         t = time.perf_counter()
-        x, y = state.data.get_batch(split, cfg.batch_size, cfg.block_size, g, state.device.device)
+        source = state.data if data is None else data
+        x, y = source.get_batch(split, cfg.batch_size, cfg.block_size, g, state.device.device)
         with state.device.autocast():
             _, loss = model(x, y)
         total += loss.float()
@@ -121,7 +125,8 @@ def train_loop(
     save checkpoints during training); it must not run collectives, since only rank 0 may call it.
 
     A record is a plain dict: step, train_loss (this step's batch), val_loss (None except at evaluations),
-    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "sample" (text) when one was generated, on
+    lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "val_loss_original" beside every val_loss when
+    the run fine-tunes with its original corpus (state.original_data), "sample" (text) when one was generated, on
     the first record this call publishes "notes" (state.notes: what prepare changed, e.g. no torch.compile) if
     any, and on the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
     validation loss is near ln(vocab_size) and its sample is gibberish.
@@ -143,9 +148,10 @@ def train_loop(
     # the end-of-run evaluation may overrun the budget by 5% + 1 s at most, however busy the machine gets
     deadline = t0 + 1.05 * cfg.time_budget + 1.0 if cfg.time_budget else None
 
-    def timed_eval(split: str, n: int) -> float:
+    def timed_eval(split: str, n: int, data: TextDataset | None = None) -> float:
         times: list[float] = []
-        loss = estimate_loss(state, split, n, deadline=deadline, min_batches=min(n, cfg.eval_batches), timings=times)
+        loss = estimate_loss(state, split, n, deadline=deadline, min_batches=min(n, cfg.eval_batches), timings=times,
+                             data=data)
         # the median batch: the very first evaluation pays one-off costs on its first batch
         eval_s_per_batch[0] = min(eval_s_per_batch[0], sorted(times)[len(times) // 2])
         return loss
@@ -157,12 +163,19 @@ def train_loop(
         # at the best measured speed, slowed down as much as training has been lately (a busy machine)
         per = eval_s_per_batch[0] if math.isfinite(eval_s_per_batch[0]) else 0.0
         slowdown = max(1.0, step_times[1] / step_times[0]) if math.isfinite(step_times[0]) else 1.0
-        return 1.1 * per * slowdown * (cfg.final_eval_batches + cfg.eval_batches) + 0.05
+        val_sets = 2 if state.original_data is not None else 1
+        return 1.1 * per * slowdown * (val_sets * cfg.final_eval_batches + cfg.eval_batches) + 0.05
+
+    def eval_original(rec: dict[str, Any], n: int) -> None:
+        """A fine-tune's old corpus, on the same kind of fixed batches as its new one: is it forgetting?"""
+        if state.original_data is not None:
+            rec["val_loss_original"] = timed_eval("val", n, state.original_data)
 
     if start_step == 0:
         rec = {"step": 0, "train_loss": None, "val_loss": timed_eval("val", cfg.eval_batches), "lr": 0.0,
                "grad_norm": None, "tokens_per_s": None, "elapsed_s": 0.0, "eta_s": cfg.time_budget, "tokens": 0}
         rec["train_loss"] = rec["val_loss"]  # nothing trained yet: both splits look the same to the model
+        eval_original(rec, cfg.eval_batches)
         if dinfo.is_main and cfg.sample_interval:
             rec["sample"] = generate_sample(state)
         if state.notes:
@@ -230,10 +243,12 @@ def train_loop(
         if last and not diverged:
             thorough = not want_stop  # a learner pressing Stop wants it to stop now, not in 5 seconds
             rec["val_loss"] = timed_eval("val", cfg.final_eval_batches if thorough else cfg.eval_batches)
+            eval_original(rec, cfg.final_eval_batches if thorough else cfg.eval_batches)
             rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
             rec["final"] = True
         elif not diverged and state.step % cfg.eval_interval == 0:
             rec["val_loss"] = timed_eval("val", cfg.eval_batches)
+            eval_original(rec, cfg.eval_batches)
             # the validation loss is agreed across ranks, so every rank takes this branch together
             if early is not None and early.update(state.step, rec["val_loss"]):
                 last, message = True, early.message(state.step, cfg.eval_interval)

@@ -29,6 +29,7 @@ from engine.config import TrainConfig
 from engine.data import TextDataset
 from engine.device import DeviceInfo, get_device
 from engine.distributed import DistInfo, agree_min
+from engine.finetune import fit_text
 from engine.model import GPT
 from engine.tokenization import CharTokenizer, Tokenizer, tokenizer_from_dict
 
@@ -59,6 +60,8 @@ class TrainState:
     tokens_before: int = 0
     metrics: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what prepare() changed or skipped, in words for the learner
+    original_data: TextDataset | None = None  # a fine-tune's old corpus: its val split is evaluated too
+    finetune: dict[str, Any] | None = None  # a fine-tune's source and what fitting its text replaced (engine.finetune)
 
     @property
     def tokens_per_step(self) -> int:
@@ -106,26 +109,37 @@ def prepare(
     tokenizer: Tokenizer | None = None,
     resume_from: Path | str | None = None,
     dist_info: DistInfo | None = None,
+    finetune_from: Path | str | None = None,
+    original_text: str | None = None,
 ) -> TrainState:
     """Build everything a run needs: device, tokenizer, data, model, optimizers.
 
     `tokenizer` None -> a CharTokenizer of `text`. With `resume_from` (a run folder), weights, optimizer state,
     step count, tokenizer and metrics come from its checkpoint; `config` may change the run's length
     (max_steps, time_budget) and evaluation settings, not the model's shape.
+
+    With `finetune_from` (a run folder) instead, only the weights, tokenizer and model shape come from it: a new
+    run on `text` from step 0 with a fresh optimizer (engine.finetune); characters the tokenizer lacks are
+    replaced and counted (`state.finetune`). `original_text` (the corpus the checkpoint learned from): its
+    validation split is evaluated beside `text`'s at every evaluation.
     """
     if config.max_steps is None and config.time_budget is None:
         raise ValueError("A run needs an end: set max_steps or time_budget.")
+    if resume_from is not None and finetune_from is not None:
+        raise ValueError("A run either resumes a checkpoint or fine-tunes one, not both.")
     dist_info = dist_info or DistInfo()
     notes: list[str] = []
     device = get_device(config.device, config.dtype, dist_info.local_world_size, config.threads)
     if dist_info.enabled:
         device = _agree_precision(device, config, dist_info)
 
-    ckpt = checkpoint.read_checkpoint(resume_from) if resume_from is not None else None
+    source = resume_from if resume_from is not None else finetune_from
+    ckpt = checkpoint.read_checkpoint(source) if source is not None else None
     if ckpt is not None:
         tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
         saved = TrainConfig.from_dict(ckpt["train_config"])
-        shape = ("n_layer", "n_head", "n_embd", "block_size", "bias", "optimizer")
+        shape = ("n_layer", "n_head", "n_embd", "block_size", "bias")
+        shape += ("optimizer",) if resume_from is not None else ()  # a fine-tune starts a fresh optimizer
         config = replace(config, **{k: getattr(saved, k) for k in shape})
     if config.optimizer == "muon" and not device.native_bf16:
         # torch.optim.Muon runs its Newton-Schulz iterations in bf16: unsupported or emulated (slow) here
@@ -137,6 +151,16 @@ def prepare(
         raise ValueError("prepare() needs the training text")
     if tokenizer is None:
         tokenizer = CharTokenizer.from_text(text)
+    finetune = _finetune_info(finetune_from, ckpt)
+    original_data = None
+    if finetune is not None:  # the checkpoint's tokenizer is fixed: fit the new text (and the old) to it
+        fitted = fit_text(text, tokenizer)
+        text, finetune = fitted.text, {**finetune, **fitted.report()}
+        if fitted.replaced and finetune_from is not None:
+            notes.append(fitted.sentence())
+    if original_text is not None:
+        original_data = TextDataset(fit_text(original_text, tokenizer).text, tokenizer)
+        original_data.check_block_size(config.block_size)
     data = TextDataset(text, tokenizer)
     data.check_block_size(config.block_size)
 
@@ -147,12 +171,13 @@ def prepare(
         model.load_state_dict(ckpt["model"])
     model.to(device.device)
     optimizers = build_optimizers(model, config, device)
-    if ckpt is not None and len(ckpt["optimizers"]) == len(optimizers):
+    resuming = ckpt is not None and resume_from is not None  # a fine-tune's optimizer starts fresh
+    if resuming and len(ckpt["optimizers"]) == len(optimizers):
         for opt, sd in zip(optimizers, ckpt["optimizers"], strict=True):
             opt.load_state_dict(sd)
             for group in opt.param_groups:  # the new run's settings win over the saved peak lr
                 group["base_lr"] = config.muon_lr if isinstance(opt, torch.optim.Muon) else config.lr
-    elif ckpt is not None:  # saved with Muon, resumed where it falls back to AdamW: the moments start afresh
+    elif resuming:  # saved with Muon, resumed where it falls back to AdamW: the moments start afresh
         notes.append("The saved Muon optimizer state does not fit AdamW, so its moments start afresh.")
 
     train_model: nn.Module = model
@@ -177,8 +202,9 @@ def prepare(
     device = replace(device, sentence=_sentence(device, dist_info, notes))
     generator = torch.Generator().manual_seed(config.seed + dist_info.rank)  # each rank draws its own batches
     state = TrainState(config=config, model=model, train_model=train_model, optimizers=optimizers, data=data,
-                       tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes)
-    if ckpt is not None:
+                       tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes,
+                       original_data=original_data, finetune=finetune)
+    if resuming:
         state.step = int(ckpt["step"])
         state.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         state.tokens_before = int(ckpt.get("tokens", 0))
@@ -186,6 +212,14 @@ def prepare(
         if ckpt.get("rng") is not None and not dist_info.enabled:
             state.generator.set_state(ckpt["rng"])  # the batches continue where they stopped
     return state
+
+
+def _finetune_info(finetune_from: Path | str | None, ckpt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where a fine-tune starts: the source folder and its step. A resumed fine-tune keeps what its own
+    checkpoint says (so its text is fitted the same way again); any other run is no fine-tune (None)."""
+    if finetune_from is not None and ckpt is not None:
+        return {"from": str(finetune_from), "from_step": int(ckpt.get("step", 0))}
+    return dict(ckpt["finetune"]) if ckpt is not None and ckpt.get("finetune") else None
 
 
 def _agree_precision(device: DeviceInfo, config: TrainConfig, dist_info: DistInfo) -> DeviceInfo:
