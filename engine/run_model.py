@@ -89,6 +89,9 @@ class RunSnapshot:
     resumable: bool = False  # ended early with a checkpoint: it can continue from `checkpoint_step`
     checkpoint_step: int | None = None  # the step ckpt.pt holds, when the folder has one
     gpu: str | None = None  # the GPU the manager gave this run ("cuda:1"), when there are several
+    # a fine-tune (engine.finetune): {"from": run folder, "from_step", "replaced_chars", "total_chars",
+    # "replaced_fraction", "replacement", "unknown_chars": {char: count}, "distinct_unknown"}; None for other runs
+    finetune: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -102,6 +105,11 @@ class RunSnapshot:
     @property
     def evals(self) -> list[tuple[int, float]]:
         return [(r["step"], r["val_loss"]) for r in self.metrics if r.get("val_loss") is not None]
+
+    @property
+    def evals_original(self) -> list[tuple[int, float]]:
+        """A fine-tune's loss on the corpus its model learned first, at each evaluation ([] for other runs)."""
+        return [(r["step"], r["val_loss_original"]) for r in self.metrics if r.get("val_loss_original") is not None]
 
     @property
     def start_val_loss(self) -> float | None:
@@ -174,6 +182,7 @@ def snapshot_from_folder(run_dir: Path | str, run_id: str = "", label: str = "")
         params=(summary or {}).get("params") or config.get("params"), message=message,
         config=config.get("train", {}), finished_at=finished_at, summary=summary,
         resumable=status in RESUMABLE and step is not None, checkpoint_step=step,
+        finetune=config.get("finetune"),
     )
 
 

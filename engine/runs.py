@@ -15,6 +15,8 @@ sharing two cores would each go at half speed and both finish late).
     run_id = manager.submit(PRESETS["lesson"], text, label="my first GPT")
     snap = manager.snapshot(run_id)        # status, queue position, metrics, samples, message ...
     manager.stop(run_id)
+    manager.submit(finetune_config(PRESETS["lesson"]), code, finetune_from=snap.run_dir, original_text=text)
+                                           # fine-tune that model on other text (engine.finetune)
 
 A finished or stopped run leaves its folder (engine.checkpoint) behind; `engine.run_model.snapshot_from_folder`
 reads it back as the same kind of snapshot after a server restart (its headline numbers in `.summary`).
@@ -83,6 +85,9 @@ class _Run:
     run_dir: Path
     resume_from: Path | None
     created_at: float
+    finetune_from: Path | None = None  # a fine-tune: the run folder whose model it starts from
+    original_text: str | None = None  # ... and the corpus that model learned, evaluated beside the new one
+    finetune: dict[str, Any] | None = None  # what the training process reported about the fine-tune
     status: RunStatus = RunStatus.QUEUED
     message: str = ""
     metrics: list[dict[str, Any]] = field(default_factory=list)
@@ -164,22 +169,31 @@ class RunManager:
         label: str = "",
         resume_from: Path | str | None = None,
         protected: Iterable[Path | str] = (),
+        finetune_from: Path | str | None = None,
+        original_text: str | None = None,
     ) -> str:
         """Queue a run and return its id. `tokenizer` None -> a CharTokenizer of `text`.
 
         `resume_from`: a run folder whose checkpoint this run continues (its tokenizer and model shape win).
+        `finetune_from`: a run folder whose model this new run trains further on `text` (its tokenizer and model
+        shape win; a fresh optimizer, from step 0: engine.finetune), with `original_text`, the corpus that model
+        learned, evaluated beside `text` at every evaluation.
         `protected`: run folders someone still points at (a learner's runs); the others may be pruned now that a
         new folder is on its way (engine.run_model.prune_runs, docs/retention.md).
         """
         if config.max_steps is None and config.time_budget is None:
             raise ValueError("A run needs an end: set max_steps or time_budget.")
-        if tokenizer is None and resume_from is None:
+        if resume_from is not None and finetune_from is not None:
+            raise ValueError("A run either resumes a checkpoint or fine-tunes one, not both.")
+        if tokenizer is None and resume_from is None and finetune_from is None:
             tokenizer = CharTokenizer.from_text(text)
         run_id = uuid.uuid4().hex[:12]
         if run_dir is None:
             run_dir = self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(label)}-{run_id[:6]}"
         run = _Run(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
-                   resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time())
+                   resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time(),
+                   finetune_from=Path(finetune_from) if finetune_from is not None else None,
+                   original_text=original_text)
         with self._lock:
             self._runs[run_id] = run
             self._queue.append(run_id)
@@ -254,7 +268,7 @@ class RunManager:
             params=run.params, message=run.message, run_dir=str(run.run_dir), config=run.config.to_dict(),
             started_at=run.started_at, eta_s=run.eta_s, created_at=run.created_at,
             finished_at=run.finished_at, summary=dict(run.summary) if run.summary else None,
-            resumable=run.resumable, checkpoint_step=run.checkpoint_step, gpu=run.gpu,
+            resumable=run.resumable, checkpoint_step=run.checkpoint_step, gpu=run.gpu, finetune=run.finetune,
         )
 
     def slots(self) -> dict[int, str]:
@@ -266,7 +280,7 @@ class RunManager:
         if run.status == RunStatus.QUEUED:
             self._queue.remove(run.run_id)
             run.status, run.finished_at = RunStatus.STOPPED, time.time()
-            run.text = None
+            run.text = run.original_text = None
             run.message = ("Nobody was watching this run, so it was taken out of the queue before it started."
                            if reason == "timeout" else "Stopped before it started: it was still waiting in the queue.")
         elif run.status == RunStatus.RUNNING and not run.stop_event.is_set():
@@ -332,8 +346,9 @@ class RunManager:
 
     def _on_started(self, run: _Run, info: dict[str, Any]) -> None:
         with self._lock:
-            run.text = None  # the worker has its own copy now
+            run.text = run.original_text = None  # the worker has its own copy now
             run.params = info["params"]
+            run.finetune = info.get("finetune")
             run.device_sentence = info["device_sentence"]
             run.config = TrainConfig.from_dict(info["config"])  # on resume, the checkpoint's model shape
             if run.gpu is not None:
@@ -358,7 +373,8 @@ class RunManager:
                     run.config, run.text or "", run.tokenizer, run.resume_from, run.run_dir, run.stop_event,
                     lambda: run.stop_reason, self.heartbeat_timeout,
                     on_started=lambda info: self._on_started(run, info),
-                    on_record=lambda record: self._on_record(run, record))
+                    on_record=lambda record: self._on_record(run, record),
+                    finetune_from=run.finetune_from, original_text=run.original_text)
         except Exception as err:  # noqa: BLE001 - a run's failure must not take the server down
             log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
             status, message = "failed", f"The run could not continue: {err}"
@@ -371,7 +387,7 @@ class RunManager:
                 run.eta_s = 0.0 if run.status == RunStatus.FINISHED else None
                 run.checkpoint_step = step
                 run.resumable = run.status in RESUMABLE and step is not None
-                run.text = None
+                run.text = run.original_text = None
                 run.process = None
                 self._running.discard(run.run_id)
                 if self._slots.get(run.slot) == run.run_id:
@@ -382,7 +398,8 @@ class RunManager:
         """Start `python -m engine.worker`, hand it the job, and copy what it reports into `run`."""
         proc = self.spawn()
         job = worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir,
-                              self.heartbeat_timeout)
+                              self.heartbeat_timeout, finetune_from=run.finetune_from,
+                              original_text=run.original_text)
         assert proc.stdin is not None and proc.stdout is not None
         result = None
         with self._lock:  # known before the job is written: a process too stuck to read it can still be ended

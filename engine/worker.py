@@ -21,8 +21,9 @@ The protocol is plain JSON lines over the child's stdin and stdout:
                       {"event": "save_failed", "step": int, "message": str}   (one could not be; it trains on)
                       {"event": "done", "status": str, "message": str, "summary": {...} | null}
 
-The job may also carry "checkpoint_every_s" (float; default engine.job.CHECKPOINT_EVERY_S). A parent must ignore
-events it does not know, so new ones can be added without breaking it.
+The job may also carry "checkpoint_every_s" (float; default engine.job.CHECKPOINT_EVERY_S), and for a fine-tune
+(engine.finetune) "finetune_from" (a run folder) and "original_text" (str); "started" then carries "finetune".
+A parent must ignore events it does not know, so new ones can be added without breaking it.
 
 If the parent goes away, the run stops as if the learner had pressed Stop (reason "orphan"), saves, and exits
 with code 0. The parent dying closes both pipes: stdin reaches end of file, and the next progress line cannot be
@@ -53,13 +54,19 @@ from engine.tokenization import Tokenizer, tokenizer_from_dict
 
 def make_job(config: TrainConfig, text: str | None, tokenizer: Tokenizer | None, resume_from: Path | None,
              run_dir: Path, heartbeat_timeout: float,
-             checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> dict[str, Any]:
+             checkpoint_every_s: float = CHECKPOINT_EVERY_S, finetune_from: Path | None = None,
+             original_text: str | None = None) -> dict[str, Any]:
     """The first line a training process reads: everything `run_job` needs, as plain JSON-able data."""
-    return {"config": config.to_dict(), "text": text,
-            "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
-            "resume_from": str(resume_from) if resume_from is not None else None,
-            "run_dir": str(run_dir), "heartbeat_timeout": heartbeat_timeout,
-            "checkpoint_every_s": checkpoint_every_s}
+    job = {"config": config.to_dict(), "text": text,
+           "tokenizer": tokenizer.to_dict() if tokenizer is not None else None,
+           "resume_from": str(resume_from) if resume_from is not None else None,
+           "run_dir": str(run_dir), "heartbeat_timeout": heartbeat_timeout,
+           "checkpoint_every_s": checkpoint_every_s}
+    if finetune_from is not None:
+        job["finetune_from"] = str(finetune_from)
+    if original_text is not None:
+        job["original_text"] = original_text
+    return job
 
 
 def spawn() -> subprocess.Popen:
@@ -144,6 +151,8 @@ def main() -> None:
         on_record=lambda record: out.send({"event": "record", "record": record}),
         on_event=out.send,
         checkpoint_every_s=float(job.get("checkpoint_every_s", CHECKPOINT_EVERY_S)),
+        finetune_from=Path(job["finetune_from"]) if job.get("finetune_from") else None,
+        original_text=job.get("original_text"),
     )
     out.send({"event": "done", "status": status, "message": message, "summary": summary})
     out.close()
