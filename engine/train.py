@@ -74,6 +74,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="run folder (default runs/PRESET-TIME)")
     parser.add_argument("--resume", type=Path, default=None, help="a run folder to continue from")
+    parser.add_argument("--finetune-from", type=Path, default=None,
+                        help="a run folder whose model to train further on --corpus (a new run: engine.finetune; "
+                             "set a lower peak with --set lr=... --set muon_lr=...)")
+    parser.add_argument("--original-corpus", type=Path, default=None,
+                        help="with --finetune-from: the text that model learned, evaluated beside --corpus")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. lr=3e-3")
     parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
     args = parser.parse_args(argv)
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     dinfo = setup_distributed(config.device)
     say = print if (dinfo.is_main and not args.quiet) else (lambda *a, **k: None)
     text = args.corpus.read_text(encoding="utf-8")
+    original = args.original_corpus.read_text(encoding="utf-8") if args.original_corpus else None
     out = args.out or args.resume or REPO_ROOT / "runs" / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def started(info: dict[str, Any]) -> None:
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parts = [f"step {rec['step']:5d}", f"loss {rec['train_loss']:.3f}"]
         if rec.get("val_loss") is not None:
             parts.append(f"val {rec['val_loss']:.3f}")
+        if rec.get("val_loss_original") is not None:
+            parts.append(f"original {rec['val_loss_original']:.3f}")
         parts.append(f"lr {rec['lr']:.2e}")
         if rec.get("tokens_per_s"):
             parts.append(f"{rec['tokens_per_s'] / 1000:.1f}k tok/s")
@@ -108,7 +116,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         status, message, summary = run_job(config, text, None, args.resume, out, stop_event=stop_event,
                                            stop_reason=lambda: reason[0], on_started=started, on_record=show,
-                                           dist_info=dinfo)
+                                           dist_info=dinfo, finetune_from=args.finetune_from,
+                                           original_text=original)
     finally:
         restore()
     if message:
@@ -126,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "message": message,
         "run_dir": str(out),
     }
+    if "final_val_loss_original" in summary:  # a fine-tune with its original corpus
+        result["val_loss_original"] = summary["final_val_loss_original"]
     if dinfo.is_main:
         print(json.dumps(checkpoint.json_safe(result)), flush=True)
     if dinfo.enabled:
