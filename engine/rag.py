@@ -106,9 +106,13 @@ def index_key(documents: Sequence[Document], size: int, overlap: int) -> str:
 
 
 def build_index(documents: Sequence[Document], folder: Path, size: int = DEFAULT_SIZE,
-                overlap: int = DEFAULT_OVERLAP, threads: int | None = None) -> RetrievalIndex:
+                overlap: int = DEFAULT_OVERLAP, threads: int | None = 1) -> RetrievalIndex:
     """Chunk, embed and store `documents` in `folder`, or load the store saved there for exactly these documents
-    and knobs. A saved store that cannot be read (a crash, another version) is rebuilt."""
+    and knobs. A saved store that cannot be read (a crash, another version) is rebuilt.
+
+    Embedding runs on `threads` torch threads (None: the process's count). One by default: on two cores shared
+    with other work, one thread indexed the course text and the stdlib corpus in 23 s and two took 38 s
+    (`python -m engine.bench retrieval`), as two threads spent their time waiting for each other."""
     check_knobs(size, overlap)
     t0 = time.perf_counter()
     key = index_key(documents, size, overlap)
