@@ -44,6 +44,26 @@ def open_at_training_card(server: Server) -> tuple[Lesson, int]:
     return put_on_card(server, LESSON7, widget="train_run")
 
 
+def card_shown(page) -> int:
+    """The number of the card on screen, from the lesson's "Card 3 / 9" counter."""
+    shown = page.get_by_text(re.compile(r"^Card \d+ / \d+$")).first
+    return int(re.match(r"Card (\d+)", shown.inner_text()).group(1))
+
+
+def next_card(page, lesson: Lesson) -> None:
+    """Press the lesson's own Next and wait until the next card's counter is on the page. Pressing again before
+    that could land on the previous card's button while the new card is still being drawn over it."""
+    number = card_shown(page)
+    page.locator(f".st-key-lesson-{lesson.id}-next button").click()
+    page.get_by_text(f"Card {number + 1} / {len(lesson.cards)}", exact=True).first.wait_for(timeout=60_000)
+
+
+def to_last_card(page, lesson: Lesson) -> None:
+    """Step through the lesson with its own Next until its last card is on screen."""
+    for _ in range(card_shown(page), len(lesson.cards)):
+        next_card(page, lesson)
+
+
 def step_shown(text: str) -> int:
     """The step number in a run's live line ("Step 1,234 · validation loss ...")."""
     return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))

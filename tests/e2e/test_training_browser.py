@@ -8,7 +8,7 @@ import re
 import pytest
 
 from course.loader import load_course
-from tests.e2e.conftest import LESSON7, open_at_training_card, step_shown
+from tests.e2e.conftest import LESSON7, open_at_training_card, step_shown, to_last_card
 
 pytestmark = pytest.mark.browser
 
@@ -53,9 +53,7 @@ def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
     drop = float(re.match(r"[-+][\d.]+", loss.locator('[data-testid="stMetricDelta"]').inner_text().strip()).group())
     start = val - drop  # the page shows the last validation loss and how far it fell since step 0
 
-    while page.get_by_role("button", name="Take the quiz").count() == 0:
-        page.locator(f".st-key-lesson-{LESSON7}-next button").click()
-        page.wait_for_timeout(300)
+    to_last_card(page, lesson)
     page.get_by_role("button", name="Take the quiz").click()
     q = next(q for q in entry.quiz.questions if getattr(q, "answer_from", None) == "run.start_loss")
     box = page.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}")
