@@ -313,6 +313,51 @@ class ReportCardParams(WidgetParams):
     compare: bool = True
 
 
+class CheckpointAnatomyParams(WidgetParams):
+    """Lesson 10: the learner's checkpoint (or the reference model's) taken apart, its size predicted at fp32, bf16,
+    int8 and 4-bit against the real file, the safetensors round trip, and int8 quantisation done for real."""
+
+    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="the learner's run to open, if they have it")
+
+
+class RagPlaygroundParams(WidgetParams):
+    """Lesson 10: ask a question of a document collection (the course's own lesson text, bundled corpora, the
+    learner's uploads) and see what semantic and keyword retrieval return, with scores, and the prompt they make."""
+
+    corpora: list[str] = Field(default_factory=lambda: ["python_stdlib"], max_length=3,
+                               description="bundled corpora searched beside the lesson text")
+    include_lessons: bool = True
+    include_uploads: bool = True
+    question: str = Field("Why does a model's loss start near ln of the vocabulary size?", min_length=1,
+                          max_length=300)
+    chunk_size: int = Field(600, ge=100, le=4000, description="characters per chunk")
+    overlap: int = Field(100, ge=0, le=2000, description="characters shared by neighbouring chunks")
+    k: int = Field(5, ge=1, le=20)
+
+    @field_validator("corpora")
+    @classmethod
+    def _known_corpora(cls, values: list[str]) -> list[str]:
+        return [_check_corpus(v) for v in values]
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> RagPlaygroundParams:
+        if self.overlap >= self.chunk_size:
+            raise ValueError("overlap must be smaller than chunk_size")
+        return self
+
+
+class FinetuneRunParams(WidgetParams):
+    """Lesson 10: continue the learner's lesson-7 model (or the reference model) on another corpus, a queued run
+    like any other, with the loss on both corpora and samples before and after."""
+
+    corpus: str = Field("python_stdlib", description="the new text the model is fine-tuned on")
+    time_budget: int = Field(30, ge=5, le=300, description="seconds")
+    run_key: str = Field("finetune", pattern=r"^[a-z0-9_-]+$")
+    source_run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="the learner's run to start from")
+
+    _corpus = field_validator("corpus")(_check_corpus)
+
+
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "next_char_counts": NextCharCountsParams,
     "train_run": TrainRunParams,
@@ -339,6 +384,9 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "compute_optimal": ComputeOptimalParams,
     "scaling_sweep": ScalingSweepParams,
     "report_card": ReportCardParams,
+    "checkpoint_anatomy": CheckpointAnatomyParams,
+    "rag_playground": RagPlaygroundParams,
+    "finetune_run": FinetuneRunParams,
 }
 
 # Numeric quiz answers that come from the learner's own work rather than from the YAML. The UI computes them;
@@ -354,4 +402,6 @@ LEARNER_FACTS: dict[str, str] = {
     "bpe.chars_per_token": "characters per token of the learner's BPE on their corpus",
     "run.achieved_tflops": "the training throughput of the learner's run, in TFLOP/s (model FLOPs per second)",
     "run.gpt3_years": "years the learner's machine would take for GPT-3's training compute at their run's throughput",
+    "run.parameters": "the parameter count of the learner's lesson-7 model (the tied embedding counted once)",
+    "run.bf16_mb": "megabytes (10^6 bytes) the learner's lesson-7 model's weights take at 2 bytes per parameter",
 }
