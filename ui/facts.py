@@ -8,6 +8,7 @@ The too-high-learning-rate demo is a separate run (`diverge`) and never feeds th
 from __future__ import annotations
 
 from engine.catalogue import model as published_model
+from engine.cost import count_parameters
 from engine.run_model import RunSnapshot, RunStatus
 from ui import run_compute, run_view, session
 from ui.learner_tokenizer import bpe_facts
@@ -40,6 +41,22 @@ def throughput_facts(run: RunSnapshot) -> dict[str, float]:
     return out
 
 
+def checkpoint_facts(run: RunSnapshot) -> dict[str, float]:
+    """The run's parameter count (the tied embedding once, as its checkpoint stores it) and the megabytes its
+    weights take at 2 bytes each (bf16): lesson 10 asks the learner to work out the second from the first.
+
+    >>> snap = RunSnapshot("r", "d", "finished", [], config={"n_layer": 2, "n_head": 2, "n_embd": 32,
+    ...                    "block_size": 16}, params=26816)
+    >>> checkpoint_facts(snap)
+    {'run.parameters': 27328.0, 'run.bf16_mb': 0.054656}
+    """
+    config = run_compute.model_config(run)
+    if config is None:
+        return {}
+    parameters = float(count_parameters(config).total)
+    return {"run.parameters": parameters, "run.bf16_mb": parameters * 2 / 1e6}
+
+
 def learner_facts(learner_id: int) -> dict[str, float]:
     facts: dict[str, float] = {}
     run = run_view.load(learner_id, "main")
@@ -48,6 +65,8 @@ def learner_facts(learner_id: int) -> dict[str, float]:
         facts.update(facts_from_losses(run.start_val_loss, None if run.active else run.final_val_loss))
         if not run.active:  # the throughput settles only when the run has ended
             facts.update(throughput_facts(run))
+    if run is not None:
+        facts.update(checkpoint_facts(run))  # the model's size is fixed from its first step, diverged or not
     dedup = session.store().fact(learner_id, "dedup.result")
     if dedup:
         facts["dedup.removed"] = float(dedup["removed"])

@@ -229,6 +229,17 @@ def test_throughput_facts_from_the_ended_run(db, tiny_run):
     assert facts["run.gpt3_years"] == pytest.approx(3.14e23 / (tflops * 1e12) / (365.25 * 86400))
 
 
+def test_checkpoint_facts_match_the_saved_weights(db, tiny_run):
+    """Lesson 10 asks for the bf16 size of the learner's weights: the facts agree with the checkpoint itself."""
+    from engine.weights import anatomy
+    from ui.facts import learner_facts
+
+    facts = learner_facts(_learner_with_run(tiny_run))
+    saved = anatomy(tiny_run)
+    assert facts["run.parameters"] == saved.parameters
+    assert facts["run.bf16_mb"] == pytest.approx(saved.weights_bytes / 2 / 1e6)  # float32 on disk: half of it
+
+
 def test_no_throughput_facts_from_a_diverged_or_a_training_run(db, tiny_run, tmp_path, monkeypatch):
     import shutil
 
