@@ -1,0 +1,115 @@
+"""Lesson 10's RAG playground on a handful of lesson cards (a few seconds to index), built in the background."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from engine import rag, rag_sources
+from tests.ui.conftest import no_errors, texts, widget_app
+from ui.widgets import rag_playground as rp
+
+QUESTION = "How big is the embedding table?"
+
+
+@pytest.fixture
+def small(tmp_path, monkeypatch, db):
+    """Five lesson cards instead of the whole course, saved under tmp_path, and an empty build registry."""
+    docs = [d for d in rag_sources.lesson_documents() if d.id.startswith("lesson-05/")][:5]
+    assert docs
+    monkeypatch.setattr(rp, "gather_documents", lambda params, learner_id: [("the lesson text", docs)])
+    monkeypatch.setattr(rp, "index_folder", lambda: tmp_path / "retrieval")
+    monkeypatch.setattr(rp, "fallback_folder", lambda: tmp_path / "spare")
+    monkeypatch.setattr(rp, "_BUILDS", {})
+    return docs
+
+
+def builds_running() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("rag-build-")]
+
+
+def wait_ready(at, timeout: float = 20.0):
+    """run_every does not fire in AppTest: rerun the script as the fragment's poll would, until the index is ready."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        if "Search index ready" in texts(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError(f"index not ready after {timeout} s: {texts(at)}")
+
+
+def ask(at, question: str, k: int = 3):
+    at.text_input(key="harness-question").set_value(question)
+    at.number_input(key="harness-k").set_value(k)
+    [b for b in at.button if b.label == "Search"][0].click()
+    return at.run()
+
+
+def test_plain_reruns_never_start_a_build(small):
+    at = widget_app("rag_playground")
+    no_errors(at)
+    assert "index **5 documents" in texts(at)
+    assert at.button(key="harness-build").label == "Build the search index"
+    for _ in range(3):
+        at.run()
+    assert rp._BUILDS == {} and not builds_running()
+    assert not rp.index_folder().exists() or not any(rp.index_folder().glob("rag-*"))
+
+
+def test_build_then_both_retrievers_and_the_prompt(small, tmp_path):
+    at = widget_app("rag_playground")
+    at.button(key="harness-build").click().run()
+    assert len(rp._BUILDS) == 1
+    assert "Building the search index" in texts(at) or "Search index ready" in texts(at)
+    wait_ready(at)
+    no_errors(at)
+    ask(at, QUESTION, k=3)
+    no_errors(at)
+
+    index = rag.build_index(small, tmp_path / "retrieval", 600, 100)  # loads the store the page saved
+    assert not index.built
+    result = rag.retrieve(QUESTION, 3, index=index)
+    shown = texts(at)
+    for hit in result.semantic + result.keyword:
+        assert f"**{hit.rank}.** score **{hit.score:.3f}**" in shown
+    assert len(result.semantic) == len(result.keyword) == 3
+    assert shown.count(":green-badge[found by both]") == 2 * len(result.both)
+    prompt = rag.assemble_prompt(QUESTION, rp.prompt_passages(result, "both"))
+    assert prompt in [c.value for c in at.code]
+    at.radio(key="harness-which").set_value("keyword").run()
+    assert rag.assemble_prompt(QUESTION, result.keyword) in [c.value for c in at.code]
+
+    at.number_input(key="harness-size").set_value(300).run()  # other knobs, another index: built on request
+    assert at.button(key="harness-build") and len(rp._BUILDS) == 1
+
+    again = widget_app("rag_playground")  # another session: the index comes from the registry, no new build
+    assert "Search index ready" in texts(again) and len(rp._BUILDS) == 1
+
+
+def test_a_question_with_html_is_shown_as_text(small):
+    at = wait_ready(widget_app("rag_playground").button(key="harness-build").click().run())
+    evil = "<script>alert(1)</script> **bold** :smile:"
+    ask(at, evil)
+    no_errors(at)
+    assert evil in [t.value for t in at.text]
+    assert not any("<script>" in m.value for m in at.markdown)
+
+
+def test_an_unwritable_folder_gives_a_clear_message(small, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(rp, "index_folder", lambda: blocker / "retrieval")
+    at = widget_app("rag_playground")
+    no_errors(at)
+    plain = texts(at).replace("\\", "").replace("\u2060", "")  # escape_md's backslashes and word joiners
+    assert "cannot be written to" in plain and str(tmp_path / "spare") in plain
+    assert at.button(key="harness-build")  # built in the spare folder instead
+
+    monkeypatch.setattr(rp, "fallback_folder", lambda: blocker / "spare")
+    at = widget_app("rag_playground")
+    no_errors(at)
+    assert "cannot be written to either" in texts(at)
+    assert not [b for b in at.button if b.label == "Build the search index"]
