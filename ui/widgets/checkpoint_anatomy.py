@@ -1,0 +1,321 @@
+"""Lesson 10's Load card: the learner's checkpoint taken apart, its size predicted against the real file, then the
+same weights saved as `safetensors` (and run again from that file alone) and squeezed to int8 (and run again).
+
+Why these three together: "a 0.6M-parameter model is about 2.4 MB" is arithmetic a learner can do and then check
+against a file they made. The file turns out bigger (the optimizer's state, the training record) or smaller (the
+reference ships in float16), and the table says by how much and why. Saving as safetensors shows what "loading a
+model" means: a file of named numbers that rebuilds the very same model, so the text and the logits match to the
+last bit. Int8 shows the other direction: a quarter of the bytes for nearly the same loss.
+
+Everything on screen comes from `engine.weights` and `engine.quantize` on a real run folder: the learner's run
+(`params.run_key`, lesson 7's by default) once it has ended with a ckpt.pt, else the course's reference model
+(engine.reference), with a radio when both exist. Nothing heavy runs on a plain rerun: the anatomy is cached by
+the file's mtime, and the export and int8 comparison run only when their button is pressed (then cached per
+checkpoint, so pressing again or coming back is instant).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from course.widgets import CheckpointAnatomyParams
+from engine import checkpoint
+from engine.config import DEFAULT_CORPUS
+from engine.quantize import QuantReport, compare_quantized
+from engine.reference import REFERENCE_DIR
+from engine.tokenization import CharTokenizer, tokenizer_from_dict
+from engine.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
+from ui import learner_corpus, run_view, session
+from ui.text import escape_md
+
+
+def human_bytes(n: int) -> str:
+    """Bytes the way a file manager shows them (powers of 1,000), as lesson 7's checkpoint card writes them (a
+    copy: widgets do not import each other, see tests/test_layers.py).
+
+    >>> human_bytes(2_431_752), human_bytes(677_312), human_bytes(64)
+    ('2.43 MB', '677.3 kB', '64 bytes')
+    """
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} kB"
+    return f"{n} bytes"
+
+
+# Exports go to the machine's temporary folder, never into the repository (data/reference is shipped content)
+EXPORT_ROOT = Path(tempfile.gettempdir()) / "llm-course-safetensors"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run folder with a ckpt.pt, and how to name it on screen."""
+
+    run_dir: str
+    label: str
+    own: bool  # the learner trained it
+
+    @property
+    def path(self) -> Path:
+        return Path(self.run_dir) / checkpoint.CKPT
+
+    @property
+    def stamp(self) -> float:
+        """The file's mtime: every cache below is keyed by it, so a retrained run is read afresh."""
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def checkpoints(learner_id: int, run_key: str) -> list[Checkpoint]:
+    """The checkpoints this learner can open, their own first: their run `run_key` once it has ended with a
+    ckpt.pt, and always the reference model (when its folder is there)."""
+    out = []
+    run = run_view.load(learner_id, run_key)
+    if run is not None and not run.active and (Path(run.run_dir) / checkpoint.CKPT).exists():
+        steps = f" ({run.checkpoint_step:,} steps)" if run.checkpoint_step is not None else ""
+        out.append(Checkpoint(run.run_dir, f"Your run from lesson 7{steps}", own=True))
+    if (REFERENCE_DIR / checkpoint.CKPT).exists():
+        ref_steps = checkpoint.list_timeline(REFERENCE_DIR)
+        steps = f" ({ref_steps[-1]['step']:,} steps)" if ref_steps else ""
+        out.append(Checkpoint(str(REFERENCE_DIR), f"The course's reference model{steps}", own=False))
+    return out
+
+
+def _pick(options: list[Checkpoint], key: str) -> Checkpoint:
+    if len(options) == 1:
+        if not options[0].own:
+            st.caption(f"Showing **{options[0].label.lower()}**: a real run of this course's engine. Train your "
+                       "own in lesson 7 and you can open its file here.")
+        return options[0]
+    labels = [c.label for c in options]
+    chosen = st.radio("Checkpoint to open", labels, key=f"{key}-source", horizontal=True)
+    return options[labels.index(chosen)]
+
+
+# ---------------------------------------------------------------- cached engine calls (keyed by file mtime)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _anatomy(run_dir: str, stamp: float) -> CheckpointAnatomy:
+    return anatomy(run_dir)
+
+
+def export_path(run_dir: str, stamp: float) -> Path:
+    """Where this checkpoint's .safetensors goes: a temporary folder named by the run folder and file version.
+
+    >>> export_path("/runs/abc", 12.0).name
+    'abc.safetensors'
+    """
+    tag = hashlib.sha1(f"{run_dir}|{stamp}".encode()).hexdigest()[:12]
+    return EXPORT_ROOT / tag / f"{Path(run_dir).name}.safetensors"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _round_trip(run_dir: str, stamp: float) -> RoundTrip:
+    return round_trip(run_dir, export_path(run_dir, stamp))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _quantized(run_dir: str, stamp: float, text_id: str, _text: str) -> QuantReport:
+    """Quantise and measure once per checkpoint version and validation text (`_text` is named by `text_id`, so
+    a megabyte of text is not hashed on every call)."""
+    return compare_quantized(run_dir, _text)
+
+
+def validation_text(learner_id: int, source: Checkpoint) -> tuple[str, str, str] | None:
+    """(text id, text, how to name it) for measuring a checkpoint's loss: the corpus it trained on, or None when
+    no text this course knows can be read by its tokenizer.
+
+    The reference model and lesson 7's run train on Tiny Shakespeare; a run on the learner's own corpus (lesson
+    4's, or lesson 7's when they chose theirs) is recognised by its tokenizer: a BPE, or a character vocabulary
+    that is not Tiny Shakespeare's."""
+    shakespeare = DEFAULT_CORPUS.read_text(encoding="utf-8")
+    named = ("tinyshakespeare", shakespeare, "Tiny Shakespeare")
+    if not source.own:
+        return named
+    tok = tokenizer_from_dict(checkpoint.read_checkpoint(source.run_dir)["tokenizer"])
+    chars = set(tok.chars) if isinstance(tok, CharTokenizer) else None
+    if chars == set(shakespeare):
+        return named
+    info = learner_corpus.chosen(learner_id)
+    own = learner_corpus.training_text(learner_id)
+    if chars is None or set(own) <= chars:
+        return f"learner:{learner_id}:{learner_corpus.version(info)}", own, f"your corpus ({info.title})"
+    return named if set(shakespeare) <= chars else None
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def size_rows(a: CheckpointAnatomy) -> list[dict[str, object]]:
+    """The table under the chart: each predicted size (parameters x bytes per parameter), then what the file
+    really holds."""
+    rows: list[dict[str, object]] = [
+        {"what": f"The weights at {p.format} (predicted)",
+         "worked out as": f"{a.parameters:,} × {p.bytes_per_param:g} bytes", "bytes": p.bytes,
+         "size": human_bytes(p.bytes)} for p in a.predictions]
+    rows.append({"what": f"The weights as stored in {Path(a.path).name} ({a.weights_dtype})",
+                 "worked out as": "measured in the file", "bytes": a.weights_bytes,
+                 "size": human_bytes(a.weights_bytes)})
+    rows.append({"what": f"The whole {Path(a.path).name}", "worked out as": "the file on disk",
+                 "bytes": a.file_bytes, "size": human_bytes(a.file_bytes)})
+    return rows
+
+
+def size_chart(a: CheckpointAnatomy) -> go.Figure:
+    """Predicted sizes beside the real file, the file's bar split into weights, optimizer state and the rest."""
+    names = [f"{p.format}<br>predicted" for p in a.predictions]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=[p.bytes for p in a.predictions], name="weights (predicted)",
+                hovertemplate="%{x}: %{y:,} bytes<extra></extra>")
+    optimizer = sum(p.bytes for p in a.parts if p.key == "optimizers")
+    rest = max(a.file_bytes - a.weights_bytes - optimizer, 0)
+    real = f"{Path(a.path).name}<br>(real)"
+    fig.add_bar(x=[real], y=[a.weights_bytes], name=f"weights as stored ({a.weights_dtype})",
+                hovertemplate="%{y:,} bytes<extra>weights</extra>")
+    if optimizer:
+        fig.add_bar(x=[real], y=[optimizer], name="optimizer state",
+                    hovertemplate="%{y:,} bytes<extra>optimizer state</extra>")
+    fig.add_bar(x=[real], y=[rest], name="everything else (record, tokenizer, configs, zip)",
+                hovertemplate="%{y:,} bytes<extra>everything else</extra>")
+    fig.update_layout(barmode="stack", height=380, margin={"t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(title_text="format")
+    fig.update_yaxes(title_text="size (bytes)")
+    return fig
+
+
+def _anatomy_section(a: CheckpointAnatomy, source: Checkpoint, key: str) -> None:
+    whose = "Your run's" if source.own else "The reference model's"
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Parameters", f"{a.parameters:,}", help="Every number the model learned, the shared "
+              "embedding/output matrix counted once.")
+    c2.metric("Predicted at fp32", human_bytes(a.predictions[0].bytes),
+              help=f"{a.parameters:,} parameters × 4 bytes each.")
+    c3.metric(f"The real {Path(a.path).name}", human_bytes(a.file_bytes))
+    st.markdown(f"{whose} **{a.parameters:,} parameters** should weigh **{human_bytes(a.predictions[0].bytes)}** "
+                f"at 4 bytes each. Its file weighs **{human_bytes(a.file_bytes)}**: the weights are stored as "
+                f"**{a.weights_dtype}** ({human_bytes(a.weights_bytes)}), and the file holds more than weights.")
+    st.plotly_chart(size_chart(a), key=f"{key}-sizes", config={"displayModeBar": False})
+    st.dataframe(size_rows(a), hide_index=True, width="stretch",
+                 column_config={"bytes": st.column_config.NumberColumn("bytes", format="%d")})
+    st.markdown("**What else the file holds**, entry by entry (each measured as the bytes it adds to the file):")
+    st.dataframe([{"what": p.meaning, "entry": p.key, "size": human_bytes(p.bytes)} for p in a.parts if p.bytes > 0],
+                 hide_index=True, width="stretch",
+                 column_config={"what": st.column_config.TextColumn("What it is", width="large")})
+    with st.expander(f"The {len(a.tensors)} weight tensors: name, shape, parameters"):
+        tied = [t for t in a.tensors if t.tied_to]
+        if tied:
+            st.markdown(" ".join(f"`{t.name}` is the same matrix as `{t.tied_to}` (tied): stored once, counted "
+                                 "once." for t in tied))
+        st.dataframe([{"name": t.name, "shape": " × ".join(map(str, t.shape)), "dtype": t.dtype,
+                       "parameters": t.parameters, "tied to": t.tied_to or ""} for t in a.tensors],
+                     hide_index=True, width="stretch")
+
+
+def _round_trip_section(source: Checkpoint, key: str) -> None:
+    st.markdown("#### Save as safetensors, load it back, run it")
+    st.markdown("`safetensors` is how models are shared: a small header naming each tensor, then the raw numbers. "
+                "Loading it only copies bytes, so unlike a pickled `.pt` file it cannot run hidden code.")
+    flag = f"{key}-roundtrip"
+    if st.button("Save as safetensors", key=f"{key}-save", icon=":material/save:"):
+        st.session_state[flag] = source.run_dir
+    if st.session_state.get(flag) != source.run_dir:
+        return
+    with st.spinner("Exporting, loading back and generating from both..."):
+        rt = _round_trip(source.run_dir, source.stamp)
+    path = Path(rt.path)
+    if not path.exists():  # the temporary folder was cleared since: do it again
+        _round_trip.clear()
+        rt = _round_trip(source.run_dir, source.stamp)
+        path = Path(rt.path)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"{path.name}", human_bytes(rt.file_bytes))
+    c2.metric("ckpt.pt", human_bytes(rt.ckpt_bytes))
+    c3.metric("Largest logit difference", f"{rt.max_logit_difference:g}")
+    if rt.identical:
+        st.success(f"**identical**: the model loaded from the .safetensors file alone writes the same text, and its "
+                   f"next-token logits differ by {rt.max_logit_difference:g}. The file holds "
+                   f"{len(rt.stored_names)} tensors: the tied matrix once.", icon=":material/check_circle:")
+    else:
+        st.warning(f"Not identical: the logits differ by up to {rt.max_logit_difference:g}.")
+    left, right = st.columns(2)
+    left.caption("From ckpt.pt")
+    left.code(rt.original_text, language=None)
+    right.caption(f"From {path.name}")
+    right.code(rt.loaded_text, language=None)
+    st.download_button(f"Download {path.name} ({human_bytes(rt.file_bytes)})", data=path.read_bytes(),
+                       file_name=path.name, mime="application/octet-stream", key=f"{key}-download",
+                       icon=":material/download:", on_click="ignore")
+
+
+def quant_rows(q: QuantReport) -> list[dict[str, object]]:
+    """The side-by-side table: float32 against int8, in memory, on disk and in validation loss."""
+    return [
+        {"version": "float32 (original)", "in memory": human_bytes(q.model_fp32_bytes),
+         "as a .safetensors file": human_bytes(q.fp32_file_bytes), "validation loss": round(q.val_loss_fp32, 4)},
+        {"version": "int8", "in memory": human_bytes(q.model_int8_bytes),
+         "as a .safetensors file": human_bytes(q.int8_file_bytes), "validation loss": round(q.val_loss_int8, 4)},
+    ]
+
+
+def _quant_section(learner_id: int, source: Checkpoint, key: str) -> None:
+    st.markdown("#### Quantise to int8")
+    st.markdown("Each row of every weight matrix in the blocks gets one scale, and its numbers become whole numbers "
+                "from -127 to 127: one byte each instead of four. The model then runs again and is measured on the "
+                "same validation text as before.")
+    flag = f"{key}-int8"
+    if st.button("Quantise to int8", key=f"{key}-quantise", icon=":material/compress:"):
+        st.session_state[flag] = source.run_dir
+    if st.session_state.get(flag) != source.run_dir:
+        return
+    found = validation_text(learner_id, source)
+    if found is None:
+        st.info("This run's tokenizer cannot read any text the course knows, so its loss cannot be measured here.")
+        return
+    text_id, text, text_name = found
+    with st.spinner(f"Quantising, then measuring both models on {text_name}..."):
+        q = _quantized(source.run_dir, source.stamp, text_id, text)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Size in memory", human_bytes(q.model_int8_bytes),
+              delta=f"{q.model_int8_bytes / q.model_fp32_bytes:.0%} of float32", delta_color="off")
+    c2.metric("Validation loss, float32", f"{q.val_loss_fp32:.4f}")
+    c3.metric("Validation loss, int8", f"{q.val_loss_int8:.4f}",
+              delta=f"{q.val_loss_int8 - q.val_loss_fp32:+.4f}", delta_color="inverse")
+    st.dataframe(quant_rows(q), hide_index=True, width="stretch")
+    worst = max(q.layers, key=lambda r: r.max_error)
+    st.markdown(f"Loss measured on the same {q.val_batches} batches of {escape_md(text_name)} for both. "
+                f"{len(q.layers)} matrices became int8 ({human_bytes(q.linear_fp32_bytes)} → "
+                f"{human_bytes(q.linear_int8_bytes)}); {len(q.kept_float)} tensors stayed float32 (the embeddings "
+                f"and LayerNorms). No weight moved by more than **{worst.max_error:.2g}**, half a step of its row's "
+                f"grid at most ({worst.max_half_step:.2g}).")
+    left, right = st.columns(2)
+    left.caption("float32 writes")
+    left.code(q.text_fp32, language=None)
+    right.caption("int8 writes")
+    right.code(q.text_int8, language=None)
+
+
+def render(params: CheckpointAnatomyParams, key: str) -> bool:
+    """Returns True once a checkpoint is drawn (the learner's or the reference model's), False with nothing to
+    open."""
+    me = session.learner()
+    options = checkpoints(me.id, params.run_key)
+    if not options:
+        st.info("There is no checkpoint to open yet: train your model in lesson 7 first.",
+                icon=":material/save:")
+        return False
+    source = _pick(options, key)
+    a = _anatomy(source.run_dir, source.stamp)
+    _anatomy_section(a, source, key)
+    _round_trip_section(source, key)
+    _quant_section(me.id, source, key)
+    return True
