@@ -86,15 +86,20 @@ def _protected_folders() -> list[str]:
 
 
 def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str,
-          tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None) -> str:
+          tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None,
+          finetune_from: str | Path | None = None, original_text: str | None = None) -> str:
     """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at.
 
-    `tokenizer` None: a character tokenizer of `text` (or, with `resume_from`, the checkpoint's)."""
+    `tokenizer` None: a character tokenizer of `text` (or, with `resume_from` or `finetune_from`, the
+    checkpoint's). `finetune_from`: a run folder whose model this new run trains further on `text`, with
+    `original_text` (the corpus that model learned) evaluated beside it (engine.finetune); recorded like any
+    learner run, so the sidebar lists it and a restart finds it again."""
     old = load(learner_id, run_key)
     if old is not None and old.live and old.active:
         get_manager().stop(old.run_id)
     run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label, resume_from=resume_from,
-                                  protected=_protected_folders())
+                                  protected=_protected_folders(), finetune_from=finetune_from,
+                                  original_text=original_text)
     run_dir = get_manager().snapshot(run_id).run_dir
     session.store().set_fact(learner_id, _fact_key(run_key),
                              {"run_id": run_id, "run_dir": run_dir, "created_at": time.time(), "label": label})
