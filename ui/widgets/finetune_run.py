@@ -1,0 +1,352 @@
+"""Lesson 10's fine-tuning run: the learner's lesson-7 model (or the course's reference model) goes on learning from
+a different corpus, and the page shows what that costs: the new text's loss falls while the loss on the text the
+model learned first rises (forgetting), with the model's writing before and after from the same prompt.
+
+A fine-tune is a new run of its own (engine.finetune): it starts from another run's checkpoint, keeps that model's
+tokenizer and shape, and trains on the new text with a fresh optimizer at a lower peak learning rate. It goes
+through `ui.run_view.start` under its own run key, so it is queued, trained in a worker process, listed in the
+sidebar and found again after a restart like every learner run; this page only polls it (one fragment every second
+for the numbers and the chart, one every 5 s for the samples) and never trains or waits in a script run.
+
+The source's tokenizer is fixed, so characters of the new text it has no token for are replaced before training
+(`engine.finetune.fit_text`); the page says how many, and which, before the learner presses Start, and the run
+reports the same counts afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from course.widgets import FinetuneRunParams
+from engine import checkpoint
+from engine.bundled import entry
+from engine.config import PRESETS, TrainConfig
+from engine.finetune import finetune_config, fit_text, loss_shift
+from engine.reference import reference_run_dir
+from engine.run_model import RunStatus, saved_step
+from engine.tokenization import tokenizer_from_dict
+from ui import live_chart, run_status, run_view, session
+from ui.run_panel import device_sentence
+from ui.run_view import RunView
+
+ORIGINAL_CORPUS = "tinyshakespeare"  # what the reference model and the lesson-7 run (its card names it) learned
+EVAL_INTERVAL = 25  # both corpora measured every 25 steps: ~a dozen points per curve in a 30 s run on 2 cores
+SAMPLE_TOKENS = 160  # longer than a training run's samples: before and after are the point of this card
+SHOWN_CHARS = 8  # missing characters named on screen, the most common first
+POLL_SECONDS = 1.0
+SAMPLE_POLL_SECONDS = 5.0
+_SOURCE_STATUSES = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.INTERRUPTED)  # ended, with usable weights
+
+
+@dataclass(frozen=True)
+class Source:
+    """The model a fine-tune starts from: the learner's ended lesson-7 run, or the reference model."""
+
+    run_dir: str
+    own: bool  # the learner's own run (else data/reference/)
+    step: int  # the step its checkpoint holds
+    config: dict[str, Any]  # its training config, as saved (for its learning rates)
+    original_corpus: str = ORIGINAL_CORPUS
+
+
+def pick_source(learner_id: int, source_run_key: str) -> tuple[Source | None, str]:
+    """(source, a sentence saying which model and why). None while the learner's own run is still training: the
+    fine-tune waits for it rather than quietly starting from another model."""
+    own = run_view.load(learner_id, source_run_key)
+    if own is not None and own.active:
+        return None, ("Your lesson-7 model is still training. When it has ended, the fine-tune starts from it "
+                      "(Start waits until then).")
+    if own is not None and own.status in _SOURCE_STATUSES and (Path(own.run_dir) / checkpoint.CKPT).is_file():
+        step = own.checkpoint_step if own.checkpoint_step is not None else own.step
+        return (Source(own.run_dir, True, step, dict(own.config)),
+                f"Starting from **your own model** from lesson 7 (its weights at step {step:,}).")
+    ref = reference_run_dir()
+    source = Source(str(ref), False, saved_step(ref) or 0, _reference_config(str(ref)))
+    why = ("You have no trained model from lesson 7 yet" if own is None else
+           "Your lesson-7 run kept no usable weights (it " + run_status.label(own.status).split(" ", 1)[-1].lower()
+           + ")")
+    return source, (f"{why}, so this starts from **the course's reference model**: the same small GPT, trained "
+                    f"on Tiny Shakespeare for {source.step:,} steps.")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _reference_config(run_dir: str) -> dict[str, Any]:
+    return dict(checkpoint.read_checkpoint(run_dir).get("train_config") or {})
+
+
+def _ckpt_stamp(run_dir: str) -> float:
+    try:
+        return (Path(run_dir) / checkpoint.CKPT).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner="Checking which characters the model can write...", max_entries=8)
+def _fit_report(run_dir: str, stamp: float, corpus: str) -> dict[str, Any]:
+    """What fitting `corpus` to the source's tokenizer replaces (engine.finetune.FittedText.report), plus the
+    vocabulary size. Cached by folder and checkpoint time: reading the checkpoint and counting characters of a
+    half-megabyte text is done once, not on every rerun."""
+    from ui.learner_corpus import bundled_text
+
+    tokenizer = tokenizer_from_dict(checkpoint.read_checkpoint(run_dir)["tokenizer"])
+    fitted = fit_text(bundled_text(corpus), tokenizer)
+    return {**fitted.report(), "unknown_all": dict(fitted.unknown), "vocab_size": tokenizer.vocab_size}
+
+
+def run_config(params: FinetuneRunParams, source: Source) -> TrainConfig:
+    """The fine-tune's config: the lesson preset with the source's own peak learning rates, scaled down by
+    engine.finetune.finetune_config (0.3), for the card's time budget, measuring both corpora every
+    EVAL_INTERVAL steps. The model's shape comes from the checkpoint (engine.prepare). Tests replace this
+    function to fine-tune with the tiny preset.
+
+    >>> cfg = run_config(FinetuneRunParams(), Source("d", False, 750, {"lr": 3e-3, "muon_lr": 0.04}))
+    >>> cfg.time_budget, cfg.max_steps, round(cfg.lr, 6), cfg.eval_interval
+    (30.0, None, 0.0009, 25)
+    """
+    base = PRESETS["lesson"]
+    lr = float(source.config.get("lr") or base.lr)
+    muon_lr = float(source.config.get("muon_lr") or base.muon_lr)
+    return finetune_config(replace(base, lr=lr, muon_lr=muon_lr), time_budget=float(params.time_budget),
+                           max_steps=None, eval_interval=EVAL_INTERVAL, sample_tokens=SAMPLE_TOKENS)
+
+
+def corpus_title(corpus: str) -> str:
+    return entry(corpus).title
+
+
+def char_name(ch: str) -> str:
+    """A character as Markdown shows it: quoted, with Markdown's own punctuation escaped (so `_` or `*` do not
+    turn into italics), and invisible ones named.
+
+    >>> char_name("_"), char_name("a"), char_name("\\t")
+    ('"\\\\_"', '"a"', 'tab')
+    """
+    names = {"\t": "tab", "\n": "new line", " ": "space", "\r": "carriage return"}
+    if ch in names:
+        return names[ch]
+    if not ch.isprintable():
+        return repr(ch)
+    return f'"\\{ch}"' if ch.isascii() and not ch.isalnum() else f'"{ch}"'
+
+
+def replaced_sentence(report: dict[str, Any], title: str) -> str:
+    """What fitting the new text to the model's vocabulary does, in words, from a FittedText.report().
+
+    >>> replaced_sentence({"replaced_chars": 3, "total_chars": 6, "replaced_fraction": 0.5, "replacement": "?",
+    ...                    "unknown_all": {"_": 2, "{": 1}}, "Code")
+    'The model has no token for **3** of the **6** characters of Code (**50.0%**); each becomes "?". The most common: "\\\\_" ×2, "\\\\{" ×1.'
+    """
+    if not report["replaced_chars"]:
+        return f"Every character of {title} is in the model's vocabulary: nothing needs replacing."
+    unknown = report.get("unknown_all") or report.get("unknown_chars") or {}
+    shown = ", ".join(f"{char_name(ch)} ×{n:,}" for ch, n in list(unknown.items())[:SHOWN_CHARS])
+    more = f" and {len(unknown) - SHOWN_CHARS} more" if len(unknown) > SHOWN_CHARS else ""
+    return (f"The model has no token for **{report['replaced_chars']:,}** of the **{report['total_chars']:,}** "
+            f"characters of {title} (**{100 * report['replaced_fraction']:.1f}%**); each becomes "
+            f"\"{report['replacement']}\". The most common: {shown}{more}.")
+
+
+# ------------------------------------------------------------------ the run on screen
+
+
+def chart_spec(run: RunView, new_title: str, original_title: str, vocab_size: int | None) -> dict:
+    """Both validation curves of a fine-tune as an ECharts option (ui.live_chart, updated in place while it
+    trains): the new corpus's loss, and the loss on the corpus the model learned first."""
+    curves = [live_chart.Curve(f"{new_title} (new text)", run.evals, bold=True),
+              live_chart.Curve(f"{original_title} (learned first)", run.evals_original, bold=True)]
+    values = [v for _, v in run.evals + run.evals_original if math.isfinite(v)]
+    guide = None
+    top = max(values) * 1.1 if values else None
+    if vocab_size:
+        guess = math.log(vocab_size)
+        guide = (guess, f"random guessing: ln {vocab_size} = {guess:.2f}")
+        top = max(top or 0.0, guess * 1.1)
+    return live_chart.loss_chart_spec(curves, y_title="validation loss (nats per token)", guide=guide, y_max=top)
+
+
+def _fmt(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None and math.isfinite(value) else "–"
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def numbers_line(run: RunView, new_title: str, original_title: str) -> str:
+    """The live headline: step, the newest loss on each corpus, time left.
+
+    >>> numbers_line(RunView("finetune", "r", "d", "running", [{"step": 0, "val_loss": 5.1,
+    ...              "val_loss_original": 1.6}], eta_s=30.0), "Code", "Plays")
+    'Step **0** · loss on Code **5.100** · on Plays **1.600** · **0:30** left'
+    """
+    shift = loss_shift(run.metrics)
+    return (f"Step **{run.step:,}** · loss on {new_title} **{_fmt(shift.new_after)}** · on {original_title} "
+            f"**{_fmt(shift.original_after)}** · **{_eta(run.eta_s)}** left")
+
+
+def shift_sentence(run: RunView, new_title: str, original_title: str) -> str:
+    """An ended fine-tune's two losses, start and end, in words (the numbers are the run's, from loss_shift).
+
+    >>> shift_sentence(RunView("f", "r", "d", "finished", [{"step": 0, "val_loss": 5.1, "val_loss_original": 1.6},
+    ...                {"step": 300, "val_loss": 2.0, "val_loss_original": 2.3}]), "Code", "Plays")
+    'On Code the loss went from **5.100** to **2.000**; on Plays, the text it learned first, from **1.600** to **2.300**: learning the new text cost some of the old (forgetting).'
+    """
+    s = loss_shift(run.metrics)
+    if None in (s.new_before, s.new_after, s.original_before, s.original_after):
+        return ""
+    if s.original_after > s.original_before + 0.01:
+        verdict = "learning the new text cost some of the old (forgetting)."
+    elif s.original_after < s.original_before - 0.01:
+        verdict = "this time the old text's loss even fell a little."
+    else:
+        verdict = "the old text's loss held."
+    return (f"On {new_title} the loss went from **{s.new_before:.3f}** to **{s.new_after:.3f}**; on "
+            f"{original_title}, the text it learned first, from **{s.original_before:.3f}** to "
+            f"**{s.original_after:.3f}**: {verdict}")
+
+
+def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int | None) -> None:
+    """The status line, the numbers and the two-curve chart: polled every second while the run is active, drawn
+    once when it has ended."""
+    new_title, original_title = corpus_title(params.corpus), corpus_title(ORIGINAL_CORPUS)
+    if run.status == "queued":
+        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time; "
+                "yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
+    sentence = run.device_sentence or device_sentence()
+    st.caption(f"{run_status.label(run.status)} · {sentence}" + (f" · {run.params:,} parameters" if run.params else ""))
+    if run.status == "running" and not run.metrics:
+        st.markdown("Starting: the training process is loading the model and measuring both losses...")
+    if run.metrics and run.active:
+        st.markdown(numbers_line(run, new_title, original_title))
+    elif run.metrics:
+        s = loss_shift(run.metrics)
+        a, b = st.columns(2)
+        for col, label, before, after in ((a, f"Loss on {new_title} (new)", s.new_before, s.new_after),
+                                          (b, f"Loss on {original_title} (first)", s.original_before,
+                                           s.original_after)):
+            delta = f"{after - before:+.3f} since step 0" if None not in (before, after) else None
+            col.metric(label, _fmt(after), delta=delta, delta_color="inverse")
+        if sentence := shift_sentence(run, new_title, original_title):
+            st.markdown(sentence)
+    if run.evals or run.evals_original:
+        live_chart.draw(chart_spec(run, new_title, original_title, vocab_size), key=f"{key}-chart",
+                        alt=f"Validation loss on {new_title} and on {original_title}, step by step")
+    if run.status == "finished":
+        st.success(run.message or "Finished.", icon=":material/check_circle:")
+    elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
+        st.error(run.message or "The run stopped.", icon=":material/warning:")
+    elif run.status in ("stopped", "interrupted"):
+        st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+
+
+def draw_samples(run: RunView, params: FinetuneRunParams) -> None:
+    """The model's writing before the fine-tune (step 0) and now, from the same prompt and random seed."""
+    if not run.samples:
+        return
+    prompt = (run.config or {}).get("sample_prompt", "\n")
+    where = "a new line" if prompt == "\n" else f'"{prompt}"'
+    st.markdown(f"**What the model writes**, starting from {where}, with the same random seed each time:")
+    left, right = st.columns(2)
+    first_step, first = run.samples[0]
+    left.caption(f"Before: step {first_step:,}" + (" (the model as it came)" if first_step == 0 else ""))
+    left.code(first, language=None, wrap_lines=True)
+    if len(run.samples) > 1:
+        step, text = run.samples[-1]
+        right.caption(f"After: step {step:,}" + ("" if not run.active else " (so far)"))
+        right.code(text, language=None, wrap_lines=True)
+    else:
+        right.caption("After: the next sample comes in a few seconds.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _live_run(learner_id: int, params: FinetuneRunParams, key: str, vocab_size: int | None) -> None:
+    """Redrawn every second on its own, and the run's heartbeat; once the run has ended, one full rerun draws it
+    without polling (and enables Start again)."""
+    run = run_view.load(learner_id, params.run_key)
+    if run is None:
+        return
+    run_view.heartbeat(run)
+    draw_run(run, params, key, vocab_size)
+    if not run.active:
+        st.rerun(scope="app")
+
+
+@st.fragment(run_every=SAMPLE_POLL_SECONDS)
+def _live_samples(learner_id: int, params: FinetuneRunParams) -> None:
+    run = run_view.load(learner_id, params.run_key)
+    if run is not None:
+        draw_samples(run, params)
+
+
+# ------------------------------------------------------------------ the widget
+
+
+def _start(params: FinetuneRunParams) -> None:
+    """Look everything up again here (a button's arguments are those of the script run that drew it)."""
+    from ui.learner_corpus import bundled_text
+
+    me = session.learner()
+    if any(r.active for r in run_view.active_runs(me.id)):
+        return
+    source, _ = pick_source(me.id, params.source_run_key)
+    if source is None:
+        return
+    run_view.start(me.id, params.run_key, run_config(params, source), bundled_text(params.corpus),
+                   label=f"{me.name} fine-tune on {corpus_title(params.corpus)}", finetune_from=source.run_dir,
+                   original_text=bundled_text(source.original_corpus))
+
+
+def _stop(params: FinetuneRunParams) -> None:
+    run = run_view.load(session.learner().id, params.run_key)
+    if run is not None:
+        run_view.stop(run)
+
+
+def render(params: FinetuneRunParams, key: str) -> bool:
+    """Returns True once the learner's fine-tune has ended, so the card's `after` text discusses a real result."""
+    me = session.learner()
+    new_title, original_title = corpus_title(params.corpus), corpus_title(ORIGINAL_CORPUS)
+    source, source_sentence = pick_source(me.id, params.source_run_key)
+    st.markdown(source_sentence)
+    vocab_size = None
+    if source is not None:
+        report = _fit_report(source.run_dir, _ckpt_stamp(source.run_dir), params.corpus)
+        vocab_size = report["vocab_size"]
+        config = run_config(params, source)
+        budget = (f"**{config.time_budget:.0f} s**" if config.max_steps is None else f"**{config.max_steps} steps**")
+        st.markdown(f"It goes on learning from **{new_title}** ({report['total_chars']:,} characters) for {budget}, "
+                    f"at {config.lr / float(source.config.get('lr') or PRESETS['lesson'].lr):.0%} of the peak "
+                    f"learning rate it first trained with. Every {config.eval_interval} steps it is measured on "
+                    f"both texts: the new one and {original_title}, the one it learned first.")
+        st.markdown(replaced_sentence(report, new_title))
+
+    run = run_view.load(me.id, params.run_key)
+    busy = bool(run_view.active_runs(me.id))
+    c1, c2 = st.columns([1, 1])
+    c1.button("Start fine-tuning", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
+              disabled=busy or source is None, on_click=_start, args=(params,), width="stretch",
+              help="Only one run trains at a time: Start waits while any of your runs is training." if busy else None)
+    c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=run is None or not run.active,
+              on_click=_stop, args=(params,), width="stretch")
+    if run is None:
+        st.caption("Nothing fine-tuned yet: press Start and watch both curves.")
+        return False
+    if run.finetune and run.finetune.get("replaced_chars") is not None and not run.active:
+        st.caption(f"This run replaced {run.finetune['replaced_chars']:,} characters of its new text with "
+                   f"\"{run.finetune.get('replacement')}\".")
+    if run.active:
+        run_view.polled_by_page(run)
+        _live_run(me.id, params, key, vocab_size)
+        _live_samples(me.id, params)
+    else:
+        draw_run(run, params, key, vocab_size)
+        draw_samples(run, params)
+    return not run.active
