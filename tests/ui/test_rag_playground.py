@@ -113,3 +113,29 @@ def test_an_unwritable_folder_gives_a_clear_message(small, tmp_path, monkeypatch
     no_errors(at)
     assert "cannot be written to either" in texts(at)
     assert not [b for b in at.button if b.label == "Build the search index"]
+
+
+def test_one_build_at_a_time_and_a_failure_is_reported(small, tmp_path, monkeypatch):
+    """A second build waits for the first; a build that raises says why and offers to try again."""
+    release = threading.Event()
+
+    def slow(documents, folder, size, overlap, threads=1):
+        release.wait(10)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rag, "build_index", slow)
+    first = rp.start_build(small, tmp_path, 600, 100)
+    second = rp.start_build(small[:2], tmp_path, 600, 100)
+    assert rp.start_build(small, tmp_path, 600, 100).requested == first.requested  # same key: the same build
+    deadline = time.monotonic() + 5
+    while rp.build_status(first.key).state != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rp.build_status(first.key).state == "running" and rp.build_status(second.key).state == "waiting"
+    release.set()
+    while rp.build_status(second.key).active and time.monotonic() < deadline + 5:
+        time.sleep(0.05)
+    assert rp.build_status(first.key).error == "OSError: disk full"
+
+    at = widget_app("rag_playground")
+    no_errors(at)
+    assert "did not work: OSError" in texts(at) and at.button(key="harness-retry")

@@ -13,6 +13,7 @@ already saved there, it is loaded (a tenth of a second) without asking. A plain 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 import threading
 import time
@@ -31,7 +32,7 @@ from engine.vector_store import VectorStore
 from ui import learner_corpus, session
 from ui.text import escape_md
 
-PREVIEW_CHARS = 280  # of a chunk shown before "the whole chunk" expander
+PREVIEW_CHARS = 220  # of a chunk shown before "the whole chunk" expander
 KEEP_INDEXES = 4  # ready indexes kept in memory (a few chunk-size settings); older ones are reloaded from disk
 PROMPT_FROM = {"both": "Both lists (semantic first, each chunk once)", "semantic": "Semantic top k",
                "keyword": "Keyword top k"}
@@ -171,10 +172,10 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
 
     >>> preview("one two three four", limit=10)
     'one two …'
-    >>> preview("short")
-    'short'
+    >>> preview("short\\n\\n\\nlines")
+    'short\\nlines'
     """
-    text = text.strip()
+    text = re.sub(r"\n\s*\n", "\n", text.strip())  # blank lines take room and say nothing here
     if len(text) <= limit:
         return text
     cut = text.rfind(" ", 0, limit + 1)
@@ -288,9 +289,11 @@ def _watch(index_key: str) -> None:
 
 
 def _search(params: RagPlaygroundParams, build: Build, index: RetrievalIndex, key: str) -> bool:
-    how = (f"built in {index.seconds:.1f} s ({index.embedded:,} chunks embedded, the others' vectors reused)"
-           if index.built and index.embedded < len(index.chunks) else
-           f"built in {index.seconds:.1f} s" if index.built else f"loaded from disk in {index.seconds:.2f} s")
+    reused = len({c.text for c in index.chunks}) - index.embedded  # repeated texts are embedded once
+    how = (f"loaded from disk in {index.seconds:.2f} s" if not index.built else
+           f"built on this server in {index.seconds:.1f} s" + (
+               f" ({index.embedded:,} chunks embedded, {reused:,} taken from an index saved earlier)"
+               if reused > 0 else ""))
     st.success(f"Search index ready: {len(index.chunks):,} chunks from {index.documents:,} documents, {how}.",
                icon=":material/check_circle:")
     asked_key = f"{key}-asked"
@@ -311,8 +314,8 @@ def _search(params: RagPlaygroundParams, build: Build, index: RetrievalIndex, ke
     st.markdown("**You asked:**")
     st.text(question)
     both = set(result.both)
-    found = {0: "No chunk was", 1: "1 chunk was"}.get(len(both), f"{len(both)} chunks were")
-    st.caption(f"{found} found by both retrievers (marked). Semantic search took {result.semantic_ms:.0f} ms, "
+    found = {0: "No chunk was found", 1: "1 chunk was found"}.get(len(both), f"{len(both)} chunks were found")
+    st.caption(f"{found} by both retrievers{' (marked)' if both else ''}. Semantic search took {result.semantic_ms:.0f} ms, "
                f"keyword search {result.keyword_ms:.1f} ms. The two kinds of score are on different scales: "
                "compare the order within a column, not numbers across columns.")
     left, right = st.columns(2)
@@ -342,6 +345,6 @@ def _hits(hits: list[Hit], both: set[tuple[str, int]]) -> None:
         st.markdown(f"**{hit.rank}.** score **{hit.score:.3f}** · {escape_md(chunk.source)}{mark}")
         short = preview(chunk.text)
         st.text(short)
-        if short != chunk.text.strip():
+        if short != chunk.text.strip():  # cut, or blank lines dropped: the expander has it as it is
             with st.expander("The whole chunk"):
                 st.code(chunk.text, language=None, wrap_lines=True)
