@@ -160,7 +160,8 @@ def size_rows(a: CheckpointAnatomy) -> list[dict[str, object]]:
     really holds."""
     rows: list[dict[str, object]] = [
         {"what": f"The weights at {p.format} (predicted)",
-         "worked out as": f"{a.parameters:,} × {p.bytes_per_param:g} bytes", "bytes": p.bytes,
+         "worked out as": f"{a.parameters:,} × {p.bytes_per_param:g} byte{'' if p.bytes_per_param == 1 else 's'}",
+         "bytes": p.bytes,
          "size": human_bytes(p.bytes)} for p in a.predictions]
     rows.append({"what": f"The weights as stored in {Path(a.path).name} ({a.weights_dtype})",
                  "worked out as": "measured in the file", "bytes": a.weights_bytes,
@@ -187,7 +188,7 @@ def size_chart(a: CheckpointAnatomy) -> go.Figure:
     fig.add_bar(x=[real], y=[rest], name="everything else (record, tokenizer, configs, zip)",
                 hovertemplate="%{y:,} bytes<extra>everything else</extra>")
     fig.update_layout(barmode="stack", height=380, margin={"t": 30, "b": 10},
-                      legend={"orientation": "h", "y": -0.25})
+                      legend={"orientation": "h", "y": -0.25, "traceorder": "normal"})
     fig.update_xaxes(title_text="format")
     fig.update_yaxes(title_text="size (bytes)")
     return fig
@@ -206,11 +207,14 @@ def _anatomy_section(a: CheckpointAnatomy, source: Checkpoint, key: str) -> None
                 f"**{a.weights_dtype}** ({human_bytes(a.weights_bytes)}), and the file holds more than weights.")
     st.plotly_chart(size_chart(a), key=f"{key}-sizes", config={"displayModeBar": False})
     st.dataframe(size_rows(a), hide_index=True, width="stretch",
-                 column_config={"bytes": st.column_config.NumberColumn("bytes", format="%d")})
+                 column_config={"bytes": st.column_config.NumberColumn("bytes", format="localized")})
     st.markdown("**What else the file holds**, entry by entry (each measured as the bytes it adds to the file):")
     st.dataframe([{"what": p.meaning, "entry": p.key, "size": human_bytes(p.bytes)} for p in a.parts if p.bytes > 0],
                  hide_index=True, width="stretch",
                  column_config={"what": st.column_config.TextColumn("What it is", width="large")})
+    if not any(p.key == "optimizers" for p in a.parts):
+        st.caption("No optimizer state in this file: it is needed only to go on training, so it was left out when "
+                   "the model was shipped.")
     with st.expander(f"The {len(a.tensors)} weight tensors: name, shape, parameters"):
         tied = [t for t in a.tensors if t.tied_to]
         if tied:
@@ -241,6 +245,9 @@ def _round_trip_section(source: Checkpoint, key: str) -> None:
     c1.metric(f"{path.name}", human_bytes(rt.file_bytes))
     c2.metric("ckpt.pt", human_bytes(rt.ckpt_bytes))
     c3.metric("Largest logit difference", f"{rt.max_logit_difference:g}")
+    st.caption(f"{path.name} holds the weights alone, in float32 ({rt.parameters:,} × 4 bytes = "
+               f"{human_bytes(rt.parameters * 4)}, plus a small header naming them); ckpt.pt holds them as the run "
+               "stored them, with everything else listed above.")
     if rt.identical:
         st.success(f"**identical**: the model loaded from the .safetensors file alone writes the same text, and its "
                    f"next-token logits differ by {rt.max_logit_difference:g}. The file holds "
@@ -249,12 +256,24 @@ def _round_trip_section(source: Checkpoint, key: str) -> None:
         st.warning(f"Not identical: the logits differ by up to {rt.max_logit_difference:g}.")
     left, right = st.columns(2)
     left.caption("From ckpt.pt")
-    left.code(rt.original_text, language=None)
+    left.code(rt.original_text, language=None, wrap_lines=True)
     right.caption(f"From {path.name}")
-    right.code(rt.loaded_text, language=None)
+    right.code(rt.loaded_text, language=None, wrap_lines=True)
     st.download_button(f"Download {path.name} ({human_bytes(rt.file_bytes)})", data=path.read_bytes(),
                        file_name=path.name, mime="application/octet-stream", key=f"{key}-download",
                        icon=":material/download:", on_click="ignore")
+
+
+def loss_change(before: float, after: float) -> str:
+    """The change as the page shows it, to 4 decimals like the losses; a change that rounds away is "the same"
+    (not "-0.0000").
+
+    >>> loss_change(1.63036, 1.63049), loss_change(2.49241, 2.49240)
+    ('+0.0001', 'the same to 4 decimals')
+    """
+    if f"{before:.4f}" == f"{after:.4f}":
+        return "the same to 4 decimals"
+    return f"{after - before:+.4f}"
 
 
 def quant_rows(q: QuantReport) -> list[dict[str, object]]:
@@ -286,22 +305,25 @@ def _quant_section(learner_id: int, source: Checkpoint, key: str) -> None:
         q = _quantized(source.run_dir, source.stamp, text_id, text)
     c1, c2, c3 = st.columns(3)
     c1.metric("Size in memory", human_bytes(q.model_int8_bytes),
-              delta=f"{q.model_int8_bytes / q.model_fp32_bytes:.0%} of float32", delta_color="off")
+              delta=f"{q.model_int8_bytes / q.model_fp32_bytes:.0%} of float32", delta_color="off",
+              delta_arrow="off")
     c2.metric("Validation loss, float32", f"{q.val_loss_fp32:.4f}")
-    c3.metric("Validation loss, int8", f"{q.val_loss_int8:.4f}",
-              delta=f"{q.val_loss_int8 - q.val_loss_fp32:+.4f}", delta_color="inverse")
+    change = loss_change(q.val_loss_fp32, q.val_loss_int8)
+    c3.metric("Validation loss, int8", f"{q.val_loss_int8:.4f}", delta=change,
+              delta_color="inverse" if change.startswith(("+", "-")) else "off",
+              delta_arrow="auto" if change.startswith(("+", "-")) else "off")
     st.dataframe(quant_rows(q), hide_index=True, width="stretch")
-    worst = max(q.layers, key=lambda r: r.max_error)
+    worst = max(r.max_error for r in q.layers)
     st.markdown(f"Loss measured on the same {q.val_batches} batches of {escape_md(text_name)} for both. "
                 f"{len(q.layers)} matrices became int8 ({human_bytes(q.linear_fp32_bytes)} → "
                 f"{human_bytes(q.linear_int8_bytes)}); {len(q.kept_float)} tensors stayed float32 (the embeddings "
-                f"and LayerNorms). No weight moved by more than **{worst.max_error:.2g}**, half a step of its row's "
-                f"grid at most ({worst.max_half_step:.2g}).")
+                f"and LayerNorms). Rounding moved no weight by more than **{worst:.3g}**: each one stays within half a "
+                "step of its row's grid.")
     left, right = st.columns(2)
     left.caption("float32 writes")
-    left.code(q.text_fp32, language=None)
+    left.code(q.text_fp32, language=None, wrap_lines=True)
     right.caption("int8 writes")
-    right.code(q.text_int8, language=None)
+    right.code(q.text_int8, language=None, wrap_lines=True)
 
 
 def render(params: CheckpointAnatomyParams, key: str) -> bool:
