@@ -120,18 +120,18 @@ def corpus_title(corpus: str) -> str:
 
 
 def char_name(ch: str) -> str:
-    """A character as Markdown shows it: quoted, with Markdown's own punctuation escaped (so `_` or `*` do not
-    turn into italics), and invisible ones named.
+    """A character as Markdown shows it: in a code span (so `_` or `*` stay themselves instead of turning into
+    italics, and `"` reads better than in quotes), invisible ones named.
 
-    >>> char_name("_"), char_name("a"), char_name("\\t")
-    ('"\\\\_"', '"a"', 'tab')
+    >>> char_name("_"), char_name("`"), char_name("\\t")
+    ('`_`', '`` ` ``', 'tab')
     """
     names = {"\t": "tab", "\n": "new line", " ": "space", "\r": "carriage return"}
     if ch in names:
         return names[ch]
     if not ch.isprintable():
         return repr(ch)
-    return f'"\\{ch}"' if ch.isascii() and not ch.isalnum() else f'"{ch}"'
+    return "`` ` ``" if ch == "`" else f"`{ch}`"
 
 
 def replaced_sentence(report: dict[str, Any], title: str) -> str:
@@ -139,7 +139,7 @@ def replaced_sentence(report: dict[str, Any], title: str) -> str:
 
     >>> replaced_sentence({"replaced_chars": 3, "total_chars": 6, "replaced_fraction": 0.5, "replacement": "?",
     ...                    "unknown_all": {"_": 2, "{": 1}}, "Code")
-    'The model has no token for **3** of the **6** characters of Code (**50.0%**); each becomes "?". The most common: "\\\\_" ×2, "\\\\{" ×1.'
+    'The model has no token for **3** of the **6** characters of Code (**50.0%**); each becomes `?`. The most common: `_` ×2, `{` ×1.'
     """
     if not report["replaced_chars"]:
         return f"Every character of {title} is in the model's vocabulary: nothing needs replacing."
@@ -148,7 +148,7 @@ def replaced_sentence(report: dict[str, Any], title: str) -> str:
     more = f" and {len(unknown) - SHOWN_CHARS} more" if len(unknown) > SHOWN_CHARS else ""
     return (f"The model has no token for **{report['replaced_chars']:,}** of the **{report['total_chars']:,}** "
             f"characters of {title} (**{100 * report['replaced_fraction']:.1f}%**); each becomes "
-            f"\"{report['replacement']}\". The most common: {shown}{more}.")
+            f"{char_name(report['replacement'])}. The most common: {shown}{more}.")
 
 
 # ------------------------------------------------------------------ the run on screen
@@ -157,8 +157,8 @@ def replaced_sentence(report: dict[str, Any], title: str) -> str:
 def chart_spec(run: RunView, new_title: str, original_title: str, vocab_size: int | None) -> dict:
     """Both validation curves of a fine-tune as an ECharts option (ui.live_chart, updated in place while it
     trains): the new corpus's loss, and the loss on the corpus the model learned first."""
-    curves = [live_chart.Curve(f"{new_title} (new text)", run.evals, bold=True),
-              live_chart.Curve(f"{original_title} (learned first)", run.evals_original, bold=True)]
+    curves = [live_chart.Curve(f"new text: {new_title}", run.evals, bold=True),
+              live_chart.Curve(f"learned first: {original_title}", run.evals_original, bold=True)]
     values = [v for _, v in run.evals + run.evals_original if math.isfinite(v)]
     guide = None
     top = max(values) * 1.1 if values else None
@@ -213,6 +213,26 @@ def shift_sentence(run: RunView, new_title: str, original_title: str) -> str:
             f"**{s.original_after:.3f}**: {verdict}")
 
 
+def status_line(run: RunView) -> str:
+    """The run's status, where it trains and what fitting its text replaced, in one caption. Only the first
+    sentence of the device sentence: the rest are the engine's notes, the replaced characters among them, which
+    this line says in its own short words (the full sentence is the caption's tooltip).
+
+    >>> status_line(RunView("f", "r", "d", "running", device_sentence="Training on CPU, 2 threads. Note.",
+    ...                     params=1000, finetune={"replaced_chars": 12, "replacement": "?"}))
+    '🟢 Running · Training on CPU, 2 threads · 1,000 parameters · 12 characters of the new text became `?`'
+    """
+    where = (run.device_sentence or device_sentence()).split(". ")[0].rstrip(".")
+    parts = [run_status.label(run.status), where]
+    if run.params:
+        parts.append(f"{run.params:,} parameters")
+    info = run.finetune or {}
+    if info.get("replaced_chars") is not None:
+        parts.append(f"{info['replaced_chars']:,} characters of the new text became {char_name(info['replacement'])}"
+                     if info["replaced_chars"] else "no character of the new text needed replacing")
+    return " · ".join(parts)
+
+
 def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int | None) -> None:
     """The status line, the numbers and the two-curve chart: polled every second while the run is active, drawn
     once when it has ended."""
@@ -220,8 +240,7 @@ def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int 
     if run.status == "queued":
         st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time; "
                 "yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
-    sentence = run.device_sentence or device_sentence()
-    st.caption(f"{run_status.label(run.status)} · {sentence}" + (f" · {run.params:,} parameters" if run.params else ""))
+    st.caption(status_line(run), help=run.device_sentence or None)
     if run.status == "running" and not run.metrics:
         st.markdown("Starting: the training process is loading the model and measuring both losses...")
     if run.metrics and run.active:
@@ -232,8 +251,9 @@ def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int 
         for col, label, before, after in ((a, f"Loss on {new_title} (new)", s.new_before, s.new_after),
                                           (b, f"Loss on {original_title} (first)", s.original_before,
                                            s.original_after)):
-            delta = f"{after - before:+.3f} since step 0" if None not in (before, after) else None
-            col.metric(label, _fmt(after), delta=delta, delta_color="inverse")
+            change = after - before if None not in (before, after) else None
+            delta = None if change is None else f"{change:+.3f} since step 0" if abs(change) >= 5e-4 else "no change"
+            col.metric(label, _fmt(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
         if sentence := shift_sentence(run, new_title, original_title):
             st.markdown(sentence)
     if run.evals or run.evals_original:
@@ -339,9 +359,6 @@ def render(params: FinetuneRunParams, key: str) -> bool:
     if run is None:
         st.caption("Nothing fine-tuned yet: press Start and watch both curves.")
         return False
-    if run.finetune and run.finetune.get("replaced_chars") is not None and not run.active:
-        st.caption(f"This run replaced {run.finetune['replaced_chars']:,} characters of its new text with "
-                   f"\"{run.finetune.get('replacement')}\".")
     if run.active:
         run_view.polled_by_page(run)
         _live_run(me.id, params, key, vocab_size)
