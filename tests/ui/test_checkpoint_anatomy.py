@@ -73,6 +73,15 @@ def test_without_a_run_the_reference_model_is_shown(db):
     assert _metrics(at)["Parameters"] == f"{anatomy(REFERENCE_DIR).parameters:,}"
 
 
+def test_the_radio_opens_the_reference_model_beside_the_learners(db, tiny_run):
+    _own_run(tiny_run)
+    at = widget_app("checkpoint_anatomy")
+    at.radio[0].set_value(at.radio[0].options[1]).run()
+    no_errors(at)
+    assert _metrics(at)["Parameters"] == f"{anatomy(REFERENCE_DIR).parameters:,}"
+    assert _metrics(at)["Parameters"] != f"{anatomy(tiny_run).parameters:,}"
+
+
 def test_the_round_trip_is_identical_and_downloadable(db, tiny_run):
     _own_run(tiny_run)
     at = widget_app("checkpoint_anatomy")

@@ -89,11 +89,12 @@ def checkpoints(learner_id: int, run_key: str) -> list[Checkpoint]:
     return out
 
 
-def _pick(options: list[Checkpoint], key: str) -> Checkpoint:
+def _pick(options: list[Checkpoint], key: str, training: bool) -> Checkpoint:
     if len(options) == 1:
         if not options[0].own:
-            st.caption(f"Showing **{options[0].label.lower()}**: a real run of this course's engine. Train your "
-                       "own in lesson 7 and you can open its file here.")
+            then = ("Your own run is still training: once it ends, you can open its file here." if training else
+                    "Train your own in lesson 7 and you can open its file here.")
+            st.caption(f"Showing **{options[0].label.lower()}**: a real run of this course's engine. {then}")
         return options[0]
     labels = [c.label for c in options]
     chosen = st.radio("Checkpoint to open", labels, key=f"{key}-source", horizontal=True)
@@ -130,6 +131,13 @@ def _quantized(run_dir: str, stamp: float, text_id: str, _text: str) -> QuantRep
     return compare_quantized(run_dir, _text)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _characters(run_dir: str, stamp: float) -> set[str] | None:
+    """The checkpoint's character vocabulary (None for a BPE): read once per file version, not on every rerun."""
+    tok = tokenizer_from_dict(checkpoint.read_checkpoint(run_dir)["tokenizer"])
+    return set(tok.chars) if isinstance(tok, CharTokenizer) else None
+
+
 def validation_text(learner_id: int, source: Checkpoint) -> tuple[str, str, str] | None:
     """(text id, text, how to name it) for measuring a checkpoint's loss: the corpus it trained on, or None when
     no text this course knows can be read by its tokenizer.
@@ -141,8 +149,7 @@ def validation_text(learner_id: int, source: Checkpoint) -> tuple[str, str, str]
     named = ("tinyshakespeare", shakespeare, "Tiny Shakespeare")
     if not source.own:
         return named
-    tok = tokenizer_from_dict(checkpoint.read_checkpoint(source.run_dir)["tokenizer"])
-    chars = set(tok.chars) if isinstance(tok, CharTokenizer) else None
+    chars = _characters(source.run_dir, source.stamp)
     if chars == set(shakespeare):
         return named
     info = learner_corpus.chosen(learner_id)
@@ -335,7 +342,8 @@ def render(params: CheckpointAnatomyParams, key: str) -> bool:
         st.info("There is no checkpoint to open yet: train your model in lesson 7 first.",
                 icon=":material/save:")
         return False
-    source = _pick(options, key)
+    run = run_view.load(me.id, params.run_key)
+    source = _pick(options, key, training=run is not None and run.active)
     a = _anatomy(source.run_dir, source.stamp)
     _anatomy_section(a, source, key)
     _round_trip_section(source, key)
