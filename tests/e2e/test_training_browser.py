@@ -46,7 +46,9 @@ def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
     page.locator('[data-testid="stSidebarNav"]').get_by_text("7. The training loop").click()
     page.get_by_text("✅ Finished").first.wait_for(timeout=120_000)
     steps = page.locator('[data-testid="stMetric"]').filter(has_text="Steps")
-    assert int(steps.locator('[data-testid="stMetricValue"]').inner_text().replace(",", "")) > seen
+    # At least the step seen before leaving (a machine busy with other work may have reached the end of the
+    # budget by then), and one run folder: the same run, not a second one.
+    assert int(steps.locator('[data-testid="stMetricValue"]').inner_text().replace(",", "")) >= seen
     assert len([d for d in runs_dir.iterdir() if d.is_dir()]) == 1
     loss = page.locator('[data-testid="stMetric"]').filter(has_text="Validation loss")
     val = float(loss.locator('[data-testid="stMetricValue"]').inner_text())
