@@ -15,6 +15,7 @@ from course.widgets import WIDGET_PARAMS
 from ui.widgets import (
     attention_heatmap,
     bpe_trainer,
+    checkpoint_anatomy,
     checkpoint_file,
     cleaning_lab,
     compute_optimal,
@@ -25,6 +26,7 @@ from ui.widgets import (
     embedding_map,
     embedding_neighbours,
     embedding_table_size,
+    finetune_run,
     forward_pass,
     model_price,
     model_vs_counts,
@@ -32,6 +34,7 @@ from ui.widgets import (
     next_token_probs,
     overfit_run,
     parameter_breakdown,
+    rag_playground,
     report_card,
     scaling_sweep,
     timeline_samples,
@@ -66,6 +69,9 @@ RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
     "cost_meter": cost_meter.render,
     "model_price": model_price.render,
     "compute_optimal": compute_optimal.render,
+    "finetune_run": finetune_run.render,
+    "rag_playground": rag_playground.render,
+    "checkpoint_anatomy": checkpoint_anatomy.render,
 }
 
 
