@@ -38,6 +38,7 @@ ORIGINAL_CORPUS = "tinyshakespeare"  # what the reference model and the lesson-7
 EVAL_INTERVAL = 25  # both corpora measured every 25 steps: ~a dozen points per curve in a 30 s run on 2 cores
 FINAL_EVAL_BATCHES = 24  # per corpus, at the end (see run_config)
 SAMPLE_TOKENS = 160  # longer than a training run's samples: before and after are the point of this card
+SAMPLE_INTERVAL = 50  # an 'after' sample while it trains (~0.3 s each), not only at the end of a 30 s run
 SHOWN_CHARS = 8  # missing characters named on screen, the most common first
 POLL_SECONDS = 1.0
 SAMPLE_POLL_SECONDS = 5.0
@@ -118,7 +119,7 @@ def run_config(params: FinetuneRunParams, source: Source) -> TrainConfig:
     muon_lr = float(source.config.get("muon_lr") or base.muon_lr)
     return finetune_config(replace(base, lr=lr, muon_lr=muon_lr), time_budget=float(params.time_budget),
                            max_steps=None, eval_interval=EVAL_INTERVAL, sample_tokens=SAMPLE_TOKENS,
-                           final_eval_batches=FINAL_EVAL_BATCHES)
+                           sample_interval=SAMPLE_INTERVAL, final_eval_batches=FINAL_EVAL_BATCHES)
 
 
 def corpus_title(corpus: str) -> str:
@@ -172,6 +173,7 @@ def chart_spec(run: RunView, new_title: str, original_title: str, vocab_size: in
         guess = math.log(vocab_size)
         guide = (guess, f"random guessing: ln {vocab_size} = {guess:.2f}")
         top = max(top or 0.0, guess * 1.1)
+    top = math.ceil(top) if top else None  # a whole number at the top of the axis, not 5.6
     return live_chart.loss_chart_spec(curves, y_title="validation loss (nats per token)", guide=guide, y_max=top)
 
 
@@ -254,9 +256,9 @@ def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int 
     elif run.metrics:
         s = loss_shift(run.metrics)
         a, b = st.columns(2)
-        for col, label, before, after in ((a, f"Loss on {new_title} (new)", s.new_before, s.new_after),
-                                          (b, f"Loss on {original_title} (first)", s.original_before,
-                                           s.original_after)):
+        for col, label, before, after in ((a, f"Loss on the new text, {new_title}", s.new_before, s.new_after),
+                                          (b, f"Loss on the text it learned first, {original_title}",
+                                           s.original_before, s.original_after)):
             change = after - before if None not in (before, after) else None
             delta = None if change is None else f"{change:+.3f} since step 0" if abs(change) >= 5e-4 else "no change"
             col.metric(label, _fmt(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
@@ -266,7 +268,7 @@ def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int 
         live_chart.draw(chart_spec(run, new_title, original_title, vocab_size), key=f"{key}-chart",
                         alt=f"Validation loss on {new_title} and on {original_title}, step by step")
     if run.status == "finished":
-        st.success(run.message or "Finished.", icon=":material/check_circle:")
+        st.success(run.message or f"Finished: {run.step:,} steps of fine-tuning.", icon=":material/check_circle:")
     elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
         st.error(run.message or "The run stopped.", icon=":material/warning:")
     elif run.status in ("stopped", "interrupted"):
@@ -289,7 +291,9 @@ def draw_samples(run: RunView, params: FinetuneRunParams) -> None:
         right.caption(f"After: step {step:,}" + ("" if not run.active else " (so far)"))
         right.code(text, language=None, wrap_lines=True)
     else:
-        right.caption("After: the next sample comes in a few seconds.")
+        every = (run.config or {}).get("sample_interval")
+        right.caption(f"After: the model writes again at step {every:,}." if every else
+                      "After: the model writes again when the run ends.")
 
 
 @st.fragment(run_every=POLL_SECONDS)
