@@ -152,7 +152,7 @@ def replaced_sentence(report: dict[str, Any], title: str) -> str:
         return f"Every character of {title} is in the model's vocabulary: nothing needs replacing."
     unknown = report.get("unknown_all") or report.get("unknown_chars") or {}
     shown = ", ".join(f"{char_name(ch)} ×{n:,}" for ch, n in list(unknown.items())[:SHOWN_CHARS])
-    more = f" and {len(unknown) - SHOWN_CHARS} more" if len(unknown) > SHOWN_CHARS else ""
+    more = f", and {len(unknown) - SHOWN_CHARS} other characters" if len(unknown) > SHOWN_CHARS else ""
     return (f"The model has no token for **{report['replaced_chars']:,}** of the **{report['total_chars']:,}** "
             f"characters of {title} (**{100 * report['replaced_fraction']:.1f}%**); each becomes "
             f"{char_name(report['replacement'])}. The most common: {shown}{more}.")
