@@ -192,3 +192,30 @@ def test_the_command_line_fine_tunes(source_run: Path, code_text: str, small_tex
     assert result["status"] == "finished" and result["steps"] == 10 and result["val_loss_original"] > 0
     assert "characters of the new text" in out.stdout and "original " in out.stdout
     assert snapshot_from_folder(tmp_path / "ft").finetune["from"] == str(source_run)
+
+
+def test_a_finetune_starts_from_the_saved_weights_its_first_losses_are_the_checkpoints(
+        source_run: Path, code_text: str, small_text: str) -> None:
+    """Issue 13: the fine-tune's step-0 losses, on the new text and on the original one, equal the saved model's
+    own losses on the same validation batches: it really starts where the checkpoint left off."""
+    from engine.checkpoint import load_checkpoint
+    from engine.data import TextDataset
+    from engine.reference import validation_loss
+
+    model, tokenizer, _, _ = load_checkpoint(source_run)
+    on_code = validation_loss(model, TextDataset(fit_text(code_text, tokenizer).text, tokenizer), FINETUNE,
+                              FINETUNE.eval_batches)
+    on_original = validation_loss(model, TextDataset(small_text, tokenizer), FINETUNE, FINETUNE.eval_batches)
+    state = prepare(FINETUNE, code_text, finetune_from=source_run, original_text=small_text)
+    first: list[dict] = []
+    train_loop(replace_budget(state), on_record=lambda r: first.append(r) if not first else None)
+    assert first[0]["step"] == 0
+    assert first[0]["val_loss"] == pytest.approx(on_code, abs=1e-5)
+    assert first[0]["val_loss_original"] == pytest.approx(on_original, abs=1e-5)
+    assert on_code > on_original  # and the saved model knew Shakespeare better than code
+
+
+def replace_budget(state):
+    """The same state, trained for one step only: the test needs the step-0 evaluation, not a whole run."""
+    state.config = replace(state.config, max_steps=1)
+    return state
