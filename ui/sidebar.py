@@ -35,7 +35,8 @@ def _on_create() -> None:
 
 
 RUN_NAMES = {"main": "your run", "diverge": "the divergence demo", "bpe": "your BPE run",
-             "dedup-with": "the with-duplicates run", "dedup-without": "the deduplicated run"}
+             "dedup-with": "the with-duplicates run", "dedup-without": "the deduplicated run",
+             "overfit": "the overfitting run", "finetune": "your fine-tune"}
 
 
 def run_name(run: run_view.RunView) -> str:
