@@ -18,20 +18,8 @@ from engine.config import PRESETS
 from engine.cost import flops_per_token
 from engine.job import run_job
 from engine.model import GPTConfig
-from engine.report import (
-    compare_html,
-    compare_markdown,
-    fmt_duration,
-    fmt_int,
-    fmt_loss,
-    fmt_rate,
-    fmt_si,
-    fmt_value,
-    md_text,
-    report_from_folder,
-    to_html,
-    to_markdown,
-)
+from engine.report import fmt_duration, fmt_int, fmt_loss, fmt_rate, fmt_si, fmt_value, report_from_folder
+from engine.report_files import compare_html, compare_markdown, md_text, to_html, to_markdown
 
 EVIL = "ok ``` <script>alert(1)</script> `x` [link](http://evil.example) |cell| <img src=x onerror=alert(2)>"
 

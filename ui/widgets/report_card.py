@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from course.widgets import ReportCardParams
-from engine import checkpoint, report
+from engine import checkpoint, report, report_files
 from engine import peak as peak_store
 from ui import page_links, run_status, run_view, session
 from ui.live_chart import Curve, draw, loss_chart_spec
@@ -132,7 +132,7 @@ def show_card(run: RunView, utilisation: float, key: str) -> report.RunReport:
         for step, text in r.samples:
             st.caption(f"Step {step:,}")
             st.code(text, language=None, wrap_lines=True)
-    _downloads(report.to_markdown(r), report.to_html(r), f"report-card-{run.run_key}", key)
+    _downloads(report_files.to_markdown(r), report_files.to_html(r), f"report-card-{run.run_key}", key)
     return r
 
 
@@ -144,7 +144,7 @@ def show_comparison(a: report.RunReport, b: report.RunReport, names: tuple[str, 
     with st.expander("Evaluations, cost elsewhere and every setting, side by side"):
         for i, t in enumerate(tables[1:], start=1):
             _table(t, f"{key}-table-{i}")
-    _downloads(report.compare_markdown(a, b), report.compare_html(a, b), f"report-compare-{names[0]}-{names[1]}",
+    _downloads(report_files.compare_markdown(a, b), report_files.compare_html(a, b), f"report-compare-{names[0]}-{names[1]}",
                key)
 
 
