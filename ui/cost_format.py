@@ -1,4 +1,4 @@
-"""How lesson 9's numbers read on screen: powers of ten, SI prefixes, durations and money.
+"""How lessons 7, 9 and 10 write their numbers on screen: powers of ten, SI prefixes, durations, money and bytes.
 
 The cost lesson's numbers run from a toy run's 10^11 FLOPs to a frontier model's 10^25, and from microseconds to
 millennia; one set of formatters keeps every widget writing them the same way, and tests compare what a page shows
@@ -99,3 +99,16 @@ def markdown_table(rows: list[dict[str, str]]) -> str:
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     lines += ["| " + " | ".join(_BARE_PIPE.sub(r"\\|", r[h]) for h in heads) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def human_bytes(n: int) -> str:
+    """Bytes the way a file manager shows them (powers of 1,000): the checkpoint cards of lessons 7 and 10.
+
+    >>> human_bytes(2_431_752), human_bytes(677_312), human_bytes(64), human_bytes(1)
+    ('2.43 MB', '677.3 kB', '64 bytes', '1 byte')
+    """
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f} kB"
+    return "1 byte" if n == 1 else f"{n} bytes"

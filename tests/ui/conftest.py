@@ -51,6 +51,28 @@ def button(at: AppTest, key: str):
     return at.button(key=key)
 
 
+def open_quiz(lesson_id: str) -> tuple[AppTest, str]:
+    """A fresh app on a lesson's quiz, reached through its cards with the lesson's own buttons; and the quiz id."""
+    from course.loader import load_course
+
+    entry = load_course().entry(lesson_id)
+    at = goto(new_app().run(), f"lesson-{entry.lesson.number}")
+    for _ in range(len(entry.lesson.cards) - 1):
+        at.button(key=f"lesson-{lesson_id}-next").click().run()
+    at.button(key=f"lesson-{lesson_id}-to-quiz").click().run()
+    assert not at.exception
+    return at, entry.quiz.id
+
+
+def answer_number(at: AppTest, quiz_id: str, question: str, text: str) -> AppTest:
+    """Type an answer into a numeric question and press its Check button."""
+    key = f"quiz-{quiz_id}-{question}"
+    at.text_input(key=key).set_value(text).run()
+    at.button(key=f"{key}-check").click().run()
+    assert not at.exception
+    return at
+
+
 def widget_app(name: str, params: dict | None = None) -> AppTest:
     """One live widget alone on a page (tests/ui/widget_harness.py), run once; its keys start with `harness`."""
     at = AppTest.from_file(HARNESS, default_timeout=60)

@@ -15,8 +15,8 @@ from engine.quantize import compare_quantized
 from engine.reference import REFERENCE_DIR
 from engine.weights import anatomy
 from tests.ui.conftest import no_errors, texts, widget_app
+from ui.cost_format import human_bytes
 from ui.widgets import checkpoint_anatomy
-from ui.widgets.checkpoint_anatomy import human_bytes
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from engine.cost import count_parameters
 from engine.job import run_job
 from engine.model import GPTConfig
 from tests.ui.conftest import no_errors, texts, widget_app
-from ui.widgets.checkpoint_file import human_bytes
+from ui.cost_format import human_bytes
 
 
 @pytest.fixture(scope="module")

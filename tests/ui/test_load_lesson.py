@@ -5,30 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from course.loader import load_course
 from engine.config import DEFAULT_CORPUS, PRESETS
 from engine.job import run_job
-from tests.ui.conftest import goto, new_app, texts
+from tests.ui.conftest import answer_number, open_quiz, texts
 
 LESSON = "load-and-beyond"
-
-
-def _quiz_page():
-    entry = load_course().entry(LESSON)
-    at = goto(new_app().run(), f"lesson-{entry.lesson.number}")
-    for _ in range(len(entry.lesson.cards) - 1):
-        at.button(key=f"lesson-{LESSON}-next").click().run()
-    at.button(key=f"lesson-{LESSON}-to-quiz").click().run()
-    assert not at.exception
-    return at, entry.quiz.id
-
-
-def _answer(at, quiz_id: str, question: str, text: str):
-    key = f"quiz-{quiz_id}-{question}"
-    at.text_input(key=key).set_value(text).run()
-    at.button(key=f"{key}-check").click().run()
-    assert not at.exception
-    return at
 
 
 def test_the_bf16_question_is_worked_from_the_learners_own_checkpoint(db, tmp_path):
@@ -37,7 +18,7 @@ def test_the_bf16_question_is_worked_from_the_learners_own_checkpoint(db, tmp_pa
     from ui.run_view import load
     from ui.session import store
 
-    at, quiz = _quiz_page()
+    at, quiz = open_quiz(LESSON)
     assert "lesson 7's training card" in texts(at)  # no run yet: the question waits for one
     assert not [t for t in at.text_input if t.key == f"quiz-{quiz}-your-model-in-bf16"]
 
@@ -49,13 +30,13 @@ def test_the_bf16_question_is_worked_from_the_learners_own_checkpoint(db, tmp_pa
     store().set_fact(learner.id, "run.main", {"run_id": "from-disk", "run_dir": str(run_dir), "label": "x"})
     parameters = count_parameters(model_config(load(learner.id, "main"))).total
     at.run()
-    _answer(at, quiz, "your-model-in-bf16", f"{parameters * 4 / 1e6:.4f}")  # the float32 size: twice too much
+    answer_number(at, quiz, "your-model-in-bf16", f"{parameters * 4 / 1e6:.4f}")  # the float32 size: twice too much
     assert "your answer is too high" in texts(at)
-    _answer(at, quiz, "your-model-in-bf16", f"{parameters * 2 / 1e6:.4f}")
+    answer_number(at, quiz, "your-model-in-bf16", f"{parameters * 2 / 1e6:.4f}")
     assert any(e.value == "Correct!" for e in at.success)
 
 
 def test_the_four_bit_estimate(db):
-    at, quiz = _quiz_page()
-    _answer(at, quiz, "seven-billion-four-bit", "3.5")
+    at, quiz = open_quiz(LESSON)
+    answer_number(at, quiz, "seven-billion-four-bit", "3.5")
     assert any(e.value == "Correct!" for e in at.success)

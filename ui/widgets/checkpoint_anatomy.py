@@ -32,22 +32,8 @@ from engine.reference import REFERENCE_DIR
 from engine.tokenization import CharTokenizer, tokenizer_from_dict
 from engine.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
 from ui import learner_corpus, run_view, session
+from ui.cost_format import human_bytes
 from ui.text import escape_md
-
-
-def human_bytes(n: int) -> str:
-    """Bytes the way a file manager shows them (powers of 1,000), as lesson 7's checkpoint card writes them (a
-    copy: widgets do not import each other, see tests/test_layers.py).
-
-    >>> human_bytes(2_431_752), human_bytes(677_312), human_bytes(64)
-    ('2.43 MB', '677.3 kB', '64 bytes')
-    """
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f} MB"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f} kB"
-    return f"{n} bytes"
-
 
 # Exports go to the machine's temporary folder, never into the repository (data/reference is shipped content)
 EXPORT_ROOT = Path(tempfile.gettempdir()) / "llm-course-safetensors"

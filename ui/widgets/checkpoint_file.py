@@ -15,19 +15,7 @@ from course.widgets import CheckpointFileParams
 from engine import checkpoint
 from engine.weights import CheckpointAnatomy, anatomy
 from ui import run_view, session
-
-
-def human_bytes(n: int) -> str:
-    """Bytes the way a file manager shows them (powers of 1,000).
-
-    >>> human_bytes(2_428_928), human_bytes(88_802), human_bytes(512)
-    ('2.43 MB', '88.8 kB', '512 bytes')
-    """
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f} MB"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f} kB"
-    return f"{n} bytes"
+from ui.cost_format import human_bytes
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
