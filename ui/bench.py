@@ -4,7 +4,8 @@ Measures, with the bundled content: a cold start to the first rendered lesson (A
 page (AppTest; target under 300 ms), the validator over all content (target under 1 s), and first paint of a lesson
 in a real browser (target under 3 s; skipped where Chromium is absent).
 
-`python -m ui.bench --live` instead measures what watching a run costs it (ui/bench_live.py; target: the live page
+`python -m ui.bench --live` instead measures what watching a run costs it (ui/bench_live.py; `--live-meter` the same
+with the run watched on lesson 9's cost meter; target: the live page
 costs at most about 10% against the CLI).
 """
 
@@ -100,7 +101,12 @@ def bench_browser() -> tuple[str, str]:
 
 def main() -> None:
     os.environ.setdefault("LLM_COURSE_DB", str(Path(tempfile.mkdtemp()) / "bench.sqlite3"))
-    if "--live" in sys.argv:
+    if "--live-meter" in sys.argv:
+        from ui import bench_live
+
+        rows = bench_live.run(reps=3, cost_meter=True)
+        title = "Lesson 9's cost meter watching a run vs CLI (python -m ui.bench --live-meter)"
+    elif "--live" in sys.argv:
         from ui import bench_live
 
         rows = bench_live.run()
