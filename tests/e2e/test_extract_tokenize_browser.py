@@ -55,7 +55,7 @@ def test_upload_clean_dedup_tokenize_and_train(server, browser, tmp_path, monkey
     cleaning = next(i for i, c in enumerate(extract.cards) if c.widget and c.widget.name == "cleaning_lab")
     _next_to(page, extract, cleaning, picker)
     page.get_by_text("Cleaning my notes").first.wait_for()
-    page.get_by_text("Text kept").wait_for()
+    page.locator('[data-testid="stMetric"]').filter(has_text="Text kept").wait_for()  # the lab's tile, not the notes
     dedup = next(i for i, c in enumerate(extract.cards) if c.widget and c.widget.name == "dedup_lab")
     _next_to(page, extract, dedup, cleaning)
     page.get_by_text("Exact copies removed").wait_for()
