@@ -29,10 +29,11 @@ def test_ask_the_course_a_question_and_get_the_right_passage(runs_dir, no_upload
     question.fill("What is an epoch?")
     page.get_by_role("button", name="Search").click()
     page.get_by_text("You asked:").wait_for()
+    prompt = page.locator('[data-testid="stCode"]').filter(has_text="Question: What is an epoch?").first
+    prompt.wait_for()  # the prompt comes last: both result columns are drawn by then
     body = page.inner_text("body")
     semantic = body[body.index("Semantic (cosine"):body.index("Keyword (BM25")]
     first = semantic[semantic.index("1. score"):semantic.index("2. score")]
     assert "Lesson 7, Batches, steps and epochs" in first  # the card that defines an epoch, ranked first
-    prompt = page.locator('[data-testid="stCode"]').filter(has_text="Question: What is an epoch?").first
     assert "[1] Lesson 7, Batches, steps and epochs" in prompt.inner_text()  # the prompt a model would read
     assert (runs_dir / "retrieval").is_dir()  # the index was saved beside the runs, not in the project's data/
