@@ -42,6 +42,7 @@ def test_own_cost_a_published_models_price_and_the_report_card(runs_dir, server,
     page.set_default_timeout(60_000)
     page.goto(f"{server.url}/lesson-9")
     page.get_by_text("FLOPs so far").first.wait_for()
+    page.get_by_text("Measure this machine's peak").first.wait_for()  # drawn after the price table
     body = page.inner_text("body")
     assert f"{summary['tokens']:,} tokens" in body  # the learner's own run, counted
     assert "NVIDIA H100 SXM 80GB" in body and "Achieved FLOP/s" in body  # and priced elsewhere
