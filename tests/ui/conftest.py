@@ -85,3 +85,16 @@ def no_errors(at: AppTest) -> None:
     """No exception and no error box on the page."""
     assert not at.exception, at.exception
     assert not [e.value for e in at.error], [e.value for e in at.error]
+
+
+def poll_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
+    """Rerun until `done(at)`: run_every does not fire inside AppTest, so each at.run() is one poll."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if done(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError(f"condition not met within {timeout} s; page said:\n{texts(at)[-1500:]}")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
 from engine import scaling
 from engine.config import DEFAULT_CORPUS, PRESETS
-from tests.ui.conftest import goto, new_app, no_errors, texts, widget_app
+from tests.ui.conftest import goto, new_app, no_errors, poll_until, texts, widget_app
 from ui.widgets import scaling_sweep
 
 # Four toy sizes (three to fit, one to check), under a second each.
@@ -20,6 +21,8 @@ TOY_LADDER = scaling.make_ladder([(1, 1, 8), (1, 2, 16), (2, 2, 32), (2, 2, 48)]
 # One that would take long: for stopping it halfway.
 SLOW_LADDER = scaling.make_ladder([(1, 1, 8), (1, 1, 16), (1, 1, 32)],
                                   replace(PRESETS["tiny"], max_steps=1_000_000, sample_interval=0, device="cpu"))
+
+_poll_until = partial(poll_until, timeout=90.0)  # a ladder of runs takes longer
 
 
 @pytest.fixture
@@ -41,17 +44,6 @@ def thread_manager(monkeypatch, tmp_path):
 @pytest.fixture
 def toy_ladder(monkeypatch, thread_manager):
     monkeypatch.setattr(scaling_sweep, "ladder", lambda: list(TOY_LADDER))
-
-
-def _poll_until(at, done, timeout=90.0):
-    """run_every does not fire inside AppTest: each at.run() is one poll."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if done(at):
-            return at
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout} s; page said:\n{texts(at)[-1500:]}")
 
 
 def _table(at) -> str:

@@ -11,6 +11,7 @@ from course.loader import load_course
 from course.widgets import TrainRunParams
 from engine.config import DEFAULT_CORPUS, PRESETS
 from tests.ui.conftest import goto, new_app, texts
+from tests.ui.conftest import poll_until as _poll_until
 from ui.widgets.train_run import build_config, diverge_config
 
 LESSON7 = "training-loop"
@@ -34,17 +35,6 @@ def _chart(at) -> dict:
     charts = at.get("echarts_chart")
     assert charts, "no loss chart on the page"
     return json.loads(charts[-1].proto.spec)
-
-
-def _poll_until(at, done, timeout=60.0):
-    """run_every does not fire inside AppTest: each at.run() is one poll."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if done(at):
-            return at
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout} s; page said:\n{texts(at)[-1500:]}")
 
 
 def test_config_from_knobs():

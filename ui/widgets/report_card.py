@@ -18,7 +18,7 @@ import streamlit as st
 from course.widgets import ReportCardParams
 from engine import checkpoint, report, report_files
 from engine import peak as peak_store
-from ui import page_links, run_status, run_view, session
+from ui import page_links, run_compute, run_status, run_view, session
 from ui.live_chart import Curve, draw, loss_chart_spec
 from ui.run_view import RunView
 from ui.text import escape_md
@@ -43,25 +43,9 @@ def _cached_report(run_dir: str, label: str, utilisation: float, peak: float | N
     return report.report_from_folder(run_dir, label=label, utilisation=utilisation, peak_flops_per_s=peak)
 
 
-def peak_device(run: RunView) -> str:
-    """Where engine.peak keeps a measurement for the machine this run trained on: "cpu" or "cuda:N".
-
-    >>> peak_device(RunView("main", "r", "d", "finished", device_sentence="Training on CPU, 2 threads"))
-    'cpu'
-    >>> peak_device(RunView("main", "r", "d", "finished", config={"device": "cuda:1"}))
-    'cuda:1'
-    """
-    if run.gpu:
-        return run.gpu
-    wanted = str(run.config.get("device", "auto"))
-    if wanted.startswith("cuda"):
-        return wanted if ":" in wanted else "cuda:0"
-    return "cuda:0" if "GPU" in run.device_sentence or "CUDA" in run.device_sentence else "cpu"
-
-
 def build(run: RunView, utilisation: float) -> report.RunReport:
     """The run's report, with this machine's peak when the learner has measured it (lesson 9's cost meter)."""
-    kept = peak_store.measured_peak(peak_device(run))
+    kept = peak_store.measured_peak(run_compute.peak_device(run))
     return _cached_report(run.run_dir, run.label or run.run_key, utilisation,
                           None if kept is None else kept.flops_per_s, _stamp(run.run_dir))
 
