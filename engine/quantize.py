@@ -34,7 +34,6 @@ embeddings and norms), and validation loss from 1.6304 to 1.6305 over its 50 fin
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,7 +48,7 @@ from engine.data import TextDataset
 from engine.model import GPT, GPTConfig
 from engine.reference import validation_loss
 from engine.tokenization import Tokenizer, tokenizer_from_dict
-from engine.weights import export_safetensors, greedy_text, tensor_rows
+from engine.weights import export_safetensors, greedy_text, save_atomically, tensor_rows
 
 QMAX = 127  # symmetric int8: [-127, 127]
 FORMAT = "llm-course-gpt-int8"  # the metadata tag of a file save_quantized wrote
@@ -154,15 +153,7 @@ def save_quantized(qs: QuantizedState, tokenizer: Tokenizer, path: Path | str) -
     metadata = {"format": FORMAT, "model_config": json.dumps(asdict(qs.config)),
                 "tokenizer": json.dumps(tokenizer.to_dict()), "ties": json.dumps(qs.ties),
                 "scheme": "int8, symmetric, one float32 scale per output row"}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_quantized(path: Path | str) -> tuple[QuantizedState, Tokenizer]:

@@ -34,6 +34,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,15 +230,22 @@ def export_safetensors(run_dir: Path | str, out_path: Path | str, dtype: torch.d
         "step": json.dumps(ckpt.get("step")),
         "source": f"{Path(run_dir).name}/{checkpoint.CKPT}",
     }
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
+    # save_model drops lm_head's alias (the tied matrix is stored once), noting it in the metadata
+    return save_atomically(out_path, lambda tmp: save_model(model, tmp, metadata=metadata))
+
+
+def save_atomically(path: Path | str, save: Callable[[str], None]) -> Path:
+    """Write a .safetensors file under a temporary name, then rename it: a reader never sees half a file, and a
+    failed write leaves no temporary file. `save(tmp_path)` writes it (safetensors writes to a path, not a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        save_model(model, str(tmp), metadata=metadata)  # drops lm_head's alias, noting it in the metadata
-        os.replace(tmp, out_path)
+        save(str(tmp))
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return out_path
+    return path
 
 
 def read_metadata(path: Path | str) -> dict[str, str]:
