@@ -46,6 +46,7 @@ class TrainConfig:
     eval_interval: int = 100  # estimate validation loss every this many steps ...
     eval_batches: int = 8  # ... over this many batches (cheap: evaluation must not eat the budget)
     final_eval_batches: int = 50  # the end-of-run estimate, thorough enough to compare runs
+    eval_points: int | None = None  # at least this many estimates per run (closer than eval_interval if it is short)
     sample_interval: int = 200  # generate a text sample every this many steps (and at step 0)
     sample_tokens: int = 80
     sample_prompt: str = "\n"

@@ -27,7 +27,7 @@ from engine.config import PRESETS, TrainConfig
 from engine.data import TextDataset
 from engine.distributed import agree_mean, agree_min, agree_step
 from engine.prepare import TrainState
-from engine.schedule import BudgetPlanner, EarlyStopping, lr_factor, resumed_factor
+from engine.schedule import BudgetPlanner, EarlyStopping, eval_every, lr_factor, resumed_factor
 
 
 @torch.no_grad()
@@ -246,12 +246,12 @@ def train_loop(
             eval_original(rec, cfg.final_eval_batches if thorough else cfg.eval_batches)
             rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
             rec["final"] = True
-        elif not diverged and state.step % cfg.eval_interval == 0:
+        elif not diverged and state.step % eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points) == 0:
             rec["val_loss"] = timed_eval("val", cfg.eval_batches)
             eval_original(rec, cfg.eval_batches)
             # the validation loss is agreed across ranks, so every rank takes this branch together
             if early is not None and early.update(state.step, rec["val_loss"]):
-                last, message = True, early.message(state.step, cfg.eval_interval)
+                last, message = True, early.message(state.step, eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points))
                 rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
                 rec["final"] = True
         if dinfo.is_main and cfg.sample_interval and not diverged and (state.step % cfg.sample_interval == 0 or last):

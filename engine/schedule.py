@@ -124,6 +124,23 @@ class BudgetPlanner:
         self.total_steps = total_steps
 
 
+def eval_every(eval_interval: int, planned_steps: int | None, eval_points: int | None, floor: int = 5) -> int:
+    """Steps between validation estimates: the preset's interval, or closer when a short timed run would otherwise
+    draw its validation curve from two or three points. `eval_points`: the least number of estimates a run should
+    make (None: just the interval); `planned_steps`: the run's planned length (None: not known yet).
+
+    >>> eval_every(50, planned_steps=700, eval_points=16)   # a 60 s run: the interval already gives ~14 points
+    43
+    >>> eval_every(50, planned_steps=110, eval_points=16)   # a 10 s run: every 6 steps, ~18 points
+    6
+    >>> eval_every(50, planned_steps=None, eval_points=16), eval_every(50, 110, None), eval_every(50, 30, 16)
+    (50, 50, 5)
+    """
+    if planned_steps is None or not eval_points:
+        return eval_interval
+    return max(floor, min(eval_interval, planned_steps // eval_points))
+
+
 @dataclass
 class EarlyStopping:
     """The engine's stop rule against memorising: stop when the validation loss has not improved on its best for

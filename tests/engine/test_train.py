@@ -260,3 +260,13 @@ def test_early_stopping_ends_a_run_that_has_started_to_memorise(small_text: str)
 def test_without_patience_no_early_stop(small_text: str) -> None:
     state = prepare(replace(PRESETS["tiny"], max_steps=30, eval_interval=10), small_text)
     assert train_loop(state).message == "" and state.step == 30
+
+
+def test_a_short_timed_run_draws_its_validation_curve_from_many_points(small_text: str) -> None:
+    """A run too short for its eval_interval (here 10,000 steps) still estimates validation loss about
+    `eval_points` times, so a 10-second run in the lesson draws a curve, not a start and an end."""
+    sparse = run(replace(TINY, max_steps=None, time_budget=1.5, eval_interval=10_000), small_text)[2]
+    dense = run(replace(TINY, max_steps=None, time_budget=1.5, eval_interval=10_000, eval_points=12), small_text)[2]
+    assert sum(r["val_loss"] is not None for r in sparse) == 2  # step 0 and the end
+    evaluated = [r["step"] for r in dense if r["val_loss"] is not None]
+    assert len(evaluated) >= 8 and evaluated[0] == 0 and dense[-1]["val_loss"] is not None

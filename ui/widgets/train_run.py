@@ -42,9 +42,10 @@ def build_config(params: TrainRunParams, preset: str, n_layer: int, n_embd: int,
     """The preset with the learner's knobs applied. Muon's rate moves in proportion to the Adam rate they chose."""
     base = PRESETS[preset]
     n_head = base.n_head if n_embd % base.n_head == 0 else 1
-    # Evaluate at least every 50 steps: the validation curve is what the lesson is about (~2-3 s of a 60 s run).
+    # Evaluate at least every 50 steps, and 16 times in all however short the run: the validation curve is what
+    # the lesson is about (~2-3 s of a 60 s run; a 10 s run still draws a curve, not three points).
     cfg = replace(base, n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr,
-                  eval_interval=min(base.eval_interval, 50))
+                  eval_interval=min(base.eval_interval, 50), eval_points=16)
     if base.max_steps is None:  # time-bounded presets take the learner's budget
         cfg = replace(cfg, time_budget=float(budget))
     return cfg
