@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import checkpoint
+from engine.baseline import save_landmarks
 from engine.config import TrainConfig
 from engine.distributed import DistInfo
 from engine.loop import TrainOutcome, generate_sample, train_loop
@@ -102,6 +103,9 @@ def run_job(
                 "vocab_size": state.tokenizer.vocab_size, "train_tokens": len(state.data.train)}
         if state.finetune is not None:
             info["finetune"] = state.finetune
+        if dist_info.is_main:  # the counting models' losses: the lines the chart draws for this run to beat
+            save_landmarks(run_dir, state.data.train, state.data.val, state.tokenizer.vocab_size,
+                           "character" if state.tokenizer.kind == "char" else "token")
         on_started(info)
         for record in state.metrics:  # resumed: the history first
             on_record(record)

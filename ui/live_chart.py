@@ -43,11 +43,12 @@ def _y(value: float, log_axis: bool) -> float | str:
     return round(value, 4)
 
 
-def loss_chart_spec(curves: list[Curve], *, y_title: str, guide: tuple[float, str] | None = None,
+def loss_chart_spec(curves: list[Curve], *, y_title: str, guides: list[tuple[float, str]] | None = None,
                     log_axis: bool = False, y_max: float | None = None, x_title: str = "step") -> dict:
     """The ECharts option for loss curves over training steps.
 
-    `guide`: (value, label) drawn as a dotted horizontal line, e.g. the loss of random guessing. `log_axis`: a
+    `guides`: (value, label) pairs drawn as dotted horizontal lines, e.g. the loss of random guessing and of the
+    counting models a transformer has to beat (engine.baseline). `log_axis`: a
     logarithmic y axis, which shows a divergence's explosion instead of clipping it. `y_max`: fix the top of the
     y axis (linear axis only), so the axis does not jump about as new points arrive.
 
@@ -68,13 +69,12 @@ def loss_chart_spec(curves: list[Curve], *, y_title: str, guide: tuple[float, st
             line.update(showSymbol=False, lineStyle={"width": 1.5, "color": FAINT_COLOUR},
                         itemStyle={"color": FAINT_COLOUR})
         series.append(line)
-    if guide is not None and series:
-        value, label = guide
+    if guides and series:
         series[0]["markLine"] = {
             "silent": True, "symbol": "none", "animation": False,
             "lineStyle": {"type": "dotted", "width": 1.5},
-            "label": {"formatter": label, "position": "insideEndTop"},
-            "data": [{"yAxis": round(value, 4)}],
+            "label": {"position": "insideEndTop"},
+            "data": [{"yAxis": round(value, 4), "label": {"formatter": label}} for value, label in guides],
         }
     y_axis: dict = {"type": "log" if log_axis else "value", "name": y_title, "nameLocation": "middle",
                     "nameGap": 42, "scale": log_axis}

@@ -6,10 +6,13 @@ the machine with the training)."""
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 
 import streamlit as st
 
+from engine.baseline import LANDMARKS_FILE, read_landmarks
 from engine.device import predicted_sentence
 from ui import live_chart, run_status, run_view, session
 from ui.run_view import RunView
@@ -44,9 +47,28 @@ def thin_curve(steps: list[int], values: list[float], max_points: int = MAX_CHAR
     return xs, ys
 
 
+@functools.lru_cache(maxsize=64)
+def _landmarks(run_dir: str, stamp: float) -> tuple[tuple[float, str], ...]:
+    """The run's counting-model lines (engine.baseline), read again only when the file changes (`stamp`)."""
+    return tuple(read_landmarks(run_dir))
+
+
+def landmarks(run: RunView, vocab_size: int) -> list[tuple[float, str]]:
+    """(loss, label) lines for the run's chart: random guessing, and, where the run saved them, what counting
+    characters (or tokens) and pairs of them scores on the same validation text: the lines to beat."""
+    path = Path(run.run_dir) / LANDMARKS_FILE
+    try:
+        saved = list(_landmarks(run.run_dir, path.stat().st_mtime))
+    except OSError:
+        saved = []
+    guess = math.log(vocab_size)
+    return saved or [(guess, f"random guessing: ln {vocab_size} = {guess:.2f}")]
+
+
 def loss_chart(run: RunView, vocab_size: int) -> dict:
-    """The run's loss curves as an ECharts option (ui.live_chart): the noisy per-batch training loss, the
-    validation estimates, and the line of random guessing the run starts from."""
+    """The run's loss curves as an ECharts option (ui.live_chart): the per-batch training loss (jagged: each step
+    scores a different small batch), the validation estimates (smooth: the same held-out batches every time), and
+    the landmark lines: random guessing, where the run starts, and the counting models it has to beat."""
     steps = [r["step"] for r in run.metrics if r.get("train_loss") is not None]
     train = [r["train_loss"] for r in run.metrics if r.get("train_loss") is not None]
     steps, train = thin_curve(steps, train)
@@ -56,9 +78,9 @@ def loss_chart(run: RunView, vocab_size: int) -> dict:
     diverging = bool(finite) and max(finite) > 3 * guess  # a log axis shows the explosion instead of clipping it
     top = max([guess * 1.15] + [v * 1.05 for v in finite[:3]]) if finite else guess * 1.2
     return live_chart.loss_chart_spec(
-        [live_chart.Curve("train loss (one batch)", list(zip(steps, train, strict=True))),
+        [live_chart.Curve("training loss (each step's own batch)", list(zip(steps, train, strict=True))),
          live_chart.Curve("validation loss", evals, bold=True)],
-        y_title="loss (nats per token)", guide=(guess, f"random guessing: ln {vocab_size} = {guess:.2f}"),
+        y_title="loss (nats per token)", guides=landmarks(run, vocab_size),
         log_axis=diverging, y_max=None if diverging else top)
 
 

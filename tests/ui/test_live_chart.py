@@ -19,12 +19,13 @@ def test_doc_examples():
 
 def test_curves_guide_and_axes():
     spec = loss_chart_spec([Curve("train", [(1, 4.0), (2, 3.5)]), Curve("val", [(0, 4.17), (2, 3.6)], bold=True)],
-                           y_title="loss", guide=(4.1744, "random guessing"), y_max=4.8)
+                           y_title="loss", guides=[(4.1744, "random guessing"), (2.49, "character pairs")], y_max=4.8)
     train, val = spec["series"]
     assert train["data"] == [[1, 4.0], [2, 3.5]] and not train["showSymbol"]
     assert val["showSymbol"] and val["lineStyle"]["width"] > train["lineStyle"]["width"]
     assert val["lineStyle"]["color"] != train["lineStyle"]["color"]
-    assert train["markLine"]["data"] == [{"yAxis": 4.1744}] and train["markLine"]["label"]["formatter"] == "random guessing"
+    assert train["markLine"]["data"] == [{"yAxis": 4.1744, "label": {"formatter": "random guessing"}},
+                                         {"yAxis": 2.49, "label": {"formatter": "character pairs"}}]
     assert spec["yAxis"] == {"type": "value", "name": "loss", "nameLocation": "middle", "nameGap": 42, "scale": False,
                              "min": 0, "max": 4.8}
     assert spec["animation"] is False  # redrawn every second

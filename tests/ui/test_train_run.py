@@ -59,8 +59,12 @@ def test_start_a_tiny_run_watch_it_and_come_back(db):
     assert not at.exception
     at = _poll_until(at, lambda a: a.get("echarts_chart") and "validation loss **" in _numbers(a))
     spec = _chart(at)
-    assert [s["name"] for s in spec["series"]] == ["train loss (one batch)", "validation loss"]
-    guess = spec["series"][0]["markLine"]["data"][0]["yAxis"]
+    assert [s["name"] for s in spec["series"]] == ["training loss (each step's own batch)", "validation loss"]
+    lines = spec["series"][0]["markLine"]["data"]  # random guessing, then the counting models to beat
+    assert [line["label"]["formatter"].split(":")[0] for line in lines] == [
+        "random guessing", "character counts", "character pairs"]
+    guess, counts, pairs = (line["yAxis"] for line in lines)
+    assert guess > counts > pairs > 0
     assert spec["series"][1]["data"][0][0] == 0 and abs(spec["series"][1]["data"][0][1] - guess) < 0.5
     at = _poll_until(at, lambda a: any("Finished" in c.value for c in a.caption), timeout=120)
     shown = texts(at)

@@ -167,14 +167,14 @@ def chart_spec(run: RunView, new_title: str, original_title: str, vocab_size: in
     curves = [live_chart.Curve(f"new text: {new_title}", run.evals, bold=True),
               live_chart.Curve(f"learned first: {original_title}", run.evals_original, bold=True)]
     values = [v for _, v in run.evals + run.evals_original if math.isfinite(v)]
-    guide = None
+    guides = []
     top = max(values) * 1.1 if values else None
     if vocab_size:
         guess = math.log(vocab_size)
-        guide = (guess, f"random guessing: ln {vocab_size} = {guess:.2f}")
+        guides = [(guess, f"random guessing: ln {vocab_size} = {guess:.2f}")]
         top = max(top or 0.0, guess * 1.1)
     top = math.ceil(top) if top else None  # a whole number at the top of the axis, not 5.6
-    return live_chart.loss_chart_spec(curves, y_title="validation loss (nats per token)", guide=guide, y_max=top)
+    return live_chart.loss_chart_spec(curves, y_title="validation loss (nats per token)", guides=guides, y_max=top)
 
 
 def _fmt(value: float | None) -> str:
