@@ -22,7 +22,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from course.loader import ROOT, Problem
+from course import safe_yaml
+from course.loader import MAX_PROBLEMS_PER_FILE, ROOT, Problem
 
 DATA_DIR = ROOT / "data"
 ACCELERATORS = "accelerators.yaml"
@@ -84,12 +85,8 @@ class PublishedModelRow(_Row):
 _OPTIONAL = {"note"}  # the one field a row may leave out; every figure must be written, as null if unpublished
 
 
-def _row_lines(text: str) -> list[int]:
-    """The 1-based line each top-level row starts on (0 where the YAML is not a list)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return []
+def _row_lines(node: yaml.Node | None) -> list[int]:
+    """The 1-based line each top-level row starts on (none where the YAML is not a list)."""
     if node is None or not isinstance(node, yaml.SequenceNode):
         return []
     return [item.start_mark.line + 1 for item in node.value]
@@ -98,19 +95,18 @@ def _row_lines(text: str) -> list[int]:
 def _check(text: str, filename: str, model: type[_Row], extra: Callable[[list[_Row]], list[str]] | None = None
            ) -> list[Problem]:
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        return [Problem(filename, mark.line + 1 if mark else None, "", f"not valid YAML: {err}")]
+        raw, node = safe_yaml.load(text)  # no alias bomb, no endless nesting, no crash on a bad scalar
+    except safe_yaml.YamlRefused as err:
+        return [Problem(filename, err.line, "", f"not valid YAML: {err.message}")]
     if not isinstance(raw, list) or not raw:
         return [Problem(filename, None, "", "must be a non-empty list of rows")]
-    lines = _row_lines(text)
+    lines = _row_lines(node)
     problems: list[Problem] = []
     rows: list[tuple[int, _Row]] = []
     for i, item in enumerate(raw, start=1):
         line = lines[i - 1] if i - 1 < len(lines) else None
         rid = item.get("id") if isinstance(item, dict) else None
-        where = f"row {i}" + (f" ({rid})" if rid else "")
+        where = f"row {i}" + (f" ({safe_yaml.printable(str(rid), 60)})" if rid else "")
         if not isinstance(item, dict):
             problems.append(Problem(filename, line, where, "each row must be a mapping of field: value"))
             continue
@@ -123,15 +119,20 @@ def _check(text: str, filename: str, model: type[_Row], extra: Callable[[list[_R
             rows.append((line or 0, model.model_validate({k: _number(model, k, v) for k, v in item.items()})))
         except ValidationError as err:
             for e in err.errors():
-                field = ".".join(str(p) for p in e["loc"]) or "row"
+                field = safe_yaml.printable(".".join(str(p) for p in e["loc"]), 60) or "row"
                 if e["type"] == "missing":
                     continue  # reported above, with the hint about null
-                problems.append(Problem(filename, line, f"{where}, field {field}", _message(e, item)))
+                problems.append(Problem(filename, line, f"{where}, field {field}",
+                                        safe_yaml.printable(_message(e, item), 300)))
     seen: set[str] = set()
     for line, row in rows:
         if row.id in seen:
             problems.append(Problem(filename, line, f"row ({row.id})", "duplicate id"))
         seen.add(row.id)
+    if len(problems) > MAX_PROBLEMS_PER_FILE:
+        more = len(problems) - MAX_PROBLEMS_PER_FILE
+        problems = problems[:MAX_PROBLEMS_PER_FILE] + [
+            Problem(filename, None, "", f"... and {more:,} more problems (fix these first)")]
     return problems
 
 
@@ -171,9 +172,9 @@ def check_catalogues(data_dir: Path = DATA_DIR) -> list[Problem]:
         path = data_dir / name
         shown = f"data/{name}"
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            problems.append(Problem(shown, None, "", f"cannot be read: {err}"))
+            text = safe_yaml.read_text(path)
+        except safe_yaml.YamlRefused as err:  # missing, too big, not UTF-8
+            problems.append(Problem(shown, err.line, "", f"cannot be read: {err.message}"))
             continue
         problems += check(text, shown)
     return problems

@@ -16,11 +16,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from course import safe_yaml
 from course.schema import Lesson, Quiz
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS_DIR = ROOT / "lessons"
 QUIZZES_DIR = ROOT / "quizzes"
+MAX_PROBLEMS_PER_FILE = 50  # a file that is all wrong gets its first fifty problems, not ten thousand lines
 
 
 @dataclass(frozen=True)
@@ -82,17 +84,9 @@ def _rel(path: Path) -> str:
 def _read_mapping(path: Path) -> tuple[dict[str, Any] | None, yaml.Node | None, list[Problem]]:
     name = _rel(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        return None, None, [Problem(name, None, "", f"cannot read file: {err}")]
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)  # same parse, kept as nodes for line numbers
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        what = getattr(err, "problem", None) or str(err)
-        return None, None, [Problem(name, line, "", f"YAML syntax error: {what}")]
+        data, node = safe_yaml.load(safe_yaml.read_text(path))
+    except safe_yaml.YamlRefused as err:  # too big, not UTF-8, a syntax error, an alias bomb, too deep, a bad value
+        return None, None, [Problem(name, err.line, "", err.message)]
     if data is None:
         return None, None, [Problem(name, None, "", "file is empty: expected a mapping of fields (id, title, ...)")]
     if not isinstance(data, dict):
@@ -126,7 +120,8 @@ def _field_path(loc: tuple[Any, ...], question_tags: bool = True) -> str:
         elif question_tags and key in _TAGS:
             continue  # pydantic adds the union member's tag; authors never wrote it as a key
         else:
-            out += f".{key}" if out else str(key)
+            key = safe_yaml.printable(str(key), 60)  # a key from the file: may hold a newline or a lone surrogate
+            out += f".{key}" if out else key
     return out
 
 
@@ -153,12 +148,17 @@ def _validate(path: Path, model: type[BaseModel]) -> tuple[Any, list[Problem]]:
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
-        label = f"{model.__name__.lower()} {data.get('id')!r}" if isinstance(data.get("id"), str) else ""
+        label = f"{model.__name__.lower()} {safe_yaml.printable(repr(data['id']), 60)}" if isinstance(data.get("id"), str) else ""
         out = []
-        for err in exc.errors():
+        errors = exc.errors(include_url=False, include_input=False)
+        for err in errors[:MAX_PROBLEMS_PER_FILE]:
             where = _field_path(err["loc"])
             where = f"{label}, {where}" if label and where else (label or where)
-            out.append(Problem(_rel(path), _line_of(node, err["loc"]), where, _friendly(err)))
+            message = safe_yaml.printable(_friendly(err), 500)
+            out.append(Problem(_rel(path), _line_of(node, err["loc"]), where, message))
+        if len(errors) > MAX_PROBLEMS_PER_FILE:
+            more = len(errors) - MAX_PROBLEMS_PER_FILE
+            out.append(Problem(_rel(path), None, label, f"... and {more:,} more problems (fix these first)"))
         return None, out
 
 
@@ -243,9 +243,9 @@ def classify(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 def _has_questions(path: Path) -> bool:
     try:
-        return "\nquestions:" in "\n" + path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
+        return "\nquestions:" in "\n" + safe_yaml.read_text(path)
+    except safe_yaml.YamlRefused:
+        return False  # loaded as a lesson, whose problems then say why the file cannot be read
 
 
 _cache_lock = threading.Lock()
