@@ -48,6 +48,33 @@ class NextCharCountsParams(WidgetParams):
     _corpus = field_validator("corpus")(_check_corpus)
 
 
+class PipelineTraceParams(WidgetParams):
+    """Lesson 1: one line of text followed through Extract, Transform, Load and Retrieve (engine.pipeline_trace)."""
+
+    corpus: str = "tinyshakespeare"
+    line: str = Field("But, soft! what light through yonder window breaks?", min_length=1, max_length=120,
+                      description="the line shown first")
+
+    _corpus = field_validator("corpus")(_check_corpus)
+
+
+class CountingLossParams(WidgetParams):
+    """Lesson 2: the loss as surprise, −ln p, and what counting models score on held-out text (engine.baseline)."""
+
+    corpus: str = "tinyshakespeare"
+    line: str = Field("To be, or not to be", min_length=2, max_length=80,
+                      description="the line whose characters are scored first")
+
+    _corpus = field_validator("corpus")(_check_corpus)
+
+
+class DescentStepsParams(WidgetParams):
+    """Lesson 7: plain gradient descent on a one-weight bowl, the learning rate chosen by the learner."""
+
+    lr: float = Field(0.1, gt=0, le=3, description="the learning rate selected first")
+    steps: int = Field(12, ge=3, le=40)
+
+
 class TrainRunParams(WidgetParams):
     """A real training run with a few safe knobs. Limits here are what the learner's sliders allow."""
 
@@ -359,6 +386,9 @@ class FinetuneRunParams(WidgetParams):
 
 
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
+    "pipeline_trace": PipelineTraceParams,
+    "counting_loss": CountingLossParams,
+    "descent_steps": DescentStepsParams,
     "next_char_counts": NextCharCountsParams,
     "train_run": TrainRunParams,
     "corpus_picker": CorpusPickerParams,
@@ -395,11 +425,18 @@ LEARNER_FACTS: dict[str, str] = {
     "run.start_loss": "validation loss at step 0 of the learner's training run",
     "run.final_val_loss": "last validation loss of the learner's training run",
     "run.val_loss_drop": "how much the validation loss fell during the learner's run",
+    "run.final_val_bits": "the last validation loss of the learner's run in bits per character (nats / ln 2)",
+    "run.final_val_choices": "e^(last validation loss) of the learner's run: how many equally likely characters "
+                             "that loss amounts to",
     "dedup.removed": "how many documents the learner's last deduplication removed (exact + near)",
     "dedup.near_removed": "how many near-duplicates the learner's last deduplication removed",
+    "dedup.removed_percent": "the share of the corpus's documents, in percent, that the learner's last "
+                             "deduplication removed",
     "corpus.documents": "how many documents the learner's chosen corpus has",
     "bpe.vocab_size": "the vocabulary size of the BPE tokenizer the learner trained",
     "bpe.chars_per_token": "characters per token of the learner's BPE on their corpus",
+    "bpe.start_loss_4x_vocab": "the loss a model should start at with four times the learner's BPE vocabulary: "
+                               "ln(4 x vocabulary size)",
     "run.achieved_tflops": "the training throughput of the learner's run, in TFLOP/s (model FLOPs per second)",
     "run.gpt3_years": "years the learner's machine would take for GPT-3's training compute at their run's throughput",
     "run.parameters": "the parameter count of the learner's lesson-7 model (the tied embedding counted once)",

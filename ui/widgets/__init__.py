@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from course.widgets import WIDGET_PARAMS
+from ui.code_view import render_code
 from ui.widgets import (
     attention_heatmap,
     bpe_trainer,
@@ -21,8 +22,10 @@ from ui.widgets import (
     compute_optimal,
     corpus_picker,
     cost_meter,
+    counting_loss,
     dedup_compare,
     dedup_lab,
+    descent_steps,
     embedding_map,
     embedding_neighbours,
     embedding_table_size,
@@ -34,6 +37,7 @@ from ui.widgets import (
     next_token_probs,
     overfit_run,
     parameter_breakdown,
+    pipeline_trace,
     rag_playground,
     report_card,
     scaling_sweep,
@@ -44,6 +48,9 @@ from ui.widgets import (
 )
 
 RENDERERS: dict[str, Callable[[Any, str], bool | None]] = {
+    "pipeline_trace": pipeline_trace.render,
+    "counting_loss": counting_loss.render,
+    "descent_steps": descent_steps.render,
     "next_char_counts": next_char_counts.render,
     "train_run": train_run.render,
     "corpus_picker": corpus_picker.render,
@@ -84,7 +91,9 @@ def render_widget(name: str, params: dict[str, Any], key: str) -> bool:
     model = WIDGET_PARAMS[name].model_validate(params)
     with st.container(border=True, key=f"widget-{key}"):
         try:
-            return RENDERERS[name](model, key) is not False
+            reveal = RENDERERS[name](model, key) is not False
         except Exception as err:  # a widget bug must not take the lesson down
             st.error(f"This live demo hit a problem and stopped: {err}", icon=":material/error:")
-            return True
+            reveal = True
+        render_code(name, key)
+        return reveal
