@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -117,6 +118,47 @@ def _ordering(q: Ordering, response: Any) -> Feedback:
     reveal = [] if ok else ["The right order: " + " → ".join(i.text for i in q.items)]
     headline = "Correct order!" if ok else f"{in_place} of {len(ids)} in the right place."
     return Feedback(ok, headline, q.explanation, reveal=reveal)
+
+
+# Minus signs as pages and keyboards write them: the Unicode minus (what a page shows for "−0.03"), the en and
+# figure dashes a word processor turns a hyphen into, and the small and full-width hyphen-minus.
+_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-", "\uff0d": "-"})
+# Spaces people put inside numbers: ordinary, no-break, narrow no-break and thin spaces, and underscores.
+_NUMBER_SPACES = str.maketrans("", "", " \u00a0\u202f\u2009_")
+
+
+def parse_number(text: str | None) -> float | None:
+    """A typed answer as a number, or None when it is not one. A number may be written as a page shows it:
+
+    '4.17' -> 4.17, '1,000' -> 1000.0, '4,17' -> 4.17, '3e23' -> 3e23, 'abc' -> None; a minus sign as the page
+    prints it ('−0.03', with the Unicode minus, is -0.03, like '-0.03'); and the ways people write powers of ten by
+    hand: '3x10^23', '3 × 10^23', '3*10**23', '10^5', '10^−5'.
+
+    >>> [parse_number(t) for t in ("3x10^23", "3 × 10^23", "3*10**23", "10^5", "1e3", "x")]
+    [3e+23, 3e+23, 3e+23, 100000.0, 1000.0, None]
+    >>> [parse_number(t) for t in ("−0.03", "–1.5", "+2", "2.5e−3", "1 000 000")]
+    [-0.03, -1.5, 2.0, 0.0025, 1000000.0]
+    """
+    if text is None:
+        return None
+    t = text.strip().translate(_MINUS).translate(_NUMBER_SPACES)
+    power = re.fullmatch(r"(?:([-+]?\d+(?:[.,]\d+)?)[x×*·])?10(?:\^|\*\*)([-+]?\d+)", t)
+    if power:
+        mantissa = float((power.group(1) or "1").replace(",", "."))
+        try:
+            value = mantissa * 10.0 ** int(power.group(2))
+        except OverflowError:  # 10^999 is no answer to any question here
+            return None
+        return value if math.isfinite(value) else None
+    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", t):
+        t = t.replace(",", "")
+    else:
+        t = t.replace(",", ".")
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def expected_number(q: Numeric, facts: Mapping[str, float]) -> float | None:

@@ -7,6 +7,8 @@ The too-high-learning-rate demo is a separate run (`diverge`) and never feeds th
 
 from __future__ import annotations
 
+import math
+
 from engine.catalogue import model as published_model
 from engine.cost import count_parameters
 from engine.run_model import RunSnapshot, RunStatus
@@ -15,13 +17,51 @@ from ui.learner_tokenizer import bpe_facts
 
 
 def facts_from_losses(start: float | None, final: float | None) -> dict[str, float]:
+    """The run's losses, and what lesson 7's quiz asks the learner to work out from them: the final validation loss
+    in bits per character (nats ÷ ln 2) and as the number of equally likely characters it amounts to (e^loss).
+
+    >>> facts = facts_from_losses(4.2, 2.0)
+    >>> round(facts["run.final_val_bits"], 3), round(facts["run.final_val_choices"], 2), facts["run.val_loss_drop"]
+    (2.885, 7.39, 2.2)
+    """
     out: dict[str, float] = {}
     if start is not None:
         out["run.start_loss"] = float(start)
     if final is not None:
         out["run.final_val_loss"] = float(final)
+        if math.isfinite(final) and 0 <= final < 700:  # e^loss stays a float
+            out["run.final_val_bits"] = float(final) / math.log(2)
+            out["run.final_val_choices"] = math.exp(float(final))
     if start is not None and final is not None:
         out["run.val_loss_drop"] = float(start) - float(final)
+    return out
+
+
+def dedup_facts(result: dict) -> dict[str, float]:
+    """The learner's last deduplication (as the dedup lab saved it): what it removed, and the share of the corpus
+    that is, which lesson 3's quiz asks the learner to work out from the lab's tiles.
+
+    >>> dedup_facts({"removed": 1400, "near": 600, "documents": 5000})["dedup.removed_percent"]
+    28.0
+    """
+    out = {"dedup.removed": float(result["removed"]), "dedup.near_removed": float(result["near"]),
+           "corpus.documents": float(result["documents"])}
+    if result["documents"]:
+        out["dedup.removed_percent"] = 100.0 * result["removed"] / result["documents"]
+    return out
+
+
+def tokenizer_facts(bpe: dict[str, float]) -> dict[str, float]:
+    """The learner's BPE facts, plus the loss a model on four times that vocabulary should start at, ln 4V, which
+    lesson 4's quiz asks the learner to work out (ln V itself is on the lesson's card for the default 1,024).
+
+    >>> round(tokenizer_facts({"bpe.vocab_size": 1024.0, "bpe.chars_per_token": 2.5})["bpe.start_loss_4x_vocab"], 3)
+    8.318
+    """
+    out = dict(bpe)
+    vocab = out.get("bpe.vocab_size")
+    if vocab and vocab > 0:
+        out["bpe.start_loss_4x_vocab"] = math.log(4 * vocab)
     return out
 
 
@@ -69,8 +109,6 @@ def learner_facts(learner_id: int) -> dict[str, float]:
         facts.update(checkpoint_facts(run))  # the model's size is fixed from its first step, diverged or not
     dedup = session.store().fact(learner_id, "dedup.result")
     if dedup:
-        facts["dedup.removed"] = float(dedup["removed"])
-        facts["dedup.near_removed"] = float(dedup["near"])
-        facts["corpus.documents"] = float(dedup["documents"])
-    facts.update(bpe_facts(learner_id))
+        facts.update(dedup_facts(dedup))
+    facts.update(tokenizer_facts(bpe_facts(learner_id)))
     return facts

@@ -7,12 +7,11 @@ Choices are shuffled per learner (seeded by learner and question) but stored by 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import streamlit as st
 
-from course.grading import Feedback, QuizScore, grade, score, shuffled
+from course.grading import Feedback, QuizScore, grade, parse_number, score, shuffled
 from course.progress import QuestionRecord
 from course.schema import (
     FillBlanks,
@@ -208,31 +207,6 @@ def _ordering(quiz: Quiz, q: Ordering, record, learner_id: int, facts) -> None:
         c_down.button("", key=f"{key}-down-{item_id}", icon=":material/arrow_downward:", disabled=pos == len(order) - 1,
                       on_click=move, args=(pos, 1), help="Move down")
     _check_button(quiz, q, record, learner_id, facts, lambda: list(st.session_state[state_key]))
-
-
-def parse_number(text: str | None) -> float | None:
-    """'4.17' -> 4.17, '1,000' -> 1000.0, '4,17' -> 4.17, '3e23' -> 3e23, 'abc' -> None; and the ways people write
-    powers of ten by hand: '3x10^23', '3 × 10^23', '3*10**23', '10^5'.
-
-    >>> [parse_number(t) for t in ("3x10^23", "3 × 10^23", "3*10**23", "10^5", "1e3", "x")]
-    [3e+23, 3e+23, 3e+23, 100000.0, 1000.0, None]
-    """
-    if text is None:
-        return None
-    t = text.strip().replace(" ", "").replace("_", "")
-    power = re.fullmatch(r"(?:([-+]?\d+(?:[.,]\d+)?)[x×*·])?10(?:\^|\*\*)([-+]?\d+)", t)
-    if power:
-        mantissa = float((power.group(1) or "1").replace(",", "."))
-        return mantissa * 10.0 ** int(power.group(2))
-    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", t):
-        t = t.replace(",", "")
-    else:
-        t = t.replace(",", ".")
-    try:
-        value = float(t)
-    except ValueError:
-        return None
-    return value if value == value and abs(value) != float("inf") else None
 
 
 _MISSING_FACT_HINT = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from course.grading import NotGradable, grade, score, shuffled
+from course.grading import NotGradable, grade, parse_number, score, shuffled
 from course.progress import Answer, QuestionRecord
 from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Quiz, Reflection, SingleChoice
 
@@ -63,6 +63,32 @@ def test_numeric_absolute_relative_and_from_facts():
     assert grade(own, 4.2, {"run.start_loss": 4.15}).correct is True
     with pytest.raises(NotGradable):
         grade(q, float("nan"))
+
+
+@pytest.mark.parametrize("typed, number", [
+    ("−0.03", -0.03),  # the Unicode minus, as a page prints a negative number
+    ("-0.03", -0.03),
+    ("– 1.83", -1.83),  # an en dash (a word processor's hyphen), a space after it
+    ("−1,83", -1.83),  # a decimal comma
+    ("+2.5", 2.5),
+    ("1 000 000", 1e6), ("1\u202f000", 1000.0), ("12,345.5", 12345.5),  # spaces and commas between thousands
+    ("2.5e−3", 0.0025), ("3 × 10^−2", 0.03), ("10^−5", 1e-5),  # minus signs in exponents too
+])
+def test_numbers_are_read_as_a_page_shows_them(typed, number):
+    assert parse_number(typed) == pytest.approx(number)
+
+
+@pytest.mark.parametrize("typed", [None, "", "abc", "1.2.3", "nan", "inf", "−", "4 nats", "1e999", "10^999"])
+def test_what_is_not_a_number_is_none(typed):
+    assert parse_number(typed) is None
+
+
+def test_a_negative_answer_typed_as_displayed_is_right():
+    """A change shown on a page as "−0.03" is graded like the same number typed with a hyphen."""
+    q = Numeric(id="q", type="numeric", prompt="?", answer=-0.03, tolerance=0.005)
+    assert grade(q, parse_number("−0.03")).correct is True
+    assert grade(q, parse_number("-0.03")).correct is True
+    assert grade(q, parse_number("0.03")).correct is False  # the sign still matters where it is the answer
 
 
 def test_numeric_within_a_factor_is_a_log_scale_tolerance():
