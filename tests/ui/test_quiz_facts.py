@@ -36,6 +36,7 @@ def _question(number: int, answer_from: str) -> Numeric:
 
 @pytest.mark.parametrize("number, answer_from, worked_out, copied", [
     (7, "run.final_val_bits", 2.31 / math.log(2), 2.31),  # bits per character, not the loss in nats
+    (7, "run.final_val_choices", math.exp(2.31), 2.31),  # e^loss, not the loss
     (7, "run.start_loss", 2.31 + 1.88, 2.31 - 1.88),  # end minus a change shown as −1.88, not minus 1.88
     (3, "dedup.removed_percent", 100 * 1234 / 4890, 1234),  # a share of the documents, not the count
     (4, "bpe.start_loss_4x_vocab", math.log(4096), math.log(1024)),  # four times the vocabulary, not the card's
