@@ -10,10 +10,11 @@ import pandas  # noqa: F401  (before any widget exists: see the docstring)
 import pyarrow  # noqa: F401
 import streamlit as st
 
-from ui import navigation, sidebar
+from ui import connection_notice, navigation, sidebar
 
 st.set_page_config(page_title="Train an LLM: an interactive course", page_icon="🧠", layout="wide")
 page = st.navigation(navigation.build())
+connection_notice.install()
 sidebar.render()
 page.run()
 sidebar.render_runs()  # after the page, which has said which runs it already shows live

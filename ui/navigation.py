@@ -34,11 +34,19 @@ def nav_title(number: int, title: str) -> str:
     return f"{number}. {title.split(':')[0].strip()}"
 
 
+def _home_address() -> None:
+    """`/home` (a bookmark, or a learner typing the page's name) goes to Home, which Streamlit serves at `/`."""
+    st.switch_page(page_links.page_for("home"))
+
+
 def build() -> dict[str, list[st.Page]]:
     course = session.course()
     done = session.store().completed(session.learner().id)
     pages: dict[str, st.Page] = {}
-    pages["home"] = st.Page(render_home, title="Home", icon=":material/school:", url_path="home", default=True)
+    # Home is the default page, served at the root; a default page's own url_path would answer "Page not found"
+    # (Streamlit 1.67), so /home is a hidden page that switches there.
+    pages["home"] = st.Page(render_home, title="Home", icon=":material/school:", url_path="", default=True)
+    pages["home-address"] = st.Page(_home_address, title="Home", url_path="home", visibility="hidden")
     pages["progress"] = st.Page(render_progress, title="My progress", icon=":material/insights:", url_path="progress")
     lessons = []
     for lesson in course.lessons:
@@ -50,5 +58,5 @@ def build() -> dict[str, list[st.Page]]:
         pages[lesson.id] = page
         lessons.append(page)
     page_links.register(pages)
-    return {"Course": [pages["home"], pages["progress"]], "Lessons": lessons}
+    return {"Course": [pages["home"], pages["progress"], pages["home-address"]], "Lessons": lessons}
 
