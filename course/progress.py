@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,9 +139,16 @@ class ProgressStore:
         return [Learner(*r) for r in rows]
 
     def get_or_create_learner(self, name: str) -> Learner:
-        name = " ".join(name.split())
+        """The learner of this name, created if new. Names are compared as they look: NFKC-normalised (a full-width
+        "Ａda" is "Ada"), spaces collapsed, case ignored; invisible and control characters are refused, so no one can
+        make a profile that looks like another's ("Ada" with a zero-width space, or a right-to-left override)."""
+        name = " ".join(unicodedata.normalize("NFKC", name).split())
         if not name or len(name) > 40:
             raise ValueError("a learner name needs 1 to 40 characters")
+        hidden = next((ch for ch in name if unicodedata.category(ch)[0] == "C"), None)
+        if hidden is not None:
+            raise ValueError(f"a learner name cannot hold invisible or control characters (U+{ord(hidden):04X}): "
+                             "type it again without pasting")
         with self._tx() as db:
             db.execute("INSERT OR IGNORE INTO learners (name, created_at) VALUES (?, ?)", (name, time.time()))
             row = db.execute("SELECT id, name FROM learners WHERE name = ?", (name,)).fetchone()

@@ -36,6 +36,47 @@ RETENTION_DAYS = 90  # an upload not saved again for this long is removed (docs/
 UPLOAD_ID = re.compile(r"upload-[a-z0-9-]{1,40}-[0-9a-f]{10}")  # use with fullmatch: "$" would let a final "\n" through
 
 
+# The first bytes of files learners upload by mistake (or rename to .txt), so the refusal can say what the file is.
+FILE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (a .zip, or a Word, Excel or EPUB file, which are ZIP archives inside)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"BZh", "a bzip2-compressed file"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document (.doc or .xls)"),
+    (b"\x7fELF", "a program (ELF executable)"),
+    (b"MZ", "a Windows program"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+MAX_NAME_CHARS = 80  # a file name shown in a message is cut to this many characters
+
+
+def display_name(name: str | None) -> str:
+    r"""A file name as the course shows it: only the last part of a path, no control or invisible formatting
+    characters (newlines, NUL, right-to-left overrides), spaces collapsed, at most `MAX_NAME_CHARS` characters.
+
+    >>> display_name("../../etc/passwd"), display_name("C:\\Users\\me\\novel.txt"), display_name("a\nb\x00c\u202etxt.exe")
+    ('passwd', 'novel.txt', 'a b c txt.exe')
+    >>> display_name(""), display_name("/"), display_name(None)
+    ('the pasted text', 'your file', 'the pasted text')
+    """
+    if not name:
+        return "the pasted text"
+    base = re.split(r"[/\\]", name)[-1]
+    base = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in base)
+    base = " ".join(base.split())
+    if len(base) > MAX_NAME_CHARS:
+        base = base[: MAX_NAME_CHARS - 1] + "…"
+    return base or "your file"
+
+
 class UploadRejected(ValueError):
     """An upload the course cannot train on. `kind` is a stable code, `reason` a sentence for the learner."""
 
@@ -66,7 +107,7 @@ def validate_upload(name: str, data: bytes) -> str:
     ...
     engine.uploads.UploadRejected: notes.txt is empty: there is no text to train on.
     """
-    label = name or "the pasted text"
+    label = display_name(name)
     if not data:
         raise UploadRejected("empty", f"{label} is empty: there is no text to train on.")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -75,9 +116,21 @@ def validate_upload(name: str, data: bytes) -> str:
             f"{label} is {len(data) / 1024 / 1024:.1f} MB; the limit is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB "
             "(a CPU trains on a few MB at most in a lesson's time). Upload an excerpt.",
         )
+    if data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        raise UploadRejected("not_utf8", f"{label} is UTF-32 text; save it as UTF-8 and upload it again.")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise UploadRejected("not_utf8", f"{label} is UTF-16 text; save it as UTF-8 and upload it again.")
+    kind = next((what for magic, what in FILE_SIGNATURES if data.startswith(magic)), None)
+    if kind is not None:
+        raise UploadRejected(
+            "binary",
+            f"{label} is {kind}, not plain text, whatever its name says: open it in the program that made it and "
+            "save or export the text as a .txt file (UTF-8).",
+        )
     nul = data.find(b"\x00")
+    if nul >= 0 and _looks_like_utf16(data):
+        raise UploadRejected("not_utf8", f"{label} looks like UTF-16 text (a zero byte beside every letter); save it "
+                                         "as UTF-8 and upload it again.")
     if nul >= 0:
         raise UploadRejected(
             "binary",
@@ -117,6 +170,19 @@ def validate_upload(name: str, data: bytes) -> str:
     return text
 
 
+def _looks_like_utf16(data: bytes) -> bool:
+    """Mostly-ASCII text in UTF-16 without a byte-order mark: zero bytes at nearly every even or every odd place.
+
+    >>> _looks_like_utf16("plain words".encode("utf-16-le")), _looks_like_utf16(b"PK\\x03\\x04\\x00\\x00 data")
+    (True, False)
+    """
+    sample = data[:4096]
+    half = len(sample) // 2
+    if half < 4:
+        return False
+    return max(sample[0::2].count(0), sample[1::2].count(0)) > 0.8 * half
+
+
 def save_upload(name: str, text: str, folder: Path, keep: Collection[str] = ()) -> SavedUpload:
     """Save validated upload text in `folder`, atomically (temp file, then rename), then apply the limits.
 
@@ -131,7 +197,8 @@ def save_upload(name: str, text: str, folder: Path, keep: Collection[str] = ()) 
         raise UploadRejected("too_large", f"the text is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "-", Path(name or "pasted").stem.lower())[:40].strip("-") or "text"
+    stem = Path(display_name(name) if name else "pasted").stem
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower())[:40].strip("-") or "text"
     path = folder / f"upload-{slug}-{hashlib.sha256(data).hexdigest()[:10]}.txt"
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
     try:

@@ -48,6 +48,17 @@ def learner() -> Learner:
     return current
 
 
+KEPT_ON_SWITCH = ("harness_widget", "harness_params")  # the one-widget test page's own setup (tests/ui)
+
+
 def switch_learner(new: Learner) -> None:
+    """Make `new` the session's learner. Switching from another learner forgets every other session key first:
+    widget state outlives a rerun, so the next learner would otherwise see the last one's half-typed reflection,
+    pasted text, prompts and quiz arrangements, and could save them as their own. The page then starts as a fresh
+    tab would for `new`, from what the store holds for them."""
+    old = st.session_state.get(LEARNER_KEY)
+    if old is not None and old != new.id:
+        for key in [k for k in st.session_state if k != LEARNER_KEY and k not in KEPT_ON_SWITCH]:
+            del st.session_state[key]
     st.session_state[LEARNER_KEY] = new.id
     store().touch_learner(new.id)

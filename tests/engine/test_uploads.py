@@ -37,7 +37,8 @@ PROSE = " ".join(load_corpus("tinyshakespeare")[:1700].split())  # one paragraph
     [
         (b"", "empty", "is empty"),
         (b"a" * (MAX_UPLOAD_BYTES + 1), "too_large", "the limit is 2 MB"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"x" * 2000, "binary", "NUL byte at byte 8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"x" * 2000, "binary", "is a PNG image, not plain text"),
+        (b"my notes\x00\x01\x02" + b"x" * 2000, "binary", "NUL byte at byte 8"),
         (("caf\xe9 " * 400).encode("latin-1"), "not_utf8", "byte 0xE9 at position 3"),
         ("hello".encode("utf-16"), "not_utf8", "UTF-16"),
         (bytes(range(1, 32)) * 100, "binary", "non-printable"),

@@ -1,8 +1,9 @@
 """Pick the text to work with: a bundled corpus, the generated web-crawl sample, or your own (upload or paste).
 
 Uploads are checked by the engine (size, UTF-8, not binary, long enough, not too many distinct characters) and
-refused with its reason; a refused upload never touches what was saved before. Saving one more upload than a
-learner may keep removes their oldest (`engine.uploads`, docs/retention.md), and the page says which.
+refused with its reason, the file's name shown as text (no path, no control characters, Markdown escaped); a
+refused upload never touches what was saved before. Saving one more upload than a learner may keep removes their
+oldest (`engine.uploads`, docs/retention.md), and the page says which.
 The choice is stored per learner, so later widgets use it too.
 """
 
@@ -18,27 +19,32 @@ from engine.uploads import (
     MAX_UPLOADS_BYTES,
     RETENTION_DAYS,
     UploadRejected,
+    display_name,
     save_upload,
     validate_upload,
 )
 from ui import learner_corpus, session
+from ui.text import escape_md
 
 KIND_ICON = {"prose": "📜", "code": "🐍", "web": "🌐", "upload": "📄"}
 
 
 def _take(name: str, data: bytes, key: str) -> None:
     me = session.learner()
+    label = display_name(name)  # no path, no control characters; escaped below, since alerts render Markdown
     try:
         text = validate_upload(name, data)
     except UploadRejected as err:
-        st.session_state[f"{key}-refused"] = f"“{name}” was refused: {err.reason}"
+        reason = err.reason  # the engine's sentence, which starts with the same label
+        reason = escape_md(label) + reason[len(label):] if reason.startswith(label) else escape_md(reason)
+        st.session_state[f"{key}-refused"] = f"“{escape_md(label)}” was refused: {reason}"
         return
     folder = learner_corpus.upload_folder(me.id)
     titles = {c.id: c.title for c in learner_corpus.available(me.id)}
     saved = save_upload(name, text, folder, keep=[learner_corpus.chosen(me.id).id])
     learner_corpus.choose(me.id, saved.id)
     st.session_state.pop(f"{key}-refused", None)
-    msg = f"“{name}” is saved as your corpus ({len(text):,} characters)."
+    msg = f"“{escape_md(label)}” is saved as your corpus ({len(text):,} characters)."
     if saved.removed:
         gone = ", ".join(f"“{titles.get(i, i)}”" for i in saved.removed)
         msg += f" To stay within {MAX_UPLOADS} uploads and {MAX_UPLOADS_BYTES // 2**20} MB, your oldest were removed: {gone}."
