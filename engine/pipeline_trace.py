@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.chunking import Chunk
-from engine.keyword_search import KeywordIndex
+from engine.keyword_search import KeywordIndex, words
 from engine.tokenization import CharTokenizer
 
 BYTES_PER_WEIGHT = 4  # a 32-bit float per parameter, as lesson 7's checkpoint stores them
@@ -44,7 +44,7 @@ class Load:
 @dataclass(frozen=True)
 class Retrieve:
     question: str
-    passages: list[tuple[Chunk, float]]  # best keyword matches in the corpus, best first
+    passages: list[tuple[Chunk, float, list[str]]]  # best keyword matches, best first: chunk, score, shared words
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,16 @@ class PipelineTrace:
     transform: Transform
     load: Load
     retrieve: Retrieve
+
+
+def shared_words(question: str, passage: str) -> list[str]:
+    """The search terms of `question` that `passage` contains, in the question's order: why it matched.
+
+    >>> shared_words("But, soft! what light through yonder window breaks?", "It is the east... the window")
+    ['window']
+    """
+    have = set(words(passage))
+    return list(dict.fromkeys(w for w in words(question) if w in have))
 
 
 def trace_line(line: str, corpus: str, tokenizer: CharTokenizer, parameters: int, index: KeywordIndex,
@@ -88,5 +98,6 @@ def trace_line(line: str, corpus: str, tokenizer: CharTokenizer, parameters: int
                             n_examples=max(0, len(line) - 1)),
         load=Load(parameters=parameters, weight_bytes=parameters * BYTES_PER_WEIGHT,
                   corpus_bytes=len(corpus.encode("utf-8"))),
-        retrieve=Retrieve(question=question, passages=index.search(question, k=2)),
+        retrieve=Retrieve(question=question, passages=[(chunk, score, shared_words(question, chunk.text))
+                                                       for chunk, score in index.search(question, k=2)]),
     )

@@ -29,11 +29,13 @@ def _fitted(corpus: str) -> tuple[CharTokenizer, CountModel, CountLosses]:
 
 
 def surprise_chart(chars: list[str], losses: list[float], probabilities: list[float]) -> go.Figure:
-    labels = [f"{i + 1}·{visible(ch)}" for i, ch in enumerate(chars)]  # numbered: a line may repeat a character
+    # numbered by place in the line (the first character is not scored: it has no character before it), which also
+    # keeps a repeated character its own bar
+    labels = [f"{i + 2}·{visible(ch)}" for i, ch in enumerate(chars)]
     fig = go.Figure(go.Bar(x=labels, y=losses, customdata=probabilities,
                            hovertemplate="%{x}<br>p = %{customdata:.3f}<br>loss = −ln p = %{y:.2f}<extra></extra>"))
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=40), xaxis=dict(type="category"),
-                      xaxis_title="each character of your line, after the first", yaxis_title="loss = −ln p (nats)")
+                      xaxis_title="each character of your line, scored given the one before it", yaxis_title="loss = −ln p (nats)")
     return fig
 
 

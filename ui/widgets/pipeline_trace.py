@@ -65,10 +65,11 @@ def draw(trace: PipelineTrace, corpus_title: str) -> None:
     with st.container(border=True):
         _stage(4, "Retrieve", "at question time, fetch passages that match")
         if rt.passages:
-            st.markdown("The passages of the corpus that share the most (and the rarest) words with your line:")
-            for chunk, score in rt.passages:
-                st.caption(f"match score {score:.1f}")
-                st.code(chunk.text.strip()[:400], language=None, wrap_lines=True)
+            st.markdown("The passages of the corpus that share the most (and the rarest) words with your line. "
+                        "This search matches spelling, not meaning; lesson 10 compares it with a search by meaning.")
+            for chunk, score, shared in rt.passages:
+                st.caption(f"match score {score:.1f} · shares: " + ", ".join(f"`{w}`" for w in shared))
+                st.code(chunk.text.strip(), language=None, wrap_lines=True)
         else:
             st.markdown("No passage shares a word with your line (very common words such as *the* are ignored).")
 
