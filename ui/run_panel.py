@@ -84,6 +84,24 @@ def loss_chart(run: RunView, vocab_size: int) -> dict:
         log_axis=diverging, y_max=None if diverging else top)
 
 
+def chart_summary(run: RunView, vocab_size: int) -> str:
+    """The ended run's chart in one sentence, for a screen reader (the chart's alt text): where validation loss
+    started and ended, and the dotted lines it is drawn against. A live chart keeps a fixed alt text, because the
+    numbers line beside it already says the same in words every second.
+
+    >>> run = RunView("main", "r", "/nonexistent", "finished", [{"step": 0, "val_loss": 4.2}, {"step": 90, "val_loss": 2.1}], [])
+    >>> chart_summary(run, 65)
+    'Loss chart: validation loss 4.200 at step 0, 2.100 at step 90. Dotted lines: random guessing: ln 65 = 4.17.'
+    """
+    evals = [(s, v) for s, v in run.evals if math.isfinite(v)]
+    parts = ["Loss chart:"]
+    if evals:
+        (s0, v0), (s1, v1) = evals[0], evals[-1]
+        parts.append(f"validation loss {v0:.3f} at step {s0:,}, {v1:.3f} at step {s1:,}.")
+    lines = "; ".join(label for _, label in landmarks(run, vocab_size))
+    return " ".join(parts + [f"Dotted lines: {lines}."])
+
+
 def _fmt_eta(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "–"
@@ -141,8 +159,8 @@ def draw_run(run: RunView, vocab_size: int, key: str) -> None:
     elif run.metrics:
         result_tiles(run)
     if run.metrics:
-        live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart",
-                        alt="Training and validation loss of this run, step by step")
+        alt = "Training and validation loss of this run, step by step" if run.active else chart_summary(run, vocab_size)
+        live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart", alt=alt)
     if run.status == "finished":
         st.success(run.message or "Finished.", icon=":material/check_circle:")
     elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
