@@ -101,6 +101,18 @@ def merges_chart(steps: list[MergeStep], start_tokens: int, current: int) -> go.
     return fig
 
 
+def merges_text(steps: list[MergeStep], start_tokens: int, current: int) -> str:
+    """The merges chart in words: where the curve starts and ends, and where this step sits on it.
+
+    >>> s = [MergeStep(1, ("t", "h"), "th", 5, (1, 2), 256, 95), MergeStep(2, ("th", "e"), "the", 4, (256, 3), 257, 91)]
+    >>> merges_text(s, 100, 1)
+    'Chart as text: 100 tokens before any merge, 91 after all 2 merges; after merge 1 (this step), 95.'
+    """
+    lengths = [start_tokens] + [s.tokens_after for s in steps]
+    return (f"Chart as text: {start_tokens:,} tokens before any merge, {lengths[-1]:,} after all {len(steps):,} "
+            f"merges; after merge {current:,} (this step), {lengths[current]:,}.")
+
+
 def _train(learner_id: int, vocab_size: int) -> None:
     learner_tokenizer.train_and_save(learner_id, vocab_size)
 
@@ -167,6 +179,7 @@ def _step_through(params: BPETrainerParams, corpus: learner_tokenizer.CorpusText
              delta_color="inverse")
     st.plotly_chart(merges_chart(steps, n_bytes, k), key=f"{key}-chart",
                     config={"displayModeBar": False})
+    st.caption(merges_text(steps, n_bytes, k))
     sample = sample_line(excerpt)
     if sample:
         pieces = [readable(b) for b in apply_merges(sample, steps[:k])]

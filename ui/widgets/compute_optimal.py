@@ -86,6 +86,18 @@ def chart(split: ComputeOptimal, own: tuple[float, float] | None) -> go.Figure:
     return fig
 
 
+def chart_text(split: ComputeOptimal, own: tuple[float, float] | None) -> str:
+    """The chart's points in words (a screen reader gets what the chart shows): each published model's parameters
+    and tokens with its tokens per parameter, then the computed split and the learner's run."""
+    models = [m for m in published_models() if m.training_tokens is not None]
+    points = [f"{m.name} {sci(m.parameters)} parameters, {sci(m.training_tokens)} tokens "
+              f"({m.training_tokens / m.parameters:,.0f} per parameter)" for m in models]
+    points.append(f"your budget's split {sci(split.parameters)} parameters, {sci(split.tokens)} tokens")
+    if own is not None:
+        points.append(f"your lesson-7 run {sci(own[0])} parameters, {sci(own[1])} tokens")
+    return "Chart as text: " + "; ".join(points) + "."
+
+
 def _apply_preset(key: str, table: dict[str, tuple[str, float]]) -> None:
     chosen = st.session_state.get(f"{key}-preset")
     if chosen in table:
@@ -116,5 +128,7 @@ def render(params: ComputeOptimalParams, key: str) -> bool:
     st.markdown(f"A budget of **{sci(split.flops)} FLOPs** at {split.tokens_per_parameter:g} tokens per "
                 f"parameter: a model of **{sci(split.parameters)} parameters** trained on "
                 f"**{sci(split.tokens)} tokens** (6 × N × D = {sci(6 * split.parameters * split.tokens)}).")
-    st.plotly_chart(chart(split, own_point(me.id)), key=f"{key}-chart")
+    own = own_point(me.id)
+    st.plotly_chart(chart(split, own), key=f"{key}-chart")
+    st.caption(chart_text(split, own))
     return True

@@ -18,11 +18,12 @@ from engine.embedding_groups import GROUPS
 from engine.embeddings import Projection, RunProjection, run_projection
 from ui import model_source, session
 
-# Colours that read on both the light and the dark theme, and a marker shape per group.
+# Colours that read on both the light and the dark theme (each at least 3:1 against #ffffff and #171614, checked by
+# tests/ui/test_chart_accessibility.py), and a marker shape per group.
 STYLE = {
-    "vowel": ("#f39c12", "circle"), "consonant": ("#2e86de", "square"), "upper": ("#27ae60", "diamond"),
-    "digit": ("#e84393", "star"), "punctuation": ("#e74c3c", "triangle-up"), "whitespace": ("#94a3b8", "x"),
-    "word": ("#8e44ad", "circle"), "piece": ("#16a085", "square"), "other": ("#7f8c8d", "cross"),
+    "vowel": ("#c87f0a", "circle"), "consonant": ("#2e86de", "square"), "upper": ("#229954", "diamond"),
+    "digit": ("#e84393", "star"), "punctuation": ("#e74c3c", "triangle-up"), "whitespace": ("#808b96", "x"),
+    "word": ("#9b59b6", "circle"), "piece": ("#16a085", "square"), "other": ("#7f8c8d", "cross"),
 }
 LABEL_LIMIT = 150  # above this many tokens (a BPE vocabulary) the points carry no text, only hover labels
 
@@ -61,7 +62,7 @@ def chart(frame: Projection, bounds: tuple[tuple[float, float], ...], dims: int)
         colour, symbol = STYLE[g.name]
         common = dict(name=f"{g.label} ({len(pts)})", text=[p.label for p in pts],
                       mode="markers+text" if labelled else "markers", textposition="top center",
-                      textfont=dict(color=colour, size=12), hovertemplate="%{text}<extra>" + g.label + "</extra>")
+                      textfont=dict(size=12), hovertemplate="%{text}<extra>" + g.label + "</extra>")
         if dims == 3:
             fig.add_trace(go.Scatter3d(x=[p.x for p in pts], y=[p.y for p in pts], z=[p.z for p in pts],
                                        marker=dict(color=colour, size=4), **common))

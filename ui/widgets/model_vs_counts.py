@@ -54,6 +54,16 @@ def chart(data: list[tuple[str, float, float]]) -> go.Figure:
     return fig
 
 
+def chart_text(data: list[tuple[str, float, float]]) -> str:
+    """Both bars of every character in words (a screen reader gets what the chart shows).
+
+    >>> chart_text([("e", 0.5, 0.4), ("a", 0.25, 0.3)])
+    'Chart as text, share in the training text against the model: e 50% against 40%, a 25% against 30%.'
+    """
+    pairs = ", ".join(f"{escape_md(label)} {share:.0%} against {p:.0%}" for label, share, p in data)
+    return f"Chart as text, share in the training text against the model: {pairs}."
+
+
 def render(params: ModelVsCountsParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     model, tokenizer = model_source.load_model(source)
@@ -84,6 +94,7 @@ def render(params: ModelVsCountsParams, key: str) -> None:
                + (", the text lesson 7's run trains on" if source.own else ", the text this model trained on")
                + f"). “{shown}” appears there **{counts.occurrences:,}** times.")
     st.plotly_chart(chart(data), key=f"{key}-chart", config={"displayModeBar": False})
+    st.caption(chart_text(data))
     gap = max(abs(share - p) for _, share, p in data)
     model_top = dist.candidates[0]
     text_top = counts.rows[0]

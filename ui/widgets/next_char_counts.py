@@ -25,8 +25,21 @@ def chart(result: FollowingCounts) -> go.Figure:
         hovertemplate="next = %{y}<br>%{x} times<extra></extra>",
     ))
     fig.update_layout(height=max(260, 26 * len(labels) + 80), margin=dict(l=10, r=40, t=10, b=40),
-                      xaxis_title="times this character came next", yaxis=dict(type="category"))
+                      xaxis_title="times this character came next",
+                      yaxis=dict(type="category", title="next character (␣ = space)"))
     return fig
+
+
+def chart_text(result: FollowingCounts) -> str:
+    """The bar chart in words, for a screen reader and anyone who cannot see the bars: every bar's character,
+    count and share, most frequent first.
+
+    >>> chart_text(following_counts("tha the thi the", "th"))
+    'Chart as text: e 2 times (50%), a 1 time (25%), i 1 time (25%).'
+    """
+    bars = ", ".join(f"{escape_md(r.label)} {r.count:,} time{'' if r.count == 1 else 's'} ({r.share:.0%})"
+                     for r in result.rows)
+    return f"Chart as text: {bars}."
 
 
 CONTEXTS_BEFORE_NOTES = 3  # the card suggests three contexts: its notes discuss them, so they wait until then
@@ -68,6 +81,7 @@ def render(params: NextCharCountsParams, key: str) -> bool:
     st.markdown(f"**“{shown}”** appears **{result.occurrences:,}** times, followed by **{result.distinct}** different "
                 f"characters. Each occurrence is one free training example: context in, next character as the label.")
     st.plotly_chart(chart(result), key=f"{key}-chart", config={"displayModeBar": False})
+    st.caption(chart_text(result))
     if result.other:
         st.caption(f"Other characters: {result.other:,} more occurrences.")
     if tried < CONTEXTS_BEFORE_NOTES:

@@ -19,7 +19,9 @@ from engine.sampling import NextToken, generate_steps, next_token_distribution
 from ui import model_source, session
 from ui.text import escape_md
 
-RAW_COLOUR = "#9aa5b1"
+# Both at least 3:1 against the light (#ffffff) and the dark (#171614) background, so the bars read in either theme
+# (tests/ui/test_chart_accessibility.py).
+RAW_COLOUR = "#808b96"
 KEPT_COLOUR = "#e4572e"
 WRITE_MORE = 40  # tokens the "write more" button adds
 
@@ -61,6 +63,19 @@ def chart(dist: NextToken) -> go.Figure:
                       xaxis=dict(title="next token (␣ = space, ↵ = newline)", type="category"),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
+
+
+def chart_text(dist: NextToken) -> str:
+    """Every candidate's two bars in words, likeliest first (a screen reader gets what the chart shows).
+
+    >>> from engine.sampling import Candidate
+    >>> d = NextToken(["a"], 0, 0.8, 1, None, [Candidate(1, "e", 0.6, 1.0), Candidate(2, "␣", 0.3, 0.0)], 1, 0.9, 0)
+    >>> chart_text(d)
+    'Chart as text, before and after your settings: e 60% → 100%, ␣ 30% → removed.'
+    """
+    bars = ", ".join(f"{escape_md(c.text)} {c.raw:.0%} → {f'{c.filtered:.0%}' if c.filtered > 0 else 'removed'}"
+                     for c in dist.candidates)
+    return f"Chart as text, before and after your settings: {bars}."
 
 
 def _knobs(key: str) -> tuple[float, int | None, float | None]:
@@ -135,6 +150,7 @@ def render(params: NextTokenProbsParams, key: str) -> None:
     st.markdown(f"**What could come next.** Your settings keep **{dist.kept}** of the {tokenizer.vocab_size} "
                 "tokens; the grey bars are the model's own probabilities, the coloured ones what is left to draw from.")
     st.plotly_chart(chart(dist), key=f"{key}-chart", config={"displayModeBar": False})
+    st.caption(chart_text(dist))
 
     b1, b2, b3 = st.columns(3)
     b1.button("Let the model pick", key=f"{key}-sample", type="primary", icon=":material/casino:",

@@ -20,7 +20,7 @@ def chart(parts: list[ParamPart]) -> go.Figure:
         customdata=[p.note for p in parts], hovertemplate="%{y}: %{x:,} parameters<br>%{customdata}<extra></extra>",
     ))
     fig.update_layout(height=300, margin=dict(l=10, r=90, t=10, b=40), xaxis=dict(title="parameters"),
-                      yaxis=dict(type="category", autorange="reversed"))
+                      yaxis=dict(type="category", autorange="reversed", title="part of the model"))
     return fig
 
 
@@ -36,6 +36,16 @@ def summary(parts: list[ParamPart]) -> str:
             f"**{big.count:,}**, {big.count / max(total, 1):.0%} of the total.")
 
 
+def chart_text(parts: list[ParamPart]) -> str:
+    """Every bar in words, in the chart's order (a screen reader gets what the chart shows).
+
+    >>> chart_text([ParamPart("attention", 64, ""), ParamPart("MLP", 128, ""), ParamPart("norms", 8, "")])
+    'Chart as text: attention 64 (32%), MLP 128 (64%), norms 8 (4%).'
+    """
+    total = sum(p.count for p in parts) or 1
+    return "Chart as text: " + ", ".join(f"{p.name} {p.count:,} ({p.count / total:.0%})" for p in parts) + "."
+
+
 def render(params: ParameterBreakdownParams, key: str) -> None:
     me = session.learner()
     source = model_source.pick(me.id, key=f"{key}-model")
@@ -44,6 +54,7 @@ def render(params: ParameterBreakdownParams, key: str) -> None:
     c = model.config
     st.markdown(summary(parts))
     st.plotly_chart(chart(parts), key=f"{key}-chart", config={"displayModeBar": False})
+    st.caption(chart_text(parts))
     st.caption(f"Its settings: {c.n_layer} layers, {c.n_head} heads, vectors of {c.n_embd} numbers (n_embd), "
                f"a vocabulary of {c.vocab_size} tokens and a window of {c.block_size} positions.")
     head = next((p for p in parts if p.name == "output head"), None)

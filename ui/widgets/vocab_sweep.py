@@ -52,6 +52,9 @@ def interpretation(rows: list[CompressionRow]) -> str:
     return text
 
 
+OWN_COLOUR = "#d4720f"  # orange, at least 3:1 against both the light and the dark background
+
+
 def chart(rows: list[CompressionRow], own: tuple[int, float] | None = None) -> go.Figure:
     char = next(r for r in rows if r.tokenizer == "char")
     bpe = [r for r in rows if r.tokenizer == "bpe"]
@@ -67,7 +70,7 @@ def chart(rows: list[CompressionRow], own: tuple[int, float] | None = None) -> g
                   annotation_position="bottom right")
     if own is not None:
         fig.add_trace(go.Scatter(x=[own[0]], y=[own[1]], mode="markers", name="your tokenizer",
-                                 marker=dict(size=16, symbol="star", color="#f28e2b"),
+                                 marker=dict(size=16, symbol="star", color=OWN_COLOUR),
                                  hovertemplate="your tokenizer: %{x:,} tokens, %{y:.2f} characters per token "
                                                "(on your whole corpus)<extra></extra>"))
     sizes = sorted({r.vocab_size for r in bpe})  # as trained: a short text may stop below the size asked for
