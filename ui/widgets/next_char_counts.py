@@ -26,7 +26,7 @@ def chart(result: FollowingCounts) -> go.Figure:
     ))
     fig.update_layout(height=max(260, 26 * len(labels) + 80), margin=dict(l=10, r=40, t=10, b=40),
                       xaxis_title="times this character came next",
-                      yaxis=dict(type="category", title="next character (␣ = space)"))
+                      yaxis=dict(type="category", title="next character"))
     return fig
 
 
