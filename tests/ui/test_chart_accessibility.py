@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from engine.cost import compute_optimal as split_budget
+from engine.descent import descend
 from engine.embedding_groups import GROUPS
 from engine.embeddings import Projection, TokenPoint
 from engine.inspection import AttentionView, ParamPart
@@ -25,6 +26,8 @@ from ui.widgets import (
     bpe_trainer,
     checkpoint_anatomy,
     compute_optimal,
+    counting_loss,
+    descent_steps,
     embedding_map,
     model_vs_counts,
     next_char_counts,
@@ -116,6 +119,8 @@ CHARTS = {
     "BPE merges": _merges,
     "checkpoint sizes": lambda: checkpoint_anatomy.size_chart(anatomy(REFERENCE_DIR)),
     "compute-optimal split": lambda: compute_optimal.chart(split_budget(1e21, 20), (1e6, 2e7)),
+    "counting loss, surprise per character": lambda: counting_loss.surprise_chart(["h", "e"], [0.5, 2.3], [0.6, 0.1]),
+    "descent steps": lambda: descent_steps.path_chart(descend(0.5)),
     "embedding map, 2-D": lambda: embedding_map.chart(_projection(), ((0, 9), (0, 2)), 2),
     "embedding map, 3-D": lambda: embedding_map.chart(_projection(), ((0, 9), (0, 2), (0, 1)), 3),
     "model against counts": lambda: model_vs_counts.chart([("e", 0.5, 0.4), ("a", 0.25, 0.3)]),
@@ -172,3 +177,6 @@ def test_each_chart_has_its_text_version():
     assert "100 tokens before any merge, 95 after all 1 merges" in bpe_trainer.merges_text(steps, 100, 1)
     text = compute_optimal.chart_text(split_budget(1e21, 20), (1e6, 2e7))
     assert "your budget's split" in text and "your lesson-7 run" in text and "GPT-3" in text
+    assert counting_loss.surprise_text([" ", "e"], [0.5, 2.3]) == "Chart as text, loss per character: 2·␣ 0.50, 3·e 2.30."
+    path = descend(0.5, steps=3)
+    assert descent_steps.path_text(path).count(";") == 3  # the start and three steps

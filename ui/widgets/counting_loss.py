@@ -13,6 +13,7 @@ from engine.baseline import CountLosses, CountModel, count_losses, fit_counts, s
 from engine.data import TextDataset
 from engine.tokenization import CharTokenizer
 from ui import learner_corpus
+from ui.text import escape_md
 from ui.token_chips import visible
 
 PROBABILITIES = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0]
@@ -37,6 +38,17 @@ def surprise_chart(chars: list[str], losses: list[float], probabilities: list[fl
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=40), xaxis=dict(type="category"),
                       xaxis_title="each character of your line, scored given the one before it", yaxis_title="loss = −ln p (nats)")
     return fig
+
+
+def surprise_text(chars: list[str], losses: list[float]) -> str:
+    """Every bar of the surprise chart in words, numbered as the chart numbers them (for a screen reader).
+
+    >>> surprise_text(["h", "e"], [0.51, 2.3])
+    'Chart as text, loss per character: 2·h 0.51, 3·e 2.30.'
+    """
+    bars = ", ".join(f"{i + 2}·{escape_md(visible(ch))} {loss:.2f}"
+                     for i, (ch, loss) in enumerate(zip(chars, losses, strict=True)))
+    return f"Chart as text, loss per character: {bars}."
 
 
 def render(params: CountingLossParams, key: str) -> None:
@@ -66,6 +78,7 @@ def render(params: CountingLossParams, key: str) -> None:
     rows = surprise_line(model, tokenizer.encode("".join(known)), known)
     st.plotly_chart(surprise_chart([r.char for r in rows], [r.loss for r in rows], [r.p for r in rows]),
                     key=f"{key}-chart", config={"displayModeBar": False})
+    st.caption(surprise_text([r.char for r in rows], [r.loss for r in rows]))
     mean = sum(r.loss for r in rows) / len(rows)
     worst = max(rows, key=lambda r: r.loss)
     st.caption(f"Average over your line: **{mean:.2f}** nats per character. Most surprising: "

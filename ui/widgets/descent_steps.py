@@ -35,11 +35,24 @@ def path_chart(path: DescentPath) -> go.Figure:
     return fig
 
 
+def path_text(path: DescentPath) -> str:
+    """The path in words, step by step (for a screen reader): the weight and its loss after each step.
+
+    >>> path_text(DescentPath(0.5, [4.0, 2.0, 1.0], [9.0, 1.0, 0.0], "about right"))
+    'Chart as text, weight and loss after each step: 0: w 4.00, loss 9.00; 1: w 2.00, loss 1.00; 2: w 1.00, loss 0.00.'
+    """
+    steps = "; ".join(f"{i}: w {w:.3g}, loss {loss:.3g}" if abs(w) >= 1e6 or loss >= 1e6 else
+                      f"{i}: w {w:.2f}, loss {loss:.2f}"
+                      for i, (w, loss) in enumerate(zip(path.weights, path.losses, strict=True)))
+    return f"Chart as text, weight and loss after each step: {steps}."
+
+
 def render(params: DescentStepsParams, key: str) -> None:
     default = min(RATES, key=lambda r: abs(r - params.lr))
     lr = st.select_slider("Learning rate", RATES, value=default, key=f"{key}-lr")
     path = descend(lr, steps=params.steps)
     st.plotly_chart(path_chart(path), key=f"{key}-chart", config={"displayModeBar": False})
+    st.caption(path_text(path))
     a, b = st.columns(2)
     a.metric("Loss at the start", f"{path.losses[0]:.2f}")
     end = path.losses[-1]
