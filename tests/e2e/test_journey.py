@@ -1,0 +1,323 @@
+"""The whole journey in a real browser: every lesson that exists, every card, every quiz question answered through
+its real controls (wrong first, then right), a training run started, left and found again, a reload, and then the
+server killed with SIGKILL and restarted on the same database: every answer, every completion and the run are
+still there. No Streamlit exception and no error box on any page (a quiz's own "not quite" feedback aside).
+
+Lessons, cards and questions are read from `course.loader` at run time and the right answers from the quiz model,
+so the test follows the course as it grows. Numeric questions about the learner's own work (`answer_from`) are
+answered the way a learner can: a wrong number first, then the number the "Show the answer" panel reveals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from course.grading import shuffled
+from course.loader import load_course
+from course.progress import ProgressStore
+from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Quiz, Reflection, SingleChoice
+from tests.e2e.conftest import LESSON7, card_shown, next_card, put_on_card
+from ui.serve import free_port
+
+pytestmark = pytest.mark.browser
+
+WRONG_NUMBER = "-12345"  # far from every answer, fixed or the learner's own (losses, sizes, years are all positive)
+# Error boxes that are not a quiz's own feedback on a wrong answer.
+_STRAY_ERRORS = """() => [...document.querySelectorAll('[data-testid="stAlertContentError"]')]
+    .filter(e => !e.closest('[class*="st-key-qbox-"]')).map(e => e.innerText)"""
+
+
+@pytest.fixture
+def uploads_dir(tmp_path, monkeypatch):
+    """The learner's tokenizer (lesson 4) is saved here, not in the project's data/uploads."""
+    monkeypatch.setenv("LLM_COURSE_UPLOADS", str(tmp_path / "uploads"))
+    return tmp_path / "uploads"
+
+
+def assert_clean(page, where: str) -> None:
+    """No Streamlit exception and no error box outside a quiz's feedback."""
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"{where}: {exceptions.first.inner_text()[:500]}"
+    stray = page.evaluate(_STRAY_ERRORS)
+    assert not stray, f"{where}: error box {stray}"
+
+
+def _wait_alert(box, kind: str, text: str | None = None) -> None:
+    alert = box.locator(f'[data-testid="stAlertContent{kind}"]')
+    if text is not None:
+        alert = alert.filter(has_text=text)
+    alert.first.wait_for()
+
+
+def _check(box, key: str) -> None:
+    box.locator(f".st-key-{key}-check button").click()
+
+
+# ------------------------------------------------------------------ one answerer per question kind
+
+
+def _single(page, box, quiz: Quiz, q: SingleChoice, key: str, learner_id: int) -> None:
+    order = [o.id for o in shuffled(q.options, learner_id, quiz.id, q.id)]
+    wrong = next(o for o in order if o != q.answer)
+    options = box.locator('[data-testid="stRadioOption"]')
+    options.nth(order.index(wrong)).click()
+    _check(box, key)
+    _wait_alert(box, "Error")
+    options.nth(order.index(q.answer)).click()
+    _check(box, key)
+    _wait_alert(box, "Success", "Correct")
+
+
+def _tick(box, key: str, option_id: str) -> None:
+    box.locator(f".st-key-{key}-{option_id} label").click()
+
+
+def _multiple(page, box, quiz: Quiz, q: MultipleSelect, key: str, learner_id: int) -> None:
+    wrong = next(o.id for o in q.options if o.id not in q.answers)
+    _tick(box, key, wrong)
+    _check(box, key)
+    _wait_alert(box, "Error")
+    _tick(box, key, wrong)  # untick it
+    for answer in q.answers:
+        _tick(box, key, answer)
+    _check(box, key)
+    _wait_alert(box, "Success", "Correct")
+
+
+def _pick(box, key: str, blank: int, word: str) -> None:
+    pills = box.locator(f".st-key-{key}-{blank}")
+    pill = pills.locator('button[data-variant="pills"]').filter(has_text=re.compile(f"^{re.escape(word)}$"))
+    pill.click()
+    pills.locator('button[data-variant="pills"][aria-checked="true"]').filter(
+        has_text=re.compile(f"^{re.escape(word)}$")).wait_for()
+
+
+def _blanks(page, box, quiz: Quiz, q: FillBlanks, key: str, learner_id: int) -> None:
+    distractor = next(w for w in q.bank if w != q.answers[0])
+    _pick(box, key, 0, distractor)
+    for i, word in enumerate(q.answers[1:], start=1):
+        _pick(box, key, i, word)
+    _check(box, key)
+    _wait_alert(box, "Error")
+    _pick(box, key, 0, q.answers[0])
+    _check(box, key)
+    _wait_alert(box, "Success", "Correct")
+
+
+def _order_on_screen(box, key: str) -> list[str]:
+    """Item ids in the order the page shows them, read from their Move-up buttons' keys. While the page redraws,
+    the old rows stay on it marked stale beside the new ones: those are left out."""
+    prefix = f"st-key-{key}-up-"
+    return box.evaluate("(b, p) => [...b.querySelectorAll(`[class*='${p}']:not([data-stale='true'])`)].map(e => "
+                        "[...e.classList].find(c => c.startsWith(p)).slice(p.length))", prefix)
+
+
+def _settled_order(box, key: str, n: int, done=lambda order: True) -> list[str]:
+    """The order on screen once every row is drawn (and `done` says the move landed)."""
+    deadline = time.time() + 60
+    while True:
+        order = _order_on_screen(box, key)
+        if len(order) == n and len(set(order)) == n and done(order):
+            return order
+        assert time.time() < deadline, f"{key}: the list never redrew as expected (last seen {order})"
+        time.sleep(0.1)
+
+
+def _ordering(page, box, quiz: Quiz, q: Ordering, key: str, learner_id: int) -> None:
+    _check(box, key)  # the page never starts in the right order
+    _wait_alert(box, "Error")
+    want = [i.id for i in q.items]
+    for target, item in enumerate(want):
+        order = _settled_order(box, key, len(want))
+        while (pos := order.index(item)) > target:
+            # The next click must land on the redrawn list: a button drawn before the move would move the wrong row.
+            box.locator(f".st-key-{key}-up-{item}:not([data-stale='true']) button:visible").first.click()
+            order = _settled_order(box, key, len(want), lambda o, p=pos, i=item: o.index(i) == p - 1)
+    _check(box, key)
+    _wait_alert(box, "Success", "Correct")
+
+
+def _type_number(box, key: str, text: str) -> None:
+    field = box.locator("input")
+    field.fill(text)
+    field.press("Enter")
+    _check(box, key)
+
+
+def _numeric(page, box, quiz: Quiz, q: Numeric, key: str, learner_id: int) -> None:
+    _type_number(box, key, WRONG_NUMBER)
+    _wait_alert(box, "Error")
+    if q.answer_from is None:
+        right = f"{q.answer!r}"
+    else:  # the learner's own number: the page reveals it after a wrong answer
+        box.get_by_text("Show the answer and why").click()
+        shown = box.get_by_text(re.compile(r"^Expected ")).first
+        shown.wait_for()
+        right = re.match(r"Expected (?:about )?(-?[\d.]+(?:e[-+]?\d+)?)", shown.inner_text()).group(1)
+    _type_number(box, key, right)
+    _wait_alert(box, "Success", "Correct")
+
+
+def _reflection(page, box, quiz: Quiz, q: Reflection, key: str, learner_id: int) -> None:
+    area = box.locator("textarea")
+    area.fill("Too short.")
+    area.press("Control+Enter")
+    _check(box, key)
+    _wait_alert(box, "Warning", "at least")
+    text = "What I take from this lesson: the model only ever learns to predict the next token, and everything "
+    area.fill(text + "else follows from the data, the model's size and the compute it is given. " * (q.min_chars // 50))
+    area.press("Control+Enter")
+    _check(box, key)
+    _wait_alert(box, "Info", "Saved")
+
+
+ANSWER = {"single_choice": _single, "multiple_select": _multiple, "fill_blanks": _blanks, "ordering": _ordering,
+          "numeric": _numeric, "reflection": _reflection}
+
+
+# ------------------------------------------------------------------ cards that feed the quizzes
+
+
+def _train_tiny_run(page, lesson, card_index: int, runs_dir, server) -> None:
+    """Start a run with the tiny preset, go Home and come back to it, reload: the same run each time."""
+    key = f"{lesson.id}-{lesson.cards[card_index].id}"
+    page.get_by_text("Tiny (seconds, a toy)").click()
+    page.get_by_text("The tiny preset runs a fixed").first.wait_for()
+    page.locator(f".st-key-{key}-start button").click()
+    status = re.compile("⏳ Queued|🟢 Running|✅ Finished")
+    page.get_by_text(status).first.wait_for()
+
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.locator("a").filter(has_text="Home").first.click()
+    page.locator(f".st-key-home-lesson-{lesson.id}").wait_for()
+    assert_clean(page, "Home, while the run trains")
+    nav.locator(f'a[href$="/lesson-{lesson.number}"]').click()
+    page.get_by_text(f"Card {card_index + 1} / {len(lesson.cards)}", exact=True).first.wait_for()
+    page.get_by_text(status).first.wait_for()
+    page.get_by_text("✅ Finished").first.wait_for(timeout=180_000)  # tiny: 60 steps
+
+    page.reload()
+    page.get_by_text(f"Card {card_index + 1} / {len(lesson.cards)}", exact=True).first.wait_for()
+    page.get_by_text("✅ Finished").first.wait_for()
+    assert len(_run_folders(runs_dir)) == 1  # one run, found again each time
+
+
+def _run_folders(runs_dir) -> list:
+    """Training runs' folders (each has a summary.json); the retrieval index lives beside them."""
+    return [d for d in runs_dir.iterdir() if (d / "summary.json").exists()]
+
+
+def _card_work(page, lesson, index: int, runs_dir, server) -> None:
+    """What a learner does on a card whose results a quiz asks about; every other card is only looked at."""
+    widget = lesson.cards[index].widget
+    name = widget.name if widget else None
+    if name == "dedup_lab":
+        page.locator('[data-testid="stMetric"]').filter(has_text="Documents in").wait_for()  # the fact is saved
+    elif name == "bpe_trainer":
+        page.get_by_role("button", name="Train my tokenizer").click()
+        page.get_by_text("Characters per token").first.wait_for(timeout=120_000)
+    elif name == "train_run" and lesson.id == LESSON7:
+        _train_tiny_run(page, lesson, index, runs_dir, server)
+
+
+# ------------------------------------------------------------------ the journey
+
+
+def _walk(page, server, entry, learner_id: int, runs_dir) -> None:
+    lesson, quiz = entry.lesson, entry.quiz
+    page.goto(f"{server.url}/lesson-{lesson.number}")
+    page.get_by_text(f"Card 1 / {len(lesson.cards)}", exact=True).first.wait_for()
+    for index, card in enumerate(lesson.cards):
+        assert card_shown(page) == index + 1
+        page.get_by_role("heading", name=card.title).first.wait_for()
+        _card_work(page, lesson, index, runs_dir, server)
+        assert_clean(page, f"lesson {lesson.number}, card {index + 1} ({card.id})")
+        if index < len(lesson.cards) - 1:
+            next_card(page, lesson)
+    if quiz is None:
+        page.locator(f".st-key-lesson-{lesson.id}-finish button").click()
+    else:
+        page.locator(f".st-key-lesson-{lesson.id}-to-quiz button").click()
+        for q in quiz.questions:
+            key = f"quiz-{quiz.id}-{q.id}"
+            box = page.locator(f".st-key-qbox-{quiz.id}-{q.id}")
+            box.wait_for()
+            ANSWER[q.type](page, box, quiz, q, key, learner_id)
+        assert_clean(page, f"lesson {lesson.number}'s quiz")
+        finish = page.locator(f".st-key-lesson-{lesson.id}-finish button")
+        page.wait_for_function("(el) => !el.disabled", arg=finish.element_handle())
+        finish.click()
+    page.locator(f".st-key-lesson-{lesson.id}-complete").wait_for()
+    assert_clean(page, f"lesson {lesson.number} complete")
+
+
+def _assert_all_saved(db, entries, learner_id: int) -> None:
+    store = ProgressStore(db)
+    try:
+        assert store.completed(learner_id) >= {e.lesson.id for e in entries}
+        for entry in entries:
+            if entry.quiz is None:
+                continue
+            records = store.quiz_records(learner_id, entry.quiz.id)
+            for q in entry.quiz.questions:
+                record = records.get(q.id)
+                assert record is not None, f"{entry.quiz.id}/{q.id}: answer lost"
+                if isinstance(q, Reflection):
+                    assert len(record.last.response) >= q.min_chars
+                else:
+                    assert record.last.correct and not record.first_correct, f"{entry.quiz.id}/{q.id}"
+                    assert record.attempts >= 2
+    finally:
+        store.close()
+
+
+def test_the_whole_course_survives_reload_and_server_kill(runs_dir, uploads_dir, server, browser):
+    entries = [e for e in load_course().entries if e.ok]
+    assert entries
+    store = ProgressStore(server.db)
+    learner_id = store.get_or_create_learner("Guest").id
+    store.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    for entry in entries:
+        _walk(page, server, entry, learner_id, runs_dir)
+    _assert_all_saved(server.db, entries, learner_id)
+
+    os.kill(server.proc.pid, signal.SIGKILL)  # our own child, by its PID
+    server.proc.wait()
+    server.proc = None
+    server.port = free_port()
+    server.start()  # the same database and runs folder
+
+    _assert_all_saved(server.db, entries, learner_id)
+    page.goto(f"{server.url}/")
+    for entry in entries:
+        tile = page.locator(f".st-key-home-lesson-{entry.lesson.id}")
+        tile.get_by_text(re.compile("^Completed")).first.wait_for()
+    assert_clean(page, "Home after the restart")
+    page.goto(f"{server.url}/progress")
+    page.get_by_role("heading", name=re.compile("My progress")).first.wait_for()
+    assert_clean(page, "My progress after the restart")
+    for entry in entries:  # each lesson reopens on its completion screen, every question answered
+        page.goto(f"{server.url}/lesson-{entry.lesson.number}")
+        done = page.locator(f".st-key-lesson-{entry.lesson.id}-complete")
+        done.wait_for()
+        if entry.quiz is not None:
+            n = len(entry.quiz.questions)
+            done.locator('[data-testid="stMetric"]').filter(has_text="Questions answered").filter(
+                has_text=f"{n} / {n}").wait_for()
+        assert_clean(page, f"lesson {entry.lesson.number} after the restart")
+
+    lesson, card = put_on_card(server, LESSON7, widget="train_run")  # back to the run's card
+    page.goto(f"{server.url}/lesson-{lesson.number}")
+    page.get_by_text(f"Card {card + 1} / {len(lesson.cards)}", exact=True).first.wait_for()
+    page.get_by_text("✅ Finished").first.wait_for()
+    assert page.get_by_text(re.compile(r"Step")).count() >= 1
+    assert len(_run_folders(runs_dir)) == 1
+    assert_clean(page, "lesson 7's run after the restart")
