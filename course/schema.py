@@ -37,6 +37,9 @@ def _unique_ids(items: list[Any], what: str) -> None:
 class WidgetRef(Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    # A card that asks the learner to guess before looking: the widget (and the card's `after`) wait behind a
+    # button with this label, so the answer is not on screen while they make up their mind.
+    reveal: str | None = Field(None, min_length=3, max_length=60)
 
     @model_validator(mode="after")
     def _known_widget_with_good_params(self) -> WidgetRef:

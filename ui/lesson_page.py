@@ -99,7 +99,14 @@ def _render_card(lesson: Lesson, card: Card, stage: int) -> None:
         st.markdown(card.body)
         reveal = True
         if card.widget is not None:
-            reveal = render_widget(card.widget.name, card.widget.params, key=f"{lesson.id}-{card.id}")
+            shown = f"lesson-{lesson.id}-{card.id}-revealed"
+            if card.widget.reveal and not st.session_state.get(shown):
+                # the card asked for a guess: nothing that answers it is drawn until the learner asks
+                st.button(card.widget.reveal, key=f"lesson-{lesson.id}-{card.id}-reveal", icon=":material/visibility:",
+                          type="primary", on_click=st.session_state.__setitem__, args=(shown, True))
+                reveal = False
+            else:
+                reveal = render_widget(card.widget.name, card.widget.params, key=f"{lesson.id}-{card.id}")
         if card.after and reveal:
             st.markdown(card.after)
 

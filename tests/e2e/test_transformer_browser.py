@@ -17,6 +17,7 @@ def test_typed_prompt_becomes_the_heatmap_axes(server, browser):
     page.set_default_timeout(60_000)
     page.goto(f"{server.url}/lesson-6")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
+    page.get_by_role("button", name="I have my guess: show the attention").click()  # the card asks for a guess first
     prompt = page.get_by_role("textbox", name="Prompt")
     prompt.fill("JULIET: O Romeo")
     prompt.press("Enter")

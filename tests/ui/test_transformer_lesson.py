@@ -29,6 +29,9 @@ def test_attention_card_reacts_to_a_typed_prompt(db):
     card = _card("attention_heatmap")
     _step_to(at, card)
     key = f"{LESSON6}-{lesson.cards[card].id}"
+    # The card asks for a guess first: neither the heatmap nor the notes answering it are drawn yet.
+    assert not at.get("plotly_chart") and lesson.cards[card].after.split("\n")[0] not in texts(at)
+    at.button(key=f"lesson-{LESSON6}-{lesson.cards[card].id}-reveal").click().run()
     assert "reference model" in texts(at)
     at.text_input(key=f"{key}-prompt").set_value("JULIET: O Romeo").run()
     at.selectbox(key=f"{key}-head").set_value(1).run()
@@ -42,6 +45,9 @@ def test_parameter_and_forward_cards(db):
     at = goto(new_app().run(), "lesson-6")
     params, forward = _card("parameter_breakdown"), _card("forward_pass")
     _step_to(at, params)
+    assert not at.exception and "parameters in all" not in texts(at)  # guess first
+    lesson = load_course().entry(LESSON6).lesson
+    at.button(key=f"lesson-{LESSON6}-{lesson.cards[params].id}-reveal").click().run()
     assert not at.exception and "parameters in all" in texts(at)
     _step_to(at, forward, params)
     assert not at.exception and "T = **32** tokens" in texts(at)

@@ -66,8 +66,8 @@ def render(params: CountingLossParams, key: str) -> None:
     b.metric("Character counts", f"{losses.counts:.2f}",
              help="p(next) = how often that character appears in the training text, ignoring what came before.")
     c.metric("Character pairs", f"{losses.pairs:.2f}" if losses.pairs is not None else "–",
-             help="p(next | previous) = how often the previous character was followed by this one: the counts "
-                  "from the card before, turned into a model.")
+             help="p(next | previous) = how often the previous character was followed by this one: the "
+                  "next-character counts from earlier in this lesson, turned into a model.")
 
     st.markdown("**3 · How surprised is the character-pairs model by your line?**")
     line = st.text_input("A line to score", value=params.line, key=f"{key}-line", max_chars=80)
