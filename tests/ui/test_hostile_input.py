@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.uploads import MAX_UPLOAD_BYTES
-from tests.ui.conftest import goto, new_app, open_quiz
+from tests.ui.conftest import goto, new_app
 from ui.text import WORD_JOINER, escape_md
 
 
@@ -100,8 +100,13 @@ def test_a_reflection_typed_on_one_profile_is_not_seen_or_saved_on_another(db):
     from course.loader import load_course
     from ui.session import store
 
-    at, quiz_id = open_quiz("big-picture")
-    ada = store().learner(at.session_state["learner_id"])
+    entry = load_course().entry("big-picture")
+    quiz_id = entry.quiz.id
+    ada = store().get_or_create_learner("Ada")
+    store().touch_learner(ada.id)  # a fresh session opens Ada's profile
+    store().set_card(ada.id, entry.lesson.id, len(entry.lesson.cards))  # on the quiz
+    at = goto(new_app().run(), f"lesson-{entry.lesson.number}")
+    assert at.session_state["learner_id"] == ada.id
     key = f"quiz-{quiz_id}-your-own-pipeline"
     secret = "Ada's private reflection about her own pipeline, long enough to count as a real answer here."
     at.text_area(key=key).input(secret).run()
@@ -109,7 +114,6 @@ def test_a_reflection_typed_on_one_profile_is_not_seen_or_saved_on_another(db):
     assert store().quiz_records(ada.id, quiz_id)["your-own-pipeline"].last.response == secret
     half = "Ada's half-typed second thought, not saved yet"
     at.text_area(key=key).input(half).run()
-    entry = load_course().entry("big-picture")
     order_keys = [f"quiz-{quiz_id}-{q.id}-order" for q in entry.quiz.questions if q.type == "ordering"]
     assert order_keys, "the test needs a quiz with an ordering question"
     up = next(b for b in at.button if b.key and b.key.startswith(order_keys[0].removesuffix("-order") + "-down-"))
