@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,10 @@ ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")  # use with fullmatch
 KINDS = ("prose", "code", "web")
 SPLITS = ("paragraphs", "files", "crawl")
 CODE_FILE_MARKER = re.compile(r"^# ==== file: (?P<path>.+) ====$", re.MULTILINE)
+
+# Values shown in messages: short even for an alias bomb (whose str() or repr() would never end).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,21 @@ def parse_manifest(text: str) -> list[BundledCorpus]:
     ...
     ValueError: corpora.yaml, entry 'x': file must be a plain file name in data/, not '../x.txt'
     """
-    raw = yaml.safe_load(text)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"corpora.yaml: not valid YAML: {getattr(err, 'problem', None) or err}") from None
+    except (RecursionError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as err:
+        # nesting deep enough to exhaust recursion, or a scalar PyYAML cannot construct (`2020-13-45`)
+        raise ValueError(f"corpora.yaml: not readable YAML ({type(err).__name__}: {_SHORT.repr(str(err))})") from None
     if not isinstance(raw, list):
         raise ValueError("corpora.yaml must be a list of corpora")
     entries: list[BundledCorpus] = []
     for item in raw:
         if not isinstance(item, dict):
-            raise ValueError(f"corpora.yaml: each corpus must be a mapping, not {item!r}")
-        cid = str(item.get("id", ""))
+            raise ValueError(f"corpora.yaml: each corpus must be a mapping, not {_SHORT.repr(item)}")
+        raw_id = item.get("id", "")
+        cid = raw_id if isinstance(raw_id, str) else _SHORT.repr(raw_id)  # str() of an alias bomb never ends
 
         def bad(why: str, cid: str = cid) -> ValueError:
             return ValueError(f"corpora.yaml, entry {cid!r}: {why}")
@@ -77,7 +89,7 @@ def parse_manifest(text: str) -> list[BundledCorpus]:
         if (file is None) == (generated is not True):
             raise bad("give either `file` or `generated: true`")
         if file is not None and (not isinstance(file, str) or Path(file).name != file or file.startswith(".")):
-            raise bad(f"file must be a plain file name in data/, not {file!r}")
+            raise bad(f"file must be a plain file name in data/, not {_SHORT.repr(file)}")
         if item.get("kind") not in KINDS or item.get("split") not in SPLITS:
             raise bad(f"kind must be one of {KINDS} and split one of {SPLITS}")
         unknown = set(item) - {"id", "title", "description", "file", "generated", "kind", "split", "source"}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 ACCELERATORS = DATA_DIR / "accelerators.yaml"
 PUBLISHED_MODELS = DATA_DIR / "published_models.yaml"
 ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")  # use with fullmatch
+
+# Values shown in messages: short even for an alias bomb (whose str() or repr() would never end).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,19 @@ _MODEL_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
 _OPTIONAL = {"note"}  # may be left out altogether
 
 
+def _safe_load(text: str, filename: str) -> Any:
+    """`yaml.safe_load`, every way it can fail (a syntax error, nesting deep enough to exhaust recursion, a scalar
+    PyYAML cannot construct such as `2020-13-45`) turned into a ValueError naming the file. Values go into messages
+    through `reprlib.repr`, which stays short even for an alias bomb; `course.validate` refuses such files first."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{filename}: not valid YAML: {getattr(err, 'problem', None) or err}") from None
+    except (RecursionError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as err:
+        raise ValueError(f"{filename}: not readable YAML ({type(err).__name__}: {_SHORT.repr(str(err))}); "
+                         "run python -m course.validate") from None
+
+
 def _parse_rows(text: str, filename: str, spec: dict[str, tuple[tuple[type, ...], bool]]) -> list[dict[str, Any]]:
     """YAML list of mappings -> checked dicts (numbers as floats). ValueError names file, row and field.
 
@@ -94,17 +112,17 @@ def _parse_rows(text: str, filename: str, spec: dict[str, tuple[tuple[type, ...]
     ...
     ValueError: m.yaml, row 1 ('x'), field 'parameters': expected a number, not '1.5e9' (YAML reads 1.5e9 as text: write 1.5e+9)
     """
-    raw = yaml.safe_load(text)
+    raw = _safe_load(text, filename)
     if not isinstance(raw, list):
         raise ValueError(f"{filename}: must be a list of rows")
     rows: list[dict[str, Any]] = []
     for i, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
-            raise ValueError(f"{filename}, row {i}: each row must be a mapping, not {item!r}")
+            raise ValueError(f"{filename}, row {i}: each row must be a mapping, not {_SHORT.repr(item)}")
         rid = item.get("id")
 
         def bad(field: str, why: str, i: int = i, rid: Any = rid) -> ValueError:
-            return ValueError(f"{filename}, row {i} ({rid!r}), field {field!r}: {why}")
+            return ValueError(f"{filename}, row {i} ({_SHORT.repr(rid)}), field {_SHORT.repr(field)}: {why}")
 
         for key in item:
             if key not in spec:
@@ -124,7 +142,7 @@ def _parse_rows(text: str, filename: str, spec: dict[str, tuple[tuple[type, ...]
                 hint = ""
                 if types == _NUMBER and isinstance(value, str) and re.fullmatch(r"[0-9.]+[eE][0-9]+", value):
                     hint = " (YAML reads 1.5e9 as text: write 1.5e+9)"
-                raise bad(field, f"expected {kind}, not {value!r}{hint}")
+                raise bad(field, f"expected {kind}, not {_SHORT.repr(value)}{hint}")
             elif types == _NUMBER:
                 if value < 0:
                     raise bad(field, f"must not be negative, not {value!r}")
