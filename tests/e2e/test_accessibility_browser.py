@@ -80,10 +80,34 @@ def _set_card(server: Server, lesson_id: str, stage: int) -> None:
     store.close()
 
 
+SETTLED = """() => document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState === 'notRunning'
+                 && !document.querySelector('[data-stale="true"]')"""
+
+
+def _settled(page) -> None:
+    """Wait until the script has finished its run and nothing on the page is stale (Streamlit fades an element
+    from the last run to 40% while a rerun may replace it: checked then, its text would fail contrast)."""
+    page.wait_for_function(SETTLED, timeout=60_000)
+
+
 def _drawn(page, text: str) -> None:
     """Wait until `text` is on the page and the script has finished its run (widgets and charts drawn)."""
     page.get_by_text(text, exact=False).first.wait_for(timeout=60_000)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _settled(page)
+
+
+def _violations(page, axe_script: str, theme: str) -> list[dict]:
+    """axe's violations on the page as it stands, less the excused nodes. A page that shows some is checked once
+    more after it settles again: on two busy cores a late rerun (the sidebar's run list, a chart's first draw) can
+    land while axe runs; what stays is real."""
+    page.evaluate(axe_script)
+    args = [sorted(SIDEBAR_NAV_RULES), DARK_SELECTED_OPTION if theme == "dark" else None]
+    found = page.evaluate(AXE_RUN, args)
+    if any(v["impact"] in BLOCKING for v in found):
+        page.wait_for_timeout(1_000)
+        _settled(page)
+        found = page.evaluate(AXE_RUN, args)
+    return found
 
 
 def _pages() -> list[tuple[str, str, str | None, int | None, str]]:
@@ -112,9 +136,7 @@ def test_no_serious_axe_violations_on_any_page(a11y_server, browser, axe_script,
         _drawn(page, marker)
         if name == "lesson 2, chart card":
             page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
-        page.evaluate(axe_script)
-        violations = page.evaluate(AXE_RUN, [sorted(SIDEBAR_NAV_RULES),
-                                             DARK_SELECTED_OPTION if theme == "dark" else None])
+        violations = _violations(page, axe_script, theme)
         found += [f"{name} ({theme}): {v['id']} ({v['impact']}): {v['help']}\n    "
                   + "\n    ".join(f"{n['target']} {n['why']}\n      {n['html']}" for n in v["nodes"][:5])
                   for v in violations if v["impact"] in BLOCKING]
@@ -149,7 +171,7 @@ def _tab_to(page, selector: str, *, backwards: bool = False, limit: int = 60) ->
 
 def _card_is(page, number: int, total: int) -> None:
     page.get_by_text(f"Card {number} / {total}", exact=True).first.wait_for(timeout=60_000)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _settled(page)
 
 
 def test_keyboard_only_through_a_lesson_its_widget_and_quiz(a11y_server, browser):
@@ -190,19 +212,19 @@ def test_keyboard_only_through_a_lesson_its_widget_and_quiz(a11y_server, browser
     assert "My own text" in _focused(page), _focused(page)
     page.keyboard.press("Space")
     page.get_by_label("Paste or type any text").wait_for(timeout=60_000)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _settled(page)
     _tab_to(page, f"{own_text} button", backwards=True)
     page.keyboard.press("ArrowLeft")
     assert "My own text" not in _focused(page) and own_text[1:] in _focused(page), _focused(page)
     page.keyboard.press("Enter")
     page.get_by_label("Paste or type any text").wait_for(state="detached", timeout=60_000)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _settled(page)
     _tab_to(page, f"{widget}-context input")
     page.keyboard.press("ControlOrMeta+A")
     page.keyboard.type("ROMEO")
     page.keyboard.press("Enter")
     page.get_by_text(re.compile(r"“ROMEO” appears [\d,]+ times")).wait_for(timeout=60_000)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _settled(page)
 
     for number in range(widget_card + 2, total + 1):
         _tab_to(page, next_button)
@@ -211,7 +233,7 @@ def test_keyboard_only_through_a_lesson_its_widget_and_quiz(a11y_server, browser
     _tab_to(page, f".st-key-lesson-{lesson.id}-to-quiz button")
     page.keyboard.press("Enter")
     page.get_by_text(q.prompt).wait_for(timeout=60_000)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+    _settled(page)
 
     # The quiz: Tab into the radio group, the arrow keys move the choice, Tab to Check answer, Enter.
     box = f".st-key-qbox-{quiz.id}-{q.id}"
