@@ -11,8 +11,9 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from course import safe_yaml
 
 CORPORA_MANIFEST = Path(__file__).resolve().parent.parent / "data" / "corpora.yaml"
 
@@ -26,8 +27,19 @@ def corpus_ids() -> tuple[str, ...]:
     """The corpus ids a lesson may name: those of data/corpora.yaml, the manifest the engine's registry reads too
     (read here with a small reader of our own, since `course` never imports the engine). Bundled files and the
     generated web crawl alike: the widgets that take a `corpus` load any of them."""
-    entries = yaml.safe_load(CORPORA_MANIFEST.read_text(encoding="utf-8")) or []
-    return tuple(str(e["id"]) for e in entries if isinstance(e, dict) and "id" in e)
+    return _ids(CORPORA_MANIFEST)
+
+
+def _ids(path: Path) -> tuple[str, ...]:
+    """The string `id`s of a list of rows in a data file, read as safely as a lesson (course.safe_yaml: size, encoding,
+    nesting and alias bombs checked first); a file that cannot be read is a ValueError naming it."""
+    try:
+        rows = safe_yaml.load(safe_yaml.read_text(path))[0] or []
+    except safe_yaml.YamlRefused as err:
+        raise ValueError(f"{path.parent.name}/{path.name} cannot be read: {err}") from None
+    if not isinstance(rows, list):
+        return ()
+    return tuple(r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), str))
 
 
 def _check_corpus(value: str) -> str:
@@ -272,8 +284,7 @@ CATALOGUES_DIR = Path(__file__).resolve().parent.parent / "data"
 def catalogue_ids(filename: str) -> tuple[str, ...]:
     """Row ids of a catalogue under data/ (accelerators.yaml, published_models.yaml), read with a small reader of
     our own like `corpus_ids`; `course.catalogues` validates the rows themselves."""
-    rows = yaml.safe_load((CATALOGUES_DIR / filename).read_text(encoding="utf-8")) or []
-    return tuple(str(r["id"]) for r in rows if isinstance(r, dict) and "id" in r)
+    return _ids(CATALOGUES_DIR / filename)
 
 
 def _check_accelerator(value: str) -> str:

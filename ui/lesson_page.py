@@ -95,7 +95,7 @@ def render_lesson(lesson_id: str) -> None:
 
 def _render_card(lesson: Lesson, card: Card, stage: int) -> None:
     with st.container(border=True, key=f"card-{lesson.id}-{card.id}"):
-        st.subheader(f"{card.icon} {card.title}".strip(), anchor=False)
+        st.header(f"{card.icon} {card.title}".strip(), anchor=False)
         st.markdown(card.body)
         reveal = True
         if card.widget is not None:
@@ -154,7 +154,7 @@ def _render_completion(entry: LessonEntry) -> None:
     if st.session_state.pop(f"lesson-{lesson.id}-celebrate", False):
         st.balloons()
     with st.container(border=True, key=f"lesson-{lesson.id}-complete"):
-        st.subheader("🎉 Lesson complete!", anchor=False)
+        st.header("🎉 Lesson complete!", anchor=False)
         if entry.quiz is not None:
             s = score(entry.quiz, session.store().quiz_records(me.id, entry.quiz.id))
             a, b, c = st.columns(3)

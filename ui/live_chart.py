@@ -20,9 +20,11 @@ import streamlit as st
 
 HEIGHT = 340
 # Colours that read on both the light and the dark theme (the theme's own palette starts with two blues, too close
-# to tell a faint line from a bold one): strong colours for validation curves, a quiet grey for per-batch loss.
-BOLD_COLOURS = ("#2e86de", "#f39c12", "#27ae60", "#8e44ad")
-FAINT_COLOUR = "#94a3b8"
+# to tell a faint line from a bold one): strong colours for validation curves, a quiet grey for per-batch loss (and
+# the dotted landmark lines). Each keeps WCAG's 3:1 for graphics against both backgrounds, white and #171614
+# (tests/ui/test_live_chart.py checks).
+BOLD_COLOURS = ("#2e86de", "#d35400", "#239b56", "#a569bd")
+FAINT_COLOUR = "#8a94a6"
 
 
 @dataclass(frozen=True)

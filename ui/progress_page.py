@@ -44,7 +44,7 @@ def render_progress() -> None:
                      "Right first try": first, "Best": best})
     st.dataframe(rows, hide_index=True, width="stretch")
 
-    st.subheader("Your reflections", anchor=False)
+    st.header("Your reflections", anchor=False)
     any_reflection = False
     for entry in course.entries:
         if entry.quiz is None:
@@ -61,7 +61,7 @@ def render_progress() -> None:
     if not any_reflection:
         st.caption("Reflections you write in the quizzes appear here.")
 
-    st.subheader("Keep or clear", anchor=False)
+    st.header("Keep or clear", anchor=False)
     left, right = st.columns(2)
     with left:
         st.download_button(

@@ -45,7 +45,7 @@ def render_quiz(quiz: Quiz, lesson_id: str) -> QuizScore:
     me = session.learner()
     records = session.store().quiz_records(me.id, quiz.id)
     facts = learner_facts(me.id)
-    st.subheader(f"📝 {quiz.title}", anchor=False)
+    st.header(f"📝 {quiz.title}", anchor=False)
     s = score(quiz, records)
     st.caption(
         f"{s.answered} of {s.total} answered · {s.first_try} of {s.graded} right on the first try · "

@@ -40,9 +40,10 @@ def goto(at: AppTest, url_path: str) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    """Everything shown as Markdown, titles, captions, alerts and subheaders, as one string to search."""
+    """Everything shown as Markdown, titles, captions, alerts and (sub)headers, as one string to search."""
     parts = [e.value for e in at.markdown] + [e.value for e in at.title] + [e.value for e in at.caption]
-    parts += [e.value for e in at.subheader] + [e.value for e in at.success] + [e.value for e in at.error]
+    parts += [e.value for e in at.header] + [e.value for e in at.subheader]
+    parts += [e.value for e in at.success] + [e.value for e in at.error]
     parts += [e.value for e in at.info] + [e.value for e in at.warning]
     return "\n".join(str(p) for p in parts)
 

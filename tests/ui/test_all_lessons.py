@@ -21,7 +21,7 @@ def test_every_card_and_the_quiz_render(db, uploads, lesson):
     for i, card in enumerate(lesson.cards):
         assert not at.exception, f"card {i + 1}: {at.exception}"
         assert not [e.value for e in at.error], f"card {i + 1} ({card.id}) shows an error"
-        assert any(card.title in s.value for s in at.subheader), f"card {i + 1} title missing"
+        assert any(card.title in s.value for s in at.header), f"card {i + 1} title missing"
         if i < len(lesson.cards) - 1:
             at.button(key=f"lesson-{lesson.id}-next").click().run()
     if lesson.quiz:

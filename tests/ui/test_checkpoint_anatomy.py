@@ -89,7 +89,7 @@ def test_the_round_trip_is_identical_and_downloadable(db, tiny_run):
     no_errors(at)
     assert any("identical" in s.value for s in at.success)
     assert at.get("download_button")
-    codes = [c.value for c in at.code]
+    codes = [c.value for c in at.code if c.language != "python"]  # not the engine code under the demo
     assert len(codes) == 2 and codes[0] == codes[1]
 
 
@@ -105,4 +105,5 @@ def test_int8_shows_both_losses_and_sizes(db, tiny_run):
     table = at.dataframe[-1].value
     assert list(table["in memory"]) == [human_bytes(q.model_fp32_bytes), human_bytes(q.model_int8_bytes)]
     assert list(table["as a .safetensors file"]) == [human_bytes(q.fp32_file_bytes), human_bytes(q.int8_file_bytes)]
-    assert [c.value.strip() for c in at.code] == [q.text_fp32.strip(), q.text_int8.strip()]  # st.code trims
+    shown = [c.value.strip() for c in at.code if c.language != "python"]  # st.code trims
+    assert shown == [q.text_fp32.strip(), q.text_int8.strip()]

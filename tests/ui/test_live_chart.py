@@ -66,3 +66,12 @@ def test_numbers_line_while_training():
     assert live == "Step **2** · validation loss **3.000** (-1.17 since step 0) · **18,000** tokens/s · **0:30** left"
     exploded = numbers_line(_run([4.2, math.inf], {0: 4.17, 1: math.inf}))  # the step before the engine stops it
     assert "validation loss –" in exploded
+
+
+def test_line_colours_keep_three_to_one_on_both_themes():
+    from tests.ui.test_chart_accessibility import contrast
+    from ui.live_chart import BOLD_COLOURS, FAINT_COLOUR
+
+    for colour in (*BOLD_COLOURS, FAINT_COLOUR):
+        for background in ("#ffffff", "#171614"):  # the light and the dark theme's page
+            assert contrast(colour, background) >= 3.0, (colour, background)

@@ -13,6 +13,7 @@ import streamlit as st
 
 from course.widgets import WIDGET_PARAMS
 from ui.code_view import render_code
+from ui.text import escape_md
 from ui.widgets import (
     attention_heatmap,
     bpe_trainer,
@@ -93,7 +94,7 @@ def render_widget(name: str, params: dict[str, Any], key: str) -> bool:
         try:
             reveal = RENDERERS[name](model, key) is not False
         except Exception as err:  # a widget bug must not take the lesson down
-            st.error(f"This live demo hit a problem and stopped: {err}", icon=":material/error:")
+            st.error(f"This live demo hit a problem and stopped: {escape_md(str(err))}", icon=":material/error:")
             reveal = True
         render_code(name, key)
         return reveal
