@@ -297,10 +297,15 @@ class _Learner:
     async def settle(self, expect) -> None:
         """Wait until `expect` (a locator) is on the page and the script has stopped running."""
         await expect.first.wait_for()
+        # polled on animation frames: true only once the browser is free to draw a frame after the script ended
         await self.page.wait_for_function(
-            "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState !== 'running'")
+            "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState !== 'running'",
+            polling="raf")
 
     async def click(self, target, expect, what: str) -> None:
+        """Time one click: from the moment the button can take it (Playwright's actionability checks run first, as
+        a trial click, so a click is not charged for the page before it still drawing) until the page has settled."""
+        await target.click(trial=True)
         t0 = time.perf_counter()
         await target.click()
         await self.settle(expect)
