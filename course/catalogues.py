@@ -95,7 +95,7 @@ def _row_lines(node: yaml.Node | None) -> list[int]:
 def _check(text: str, filename: str, model: type[_Row], extra: Callable[[list[_Row]], list[str]] | None = None
            ) -> list[Problem]:
     try:
-        raw, node = safe_yaml.load(text)  # no alias bomb, no endless nesting, no crash on a bad scalar
+        raw, node = safe_yaml.parse(text)  # no alias bomb, no endless nesting, no crash on a bad scalar
     except safe_yaml.YamlRefused as err:
         return [Problem(filename, err.line, "", f"not valid YAML: {err.message}")]
     if not isinstance(raw, list) or not raw:

@@ -84,7 +84,7 @@ def _rel(path: Path) -> str:
 def _read_mapping(path: Path) -> tuple[dict[str, Any] | None, yaml.Node | None, list[Problem]]:
     name = _rel(path)
     try:
-        data, node = safe_yaml.load(safe_yaml.read_text(path))
+        data, node = safe_yaml.parse(safe_yaml.read_text(path))
     except safe_yaml.YamlRefused as err:  # too big, not UTF-8, a syntax error, an alias bomb, too deep, a bad value
         return None, None, [Problem(name, err.line, "", err.message)]
     if data is None:

@@ -18,9 +18,9 @@ sentence and, where known, a line:
 The limits are far above what a lesson needs: the largest lesson file is about 13 KB, 12 levels deep and 1,000
 nodes.
 
->>> load("a: &x [1, 2]\\nb: *x\\n")[0]
+>>> parse("a: &x [1, 2]\\nb: *x\\n")[0]
 {'a': [1, 2], 'b': [1, 2]}
->>> load("a: [[[[1]]]]", max_depth=3)
+>>> parse("a: [[[[1]]]]", max_depth=3)
 Traceback (most recent call last):
 ...
 course.safe_yaml.YamlRefused: line 1: nested more than 3 levels deep; content files need a handful
@@ -135,7 +135,7 @@ def check_shape(text: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODE
         return
 
 
-def load(text: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node | None]:
+def parse(text: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node | None]:
     """The document's data and its node tree (for line numbers), or YamlRefused.
 
     One parse serves both: the data is constructed from the composed nodes, as `yaml.safe_load` would.

@@ -34,7 +34,7 @@ def _ids(path: Path) -> tuple[str, ...]:
     """The string `id`s of a list of rows in a data file, read as safely as a lesson (course.safe_yaml: size, encoding,
     nesting and alias bombs checked first); a file that cannot be read is a ValueError naming it."""
     try:
-        rows = safe_yaml.load(safe_yaml.read_text(path))[0] or []
+        rows = safe_yaml.parse(safe_yaml.read_text(path))[0] or []
     except safe_yaml.YamlRefused as err:
         raise ValueError(f"{path.parent.name}/{path.name} cannot be read: {err}") from None
     if not isinstance(rows, list):
