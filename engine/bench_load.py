@@ -22,20 +22,17 @@ import json
 import math
 import os
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from engine.app_server import CHROMIUM_FLAGS, Server, find_chromium
 from engine.bench_report import append_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +44,6 @@ WALK_LESSONS = (1, 2)  # light lessons the others step through and answer
 # Targets from issue 15.
 P95_TARGET_S = 1.0
 MEMORY_TARGET_MB = 1536.0
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 # ------------------------------------------------------------------ pure parts (unit-tested)
@@ -181,52 +176,6 @@ def _quiz(quiz_id: str | None) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------ the server and its sampler
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Server:
-    """`streamlit run app.py` on a free port with its own database, runs and uploads folders; stopped by its PID."""
-
-    def __init__(self, work: Path):
-        self.work, self.port, self.proc = work, _free_port(), None
-        self.db = work / "progress.sqlite3"
-        self.runs = work / "runs"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 120) -> None:
-        env = {**os.environ, "LLM_COURSE_DB": str(self.db), "COURSE_RUNS_DIR": str(self.runs),
-               "LLM_COURSE_UPLOADS": str(self.work / "uploads")}
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-               "--server.headless", "true", "--server.address", "127.0.0.1"]
-        log = (self.work / "streamlit.log").open("a")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    return
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("Streamlit did not become healthy: " + (self.work / "streamlit.log").read_text()[-2000:])
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 class _Sampler(threading.Thread):
@@ -440,12 +389,14 @@ def run_statuses(runs: Path) -> dict[str, int]:
 
 def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True) -> dict[str, Any]:
     """Run the load benchmark, write its figures (unless `write` is False: a smoke run) and return them."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if not chromium:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    server = _Server(work)
-    server.start()
+    runs = work / "runs"
+    server = Server(work / "progress.sqlite3", work / "streamlit.log",
+                    env={"COURSE_RUNS_DIR": str(runs), "LLM_COURSE_UPLOADS": str(work / "uploads")})
+    server.start(timeout=120)
     sampler = _Sampler(server.proc.pid)
     sampler.start()
     results = [LearnerResult(f"Load learner {i + 1}") for i in range(learners)]
@@ -458,7 +409,7 @@ def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True) 
         sampler.join()
         server.stop()
     summary = summarise(
-        results, lost_answers(server.db, results), run_statuses(server.runs),
+        results, lost_answers(server.db, results), run_statuses(runs),
         peak_rss_mb=max(sampler.rss, default=0.0), peak_children_rss_mb=max(sampler.children_rss, default=0.0),
         peak_threads=max(sampler.threads, default=0),
         mean_cpu=sum(sampler.cpu) / len(sampler.cpu) if sampler.cpu else 0.0, peak_cpu=max(sampler.cpu, default=0.0),

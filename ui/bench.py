@@ -68,7 +68,7 @@ def bench_validator() -> tuple[str, str]:
 
 
 def bench_browser() -> tuple[str, str]:
-    from ui.serve import (  # the same server harness the browser tests use
+    from engine.app_server import (  # the same server harness the browser tests use
         CHROMIUM_FLAGS,
         Server,
         find_chromium,

@@ -83,7 +83,7 @@ class _Course:
     """A course server with a fresh database whose learner stands on lesson 7's training card, and a browser."""
 
     def __init__(self, tmp: Path):
-        from ui.serve import Server  # the same server harness the browser tests use
+        from engine.app_server import Server  # the same server harness the browser tests use
 
         self.runs = tmp / f"runs-{time.monotonic_ns()}"
         db = tmp / f"progress-{time.monotonic_ns()}.sqlite3"
@@ -99,7 +99,7 @@ class _Course:
     def __enter__(self):
         from playwright.sync_api import sync_playwright
 
-        from ui.serve import CHROMIUM_FLAGS
+        from engine.app_server import CHROMIUM_FLAGS
 
         self.server.start()
         self._playwright = sync_playwright().start()

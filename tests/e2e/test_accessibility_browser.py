@@ -17,7 +17,7 @@ import pytest
 
 from course.loader import load_course
 from course.progress import ProgressStore
-from ui.serve import Server, find_chromium
+from engine.app_server import Server, find_chromium
 
 pytestmark = pytest.mark.browser
 LESSON2 = "how-llms-are-trained"

@@ -15,7 +15,7 @@ import pytest
 
 from course.loader import load_course
 from course.progress import ProgressStore
-from ui.serve import Server
+from engine.app_server import Server
 
 pytestmark = pytest.mark.browser
 

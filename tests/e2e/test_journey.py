@@ -21,8 +21,8 @@ from course.grading import is_graded, shuffled
 from course.loader import load_course
 from course.progress import ProgressStore
 from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Quiz, Reflection, SingleChoice
+from engine.app_server import free_port
 from tests.e2e.conftest import LESSON7, card_shown, next_card, put_on_card
-from ui.serve import free_port
 
 pytestmark = pytest.mark.browser
 

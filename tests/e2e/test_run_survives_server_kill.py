@@ -12,8 +12,8 @@ import time
 
 import pytest
 
+from engine.app_server import free_port
 from tests.e2e.conftest import open_at_training_card, step_shown
-from ui.serve import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -1,8 +1,9 @@
 """Serve the course from a script: `streamlit run app.py` in a child process on a free port, for the browser tests
-and the benchmarks (`ui/bench.py`, `ui/bench_live.py`).
+and the benchmarks (`ui/bench.py`, `ui/bench_live.py`, `engine/bench_load.py`).
 
-It lives here, not in the tests, because production modules (the benchmarks) need it too and must not import
-test code. No Streamlit import: the server is a subprocess, started and stopped by its own PID.
+It lives in engine/, not in the tests or ui/, because production modules need it too (the load benchmark is
+`python -m engine.bench load`, and engine never imports ui) and must not import test code. No Streamlit import:
+the server is a subprocess, started and stopped by its own PID.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def find_chromium() -> str | None:
 class Server:
     """`streamlit run app.py` in a subprocess with its own progress database; restartable with the same one."""
 
-    def __init__(self, db: Path, log: Path):
-        self.db, self.log, self.port, self.proc = db, log, free_port(), None
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None):
+        """`env`: more environment for the server (e.g. COURSE_RUNS_DIR, LLM_COURSE_UPLOADS: where its runs and
+        uploads go), on top of this process's and the database's."""
+        self.db, self.log, self.env, self.port, self.proc = db, log, env or {}, free_port(), None
 
     @property
     def url(self) -> str:
@@ -47,7 +50,7 @@ class Server:
 
     def start(self, timeout: float = 90) -> None:
         """Start the server and wait until its health check answers; RuntimeError (with the log's tail) if not."""
-        env = {**os.environ, "LLM_COURSE_DB": str(self.db)}
+        env = {**os.environ, "LLM_COURSE_DB": str(self.db), **self.env}
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
                "--server.headless", "true", "--server.address", "127.0.0.1"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
