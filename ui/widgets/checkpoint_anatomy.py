@@ -218,14 +218,20 @@ def _anatomy_section(a: CheckpointAnatomy, source: Checkpoint, key: str) -> None
                      hide_index=True, width="stretch")
 
 
+def _pressed_for(run_dir: str, label: str, key: str, icon: str) -> bool:
+    """A button whose press is remembered for this run: later reruns keep its result on screen, and choosing
+    another model hides it until the button is pressed again (the work is slow, so it waits for the press)."""
+    flag = f"{key}-pressed"
+    if st.button(label, key=key, icon=icon):
+        st.session_state[flag] = run_dir
+    return st.session_state.get(flag) == run_dir
+
+
 def _round_trip_section(source: Checkpoint, key: str) -> None:
     st.markdown("#### Save as safetensors, load it back, run it")
     st.markdown("`safetensors` is how models are shared: a small header naming each tensor, then the raw numbers. "
                 "Loading it only copies bytes, so unlike a pickled `.pt` file it cannot run hidden code.")
-    flag = f"{key}-roundtrip"
-    if st.button("Save as safetensors", key=f"{key}-save", icon=":material/save:"):
-        st.session_state[flag] = source.run_dir
-    if st.session_state.get(flag) != source.run_dir:
+    if not _pressed_for(source.run_dir, "Save as safetensors", f"{key}-save", ":material/save:"):
         return
     with st.spinner("Exporting, loading back and generating from both..."):
         rt = _round_trip(source.run_dir, source.stamp)
@@ -284,10 +290,7 @@ def _quant_section(learner_id: int, source: Checkpoint, key: str) -> None:
     st.markdown("Each row of every weight matrix in the blocks gets one scale, and its numbers become whole numbers "
                 "from -127 to 127: one byte each instead of four. The model then runs again and is measured on the "
                 "same validation text as before.")
-    flag = f"{key}-int8"
-    if st.button("Quantise to int8", key=f"{key}-quantise", icon=":material/compress:"):
-        st.session_state[flag] = source.run_dir
-    if st.session_state.get(flag) != source.run_dir:
+    if not _pressed_for(source.run_dir, "Quantise to int8", f"{key}-quantise", ":material/compress:"):
         return
     found = validation_text(learner_id, source)
     if found is None:
