@@ -1,5 +1,5 @@
-"""Benchmarks: `python -m engine.bench train|tokenize|embeddings|gpu|scaling|retrieval|load`. Each appends its
-figures to docs/benchmarks.md (`load`, ten learners in one Chromium at once, also writes docs/benchmarks-load.json).
+"""Benchmarks: `python -m engine.bench train|versus|generate|nanogpt|tokenize|embeddings|gpu|scaling|retrieval|load`.
+Each appends its figures to docs/benchmarks.md (`load`, ten learners in one Chromium at once, also writes docs/benchmarks-load.json).
 
 Speed targets live here, never in timed unit tests (a loaded CI machine would make those flaky). `gpu` is the
 check of everything CPU tests cannot prove (torch.compile, bf16, NCCL across GPUs): run it on any CUDA machine.
@@ -19,13 +19,38 @@ __all__ = ["BENCHMARKS_MD", "append_section", "machine_line", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Run one benchmark; returns the process exit code (non-zero when a `gpu` check failed)."""
     parser = argparse.ArgumentParser(prog="python -m engine.bench")
-    parser.add_argument("which", choices=["train", "tokenize", "gpu", "embeddings", "scaling", "retrieval", "load"])
-    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds (train, and gpu's budgeted run)")
+    parser.add_argument("which", choices=["train", "versus", "generate", "nanogpt", "tokenize", "gpu", "embeddings",
+                                          "scaling", "retrieval", "load"])
+    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds (train, versus, gpu's budgeted run)")
+    parser.add_argument("--runs", type=int, default=1, help="train: this many runs, each in its own process, and their median")
+    parser.add_argument("--pairs", type=int, default=3, help="versus, nanogpt: how many alternating pairs")
+    parser.add_argument("--before", default=None, help="versus: the commit whose lesson preset is 'before'")
+    parser.add_argument("--nanogpt", default=None, help="nanogpt: a checkout of github.com/karpathy/nanoGPT")
+    parser.add_argument("--steps", type=int, default=300, help="nanogpt: iterations per run")
     args = parser.parse_args(argv)
     if args.which == "train":
         from engine import bench_train
 
-        bench_train.run(time_budget=args.time_budget)
+        if args.runs > 1:
+            bench_train.run_many(args.runs, time_budget=args.time_budget)
+        else:
+            bench_train.run(time_budget=args.time_budget)
+    elif args.which == "versus":
+        from engine import bench_versus
+
+        bench_versus.run(pairs=args.pairs, time_budget=args.time_budget, before=args.before or bench_versus.BEFORE_COMMIT)
+    elif args.which == "generate":
+        from engine import bench_generate
+
+        bench_generate.run()
+    elif args.which == "nanogpt":
+        from pathlib import Path
+
+        from engine import bench_nanogpt
+
+        if not args.nanogpt:
+            parser.error("nanogpt needs --nanogpt PATH (a checkout of github.com/karpathy/nanoGPT)")
+        bench_nanogpt.run(Path(args.nanogpt), steps=args.steps, pairs=args.pairs)
     elif args.which == "embeddings":
         from engine import bench_embeddings
 

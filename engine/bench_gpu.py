@@ -5,9 +5,11 @@ that the GPU paths work. This runs them for real and appends the figures to docs
 
 1. bf16: the compute capability, the dtype engine.device picks (bf16 only at 8.0+), a bf16 autocast matmul.
 2. torch.compile: the `gpu` preset's model compiled (its compile time) and its step time against eager mode.
-3. Muon: a short run with torch.optim.Muon (Newton-Schulz in bf16), or the AdamW fallback where bf16 is not native.
+3. Muon: a short run with engine.muon.Muon (batched Newton-Schulz in bf16), or the AdamW fallback where bf16 is not native.
 4. a budgeted run: the `gpu` preset for `--time-budget` seconds with compile on, as a learner's run would train
    (steps, tokens/s, validation loss, whether it kept to its budget).
+4b. no stalls (issue 16): the token array on the GPU, the vocabulary padded to a multiple of 64, and the same
+   steps with the loss read back every step against every 16 (what the host-device synchronisation cost).
 5. with two or more GPUs: "cuda:1" really trains on GPU 1, and a 2-process NCCL run under torchrun ends cleanly.
 
 Exits non-zero when a check fails; on a machine without CUDA it says so and exits 0 without writing anything.
@@ -129,6 +131,30 @@ def check_budget(config: TrainConfig, time_budget: float) -> Rows:
             ("  device sentence", state.device.sentence)]
 
 
+def check_no_stalls(config: TrainConfig, steps: int = 200) -> Rows:
+    """The data lives on the GPU, the table is padded, and reading the loss back every 16 steps is not slower
+    than every step (eager, so compile time does not blur it)."""
+    ms: dict[int, float] = {}
+    state = None
+    for k in (1, 16, 1, 16):  # interleaved: the second of each pair is the one kept (warm)
+        state = prepare(replace(config, max_steps=steps, time_budget=None, compile=False, sample_interval=0,
+                                eval_interval=10 * steps, readback_every=k), _text())
+        records: list[dict] = []
+        train_loop(state, on_record=records.append)
+        if state.device.type == "cuda":
+            torch.cuda.synchronize()
+        ms[k] = 1000 * (records[-2]["elapsed_s"] - records[1]["elapsed_s"]) / max(1, len(records) - 3)
+    assert state is not None
+    if state.data.train.device.type != "cuda":
+        raise CheckFailed(f"the token array stayed on {state.data.train.device}")
+    rows = state.model.transformer.wte.weight.size(0)
+    if rows % 64:
+        raise CheckFailed(f"the token table has {rows} rows, not a multiple of 64")
+    return [("token array on the GPU, table rows", f"yes, {rows} for {state.tokenizer.vocab_size} tokens"),
+            ("ms per step, loss read back every step vs every 16", f"{ms[1]:.2f} vs {ms[16]:.2f} "
+                                                                   f"({ms[1] / ms[16]:.2f}x)")]
+
+
 def check_second_gpu(config: TrainConfig) -> Rows:
     """device "cuda:1" trains on GPU 1 (the run manager gives each run slot its own GPU)."""
     before = torch.cuda.memory_allocated(1)
@@ -198,6 +224,7 @@ def run(time_budget: float = 60.0, write: bool = True) -> int:
         ("torch.compile", lambda: check_compile(config)),
         ("Muon", lambda: check_muon(config)),
         ("budgeted run", lambda: check_budget(config, time_budget)),
+        ("no stalls", lambda: check_no_stalls(config)),
     ]
     if n >= 2:
         checks += [("second GPU", lambda: check_second_gpu(config)), ("2-GPU NCCL run", check_nccl)]

@@ -19,7 +19,9 @@ DEFAULT_CORPUS = REPO_ROOT / "data" / "tinyshakespeare.txt"
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run. Defaults are the `lesson` preset's (see PRESETS)."""
+    """Everything that defines a training run. Defaults are the `lesson` preset's (see PRESETS), except the recipe
+    options of issue 16 (model and Muon options, the schedule's shape), which default to off: a checkpoint saved
+    before they existed lacks them, and `from_dict` must rebuild the run it was."""
 
     # model shape (vocab_size comes from the tokenizer)
     n_layer: int = 3
@@ -28,6 +30,13 @@ class TrainConfig:
     block_size: int = 64  # context length in tokens
     dropout: float = 0.0
     bias: bool = False
+    # model options (engine.model.GPTConfig; docs/training-notes.md says which the lesson preset uses and why)
+    mlp_act: str = "gelu"  # "gelu" or "relu2"
+    zero_init_proj: bool = False  # projections into the residual stream start at zero
+    qk_norm: bool = False  # RMS-normalised queries and keys
+    rope: bool = False  # rotary position embeddings (beside the learned ones)
+    logit_softcap: float = 0.0  # > 0: logits soft-capped at +-this
+    vocab_multiple: int | None = None  # embedding rows rounded up to a multiple of this; None = 64 on CUDA, else 1
     # optimisation
     batch_size: int = 32  # sequences per step (per process under torchrun)
     optimizer: str = "muon"  # "adamw": AdamW for everything; "muon": Muon for hidden matrices, AdamW for the rest
@@ -39,6 +48,14 @@ class TrainConfig:
     grad_clip: float = 1.0  # clip the global gradient norm to this (0 = off)
     warmup_steps: int = 20
     min_lr_frac: float = 0.1  # the cosine ends at this fraction of the peak learning rate
+    lr_schedule: str = "cosine"  # "cosine": warm-up, cosine decay; "wsd": warm-up, stable, linear cool-down
+    cooldown_frac: float = 0.4  # "wsd": the last this fraction of the run decays linearly to min_lr_frac
+    # Muon's options (engine.muon)
+    muon_split_qkv: bool = False  # orthogonalise the fused Q, K, V weight as three matrices
+    muon_momentum_warmup: int = 0  # steps over which Muon's momentum rises from muon_momentum_start to 0.95
+    muon_momentum_start: float = 0.85
+    muon_ns_dtype: str = "bfloat16"  # Newton-Schulz precision, "bfloat16" or "float32" (bf16 measured faster on CPU too)
+    muon_batched: bool = True  # orthogonalise same-shape matrices together
     # how long
     max_steps: int | None = None
     time_budget: float | None = 60.0  # seconds of wall clock, evaluation included
@@ -57,10 +74,15 @@ class TrainConfig:
     dtype: str = "auto"  # "auto", "float32" or "bfloat16" (see engine.device)
     compile: bool | None = None  # torch.compile: None = the device's rule (CUDA, runs of 120 s or more); True/False force
     threads: int | None = None  # CPU threads; None = one per physical core
+    readback_every: int | None = None  # read loss and gradient norm back every k steps; None: 1 on a CPU, 16 on CUDA
 
-    def model_config(self, vocab_size: int) -> GPTConfig:
+    def model_config(self, vocab_size: int, device_type: str = "cpu") -> GPTConfig:
+        """The model's shape. `device_type`: where it will train (a padded table only on CUDA, see vocab_multiple)."""
+        multiple = self.vocab_multiple if self.vocab_multiple is not None else (64 if device_type == "cuda" else 1)
         return GPTConfig(block_size=self.block_size, vocab_size=vocab_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias)
+                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
+                         mlp_act=self.mlp_act, zero_init_proj=self.zero_init_proj, qk_norm=self.qk_norm,
+                         rope=self.rope, logit_softcap=self.logit_softcap, vocab_multiple=multiple)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,9 +110,9 @@ PRESETS: dict[str, TrainConfig] = {
         threads=1,  # a second thread costs more than it saves on toy matrices (and stalls on a busy machine)
     ),
     # The default the course's UI uses: 3 layers x 4 heads x 128 wide (0.6M parameters), batch 32 x 64 tokens,
-    # Muon + AdamW, 60 s. The best validation loss we measured in 60 s on a 2-core CPU (about 1.63 when the
-    # machine is quiet); docs/training-notes.md says what else we tried.
-    "lesson": TrainConfig(),
+    # Muon + AdamW, 60 s; rotary position embeddings, QK-norm, Muon orthogonalising Q, K and V apart, and the cosine
+    # down to zero (issue 16: each measured side by side, the other candidates dropped; docs/training-notes.md).
+    "lesson": TrainConfig(rope=True, qk_norm=True, muon_split_qkv=True, min_lr_frac=0.0),
     # For a CUDA GPU: nanoGPT's shakespeare_char model (10.7M parameters), reaches ~1.47 validation loss.
     "gpu": TrainConfig(
         n_layer=6, n_head=6, n_embd=384,  # deeper and wider: a GPU does this in minutes

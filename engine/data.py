@@ -35,6 +35,11 @@ class TextDataset:
         self.train = ids[:n_train]  # (N_train,) the first 90%
         self.val = ids[n_train:]  # (N_val,) the last 10%
 
+    def to_device(self, device: torch.device | str) -> None:
+        """Keep both splits on `device` (a GPU): batches are then cut there, with no host-to-device copy per step
+        but the (B,) window starts."""
+        self.train, self.val = self.train.to(device), self.val.to(device)
+
     def split(self, name: str) -> torch.Tensor:
         if name == "train":
             return self.train
@@ -66,10 +71,14 @@ class TextDataset:
         """
         data = self.split(split)
         ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,) window starts
-        offsets = ix.unsqueeze(1) + torch.arange(block_size + 1)  # (B, 1) + (T+1,) -> (B, T+1)
+        if data.device.type != "cpu":  # the ids live on the GPU (to_device): cut the windows there
+            ix = ix.to(data.device, non_blocking=True)
+        offsets = ix.unsqueeze(1) + torch.arange(block_size + 1, device=data.device)  # (B, 1) + (T+1,) -> (B, T+1)
         window = data[offsets]  # (B, T+1) token ids
         x = window[:, :-1].contiguous()  # (B, T)   ids 0 .. T-1 of each window
         y = window[:, 1:].contiguous()  # (B, T)   ids 1 .. T: the token after each input position
+        if data.device.type != "cpu":
+            return x.to(device), y.to(device)  # already there: no copy
         if torch.device(device).type == "cuda":
             # pinned memory + non_blocking lets the copy overlap with the GPU's work on the previous step
             return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)

@@ -10,7 +10,9 @@ with several GPUs runs one training process per GPU; `gpu_for_slot` says which).
 - MPS: float32, no compile (both are still patchy there in torch 2.x); bf16 only from macOS 14.
 - CPU: the intra-op thread pool is set to the number of *physical* cores (hyper-threads share one core's
   vector units, so they add contention, not speed). bf16 autocast is used only if this machine's CPU has native
-  bf16 dot products (AVX512-BF16 or AMX) *and* a quick measurement says it is faster; otherwise float32.
+  bf16 dot products (AVX512-BF16 or AMX) *and* it is faster for the run's own model and batch: engine.prepare
+  times both on the run's shapes (`faster_precision`). A fixed probe cannot decide it: bf16 wins on wide
+  matrices and big batches, float32 on small ones (nanoGPT's 4 x 128 model at batch 12: ~1.3x faster in float32).
   No `torch.compile` on CPU: it needs a C++ toolchain and ~30-60 s of compiling on two cores, which is the whole
   budget of a lesson run.
 
@@ -26,16 +28,17 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, int], DeviceInfo] = {}
-_bf16_cpu_faster: bool | None = None
+_bf16_cpu_faster: bool | None = None  # what the last measurement in this process chose
+_precision_cache: dict[Hashable, str] = {}  # faster_precision's answers, per run shape
+PRECISION_MARGIN = 0.9  # bf16 must take at most this fraction of float32's time (a stable choice, not a coin toss)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class DeviceInfo:
     compile: bool  # wrap the model in torch.compile
     sentence: str  # for the UI: "Training on CPU, 2 threads"
     index: int | None = None  # which GPU ("cuda:1" -> 1); None for the CPU and the Apple GPU
-    # bf16 matmuls run at full speed here (not emulated). torch.optim.Muon orthogonalises in bf16, so where this
+    # bf16 matmuls run at full speed here (not emulated). engine.muon.Muon orthogonalises in bf16, so where this
     # is False engine.prepare trains with AdamW instead. CPUs: True (torch's bf16 CPU kernels are what the
     # `lesson` preset's Muon was tuned with; autocast is a separate, measured decision).
     native_bf16: bool = True
@@ -103,36 +106,37 @@ def _cpu_has_native_bf16() -> bool:
 
 
 def _measure_bf16_cpu() -> bool:
-    """Is a bf16-autocast forward+backward of a transformer-sized MLP at least 15% faster than float32 here?
+    """May a run on this CPU consider bf16 at all? Only with native bf16 dot products; whether it is *faster* is
+    measured per run on its own shapes (`faster_precision`, called by engine.prepare). One function, so a test can
+    make ranks of one run disagree here."""
+    return _cpu_has_native_bf16()
 
-    Measured once per process (about 0.3 s), interleaved and taking the best of several tries so a busy
-    neighbour process does not decide it. The 15% margin keeps the choice stable from one process to the next.
+
+def faster_precision(step: Callable[[bool], None], key: Hashable, rounds: int = 3) -> str:
+    """"bfloat16" or "float32": whichever runs `step(bf16)` (one forward and backward of the run's model on one of
+    its batches) faster, bf16 needing to win by 10%. One warm-up call each, then `rounds` interleaved timings,
+    the best of each kept, so a busy neighbour process does not decide it. Answers are kept per `key` (the
+    run's shape), so a second run of the same shape in this process does not measure again (about 0.5 s for the
+    lesson preset).
+
+    >>> faster_precision(lambda bf16: time.sleep(0.001 if bf16 else 0.01), key="doctest")  # bf16 10x faster here
+    'bfloat16'
     """
     global _bf16_cpu_faster
-    if _bf16_cpu_faster is not None:
-        return _bf16_cpu_faster
-    if not _cpu_has_native_bf16():
-        _bf16_cpu_faster = False
-        return False
-    g = torch.Generator().manual_seed(0)
-    # one transformer MLP (width 128, 2048 tokens): two matmuls and a GELU, forward and backward
-    x = torch.randn(2048, 128, generator=g)
-    w1 = (0.02 * torch.randn(512, 128, generator=g)).requires_grad_()
-    w2 = (0.02 * torch.randn(128, 512, generator=g)).requires_grad_()
-
-    def once(bf16: bool) -> float:
-        t = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            y = F.linear(F.gelu(F.linear(x, w1)), w2)  # (2048, 128) -> (2048, 512) -> (2048, 128)
-        y.float().square().mean().backward()
-        return time.perf_counter() - t
-
+    if key in _precision_cache:
+        return _precision_cache[key]
     best = {False: float("inf"), True: float("inf")}
-    for _ in range(8):
+    for bf16 in (False, True):
+        step(bf16)  # allocations, kernel choice
+    for _ in range(rounds):
         for bf16 in (False, True):
-            best[bf16] = min(best[bf16], once(bf16))
-    _bf16_cpu_faster = best[True] < 0.85 * best[False]
-    return _bf16_cpu_faster
+            t = time.perf_counter()
+            step(bf16)
+            best[bf16] = min(best[bf16], time.perf_counter() - t)
+    choice = "bfloat16" if best[True] < PRECISION_MARGIN * best[False] else "float32"
+    _precision_cache[key] = choice
+    _bf16_cpu_faster = choice == "bfloat16"
+    return choice
 
 
 def gpu_for_slot(slot: int, n_gpus: int) -> str:
@@ -205,7 +209,7 @@ def get_device(
             info = _choose(preferred, dtype, processes_per_host)
             _cache[key] = info
         if info.type == "cpu" and threads is not None and threads != info.threads:
-            info = replace(info, threads=threads, sentence=_cpu_sentence(threads, info.dtype))
+            info = replace(info, threads=threads, sentence=cpu_sentence(threads, info.dtype))
         if info.type == "cpu":
             torch.set_num_threads(info.threads)  # process-wide: set again in case another run changed it
         if info.type == "cuda" and info.index is not None:
@@ -213,7 +217,8 @@ def get_device(
         return info
 
 
-def _cpu_sentence(threads: int, dtype: str) -> str:
+def cpu_sentence(threads: int, dtype: str) -> str:
+    """What the learner reads, e.g. "Training on CPU, 2 threads, bf16"."""
     plural = "thread" if threads == 1 else "threads"
     return f"Training on CPU, {threads} {plural}" + (", bf16" if dtype == "bfloat16" else "")
 
@@ -258,8 +263,9 @@ def _choose(preferred: str, dtype: str, processes_per_host: int) -> DeviceInfo:
 
     threads = max(1, physical_cores() // max(1, processes_per_host))
     torch.set_num_threads(threads)
+    # "auto": bf16 is the candidate where native; engine.prepare keeps it only if it measures faster for the run
     chosen = dtype if dtype != "auto" else ("bfloat16" if _measure_bf16_cpu() else "float32")
-    return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, _cpu_sentence(threads, chosen))
+    return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, cpu_sentence(threads, chosen))
 
 
 def predicted_sentence(preferred: str = "auto", dtype: str = "auto", threads: int | None = None) -> str:
@@ -287,12 +293,10 @@ def predicted_sentence(preferred: str = "auto", dtype: str = "auto", threads: in
         return "Training on the Apple GPU (MPS)"
     n_threads = threads if threads is not None else physical_cores()
     if dtype != "auto":
-        return _cpu_sentence(n_threads, dtype)
-    if _bf16_cpu_faster is not None:  # measured already in this process
-        return _cpu_sentence(n_threads, "bfloat16" if _bf16_cpu_faster else "float32")
+        return cpu_sentence(n_threads, dtype)
     if not _cpu_has_native_bf16():
-        return _cpu_sentence(n_threads, "float32")
-    return _cpu_sentence(n_threads, "float32") + " (bf16 if it measures faster on this CPU)"
+        return cpu_sentence(n_threads, "float32")
+    return cpu_sentence(n_threads, "float32") + " (bf16 if it measures faster for the run on this CPU)"
 
 
 
@@ -312,8 +316,10 @@ def single_thread() -> Iterator[None]:
     """
     with _one_thread_lock:
         before = torch.get_num_threads()
-        torch.set_num_threads(1)
+        if before != 1:  # (nested: already one thread, nothing to change; a change of the pool is not free)
+            torch.set_num_threads(1)
         try:
             yield
         finally:
-            torch.set_num_threads(before)
+            if before != 1:
+                torch.set_num_threads(before)

@@ -8,6 +8,10 @@ Where the ideas come from: the loop itself is Karpathy's nanoGPT `train.py`; gra
 2013; the evaluation on fixed batches so the curve moves only when the model does. The loop ends at `max_steps`,
 when its wall-clock `time_budget` runs out (engine.schedule plans the schedule for it), on divergence, or when
 `stop_event` is set.
+
+On a GPU the loop keeps the device busy: no host synchronisation per step (the loss is read back every 16 steps,
+`readback_every`), the next batch drawn before the backward pass, evaluation with the compiled model under
+torch.inference_mode, and samples generated with the key-value cache.
 """
 
 from __future__ import annotations
@@ -26,11 +30,49 @@ from engine import checkpoint
 from engine.config import PRESETS, TrainConfig
 from engine.data import TextDataset
 from engine.distributed import agree_mean, agree_min, agree_step
+from engine.muon import Muon
 from engine.prepare import TrainState
-from engine.schedule import BudgetPlanner, EarlyStopping, eval_every, lr_factor, resumed_factor
+from engine.schedule import BudgetPlanner, EarlyStopping, eval_every, lr_factor, muon_momentum, resumed_factor
+
+CUDA_READBACK_EVERY = 16  # steps between loss read-backs on a GPU (a 10 ms step: about every 0.2 s)
 
 
-@torch.no_grad()
+def readback_every(config: TrainConfig, device_type: str) -> int:
+    """How often the loop reads the loss and gradient norm back from the device: `config.readback_every`, or
+    every step on a CPU (the numbers are already in host memory) and every 16 on a GPU, where each read-back
+    makes the host wait for the GPU to finish and leaves it idle while the next step is launched.
+
+    >>> readback_every(TrainConfig(), "cpu"), readback_every(TrainConfig(), "cuda")
+    (1, 16)
+    """
+    if config.readback_every is not None:
+        return max(1, config.readback_every)
+    return CUDA_READBACK_EVERY if device_type == "cuda" else 1
+
+
+def prefetches(device_type: str) -> bool:
+    """Draw the next batch before the backward pass (on a GPU, where its indexing then overlaps the backward;
+    on a CPU the same cores would do both, so nothing is gained)."""
+    return device_type == "cuda"
+
+
+def _read_back(pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor]],
+               dinfo: Any) -> list[tuple[int, float]]:
+    """Fill the waiting records' train_loss and grad_norm in one transfer (averaged over ranks under torchrun);
+    returns (step, loss) of each, oldest first."""
+    if not pending:
+        return []
+    losses = torch.stack([loss.float() for _, loss, _ in pending])  # (n,)
+    norms = torch.stack([norm.float() for _, _, norm in pending])  # (n,)
+    if dinfo.enabled:
+        losses = agree_mean(losses, dinfo)
+    both = torch.stack([losses, norms]).tolist()  # the one host-device transfer
+    for (rec, _, _), loss, norm in zip(pending, both[0], both[1], strict=True):
+        rec["train_loss"], rec["grad_norm"] = loss, norm
+    return [(rec["step"], rec["train_loss"]) for rec, _, _ in pending]
+
+
+@torch.inference_mode()
 def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float | None = None,
                   min_batches: int = 1, timings: list[float] | None = None,
                   data: TextDataset | None = None) -> float:
@@ -40,9 +82,10 @@ def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float
     `deadline` (a time.perf_counter() value): stop early, after at least `min_batches`, if it passes (a machine
     that suddenly got busy must not push a timed run far past its budget). Ignored under DDP, where every
     process must run the same number of batches. `timings`, if given, receives each batch's seconds. `data`:
-    another text's splits instead of the run's (a fine-tune's original corpus).
+    another text's splits instead of the run's (a fine-tune's original corpus). Under torch.inference_mode:
+    no autograd bookkeeping at all, not only no gradients.
     """
-    model, cfg = state.model, state.config
+    model, cfg = state.evaluator, state.config  # the compiled model where there is one
     model.eval()
     g = torch.Generator().manual_seed(cfg.seed + 10_000 + 7 * state.dist.rank + (1 if split == "val" else 0))
     total = torch.zeros((), device=state.device.device)
@@ -130,6 +173,10 @@ def train_loop(
     the first record this call publishes "notes" (state.notes: what prepare changed, e.g. no torch.compile) if
     any, and on the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
     validation loss is near ln(vocab_size) and its sample is gibberish.
+
+    On a GPU the loss is read back every `readback_every` steps (16), not every step: the records of the steps
+    between are held back and published together at the read-back, complete (train_loss and grad_norm filled
+    in), so every consumer sees the same records as on a CPU, in bursts of 16. Divergence is noticed there too.
     """
     cfg, model, dinfo = state.config, state.train_model, state.dist
     publish = on_record or (lambda record: None)
@@ -156,7 +203,7 @@ def train_loop(
         eval_s_per_batch[0] = min(eval_s_per_batch[0], sorted(times)[len(times) // 2])
         return loss
 
-    step_times = [float("inf"), 0.0]  # best and recent (smoothed) seconds per training step
+    step_times = [float("inf"), 0.0]  # best and recent (smoothed) seconds per training step (between read-backs)
 
     def final_reserve() -> float:
         # time the end-of-run evaluation will take: val over final_eval_batches + train over eval_batches,
@@ -186,18 +233,28 @@ def train_loop(
 
     planner = BudgetPlanner(cfg.time_budget, cfg.max_steps, start_step, cfg.eval_interval)
     early = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
+    k = readback_every(cfg, state.device.type)
+    prefetch = prefetches(state.device.type)
+    pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor]] = []  # records awaiting their read-back
+    synced = (time.perf_counter(), start_step)  # clock and step of the last read-back
+    batch: tuple[torch.Tensor, torch.Tensor] | None = None
     tok_rate = None
     status, message = "finished", ""
     while planner.total_steps is None or state.step < planner.total_steps:
-        t_step = time.perf_counter()
         factor = lr_factor(state.step, cfg, planner.total_steps, sched_start, start_factor)
+        momentum = muon_momentum(state.step, cfg)
         for opt in state.optimizers:
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor
+                if isinstance(opt, Muon):
+                    group["momentum"] = momentum
 
-        x, y = state.data.get_batch("train", cfg.batch_size, cfg.block_size, state.generator, state.device.device)
+        x, y = batch if batch is not None else state.data.get_batch(
+            "train", cfg.batch_size, cfg.block_size, state.generator, state.device.device)  # (B, T) each
         with state.device.autocast():
             _, loss = model(x, y)
+        if prefetch:  # the next batch, drawn while the GPU still works: its indexing overlaps the backward
+            batch = state.data.get_batch("train", cfg.batch_size, cfg.block_size, state.generator, state.device.device)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
         for opt in state.optimizers:
@@ -206,28 +263,57 @@ def train_loop(
             opt.zero_grad(set_to_none=True)
         state.step += 1
 
-        # One number per step crosses from the device: the loss (and the norm). Every decision a process could
-        # make from its own clock (stop now, out of time, the plan ran out early) is agreed here in the same
-        # collective, so all ranks take the same branch and none waits in a collective its partners skipped.
         planner.note_step(state.step, elapsed())
         reserve = final_reserve()
         want_stop = stop_event is not None and stop_event.is_set()
         over_time = cfg.time_budget is not None and elapsed() + reserve >= cfg.time_budget
         early_end = planner.ran_out_early(state.step, elapsed(), reserve)
+        every = eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points)
+        due_sample = bool(dinfo.is_main and cfg.sample_interval and state.step % cfg.sample_interval == 0)
+        # Read the loss back (a host-device synchronisation on a GPU) every k steps, and wherever a decision needs
+        # it: evaluations, samples, a re-plan, the planned end. On a CPU k = 1: every step, as reading is free.
+        # Under torchrun the step-count conditions are the same on every rank, so they meet in the same collective.
+        sync = (k == 1 or state.step % k == 0 or state.step % every == 0 or due_sample or planner.due(state.step)
+                or (planner.total_steps is not None and state.step >= planner.total_steps)
+                or (not dinfo.enabled and (want_stop or over_time or early_end)))
+        tokens = state.tokens_before + (state.step - start_step) * state.tokens_per_step
+        rec = {"step": state.step, "train_loss": None, "val_loss": None, "lr": state.optimizers[0].param_groups[0]["lr"],
+               "grad_norm": None, "tokens_per_s": tok_rate, "elapsed_s": state.elapsed_before + elapsed(),
+               "eta_s": None, "tokens": tokens}
+        if not sync:
+            if cfg.time_budget is not None:
+                rec["eta_s"] = max(0.0, cfg.time_budget - elapsed())
+            pending.append((rec, loss.detach(), grad_norm.detach()))
+            continue
+
+        # One read-back per k steps: every waiting loss and gradient norm in one transfer. Every decision a process
+        # could make from its own clock (stop now, out of time, the plan ran out early) is agreed here in the same
+        # collective, so all ranks take the same branch and none waits in a collective its partners skipped.
         if dinfo.enabled:
             loss_val, want_stop, over_time, early_end = agree_step(loss, want_stop, over_time, early_end, dinfo)
-        else:
+        earlier = _read_back(pending, dinfo)
+        if not dinfo.enabled:
             loss_val = loss.item()
-        dt = time.perf_counter() - t_step
+        grad_val = float(grad_norm)
+        now = time.perf_counter()
+        dt = (now - synced[0]) / max(1, state.step - synced[1])  # seconds per step since the last read-back
         if state.step > start_step + 1:  # the first step pays one-off costs (allocations, kernel choice)
             step_times[0] = min(step_times[0], dt)
             step_times[1] = dt if step_times[1] == 0.0 else 0.8 * step_times[1] + 0.2 * dt
         rate = state.tokens_per_step / dt
         tok_rate = rate if tok_rate is None else 0.9 * tok_rate + 0.1 * rate
 
-        diverged = not math.isfinite(loss_val) or (state.step > 1 and loss_val > 2 * ln_vocab + 2)
-        if diverged:
-            status, message = "diverged", divergence_message(loss_val, state.step, cfg, start_loss)
+        diverged = False
+        for step_no, value in [*earlier, (state.step, loss_val)]:
+            if not math.isfinite(value) or (step_no > 1 and value > 2 * ln_vocab + 2):
+                status, message = "diverged", divergence_message(value, step_no, cfg, start_loss)
+                diverged = True
+                break
+        for old, _, _ in pending:
+            old["tokens_per_s"] = old["tokens_per_s"] or tok_rate
+            state.metrics.append(old)
+            publish(old)
+        pending.clear()
 
         # Plan the schedule for the time budget from the measured speed (engine.schedule.BudgetPlanner).
         if planner.due(state.step) or early_end:
@@ -235,26 +321,25 @@ def train_loop(
             if dinfo.enabled:
                 planned = agree_min(planned, state.device.device)
             planner.accept(planned)
+            every = eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points)  # from the new plan
 
         last = diverged or want_stop or over_time or (planner.total_steps is not None and state.step >= planner.total_steps)
-        tokens = state.tokens_before + (state.step - start_step) * state.tokens_per_step
-        rec = {"step": state.step, "train_loss": loss_val, "val_loss": None, "lr": state.optimizers[0].param_groups[0]["lr"],
-               "grad_norm": float(grad_norm), "tokens_per_s": tok_rate, "elapsed_s": 0.0, "eta_s": None, "tokens": tokens}
+        rec.update(train_loss=loss_val, grad_norm=grad_val, tokens_per_s=tok_rate)
         if last and not diverged:
             thorough = not want_stop  # a learner pressing Stop wants it to stop now, not in 5 seconds
             rec["val_loss"] = timed_eval("val", cfg.final_eval_batches if thorough else cfg.eval_batches)
             eval_original(rec, cfg.final_eval_batches if thorough else cfg.eval_batches)
             rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
             rec["final"] = True
-        elif not diverged and state.step % eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points) == 0:
+        elif not diverged and state.step % every == 0:
             rec["val_loss"] = timed_eval("val", cfg.eval_batches)
             eval_original(rec, cfg.eval_batches)
             # the validation loss is agreed across ranks, so every rank takes this branch together
             if early is not None and early.update(state.step, rec["val_loss"]):
-                last, message = True, early.message(state.step, eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points))
+                last, message = True, early.message(state.step, every)
                 rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
                 rec["final"] = True
-        if dinfo.is_main and cfg.sample_interval and not diverged and (state.step % cfg.sample_interval == 0 or last):
+        if dinfo.is_main and cfg.sample_interval and not diverged and (due_sample or last):
             rec["sample"] = generate_sample(state)
         if state.step == start_step + 1 and start_step > 0 and state.notes:  # resumed: no step-0 record
             rec["notes"] = list(state.notes)
@@ -267,6 +352,7 @@ def train_loop(
         publish(rec)
         if on_checkpoint is not None and not diverged:
             on_checkpoint(state, rec)
+        synced = (time.perf_counter(), state.step)  # the next steps' time starts here: evaluations left out
         if last:
             if want_stop and not diverged:
                 status = "stopped"

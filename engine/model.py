@@ -12,6 +12,11 @@ Sources:
 - the key-value cache for generation (`KVCache`, `GPT.forward_cached`): keep each layer's keys and values of the
   positions already seen, so a new token costs one position's work (Pope et al. 2022, "Efficiently Scaling
   Transformer Inference"). Training never uses it: `forward` is unchanged.
+- options, each off by default and each measured for the 60-second lesson run (docs/training-notes.md says which
+  were kept): ReLU² in the MLP (So et al. 2021, "Primer"), zero-initialised output projections and QK-norm
+  (Henry et al. 2020; as in Keller Jordan's modded-nanogpt speedrun and Karpathy's nanochat), rotary position
+  embeddings (Su et al. 2021, "RoFormer"), logit soft-capping (Gemma 2, 2024). None of them adds or removes a
+  parameter, so checkpoints, the parameter count and every view of the weights stay the same shape.
 
 Shapes in comments: B = batch size, T = sequence length, C = n_embd, nh = n_head, hs = head size = C // nh,
 V = vocab_size.
@@ -42,6 +47,34 @@ class LayerNorm(nn.Module):
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
+def rotary_tables(block_size: int, head_size: int, base: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables (block_size, head_size) of each position's rotation angles (Su et al. 2021), laid out
+    for `apply_rotary`: cos twice, then -sin and sin (one table per half of a head vector).
+
+    Pair i of a query or key at position t is turned by t * base^(-2i / head_size): a query and a key then score
+    by how far apart they are, not where they are.
+    """
+    inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
+    angles = torch.outer(torch.arange(block_size, dtype=torch.float32), inv_freq)  # (T, hs/2)
+    cos, sin = angles.cos(), angles.sin()  # (T, hs/2) each
+    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)  # (T, hs) each
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Rotate each pair (x1[i], x2[i]) of the two halves of every (B, nh, T, hs) head vector by its position's
+    angle (positions start, start + 1, ...): x1 cos - x2 sin, x1 sin + x2 cos, as four whole-tensor operations.
+
+    >>> cos, sin = rotary_tables(4, 2)
+    >>> x = torch.tensor([[[[1.0, 0.0]] * 4]])  # (1, 1, 4, 2): the same vector at positions 0..3
+    >>> [round(v, 3) for v in apply_rotary(x, cos, sin)[0, 0, :, 1].tolist()]  # turned by 0, 1, 2, 3 radians
+    [0.0, 0.841, 0.909, 0.141]
+    """
+    T = x.size(-2)
+    c, s = cos[start : start + T].to(x.dtype), sin[start : start + T].to(x.dtype)  # (T, hs) each
+    swapped = x.roll(x.size(-1) // 2, dims=-1)  # (B, nh, T, hs): the halves swapped, (x2, x1)
+    return x * c + swapped * s  # (B, nh, T, hs)
+
+
 class CausalSelfAttention(nn.Module):
     """Every position looks at itself and the positions before it, never after (that would be cheating:
     the model is learning to predict the next token)."""
@@ -58,6 +91,14 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.n_embd = config.n_embd
         self.dropout = config.dropout
+        self.qk_norm = config.qk_norm
+        self.rope = config.rope
+        if config.rope and (config.n_embd // config.n_head) % 2:
+            raise ValueError("rotary embeddings turn pairs of numbers: the head size n_embd // n_head must be even")
+        if config.rope:  # each layer holds its own (small) tables, so a caller running one block needs nothing else
+            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)  # (T, hs) each
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         # the causal mask, only used when attention weights are asked for (SDPA builds its own)
         mask = torch.tril(torch.ones(config.block_size, config.block_size, dtype=torch.bool))
         self.register_buffer("mask", mask.view(1, 1, config.block_size, config.block_size), persistent=False)
@@ -72,6 +113,20 @@ class CausalSelfAttention(nn.Module):
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
+        dtype = q.dtype
+        if cache is None and not return_attention and q.device.type == "cpu" and dtype == torch.bfloat16:
+            # Measured on torch 2.13: the CPU flash-attention backward is ~3x slower in bf16 than in float32, so
+            # under bf16 autocast on a CPU attention runs in float32 (the matmuls around it stay bf16), and so do
+            # QK-norm and the rotation before it (bf16 elementwise work on a CPU is slower, and less exact). On
+            # GPUs bf16 attention is the fast path and is left alone.
+            q, k, v = q.float(), k.float(), v.float()
+        if self.qk_norm:
+            # every query and key scaled to the same length: attention scores cannot grow without bound
+            q, k = F.rms_norm(q, (hs,)), F.rms_norm(k, (hs,))  # (B, nh, T, hs) each
+        if self.rope:
+            start = 0 if cache is None else cache.length  # positions L .. L+T-1 when generating with a cache
+            q = apply_rotary(q, self.rope_cos, self.rope_sin, start)  # (B, nh, T, hs)
+            k = apply_rotary(k, self.rope_cos, self.rope_sin, start)  # (B, nh, T, hs)
 
         att = None
         if cache is not None:
@@ -80,7 +135,8 @@ class CausalSelfAttention(nn.Module):
             L = cache.length  # positions already in the cache
             k, v = cache.append(k, v)  # (B, nh, L + T, hs) each
             # query i sits at position L + i and may look at keys 0 .. L + i (True = may attend)
-            mask = self.mask[:, :, L : L + T, : L + T]  # (1, 1, T, L + T)
+            # (one new token may look at everything: no mask, the kernel's fastest path)
+            mask = None if T == 1 else self.mask[:, :, L : L + T, : L + T]  # (1, 1, T, L + T)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
         elif return_attention:
             # The same computation written out, so the weights can be shown: scores, mask the future, softmax.
@@ -90,12 +146,6 @@ class CausalSelfAttention(nn.Module):
             y = self.attn_dropout(att) @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
         else:
             # One fused kernel: faster and lighter on memory than the explicit version above.
-            dtype = q.dtype
-            if q.device.type == "cpu" and dtype == torch.bfloat16:
-                # Measured on torch 2.13: the CPU flash-attention backward is ~3x slower in bf16 than in
-                # float32, so under bf16 autocast on a CPU attention runs in float32 (the matmuls around it
-                # stay bf16). On GPUs bf16 attention is the fast path and is left alone.
-                q, k, v = q.float(), k.float(), v.float()
             y = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0, is_causal=True
             ).to(dtype)  # (B, nh, T, hs)
@@ -105,13 +155,22 @@ class CausalSelfAttention(nn.Module):
         return y, att
 
 
+class ReLUSquared(nn.Module):
+    """max(0, x)²: cheaper than GELU and, in short runs, learns a little faster (So et al. 2021, "Primer")."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x).square()
+
+
 class MLP(nn.Module):
-    """Per-position feed-forward network: widen 4x, GELU, project back. Where most parameters live."""
+    """Per-position feed-forward network: widen 4x, GELU (or ReLU²), project back. Where most parameters live."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
+        if config.mlp_act not in ("gelu", "relu2"):
+            raise ValueError(f"mlp_act must be 'gelu' or 'relu2', not {config.mlp_act!r}")
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU() if config.mlp_act == "gelu" else ReLUSquared()  # the name kept: nanoGPT's
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -191,6 +250,23 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0  # 0 for short runs: with little training there is little overfitting to prevent
     bias: bool = False  # False: a bit faster, no worse (nanoGPT)
+    # options (module docstring); the defaults are the plain nanoGPT model
+    mlp_act: str = "gelu"  # "gelu" or "relu2"
+    zero_init_proj: bool = False  # projections into the residual stream start at zero (each block starts as identity)
+    qk_norm: bool = False  # RMS-normalise queries and keys per head before attention
+    rope: bool = False  # rotary position embeddings on queries and keys (the learned positions stay as well)
+    logit_softcap: float = 0.0  # > 0: logits = cap * tanh(logits / cap), so no logit grows past +-cap
+    vocab_multiple: int = 1  # the embedding table's rows rounded up to a multiple of this (64 on a GPU)
+
+    @property
+    def padded_vocab_size(self) -> int:
+        """Rows of the token table: vocab_size rounded up to `vocab_multiple` (GPU matmuls like multiples of 64).
+
+        >>> GPTConfig(vocab_size=65).padded_vocab_size, GPTConfig(vocab_size=65, vocab_multiple=64).padded_vocab_size
+        (65, 128)
+        """
+        m = max(1, self.vocab_multiple)
+        return -(-self.vocab_size // m) * m
 
 
 class GPT(nn.Module):
@@ -202,14 +278,14 @@ class GPT(nn.Module):
         self.config = config
         self.transformer = nn.ModuleDict(
             dict(
-                wte=nn.Embedding(config.vocab_size, config.n_embd),  # token id -> vector
+                wte=nn.Embedding(config.padded_vocab_size, config.n_embd),  # token id -> vector
                 wpe=nn.Embedding(config.block_size, config.n_embd),  # position -> vector
                 drop=nn.Dropout(config.dropout),
                 h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
                 ln_f=LayerNorm(config.n_embd, bias=config.bias),
             )
         )
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = Head(config.n_embd, config.padded_vocab_size, config.vocab_size)
         # Weight tying: reading a token in and writing it out use the same matrix (Press & Wolf 2017).
         # Fewer parameters, and similar tokens end up close in both roles.
         self.transformer.wte.weight = self.lm_head.weight
@@ -217,9 +293,22 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         # GPT-2's scaled init of the projections that write into the residual stream: with n_layer blocks
         # each adding to it, scale by 1/sqrt(2 * n_layer) so the stream's variance does not grow with depth.
+        # (zero_init_proj: start them at zero instead, so every block begins as the identity and the first
+        # steps train the embeddings and the head through a clean residual path: modded-nanogpt, nanochat)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if config.zero_init_proj:
+                    torch.nn.init.zeros_(p)
+                else:
+                    torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Final norm, output head and (if set) soft-capping: (..., C) -> (..., V)."""
+        logits = self.lm_head(self.transformer.ln_f(x))
+        cap = self.config.logit_softcap
+        if cap > 0:
+            logits = cap * torch.tanh(logits.float() / cap)
+        return logits
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
@@ -238,12 +327,14 @@ class GPT(nn.Module):
         return n
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attention: bool = False,
+        last_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None] | tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
         """Logits for every position, and the mean cross-entropy loss if `targets` are given.
 
         With `return_attention=True` also returns one (B, n_head, T, T) attention tensor per layer
-        (computed with an explicit masked softmax, a little slower than the fused kernel).
+        (computed with an explicit masked softmax, a little slower than the fused kernel). `last_only`: logits
+        (B, 1, V) for the last position alone, all that choosing the next token needs (no loss then).
         """
         B, T = idx.size()
         assert T <= self.config.block_size, f"sequence of length {T} exceeds block_size {self.config.block_size}"
@@ -257,11 +348,12 @@ class GPT(nn.Module):
             x, att = block(x, return_attention=return_attention)
             if att is not None:
                 attentions.append(att)
-        x = self.transformer.ln_f(x)
-        logits = self.lm_head(x)  # (B, T, C) -> (B, T, V)
+        if last_only:
+            x = x[:, -1:, :]  # (B, T, C) -> (B, 1, C)
+        logits = self._logits(x)  # (B, T, C) -> (B, T, V)
 
         loss = None
-        if targets is not None:
+        if targets is not None and not last_only:
             # cross_entropy wants (N, V) scores and (N,) targets: flatten batch and time together
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1))  # (B*T, V), (B*T,)
         if return_attention:
@@ -269,10 +361,11 @@ class GPT(nn.Module):
         return logits, loss
 
     @torch.no_grad()
-    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache, last_only: bool = False) -> torch.Tensor:
         """Logits (B, T, V) for the new tokens `idx` (B, T) that follow the `cache.length` positions in `cache`,
         which is extended with them. Same numbers as `forward` on the whole sequence (up to float rounding);
         the sequence so far must fit in block_size (the caller starts a fresh cache on a cropped context).
+        `last_only`: logits (B, 1, V) of the last new position alone (the head skipped for the rest).
         """
         B, T = idx.size()
         L = cache.length
@@ -281,9 +374,11 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         for block, layer_cache in zip(self.transformer.h, cache.layers, strict=True):
             x, _ = block(x, cache=layer_cache)
-        return self.lm_head(self.transformer.ln_f(x))  # (B, T, C) -> (B, T, V)
+        if last_only:
+            x = x[:, -1:, :]  # (B, T, C) -> (B, 1, C)
+        return self._logits(x)  # (B, T, C) -> (B, T, V)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(
         self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
         generator: torch.Generator | None = None,
@@ -292,23 +387,43 @@ class GPT(nn.Module):
 
         `temperature` < 1 sharpens the distribution (safer, more repetitive), > 1 flattens it (wilder).
         `top_k` keeps only the k likeliest tokens before sampling. Pass a `generator` for repeatable samples.
+        Each new token costs one position's work: a key-value cache over the last block_size tokens, started
+        afresh (over the cropped context) when the sequence outgrows it, and logits for the last position only.
         """
         was_training = self.training
         self.eval()
+        block = self.config.block_size
+        cache, pending = None, idx
         for _ in range(max_new_tokens):
-            # the model only knows block_size positions: crop the context to the last block_size tokens
-            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size :]
-            logits, _ = self(idx_cond)
-            logits = logits[:, -1, :].float() / max(temperature, 1e-6)  # (B, T, V) -> (B, V): only the last step
+            if cache is None or cache.length + pending.size(1) > block:
+                # the model only knows block_size positions: crop the context to the last block_size tokens
+                cache, pending = KVCache(self.config.n_layer), idx[:, -block:]
+            logits = self.forward_cached(pending, cache, last_only=True)  # (B, 1, V)
+            logits = logits[:, -1, :].float() / max(temperature, 1e-6)  # (B, V)
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))  # (B, k)
                 logits[logits < v[:, [-1]]] = -float("Inf")
             probs = F.softmax(logits, dim=-1)  # (B, V)
             idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
             idx = torch.cat((idx, idx_next), dim=1)  # (B, T) -> (B, T+1)
+            pending = idx_next
         if was_training:
             self.train()
         return idx
+
+
+class Head(nn.Linear):
+    """The output layer: one score per token. With a padded table (`GPTConfig.vocab_multiple`) it computes the
+    padded rows too, for the GPU's fast matmul shapes, but returns only the real vocabulary's `vocab_size` columns,
+    so no caller ever sees a score for a token that does not exist."""
+
+    def __init__(self, n_embd: int, rows: int, vocab_size: int):
+        super().__init__(n_embd, rows, bias=False)
+        self.vocab_size = vocab_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().forward(x)  # (..., C) -> (..., padded V)
+        return logits if logits.size(-1) == self.vocab_size else logits[..., : self.vocab_size]  # (..., V)
 
 
 def attention_maps(model: GPT, idx: torch.Tensor) -> list[list[list[list[float]]]]:

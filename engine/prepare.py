@@ -4,13 +4,18 @@
 
 Sources: AdamW (Loshchilov & Hutter 2019) with nanoGPT's weight-decay groups; Muon (momentum + Newton-Schulz
 orthogonalised updates for the hidden weight matrices; Keller Jordan 2024, kellerjordan.github.io/posts/muon,
-`torch.optim.Muon` since torch 2.9), with embeddings, norms and the head on AdamW as in modded-nanogpt.
+engine.muon: torch.optim.Muon's maths, batched), with embeddings, norms and the head on AdamW as in modded-nanogpt.
 
 What can go wrong on someone else's hardware is decided here, once, and told to the learner in `state.notes`
 (also appended to the device sentence): a GPU without native bf16 trains with AdamW instead of Muon (Muon
 orthogonalises in bf16); torch.compile is skipped for short runs and, because it compiles lazily at the first
 forward, is tried on one batch here, so a compiler that fails falls back to eager mode instead of failing the
 run. Under torchrun every such decision is agreed between ranks (engine.distributed.agree_min).
+
+On a CPU with native bf16 and `dtype="auto"`, the precision is measured on this run's own model and batch shape
+(engine.device.faster_precision): bf16 autocast wins on wide matrices and big batches, float32 on small ones
+(nanoGPT's 4 x 128 model at batch 12 trains ~1.3x faster in float32), so no fixed probe can choose for every run.
+On CUDA the whole token array is moved to the GPU when it fits, so a batch is cut there with no copy per step.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from torch import nn
 from engine import checkpoint
 from engine.config import TrainConfig
 from engine.data import TextDataset
-from engine.device import DeviceInfo, get_device
+from engine.device import DeviceInfo, cpu_sentence, faster_precision, get_device
 from engine.distributed import DistInfo, agree_min
 from engine.finetune import fit_text
 from engine.model import GPT
+from engine.muon import Muon
 from engine.tokenization import CharTokenizer, Tokenizer, tokenizer_from_dict
 
 # torch's global RNG is shared by all threads: hold this while seeding it and initialising a model, so two
@@ -44,7 +50,8 @@ COMPILE_MIN_BUDGET_S = 120.0
 
 @dataclass
 class TrainState:
-    """Everything a run holds in memory. `model` is the plain GPT; `train_model` may wrap it (compile, DDP)."""
+    """Everything a run holds in memory. `model` is the plain GPT; `train_model` may wrap it (compile, DDP);
+    `eval_model` is what evaluation runs: the compiled model where there is one, never the DDP wrapper."""
 
     config: TrainConfig
     model: GPT
@@ -62,6 +69,11 @@ class TrainState:
     notes: list[str] = field(default_factory=list)  # what prepare() changed or skipped, in words for the learner
     original_data: TextDataset | None = None  # a fine-tune's old corpus: its val split is evaluated too
     finetune: dict[str, Any] | None = None  # a fine-tune's source and what fitting its text replaced (engine.finetune)
+    eval_model: nn.Module | None = None  # None: the plain model
+
+    @property
+    def evaluator(self) -> nn.Module:
+        return self.model if self.eval_model is None else self.eval_model
 
     @property
     def tokens_per_step(self) -> int:
@@ -95,8 +107,11 @@ def build_optimizers(model: GPT, config: TrainConfig, device: DeviceInfo) -> lis
         adamw = torch.optim.AdamW(groups, foreach=True, **kwargs)
     optimizers: list[torch.optim.Optimizer] = [adamw]
     if hidden:
-        optimizers.append(torch.optim.Muon(hidden, lr=config.muon_lr, weight_decay=config.weight_decay,
-                                           momentum=0.95, nesterov=True))
+        # muon_split_qkv: the fused (3C, C) query-key-value weight orthogonalised as three (C, C) matrices
+        splits = {p: 3 for n, p in params.items() if n.endswith("attn.c_attn.weight")} if config.muon_split_qkv else {}
+        ns_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}[config.muon_ns_dtype]
+        optimizers.append(Muon(hidden, lr=config.muon_lr, weight_decay=config.weight_decay, momentum=0.95,
+                               nesterov=True, ns_dtype=ns_dtype, splits=splits, batched=config.muon_batched))
     for opt in optimizers:
         for group in opt.param_groups:
             group["base_lr"] = group["lr"]
@@ -130,19 +145,19 @@ def prepare(
     dist_info = dist_info or DistInfo()
     notes: list[str] = []
     device = get_device(config.device, config.dtype, dist_info.local_world_size, config.threads)
-    if dist_info.enabled:
-        device = _agree_precision(device, config, dist_info)
 
     source = resume_from if resume_from is not None else finetune_from
     ckpt = checkpoint.read_checkpoint(source) if source is not None else None
     if ckpt is not None:
         tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
         saved = TrainConfig.from_dict(ckpt["train_config"])
-        shape = ("n_layer", "n_head", "n_embd", "block_size", "bias")
+        # the model's shape, its options included (a checkpoint from before them has them off, as it was trained)
+        shape = ("n_layer", "n_head", "n_embd", "block_size", "bias", "mlp_act", "zero_init_proj", "qk_norm", "rope",
+                 "logit_softcap")
         shape += ("optimizer",) if resume_from is not None else ()  # a fine-tune starts a fresh optimizer
         config = replace(config, **{k: getattr(saved, k) for k in shape})
     if config.optimizer == "muon" and not device.native_bf16:
-        # torch.optim.Muon runs its Newton-Schulz iterations in bf16: unsupported or emulated (slow) here
+        # Muon runs its Newton-Schulz iterations in bf16: unsupported or emulated (slow) here
         config = replace(config, optimizer="adamw")
         what = "GPU" if device.type == "cuda" else "Apple GPU" if device.type == "mps" else "device"
         notes.append(f"Muon needs fast bf16 arithmetic, which this {what} lacks, so this run uses AdamW for "
@@ -164,22 +179,35 @@ def prepare(
     data = TextDataset(text, tokenizer)
     data.check_block_size(config.block_size)
 
+    if ckpt is not None and "vocab_multiple" in ckpt.get("model_config", {}):
+        config = replace(config, vocab_multiple=ckpt["model_config"]["vocab_multiple"])  # its table's rows
+    # resolved here, so the run's config says what its model has (the GPU's padded table, or none)
+    config = replace(config, vocab_multiple=config.model_config(tokenizer.vocab_size, device.type).vocab_multiple)
     with _init_lock:
         torch.manual_seed(config.seed)  # every rank builds the same initial weights
-        model = GPT(config.model_config(tokenizer.vocab_size))
+        model = GPT(config.model_config(tokenizer.vocab_size, device.type))
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
     model.to(device.device)
+    if device.type == "cuda":
+        data.to_device(device.device)  # no copy per batch; ~8 bytes per token, small beside any GPU's memory
+        if original_data is not None:
+            original_data.to_device(device.device)
+    if config.dtype == "auto" and device.type == "cpu" and device.dtype == "bfloat16":
+        device = replace(device, dtype=_cpu_precision(model, data, config))
+        device = replace(device, sentence=cpu_sentence(device.threads, device.dtype))
     optimizers = build_optimizers(model, config, device)
     resuming = ckpt is not None and resume_from is not None  # a fine-tune's optimizer starts fresh
     if resuming and len(ckpt["optimizers"]) == len(optimizers):
         for opt, sd in zip(optimizers, ckpt["optimizers"], strict=True):
             opt.load_state_dict(sd)
             for group in opt.param_groups:  # the new run's settings win over the saved peak lr
-                group["base_lr"] = config.muon_lr if isinstance(opt, torch.optim.Muon) else config.lr
+                group["base_lr"] = config.muon_lr if isinstance(opt, Muon) else config.lr
     elif resuming:  # saved with Muon, resumed where it falls back to AdamW: the moments start afresh
         notes.append("The saved Muon optimizer state does not fit AdamW, so its moments start afresh.")
 
+    if dist_info.enabled:  # after each rank's own measurement: all ranks must train at one precision
+        device = _agree_precision(device, config, dist_info)
     train_model: nn.Module = model
     want_compile = device.compile if config.compile is None else config.compile
     if config.compile is None and want_compile and config.time_budget is not None \
@@ -190,6 +218,7 @@ def prepare(
     if want_compile:
         train_model, note = _compile_or_eager(model, data, config, device, dist_info)
         notes.append(note)
+    eval_model = train_model if train_model is not model else None  # evaluate with the compiled model too
     if dist_info.enabled:
         ids = [dist_info.local_rank if device.index is None else device.index] if device.type == "cuda" else None
         # no buffer sync before each forward: our only buffer is the constant causal mask
@@ -203,7 +232,7 @@ def prepare(
     generator = torch.Generator().manual_seed(config.seed + dist_info.rank)  # each rank draws its own batches
     state = TrainState(config=config, model=model, train_model=train_model, optimizers=optimizers, data=data,
                        tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes,
-                       original_data=original_data, finetune=finetune)
+                       original_data=original_data, finetune=finetune, eval_model=eval_model)
     if resuming:
         state.step = int(ckpt["step"])
         state.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
@@ -212,6 +241,24 @@ def prepare(
         if ckpt.get("rng") is not None and not dist_info.enabled:
             state.generator.set_state(ckpt["rng"])  # the batches continue where they stopped
     return state
+
+
+def _cpu_precision(model: GPT, data: TextDataset, config: TrainConfig) -> str:
+    """bf16 autocast or float32 for this run on this CPU, timed on the run's own model and batch shape (a forward
+    and backward each, interleaved; engine.device.faster_precision). The gradients of the tries are discarded and
+    the batch has its own generator, so the run's weights and batches are those its seed promises."""
+    g = torch.Generator().manual_seed(config.seed + 30_000)
+    x, y = data.get_batch("train", config.batch_size, config.block_size, g, "cpu")  # (B, T) each
+    key = (config.n_layer, config.n_head, config.n_embd, config.block_size, config.batch_size, model.config.vocab_size,
+           config.mlp_act, config.qk_norm, config.rope, torch.get_num_threads())
+
+    def step(bf16: bool) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            _, loss = model(x, y)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    return faster_precision(step, key)
 
 
 def _finetune_info(finetune_from: Path | str | None, ckpt: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -242,8 +289,8 @@ def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device
     """torch.compile the model and run one forward and backward now, so a failure shows here, not mid-run.
 
     torch.compile is lazy: it returns at once and compiles (and fails: no C compiler, no Triton, an unsupported
-    GPU) at the first call. Trying it on one batch here lets a failure fall back to the eager model, which
-    always works. The gradients of the try are discarded, and its batch comes from its own generator, so the
+    GPU) at the first call. Trying it on one batch here (a training step, then an evaluation forward, each its
+    own graph) lets a failure fall back to the eager model, which always works. The gradients of the try are discarded, and its batch comes from its own generator, so the
     run's batches are the ones its seed promises. Under torchrun the ranks agree: compiled only if every rank
     compiled. The try runs on the plain compiled module (DDP wraps it afterwards), so the compiled graph is not
     split at DDP's gradient buckets; for models of this size that overlap matters little.
@@ -260,11 +307,18 @@ def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device
         with device.autocast():
             _, loss = compiled(x, y)
         loss.backward()
+        # evaluation runs the compiled model too, in eval mode under inference_mode: another graph, compiled
+        # here as well so its minute of compiling is not paid inside the training clock at the first evaluation
+        compiled.eval()
+        with torch.inference_mode(), device.autocast():
+            compiled(x, y)
+        compiled.train()
     except Exception as err:  # noqa: BLE001 - compile is an optimisation; eager mode always works
         first_line = (str(err).strip().splitlines() or [""])[0][:160]
         error = f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
     finally:
         model.zero_grad(set_to_none=True)
+        model.train()
     ok = not error
     if dist_info.enabled:
         ok = bool(agree_min(int(ok), device.device))

@@ -75,9 +75,10 @@ def test_gpu_check_reports_failures_and_the_missing_second_gpu(report: Path,
     monkeypatch.setattr(bench_gpu, "check_compile", lambda config: [("torch.compile", "ok")])
     monkeypatch.setattr(bench_gpu, "check_muon", lambda config: broken())
     monkeypatch.setattr(bench_gpu, "check_budget", lambda config, budget: [("budget", f"{budget:g} s")])
+    monkeypatch.setattr(bench_gpu, "check_no_stalls", lambda config: [("stalls", "none")])
     assert bench_gpu.run(time_budget=5.0) == 1
     text = report.read_text()
-    assert "| dtype | bfloat16 |" in text and "| budget | 5 s |" in text
+    assert "| dtype | bfloat16 |" in text and "| budget | 5 s |" in text and "| stalls | none |" in text
     assert "FAILED: CheckFailed: loss did not fall" in text
     assert "skipped: this machine has 1 GPU" in text and "| checks failed | Muon |" in text
 
@@ -100,3 +101,36 @@ def test_gpu_checks_run_on_a_cpu_with_the_tiny_preset(monkeypatch: pytest.Monkey
     assert "Muon" in bench_gpu.check_muon(replace(TINY, muon_lr=0.02), steps=20)[0][1]
     rows = dict(bench_gpu.check_budget(TINY, 2.0))
     assert "Compiled with torch.compile" in rows["  device sentence"]
+    with pytest.raises(bench_gpu.CheckFailed, match="stayed on cpu"):  # on a GPU the ids move there
+        bench_gpu.check_no_stalls(TINY, steps=10)
+
+
+def test_nanogpt_iteration_lines_are_read_and_its_config_matches_the_readme() -> None:
+    from engine import bench_nanogpt
+
+    line = "iter 12: loss 2.4912, time 31.07ms, mfu 0.05%"
+    m = bench_nanogpt.ITER_LINE.match(line)
+    assert m and (int(m.group(1)), float(m.group(2))) == (12, 31.07)
+    c = bench_nanogpt.readme_config("adamw", 300)
+    assert (c.n_layer, c.n_head, c.n_embd, c.batch_size, c.block_size, c.dropout) == (4, 4, 128, 12, 64, 0.0)
+    assert c.batch_size * c.block_size == bench_nanogpt.TOKENS_PER_ITER
+    with pytest.raises(SystemExit, match="not a nanoGPT checkout"):
+        bench_nanogpt.run(REPO / "no-such-folder", write=False)
+
+
+def test_generation_timing_on_a_toy_model() -> None:
+    from engine.bench_generate import time_generation
+    from engine.model import GPT, GPTConfig
+    from engine.tokenization import CharTokenizer
+
+    tok = CharTokenizer.from_text("ROMEO: and JULIET")
+    model = GPT(GPTConfig(block_size=8, vocab_size=tok.vocab_size, n_layer=1, n_head=1, n_embd=8)).train()
+    t = time_generation(model, tok, n_tokens=12, repeat=2)
+    assert 0 < t["best_s"] <= t["median_s"] and model.training  # the mode it found is restored
+
+
+def test_versus_exports_the_commit_it_compares_against(tmp_path: Path) -> None:
+    from engine import bench_versus
+
+    tree = bench_versus.export_commit("HEAD", tmp_path)
+    assert (tree / "engine" / "bench_train.py").is_file() and (tree / "data" / "tinyshakespeare.txt").is_file()

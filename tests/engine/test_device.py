@@ -19,6 +19,7 @@ from engine import prepare as prepare_mod
 from engine.config import PRESETS
 from engine.device import DeviceInfo, get_device, gpu_for_slot, parse_device, predicted_sentence
 from engine.loop import train_loop
+from engine.muon import Muon
 from engine.prepare import prepare
 
 TINY = PRESETS["tiny"]
@@ -181,7 +182,7 @@ def test_muon_falls_back_to_adamw_without_native_bf16(monkeypatch: pytest.Monkey
 
 def test_muon_stays_where_bf16_is_native(small_text: str) -> None:
     state = prepare(replace(TINY, optimizer="muon", max_steps=3), small_text)
-    assert any(isinstance(o, torch.optim.Muon) for o in state.optimizers) and not state.notes
+    assert any(isinstance(o, Muon) for o in state.optimizers) and not state.notes
 
 
 def test_dropout_seed_is_offset_after_the_weights(small_text: str) -> None:
@@ -202,3 +203,39 @@ def test_single_thread_nests_and_restores_the_count() -> None:
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_cpu_precision_is_measured_on_the_runs_own_shape(monkeypatch: pytest.MonkeyPatch, small_text: str) -> None:
+    """Issue 16: with dtype "auto" on a bf16-capable CPU the choice is timed on the run's model and batch (a key
+    per shape), and a run keeps what that measurement chose."""
+    fake_device(monkeypatch, dtype="bfloat16")
+    keys: list = []
+
+    def choose(step, key) -> str:
+        step(True)
+        step(False)  # both precisions really run on the model
+        keys.append(key)
+        return "float32" if key[4] < 16 else "bfloat16"  # key[4]: the batch size
+
+    monkeypatch.setattr(prepare_mod, "faster_precision", choose)
+    small = prepare(replace(TINY, dtype="auto", batch_size=8), small_text)
+    big = prepare(replace(TINY, dtype="auto", batch_size=32), small_text)
+    assert small.device.dtype == "float32" and "bf16" not in small.device.sentence
+    assert big.device.dtype == "bfloat16" and big.device.sentence.endswith("bf16")
+    assert keys[0] != keys[1]
+    assert all(p.grad is None for p in small.model.parameters())  # the tries leave no gradients behind
+
+
+def test_faster_precision_keeps_the_faster_and_remembers_it() -> None:
+    import time as time_mod
+
+    calls: list[bool] = []
+
+    def step(bf16: bool) -> None:
+        calls.append(bf16)
+        time_mod.sleep(0.001 if bf16 else 0.004)
+
+    assert device_mod.faster_precision(step, key=("test", 1)) == "bfloat16"
+    n = len(calls)
+    assert device_mod.faster_precision(step, key=("test", 1)) == "bfloat16" and len(calls) == n  # remembered
+    assert device_mod.faster_precision(lambda bf16: time_mod.sleep(0.003 if bf16 else 0.001), key=("test", 2)) == "float32"

@@ -114,3 +114,60 @@ def test_cached_forward_matches_the_full_forward(model: GPT) -> None:
     with pytest.raises(AssertionError, match="block_size"):
         model.forward_cached(idx[:, :1], cache)
 
+
+
+OPTIONS = dict(mlp_act="relu2", zero_init_proj=True, qk_norm=True, rope=True, logit_softcap=10.0)
+
+
+def test_options_keep_the_parameters_and_the_cache_agrees() -> None:
+    """The recipe options (issue 16) add no parameter, and the cached forward still matches the full one."""
+    from dataclasses import replace
+
+    from engine.model import KVCache
+
+    torch.manual_seed(0)
+    plain = GPT(CFG)
+    torch.manual_seed(0)
+    model = GPT(replace(CFG, **OPTIONS)).eval()
+    assert [(n, p.shape) for n, p in plain.named_parameters()] == [(n, p.shape) for n, p in model.named_parameters()]
+    assert all(not p.detach().any() for n, p in model.named_parameters() if n.endswith("c_proj.weight"))
+    for p in model.parameters():  # zero projections would make every option invisible: give them weights
+        torch.nn.init.normal_(p, std=0.2)
+    idx = torch.randint(0, CFG.vocab_size, (2, CFG.block_size))
+    full, _ = model(idx)  # (2, T, V)
+    assert full.abs().max() <= 10.0  # soft-capped
+    cache = KVCache(CFG.n_layer)
+    parts = [model.forward_cached(idx[:, :5], cache)]
+    parts += [model.forward_cached(idx[:, t : t + 1], cache) for t in range(5, CFG.block_size)]
+    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-4)
+    last, _ = model(idx, last_only=True)
+    assert torch.allclose(last, full[:, -1:], atol=1e-5)
+
+
+def test_rotary_scores_depend_only_on_the_distance() -> None:
+    from engine.model import apply_rotary, rotary_tables
+
+    cos, sin = rotary_tables(16, 8)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+    at = lambda x, t: apply_rotary(x.expand(1, 1, 16, 8), cos, sin)[0, 0, t]  # noqa: E731 - x rotated to position t
+    assert torch.allclose(at(q, 5) @ at(k, 3), at(q, 12) @ at(k, 10), atol=1e-5)
+
+
+def test_padded_vocabulary_is_invisible_to_callers() -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = GPT(replace(CFG, vocab_multiple=64))
+    assert model.transformer.wte.weight.shape == (64, CFG.n_embd)
+    idx = torch.randint(0, CFG.vocab_size, (2, 5))
+    logits, loss = model(idx, targets=idx)
+    assert logits.shape == (2, 5, CFG.vocab_size) and loss is not None
+    assert model.generate(idx, 3).max() < CFG.vocab_size
+
+
+@pytest.mark.parametrize("bad", [dict(mlp_act="swish")])
+def test_unknown_options_are_refused(bad: dict) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="mlp_act"):
+        GPT(replace(CFG, **bad))

@@ -270,3 +270,50 @@ def test_a_short_timed_run_draws_its_validation_curve_from_many_points(small_tex
     assert sum(r["val_loss"] is not None for r in sparse) == 2  # step 0 and the end
     evaluated = [r["step"] for r in dense if r["val_loss"] is not None]
     assert len(evaluated) >= 8 and evaluated[0] == 0 and dense[-1]["val_loss"] is not None
+
+
+def test_reading_the_loss_back_every_k_steps_publishes_the_same_records(small_text: str) -> None:
+    """The GPU's read-back every k steps (issue 16) holds records back and fills them in: same records, same
+    order, same losses as reading every step; divergence is still caught."""
+    config = replace(TINY, max_steps=23, eval_interval=10)
+    _, every, a = run(config, small_text)
+    _, batched, b = run(replace(config, readback_every=4), small_text)
+    assert [r["step"] for r in b] == list(range(24))
+    assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
+    assert [r["grad_norm"] for r in a] == [r["grad_norm"] for r in b]
+    assert [r["val_loss"] for r in a] == [r["val_loss"] for r in b]
+    assert every.summary["final_val_loss"] == batched.summary["final_val_loss"]
+    state, outcome, _ = run(replace(TINY, lr=1e30, readback_every=4), small_text)
+    assert outcome.status == "diverged" and "NaN" in outcome.message
+
+
+def test_drawing_the_next_batch_before_the_backward_trains_the_same(small_text: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.loop
+
+    config = replace(TINY, max_steps=12)
+    _, _, a = run(config, small_text)
+    monkeypatch.setattr(engine.loop, "prefetches", lambda device_type: True)
+    _, _, b = run(config, small_text)
+    assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
+
+
+def test_recipe_options_train(small_text: str) -> None:
+    """Every option of the recipe (issue 16) trains a tiny model without trouble."""
+    config = replace(TINY, max_steps=30, optimizer="muon", muon_lr=0.02, mlp_act="relu2", zero_init_proj=True,
+                     qk_norm=True, rope=True, logit_softcap=15.0, lr_schedule="wsd", muon_split_qkv=True,
+                     muon_momentum_warmup=10)
+    _, outcome, records = run(config, small_text)
+    assert outcome.status == "finished" and records[-1]["val_loss"] < records[0]["val_loss"] - 0.5
+
+
+def test_resuming_or_fine_tuning_keeps_the_checkpoints_model_options(small_text: str, tmp_path: Path) -> None:
+    """A run saved with the plain model and continued under a preset whose options differ (issue 16's rotary
+    embeddings, QK-norm) must rebuild the model it saved, not the preset's."""
+    state, outcome, _ = run(replace(TINY, max_steps=4), small_text)
+    save_run(state, outcome, tmp_path / "run")
+    newer = replace(TINY, max_steps=6, rope=True, qk_norm=True, mlp_act="relu2")
+    for kwargs in ({"resume_from": tmp_path / "run"}, {"finetune_from": tmp_path / "run"}):
+        again = prepare(newer, small_text, **kwargs)
+        assert (again.config.rope, again.config.qk_norm, again.config.mlp_act) == (False, False, "gelu")
+        assert not again.model.config.rope
