@@ -10,6 +10,7 @@ instead of taking the lesson down.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import textwrap
@@ -63,8 +64,10 @@ class CodeSnippet:
     source: str
 
 
+@functools.lru_cache(maxsize=128)
 def resolve(target: str) -> CodeSnippet:
-    """'engine.descent:descend' -> its source, file and first line, read from disk now.
+    """'engine.descent:descend' -> its source, file and first line, read from the source file once per server
+    process (the source a running server executes does not change under it; every rerun draws the expander).
 
     >>> snippet = resolve("engine.descent:descend")
     >>> snippet.path, snippet.source.startswith("def descend(")
