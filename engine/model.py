@@ -93,6 +93,8 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.qk_norm = config.qk_norm
         self.rope = config.rope
+        # how scores are scaled before the softmax: 1/sqrt(hs) keeps them near unit size (Vaswani et al. 2017)
+        self.scale = config.attn_scale or 1.0 / math.sqrt(config.n_embd // config.n_head)
         if config.rope and (config.n_embd // config.n_head) % 2:
             raise ValueError("rotary embeddings turn pairs of numbers: the head size n_embd // n_head must be even")
         if config.rope:  # each layer holds its own (small) tables, so a caller running one block needs nothing else
@@ -137,17 +139,18 @@ class CausalSelfAttention(nn.Module):
             # query i sits at position L + i and may look at keys 0 .. L + i (True = may attend)
             # (one new token may look at everything: no mask, the kernel's fastest path)
             mask = None if T == 1 else self.mask[:, :, L : L + T, : L + T]  # (1, 1, T, L + T)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)  # (B, nh, T, hs)
         elif return_attention:
             # The same computation written out, so the weights can be shown: scores, mask the future, softmax.
-            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
+            scores = (q @ k.transpose(-2, -1)) * self.scale  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
             scores = scores.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
             att = F.softmax(scores, dim=-1)  # (B, nh, T, T), each row sums to 1
             y = self.attn_dropout(att) @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
         else:
             # One fused kernel: faster and lighter on memory than the explicit version above.
             y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+                q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0, is_causal=True,
+                scale=self.scale,
             ).to(dtype)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C)
 
@@ -239,6 +242,25 @@ class KVCache:
         return self.layers[0].length if self.layers else 0
 
 
+def generation_window(n: int, block_size: int) -> int:
+    """How many of the last `n` tokens the model reads when it writes the next one: all of them while they fit,
+    and once the text outgrows block_size, between 3/4 of a block and a whole block.
+
+    Why not always the last block_size: the learned position table ties every cached key and value to where its
+    token sat in the window, so sliding the window by one token would mean reading the whole window again for
+    every new token (64 positions' work instead of one). Instead the oldest quarter of the window drops out at
+    once, the cache is rebuilt over the rest, and the next block_size // 4 tokens each cost one position's work
+    again. A function of `n` alone, so the cached and uncached paths read exactly the same tokens.
+
+    >>> [generation_window(n, 8) for n in range(6, 15)]  # block 8: grows to 8, drops to 6, grows again
+    [6, 7, 8, 6, 7, 8, 6, 7, 8]
+    """
+    if n <= block_size:
+        return n
+    keep = block_size - block_size // 4  # what is left after the oldest quarter drops out
+    return keep + (n - block_size - 1) % (block_size - keep + 1)
+
+
 @dataclass
 class GPTConfig:
     """The model's shape. Defaults are CPU-sized: small enough to train in a minute on a laptop."""
@@ -256,6 +278,7 @@ class GPTConfig:
     qk_norm: bool = False  # RMS-normalise queries and keys per head before attention
     rope: bool = False  # rotary position embeddings on queries and keys (the learned positions stay as well)
     logit_softcap: float = 0.0  # > 0: logits = cap * tanh(logits / cap), so no logit grows past +-cap
+    attn_scale: float = 0.0  # > 0: attention scores scaled by this instead of 1/sqrt(head size)
     vocab_multiple: int = 1  # the embedding table's rows rounded up to a multiple of this (64 on a GPU)
 
     @property
@@ -387,17 +410,17 @@ class GPT(nn.Module):
 
         `temperature` < 1 sharpens the distribution (safer, more repetitive), > 1 flattens it (wilder).
         `top_k` keeps only the k likeliest tokens before sampling. Pass a `generator` for repeatable samples.
-        Each new token costs one position's work: a key-value cache over the last block_size tokens, started
-        afresh (over the cropped context) when the sequence outgrows it, and logits for the last position only.
+        Each new token costs one position's work: a key-value cache over the window the model reads
+        (`generation_window`), rebuilt when the window drops its oldest quarter, and logits for the last position only.
         """
         was_training = self.training
         self.eval()
-        block = self.config.block_size
         cache, pending = None, idx
         for _ in range(max_new_tokens):
-            if cache is None or cache.length + pending.size(1) > block:
-                # the model only knows block_size positions: crop the context to the last block_size tokens
-                cache, pending = KVCache(self.config.n_layer), idx[:, -block:]
+            window = generation_window(idx.size(1), self.config.block_size)
+            if cache is None or cache.length + pending.size(1) != window:
+                # the window dropped its oldest tokens: their positions moved, so read the window again
+                cache, pending = KVCache(self.config.n_layer), idx[:, -window:]
             logits = self.forward_cached(pending, cache, last_only=True)  # (B, 1, V)
             logits = logits[:, -1, :].float() / max(temperature, 1e-6)  # (B, V)
             if top_k is not None:

@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from engine.device import single_thread
-from engine.model import GPT, KVCache
+from engine.model import GPT, KVCache, generation_window
 from engine.tokenization import Tokenizer
 
 # Below this temperature sampling is greedy: dividing by ~0 would overflow, and the limit is the argmax anyway.
@@ -57,17 +57,35 @@ def display_text(tokenizer: Tokenizer, token_id: int) -> str:
 
 
 def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> tuple[list[int], int]:
-    """The prompt's ids, cut to the last `block_size` (all the model can see), and how many were dropped.
+    """The prompt's ids, cut to the last `block_size` (all the model can see at once), and how many were dropped.
 
     >>> from engine.tokenization import CharTokenizer
     >>> encode_prompt(CharTokenizer.from_text("abc"), "abcab", block_size=3)
     ([2, 0, 1], 2)
     """
+    ids = _encode(tokenizer, prompt)
+    dropped = max(0, len(ids) - block_size)
+    return ids[dropped:], dropped
+
+
+def reading_window(tokenizer: Tokenizer, prompt: str, block_size: int) -> tuple[list[int], int]:
+    """The prompt's ids cut to the window the model reads when writing the next token
+    (`engine.model.generation_window`: at most `block_size`), and how many were dropped from the front.
+
+    >>> from engine.tokenization import CharTokenizer
+    >>> reading_window(CharTokenizer.from_text("abc"), "abcab", block_size=4)  # 5 > 4: the oldest quarter went
+    ([2, 0, 1], 2)
+    """
+    ids = _encode(tokenizer, prompt)
+    dropped = len(ids) - generation_window(len(ids), block_size)
+    return ids[dropped:], dropped
+
+
+def _encode(tokenizer: Tokenizer, prompt: str) -> list[int]:
     ids = tokenizer.encode(prompt)
     if not ids:
         raise ValueError("the prompt is empty: the model needs at least one token to predict the next")
-    dropped = max(0, len(ids) - block_size)
-    return ids[dropped:], dropped
+    return ids
 
 
 @contextmanager
@@ -151,7 +169,7 @@ class NextToken:
     """What the model would say next after a prompt, and what the knobs did to it."""
 
     tokens: list[str]  # the prompt's tokens as the model saw them (display text)
-    dropped: int  # tokens cut from the front of a prompt longer than block_size
+    dropped: int  # tokens cut from the front (a prompt longer than block_size: engine.model.generation_window)
     temperature: float
     top_k: int | None
     top_p: float | None
@@ -179,8 +197,9 @@ def next_token_distribution(
     model: GPT, tokenizer: Tokenizer, prompt: str, temperature: float = 1.0, top_k: int | None = None,
     top_p: float | None = None, show: int = 10,
 ) -> NextToken:
-    """Show-me function: the next-token distribution for `prompt`, raw and after the knobs."""
-    ids, dropped = encode_prompt(tokenizer, prompt, model.config.block_size)
+    """Show-me function: the next-token distribution for `prompt`, raw and after the knobs (read over the window
+    generation reads, so the bars agree with the step that writes after them)."""
+    ids, dropped = reading_window(tokenizer, prompt, model.config.block_size)
     logits = last_logits(model, ids)  # (V,)
     raw = F.softmax(logits, dim=-1)  # (V,)
     filtered = filter_probs(logits, temperature, top_k, top_p)  # (V,)
@@ -205,22 +224,23 @@ class Step:
 
 
 class _Context:
-    """The ids so far and a KV cache over the last block_size of them (rebuilt when the window slides)."""
+    """The ids so far and a KV cache over the window the model reads (rebuilt when the window drops its oldest
+    quarter: `engine.model.generation_window`)."""
 
     def __init__(self, model: GPT, ids: list[int], use_cache: bool):
         self.model, self.ids, self.use_cache = model, list(ids), use_cache
         self.device = next(model.parameters()).device
         self.cache: KVCache | None = None
-        self.pending = list(ids)  # ids not yet fed to the cache
+        self.pending: list[int] = []  # ids not yet fed to the cache (the first call builds it over the window)
 
     def logits(self) -> torch.Tensor:
         """Logits (V,) for the next token."""
-        block = self.model.config.block_size
+        window = generation_window(len(self.ids), self.model.config.block_size)
         if not self.use_cache:
-            return last_logits(self.model, self.ids[-block:])
-        if self.cache is None or self.cache.length + len(self.pending) > block:
+            return last_logits(self.model, self.ids[-window:])
+        if self.cache is None or self.cache.length + len(self.pending) != window:
             # fresh cache over the visible window: positions restart at 0, as the uncached model sees them
-            self.cache, self.pending = KVCache(self.model.config.n_layer), self.ids[-block:]
+            self.cache, self.pending = KVCache(self.model.config.n_layer), self.ids[-window:]
         x = torch.tensor([self.pending], dtype=torch.long, device=self.device)  # (1, T_new)
         with eval_mode(self.model), torch.inference_mode():  # the cache's tensors stay inside inference mode
             logits = self.model.forward_cached(x, self.cache, last_only=True)  # (1, 1, V): the last position only
@@ -240,10 +260,10 @@ def generate_steps(
     """Show-me function: generate token by token, yielding each `Step` as it is made (a UI can stream them).
 
     Step i takes `forced[i]` when given (the token a learner clicked), otherwise samples from the filtered
-    distribution with a `torch.Generator` seeded by `seed` (same seed, same text). The prompt is cut to the last
-    block_size tokens, as is the context as it grows.
+    distribution with a `torch.Generator` seeded by `seed` (same seed, same text). The model reads the window
+    `engine.model.generation_window` gives for the text so far (at most block_size tokens).
     """
-    ids, _ = encode_prompt(tokenizer, prompt, model.config.block_size)
+    ids = _encode(tokenizer, prompt)
     forced = forced or []
     generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
     context = _Context(model, ids, use_cache)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from engine.model import GPT, GPTConfig, attention_maps
+from engine.model import GPT, GPTConfig, attention_maps, generation_window
 
 CFG = GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=32)
 
@@ -93,6 +93,27 @@ def test_generate_extends_and_crops_to_block_size(model: GPT) -> None:
     b = model.generate(idx, 10, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert model.training  # generate() restores the mode it found
+
+
+def test_generation_window_grows_then_drops_its_oldest_quarter() -> None:
+    block = 64
+    windows = [generation_window(n, block) for n in range(1, 400)]
+    assert windows[:block] == list(range(1, block + 1))  # everything while it fits
+    assert min(windows[block:]) == 48 and max(windows) == block  # then never less than 3/4 of the block
+    for before, after in zip(windows, windows[1:], strict=False):
+        assert after == before + 1 or (before == block and after == 48)  # one more, or the oldest 16 drop out
+
+
+def test_cached_generate_reads_the_generation_window(model: GPT) -> None:
+    # greedy, 20 tokens past a 3-token prompt (block_size 8): each token is the argmax of a plain forward over
+    # the window generation_window names, so the cache rebuilds exactly where the window drops tokens
+    idx = torch.tensor([[1, 2, 3]])
+    out = model.generate(idx, max_new_tokens=20, top_k=1)[0].tolist()
+    with torch.no_grad():
+        for n in range(3, 23):
+            window = out[n - generation_window(n, CFG.block_size) : n]
+            logits, _ = model(torch.tensor([window]))
+            assert out[n] == int(logits[0, -1].argmax())
 
 
 def test_sequence_longer_than_block_size_is_refused(model: GPT) -> None:
