@@ -85,11 +85,21 @@ def resolve(target: str) -> CodeSnippet:
 
 
 def render_code(widget: str, key: str) -> None:
-    """A collapsed expander under the demo with the engine code behind it."""
+    """A collapsed expander under the demo with the engine code behind it, drawn only once it is opened.
+
+    Why lazy: the browser syntax-highlights every st.code it receives, opened or not. On a demo card that was ~0.2 s
+    of the browser's CPU at every rerun of the page (a profile of lesson 1's pipeline card), for code most learners
+    never open; with ten learners' browsers on one machine it was the largest part of a click's time
+    (engine.bench_load). `on_change="rerun"` makes Streamlit report whether the expander is open.
+    """
     targets = ENGINE_CODE.get(widget, ())
     if not targets:
         return
-    with st.expander("The engine code behind this demo", icon=":material/code:", key=f"{key}-code"):
+    box = st.expander("The engine code behind this demo", icon=":material/code:", key=f"{key}-code",
+                      on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.caption("Read from the course's own source files as this page was drawn: this is the code that "
                    "produced what you see above, not a simplified copy.")
         for target in targets:

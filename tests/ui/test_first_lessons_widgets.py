@@ -30,6 +30,13 @@ def test_pipeline_trace_follows_a_line_through_the_four_stages(db):
     assert "never sees this exact line" in shown
     assert "🍕" in " ".join(w.value for w in at.warning)  # the emoji has no token id: said so
     assert "The engine code behind this demo" in [e.label for e in at.expander]
+    # the code is sent to the browser only once the expander is opened (syntax highlighting is the page's priciest part)
+    assert not [c for c in at.code if c.language == "python"]
+    at.session_state["harness-code"] = True  # what opening it does (on_change="rerun" keeps it in the session)
+    at.run()
+    shown = [c.value for c in at.code if c.language == "python"]
+    assert shown and shown[0].startswith("def ")
+    assert "pipeline_trace.py" in texts(at)
 
 
 def test_counting_loss_scores_a_guess_and_a_line(db):
