@@ -21,6 +21,7 @@ import asyncio
 import json
 import math
 import os
+import random
 import shutil
 import sqlite3
 import tempfile
@@ -41,6 +42,12 @@ LEARNERS = 10
 TRAINERS = 4
 TRAIN_LESSON = 7  # the lesson whose training card the trainers use
 WALK_LESSONS = (1, 2)  # light lessons the others step through and answer
+# Seconds a learner spends on a screen before the next click, drawn between these for each click: reading a card or
+# a question. A real learner reads a card for half a minute or more; 5-10 s keeps ten learners clicking between
+# one and two times a second between them, a class at its busiest (a few times faster than people read), while
+# not timing clicks no person would make. `--read 0 0` measures the other extreme, every click as soon as it can.
+READ_S = (5.0, 10.0)
+ARRIVE_EVERY_S = 3.0  # learners open the course one after another, ten in half a minute
 # Targets from issue 15.
 P95_TARGET_S = 1.0
 MEMORY_TARGET_MB = 1536.0
@@ -123,6 +130,8 @@ def markdown_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("learners at once (browser contexts in one Chromium)", f"{summary['learners']}, {summary['trainers']} of them training"),
         ("wall time", f"{summary['wall_s']} s"),
+        ("each learner's pause before a click (reading the screen)",
+         "{:g}-{:g} s".format(*summary["read_s"]) if summary.get("read_s") else "none"),
         ("clicks timed", str(summary["clicks"])),
         ("click to settled page: p50 / p95 / max", f"{summary['click_p50_s']} / {summary['click_p95_s']} / "
                                                    f"{summary['click_max_s']} s (target p95 < {P95_TARGET_S:g} s: "
@@ -239,8 +248,9 @@ class _Sampler(threading.Thread):
 
 
 class _Learner:
-    def __init__(self, ctx, url: str, result: LearnerResult):
+    def __init__(self, ctx, url: str, result: LearnerResult, read_s: tuple[float, float], seed: int):
         self.ctx, self.url, self.result = ctx, url, result
+        self.read_s, self.rng = read_s, random.Random(seed)  # seeded: the same pauses in every run
         self.page = None
 
     async def settle(self, expect) -> None:
@@ -253,7 +263,9 @@ class _Learner:
 
     async def click(self, target, expect, what: str) -> None:
         """Time one click: from the moment the button can take it (Playwright's actionability checks run first, as
-        a trial click, so a click is not charged for the page before it still drawing) until the page has settled."""
+        a trial click, so a click is not charged for the page before it still drawing) until the page has settled.
+        Before it, the learner reads the screen for a few seconds (READ_S)."""
+        await asyncio.sleep(self.rng.uniform(*self.read_s))
         await target.click(trial=True)
         t0 = time.perf_counter()
         await target.click()
@@ -329,11 +341,11 @@ class _Learner:
 
 
 async def _learner(browser, url: str, index: int, trainers: int, lessons: dict[int, dict[str, Any]],
-                   result: LearnerResult) -> None:
-    await asyncio.sleep(1.5 * index)  # learners arrive over a few seconds, not in the same millisecond
+                   result: LearnerResult, read_s: tuple[float, float]) -> None:
+    await asyncio.sleep(ARRIVE_EVERY_S * index)  # learners arrive over half a minute, not in the same millisecond
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        learner = _Learner(ctx, url, result)
+        learner = _Learner(ctx, url, result, read_s, seed=index)
         await learner.open_as_new_profile()
         if index < trainers:
             await learner.train(TRAIN_LESSON, lessons[TRAIN_LESSON])
@@ -349,14 +361,16 @@ async def _learner(browser, url: str, index: int, trainers: int, lessons: dict[i
         await ctx.close()
 
 
-async def _drive(url: str, chromium: str, results: list[LearnerResult], trainers: int) -> None:
+async def _drive(url: str, chromium: str, results: list[LearnerResult], trainers: int,
+                 read_s: tuple[float, float]) -> None:
     from playwright.async_api import async_playwright
 
     lessons = _lessons()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
-            await asyncio.gather(*(_learner(browser, url, i, trainers, lessons, r) for i, r in enumerate(results)))
+            await asyncio.gather(*(_learner(browser, url, i, trainers, lessons, r, read_s)
+                                   for i, r in enumerate(results)))
         finally:
             await browser.close()
 
@@ -387,7 +401,8 @@ def run_statuses(runs: Path) -> dict[str, int]:
     return counts
 
 
-def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True) -> dict[str, Any]:
+def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True,
+        read_s: tuple[float, float] = READ_S) -> dict[str, Any]:
     """Run the load benchmark, write its figures (unless `write` is False: a smoke run) and return them."""
     chromium = find_chromium()
     if not chromium:
@@ -402,7 +417,7 @@ def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True) 
     results = [LearnerResult(f"Load learner {i + 1}") for i in range(learners)]
     t0 = time.perf_counter()
     try:
-        asyncio.run(_drive(server.url, chromium, results, trainers))
+        asyncio.run(_drive(server.url, chromium, results, trainers, read_s))
         wall = time.perf_counter() - t0
     finally:
         sampler.stop_event.set()
@@ -415,9 +430,10 @@ def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True) 
         mean_cpu=sum(sampler.cpu) / len(sampler.cpu) if sampler.cpu else 0.0, peak_cpu=max(sampler.cpu, default=0.0),
         wall_s=wall, client_cpu=sum(sampler.client_cpu) / len(sampler.client_cpu) if sampler.client_cpu else None,
         load=(sum(sampler.load) / len(sampler.load), max(sampler.load)) if sampler.load else None)
+    summary["read_s"] = list(read_s)
     summary["learner_details"] = [asdict(r) | {"clicks": [round(c, 3) for c in r.clicks]} for r in results]
     if write:
         write_summary(summary)
     shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({k: v for k, v in summary.items() if k != "learner_details"}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "learner_details"}, indent=2), flush=True)
     return summary
