@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", default=None, help="versus: the commit whose lesson preset is 'before'")
     parser.add_argument("--nanogpt", default=None, help="nanogpt: a checkout of github.com/karpathy/nanoGPT")
     parser.add_argument("--steps", type=int, default=300, help="nanogpt: iterations per run")
+    parser.add_argument("--read", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
+                        help="load: seconds each learner reads a screen before a click (default 5 10; 0 0 = no pause)")
     args = parser.parse_args(argv)
     if args.which == "train":
         from engine import bench_train
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.which == "load":
         from engine import bench_load
 
-        bench_load.run()
+        bench_load.run(read_s=tuple(args.read) if args.read else bench_load.READ_S)
     elif args.which == "tokenize":
         from engine import bench_tokenize
 

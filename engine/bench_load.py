@@ -131,7 +131,7 @@ def markdown_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         ("learners at once (browser contexts in one Chromium)", f"{summary['learners']}, {summary['trainers']} of them training"),
         ("wall time", f"{summary['wall_s']} s"),
         ("each learner's pause before a click (reading the screen)",
-         "{:g}-{:g} s".format(*summary["read_s"]) if summary.get("read_s") else "none"),
+         "{:g}-{:g} s".format(*summary["read_s"]) if any(summary.get("read_s") or ()) else "none"),
         ("clicks timed", str(summary["clicks"])),
         ("click to settled page: p50 / p95 / max", f"{summary['click_p50_s']} / {summary['click_p95_s']} / "
                                                    f"{summary['click_max_s']} s (target p95 < {P95_TARGET_S:g} s: "
