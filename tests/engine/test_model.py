@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from engine.model import GPT, GPTConfig, attention_maps, generation_window
 
@@ -192,3 +193,27 @@ def test_unknown_options_are_refused(bad: dict) -> None:
 
     with pytest.raises(ValueError, match="mlp_act"):
         GPT(replace(CFG, **bad))
+
+
+def test_attention_runs_in_float32_under_cpu_bf16_autocast(monkeypatch) -> None:
+    # CPU autocast would cast the fused kernel's float32 inputs back to bf16, whose CPU backward is ~4x slower
+    import engine.model as model_module
+
+    seen: list[torch.dtype] = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kwargs):
+        out = real(q, k, v, **kwargs)
+        seen.append(out.dtype)  # the kernel's own result: its inputs' dtype unless autocast changed them
+        return out
+
+    monkeypatch.setattr(model_module.F, "scaled_dot_product_attention", spy)
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=16, qk_norm=True, rope=True))
+    idx = torch.randint(0, 11, (2, 8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss = model(idx, idx)
+    assert seen == [torch.float32] and logits.dtype == torch.bfloat16
+    loss.backward()  # the gradient flows through the float32 island
+    seen.clear()
+    model(idx)  # no autocast: float32 throughout, nothing switched
+    assert seen == [torch.float32]
