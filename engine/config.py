@@ -36,6 +36,7 @@ class TrainConfig:
     qk_norm: bool = False  # RMS-normalised queries and keys
     rope: bool = False  # rotary position embeddings (beside the learned ones)
     logit_softcap: float = 0.0  # > 0: logits soft-capped at +-this
+    attn_scale: float = 0.0  # > 0: attention scores scaled by this instead of 1/sqrt(head size)
     vocab_multiple: int | None = None  # embedding rows rounded up to a multiple of this; None = 64 on CUDA, else 1
     # optimisation
     batch_size: int = 32  # sequences per step (per process under torchrun)
@@ -82,7 +83,8 @@ class TrainConfig:
         return GPTConfig(block_size=self.block_size, vocab_size=vocab_size, n_layer=self.n_layer,
                          n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
                          mlp_act=self.mlp_act, zero_init_proj=self.zero_init_proj, qk_norm=self.qk_norm,
-                         rope=self.rope, logit_softcap=self.logit_softcap, vocab_multiple=multiple)
+                         rope=self.rope, logit_softcap=self.logit_softcap, attn_scale=self.attn_scale,
+                         vocab_multiple=multiple)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,7 +15,8 @@ Sources:
 - options, each off by default and each measured for the 60-second lesson run (docs/training-notes.md says which
   were kept): ReLU² in the MLP (So et al. 2021, "Primer"), zero-initialised output projections and QK-norm
   (Henry et al. 2020; as in Keller Jordan's modded-nanogpt speedrun and Karpathy's nanochat), rotary position
-  embeddings (Su et al. 2021, "RoFormer"), logit soft-capping (Gemma 2, 2024). None of them adds or removes a
+  embeddings (Su et al. 2021, "RoFormer"), logit soft-capping (Gemma 2, 2024), a fixed attention scale other
+  than 1/sqrt(head size) (modded-nanogpt pairs one with QK-norm). None of them adds or removes a
   parameter, so checkpoints, the parameter count and every view of the weights stay the same shape.
 
 Shapes in comments: B = batch size, T = sequence length, C = n_embd, nh = n_head, hs = head size = C // nh,

@@ -153,7 +153,7 @@ def prepare(
         saved = TrainConfig.from_dict(ckpt["train_config"])
         # the model's shape, its options included (a checkpoint from before them has them off, as it was trained)
         shape = ("n_layer", "n_head", "n_embd", "block_size", "bias", "mlp_act", "zero_init_proj", "qk_norm", "rope",
-                 "logit_softcap")
+                 "logit_softcap", "attn_scale")
         shape += ("optimizer",) if resume_from is not None else ()  # a fine-tune starts a fresh optimizer
         config = replace(config, **{k: getattr(saved, k) for k in shape})
     if config.optimizer == "muon" and not device.native_bf16:

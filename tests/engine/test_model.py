@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from engine.model import GPT, GPTConfig, attention_maps, generation_window
+from engine.model import GPT, GPTConfig, KVCache, attention_maps, generation_window
 
 CFG = GPTConfig(block_size=16, vocab_size=11, n_layer=2, n_head=2, n_embd=32)
 
@@ -217,3 +217,20 @@ def test_attention_runs_in_float32_under_cpu_bf16_autocast(monkeypatch) -> None:
     seen.clear()
     model(idx)  # no autocast: float32 throughout, nothing switched
     assert seen == [torch.float32]
+
+
+def test_attention_scale_option_reaches_every_attention_path() -> None:
+    # the fused kernel, the written-out path that shows the weights and the cached path all use the same scale
+    cfg = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=16, qk_norm=True, attn_scale=0.5)
+    model = GPT(cfg).eval()
+    idx = torch.randint(0, 11, (1, 8))
+    with torch.no_grad():
+        fused, _ = model(idx)
+        shown, _, _ = model(idx, return_attention=True)
+        cache = KVCache(cfg.n_layer)
+        cached = torch.cat([model.forward_cached(idx[:, :4], cache), model.forward_cached(idx[:, 4:], cache)], dim=1)
+        plain = GPT(GPTConfig(**{**cfg.__dict__, "attn_scale": 0.0})).eval()
+        plain.load_state_dict(model.state_dict())  # the same weights, the default 1/sqrt(8) scale
+        default, _ = plain(idx)
+    assert torch.allclose(fused, shown, atol=1e-5) and torch.allclose(fused, cached, atol=1e-5)
+    assert not torch.allclose(fused, default, atol=1e-4)  # the option changes what the model computes
