@@ -1,5 +1,5 @@
 """The whole journey in a real browser: every lesson that exists, every card, every quiz question answered through
-its real controls (wrong first, then right), a training run started, left and found again, a reload, and then the
+its real controls (the first question of each kind wrong first, then right; the rest right), a training run started, left and found again, a reload, and then the
 server killed with SIGKILL and restarted on the same database: every answer, every completion and the run are
 still there. No Streamlit exception and no error box on any page (a quiz's own "not quite" feedback aside).
 
@@ -61,13 +61,14 @@ def _check(box, key: str) -> None:
 # ------------------------------------------------------------------ one answerer per question kind
 
 
-def _single(page, box, quiz: Quiz, q: SingleChoice, key: str, learner_id: int) -> None:
+def _single(page, box, quiz: Quiz, q: SingleChoice, key: str, learner_id: int, wrong_first: bool) -> None:
     order = [o.id for o in shuffled(q.options, learner_id, quiz.id, q.id)]
     wrong = next(o for o in order if o != q.answer)
     options = box.locator('[data-testid="stRadioOption"]')
-    options.nth(order.index(wrong)).click()
-    _check(box, key)
-    _wait_alert(box, "Error")
+    if wrong_first:
+        options.nth(order.index(wrong)).click()
+        _check(box, key)
+        _wait_alert(box, "Error")
     options.nth(order.index(q.answer)).click()
     _check(box, key)
     _wait_alert(box, "Success", "Correct")
@@ -77,12 +78,13 @@ def _tick(box, key: str, option_id: str) -> None:
     box.locator(f".st-key-{key}-{option_id} label").click()
 
 
-def _multiple(page, box, quiz: Quiz, q: MultipleSelect, key: str, learner_id: int) -> None:
+def _multiple(page, box, quiz: Quiz, q: MultipleSelect, key: str, learner_id: int, wrong_first: bool) -> None:
     wrong = next(o.id for o in q.options if o.id not in q.answers)
-    _tick(box, key, wrong)
-    _check(box, key)
-    _wait_alert(box, "Error")
-    _tick(box, key, wrong)  # untick it
+    if wrong_first:
+        _tick(box, key, wrong)
+        _check(box, key)
+        _wait_alert(box, "Error")
+        _tick(box, key, wrong)  # untick it
     for answer in q.answers:
         _tick(box, key, answer)
     _check(box, key)
@@ -97,14 +99,15 @@ def _pick(box, key: str, blank: int, word: str) -> None:
         has_text=re.compile(f"^{re.escape(word)}$")).wait_for()
 
 
-def _blanks(page, box, quiz: Quiz, q: FillBlanks, key: str, learner_id: int) -> None:
+def _blanks(page, box, quiz: Quiz, q: FillBlanks, key: str, learner_id: int, wrong_first: bool) -> None:
     distractor = next(w for w in q.bank if w != q.answers[0])
-    _pick(box, key, 0, distractor)
+    _pick(box, key, 0, distractor if wrong_first else q.answers[0])
     for i, word in enumerate(q.answers[1:], start=1):
         _pick(box, key, i, word)
-    _check(box, key)
-    _wait_alert(box, "Error")
-    _pick(box, key, 0, q.answers[0])
+    if wrong_first:
+        _check(box, key)
+        _wait_alert(box, "Error")
+        _pick(box, key, 0, q.answers[0])
     _check(box, key)
     _wait_alert(box, "Success", "Correct")
 
@@ -128,9 +131,10 @@ def _settled_order(box, key: str, n: int, done=lambda order: True) -> list[str]:
         time.sleep(0.1)
 
 
-def _ordering(page, box, quiz: Quiz, q: Ordering, key: str, learner_id: int) -> None:
-    _check(box, key)  # the page never starts in the right order
-    _wait_alert(box, "Error")
+def _ordering(page, box, quiz: Quiz, q: Ordering, key: str, learner_id: int, wrong_first: bool) -> None:
+    if wrong_first:
+        _check(box, key)  # the page never starts in the right order
+        _wait_alert(box, "Error")
     want = [i.id for i in q.items]
     for target, item in enumerate(want):
         order = _settled_order(box, key, len(want))
@@ -149,9 +153,10 @@ def _type_number(box, key: str, text: str) -> None:
     _check(box, key)
 
 
-def _numeric(page, box, quiz: Quiz, q: Numeric, key: str, learner_id: int) -> None:
-    _type_number(box, key, WRONG_NUMBER)
-    _wait_alert(box, "Error")
+def _numeric(page, box, quiz: Quiz, q: Numeric, key: str, learner_id: int, wrong_first: bool) -> None:
+    if wrong_first or q.answer_from is not None:  # the learner's own number is revealed after a wrong answer
+        _type_number(box, key, WRONG_NUMBER)
+        _wait_alert(box, "Error")
     if q.answer_from is None:
         right = f"{q.answer!r}"
     else:  # the learner's own number: the page reveals it after a wrong answer
@@ -163,12 +168,13 @@ def _numeric(page, box, quiz: Quiz, q: Numeric, key: str, learner_id: int) -> No
     _wait_alert(box, "Success", "Correct")
 
 
-def _reflection(page, box, quiz: Quiz, q: Reflection, key: str, learner_id: int) -> None:
+def _reflection(page, box, quiz: Quiz, q: Reflection, key: str, learner_id: int, wrong_first: bool) -> None:
     area = box.locator("textarea")
-    area.fill("Too short.")
-    area.press("Control+Enter")
-    _check(box, key)
-    _wait_alert(box, "Warning", "at least")
+    if wrong_first:
+        area.fill("Too short.")
+        area.press("Control+Enter")
+        _check(box, key)
+        _wait_alert(box, "Warning", "at least")
     text = "What I take from this lesson: the model only ever learns to predict the next token, and everything "
     area.fill(text + "else follows from the data, the model's size and the compute it is given. " * (q.min_chars // 50))
     area.press("Control+Enter")
@@ -228,7 +234,10 @@ def _card_work(page, lesson, index: int, runs_dir, server) -> None:
 # ------------------------------------------------------------------ the journey
 
 
-def _walk(page, server, entry, learner_id: int, runs_dir) -> None:
+def _walk(page, server, entry, learner_id: int, runs_dir, wrong_first: set[tuple[str, str]]) -> None:
+    """One lesson: every card, then every question. The first question of each kind in the course (and every
+    question about the learner's own numbers, which a wrong answer reveals) is answered wrong first; its
+    (quiz, question) goes into `wrong_first`."""
     lesson, quiz = entry.lesson, entry.quiz
     page.goto(f"{server.url}/lesson-{lesson.number}")
     page.get_by_text(f"Card 1 / {len(lesson.cards)}", exact=True).first.wait_for()
@@ -247,7 +256,10 @@ def _walk(page, server, entry, learner_id: int, runs_dir) -> None:
             key = f"quiz-{quiz.id}-{q.id}"
             box = page.locator(f".st-key-qbox-{quiz.id}-{q.id}")
             box.wait_for()
-            ANSWER[q.type](page, box, quiz, q, key, learner_id)
+            first_of_kind = q.type not in {kind for kind, _ in wrong_first}
+            if first_of_kind or getattr(q, "answer_from", None) is not None:
+                wrong_first.add((q.type, f"{quiz.id}/{q.id}"))
+            ANSWER[q.type](page, box, quiz, q, key, learner_id, first_of_kind)
         assert_clean(page, f"lesson {lesson.number}'s quiz")
         finish = page.locator(f".st-key-lesson-{lesson.id}-finish button")
         page.wait_for_function("(el) => !el.disabled", arg=finish.element_handle())
@@ -256,7 +268,7 @@ def _walk(page, server, entry, learner_id: int, runs_dir) -> None:
     assert_clean(page, f"lesson {lesson.number} complete")
 
 
-def _assert_all_saved(db, entries, learner_id: int) -> None:
+def _assert_all_saved(db, entries, learner_id: int, wrong_first: set[tuple[str, str]]) -> None:
     store = ProgressStore(db)
     try:
         assert store.completed(learner_id) >= {e.lesson.id for e in entries}
@@ -269,9 +281,11 @@ def _assert_all_saved(db, entries, learner_id: int) -> None:
                 assert record is not None, f"{entry.quiz.id}/{q.id}: answer lost"
                 if isinstance(q, Reflection):
                     assert len(record.last.response) >= q.min_chars
-                else:
+                elif (q.type, f"{entry.quiz.id}/{q.id}") in wrong_first:  # the wrong try is kept beside the right
                     assert record.last.correct and not record.first_correct, f"{entry.quiz.id}/{q.id}"
                     assert record.attempts >= 2
+                else:
+                    assert record.last.correct, f"{entry.quiz.id}/{q.id}"
     finally:
         store.close()
 
@@ -285,9 +299,11 @@ def test_the_whole_course_survives_reload_and_server_kill(runs_dir, uploads_dir,
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
+    wrong_first: set[tuple[str, str]] = set()
     for entry in entries:
-        _walk(page, server, entry, learner_id, runs_dir)
-    _assert_all_saved(server.db, entries, learner_id)
+        _walk(page, server, entry, learner_id, runs_dir, wrong_first)
+    assert {kind for kind, _ in wrong_first} == set(ANSWER)  # every kind of question was answered wrong once
+    _assert_all_saved(server.db, entries, learner_id, wrong_first)
 
     os.kill(server.proc.pid, signal.SIGKILL)  # our own child, by its PID
     server.proc.wait()
@@ -295,7 +311,7 @@ def test_the_whole_course_survives_reload_and_server_kill(runs_dir, uploads_dir,
     server.port = free_port()
     server.start()  # the same database and runs folder
 
-    _assert_all_saved(server.db, entries, learner_id)
+    _assert_all_saved(server.db, entries, learner_id, wrong_first)
     page.goto(f"{server.url}/")
     for entry in entries:  # each lesson complete, its quiz's score counted from the stored answers
         tile = page.locator(f".st-key-home-lesson-{entry.lesson.id}")
