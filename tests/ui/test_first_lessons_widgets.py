@@ -24,6 +24,8 @@ def test_pipeline_trace_follows_a_line_through_the_four_stages(db):
     line = "But, soft! what light through yonder window breaks?"
     assert f"at character **{corpus.find(line):,}**" in shown  # found where it really is
     assert f"makes **{len(line) - 1}** practice questions" in shown
+    assert len(at.table[0].value) == 6  # the first practice questions, a static table (no data-grid library to load)
+    assert any("window" in t.value for t in at.text)  # the retrieved passages, as plain text
     at.text_input(key="harness-line").set_value("I love pizza 🍕").run()
     no_errors(at)
     shown = texts(at)

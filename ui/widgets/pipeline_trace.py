@@ -54,7 +54,7 @@ def draw(trace: PipelineTrace, corpus_title: str) -> None:
             st.warning("Not in the vocabulary, so the model cannot read them: "
                        + ", ".join(f"`{visible(ch)}`" for ch in tr.unknown), icon=":material/block:")
         rows = [{"the model sees": visible(context), "and must guess": visible(nxt)} for context, nxt in tr.examples]
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.table(rows)  # six rows: a static table (the data grid loads a canvas library just for these)
         st.caption(f"This one line makes **{tr.n_examples}** practice questions, one per character after the "
                    "first. Training is guessing them, checking and adjusting, over and over.")
     with st.container(border=True):
@@ -68,8 +68,9 @@ def draw(trace: PipelineTrace, corpus_title: str) -> None:
             st.markdown("The passages of the corpus that share the most (and the rarest) words with your line. "
                         "This search matches spelling, not meaning; lesson 10 compares it with a search by meaning.")
             for chunk, score, shared in rt.passages:
-                st.caption(f"match score {score:.1f} · shares: " + ", ".join(f"`{w}`" for w in shared))
-                st.code(chunk.text.strip(), language=None, wrap_lines=True)
+                with st.container(border=True):  # plain text in a box: a code block is syntax-highlighted in the browser
+                    st.caption(f"match score {score:.1f} · shares: " + ", ".join(f"`{w}`" for w in shared))
+                    st.text(chunk.text.strip())
         else:
             st.markdown("No passage shares a word with your line (very common words such as *the* are ignored).")
 
