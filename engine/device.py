@@ -53,7 +53,7 @@ class DeviceInfo:
     sentence: str  # for the UI: "Training on CPU, 2 threads"
     index: int | None = None  # which GPU ("cuda:1" -> 1); None for the CPU and the Apple GPU
     # bf16 matmuls run at full speed here (not emulated). engine.muon.Muon orthogonalises in bf16, so where this
-    # is False engine.prepare trains with AdamW instead. CPUs: True (torch's bf16 CPU kernels are what the
+    # is False engine.prepare has it orthogonalise in float32 instead. CPUs: True (torch's bf16 CPU kernels are what the
     # `lesson` preset's Muon was tuned with; autocast is a separate, measured decision).
     native_bf16: bool = True
 

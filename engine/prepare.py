@@ -7,8 +7,8 @@ orthogonalised updates for the hidden weight matrices; Keller Jordan 2024, kelle
 engine.muon: torch.optim.Muon's maths, batched), with embeddings, norms and the head on AdamW as in modded-nanogpt.
 
 What can go wrong on someone else's hardware is decided here, once, and told to the learner in `state.notes`
-(also appended to the device sentence): a GPU without native bf16 trains with AdamW instead of Muon (Muon
-orthogonalises in bf16); torch.compile is skipped for short runs and, because it compiles lazily at the first
+(also appended to the device sentence): a GPU without native bf16 runs Muon's orthogonalisation in float32
+instead of bf16; torch.compile is skipped for short runs and, because it compiles lazily at the first
 forward, is tried on one batch here, so a compiler that fails falls back to eager mode instead of failing the
 run. Under torchrun every such decision is agreed between ranks (engine.distributed.agree_min).
 
@@ -156,12 +156,11 @@ def prepare(
                  "logit_softcap", "attn_scale")
         shape += ("optimizer",) if resume_from is not None else ()  # a fine-tune starts a fresh optimizer
         config = replace(config, **{k: getattr(saved, k) for k in shape})
-    if config.optimizer == "muon" and not device.native_bf16:
-        # Muon runs its Newton-Schulz iterations in bf16: unsupported or emulated (slow) here
-        config = replace(config, optimizer="adamw")
+    if config.optimizer == "muon" and config.muon_ns_dtype == "bfloat16" and not device.native_bf16:
+        # bf16 is unsupported or emulated (slow) here: Muon's Newton-Schulz iterations run in float32 instead
+        config = replace(config, muon_ns_dtype="float32")
         what = "GPU" if device.type == "cuda" else "Apple GPU" if device.type == "mps" else "device"
-        notes.append(f"Muon needs fast bf16 arithmetic, which this {what} lacks, so this run uses AdamW for "
-                     "every weight.")
+        notes.append(f"Muon orthogonalises its updates in float32 here: this {what} lacks fast bf16 arithmetic.")
     if text is None:
         raise ValueError("prepare() needs the training text")
     if tokenizer is None:
@@ -203,8 +202,8 @@ def prepare(
             opt.load_state_dict(sd)
             for group in opt.param_groups:  # the new run's settings win over the saved peak lr
                 group["base_lr"] = config.muon_lr if isinstance(opt, Muon) else config.lr
-    elif resuming:  # saved with Muon, resumed where it falls back to AdamW: the moments start afresh
-        notes.append("The saved Muon optimizer state does not fit AdamW, so its moments start afresh.")
+    elif resuming:  # saved with other optimizers than this run builds: their moments cannot be reused
+        notes.append("The saved optimizer state does not fit this run's optimizers, so their moments start afresh.")
 
     if dist_info.enabled:  # after each rank's own measurement: all ranks must train at one precision
         device = _agree_precision(device, config, dist_info)

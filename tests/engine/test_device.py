@@ -169,14 +169,15 @@ def test_short_runs_skip_compile(monkeypatch: pytest.MonkeyPatch, small_text: st
     assert any("No torch.compile" in n for n in state.notes)
 
 
-def test_muon_falls_back_to_adamw_without_native_bf16(monkeypatch: pytest.MonkeyPatch, small_text: str) -> None:
+def test_muon_orthogonalises_in_float32_without_native_bf16(monkeypatch: pytest.MonkeyPatch, small_text: str) -> None:
     fake_device(monkeypatch, type="cuda", native_bf16=False)  # e.g. a cc 7.x GPU (the tensors stay on the CPU)
     monkeypatch.setattr(DeviceInfo, "device", property(lambda self: torch.device("cpu")))
     state = prepare(replace(TINY, optimizer="muon", max_steps=3), small_text)
-    assert state.config.optimizer == "adamw"
-    assert [type(o) for o in state.optimizers] == [torch.optim.AdamW]
-    assert any("Muon needs fast bf16" in n and "GPU" in n for n in state.notes)
-    assert "uses AdamW" in state.device.sentence
+    assert state.config.optimizer == "muon" and state.config.muon_ns_dtype == "float32"
+    muon = [o for o in state.optimizers if isinstance(o, Muon)]
+    assert len(muon) == 1 and muon[0].ns_dtype == torch.float32
+    assert any("float32" in n and "GPU lacks fast bf16" in n for n in state.notes)
+    assert "float32" in state.device.sentence
     assert train_loop(state).status == "finished"
 
 
