@@ -44,6 +44,7 @@ class LessonEntry:
     file: Path
     lesson: Lesson | None
     quiz: Quiz | None = None
+    quiz_file: Path | None = None
     problems: list[Problem] = field(default_factory=list)  # lesson-file problems (lesson is None if any)
     quiz_problems: list[Problem] = field(default_factory=list)
 
@@ -74,7 +75,8 @@ class Course:
 # ------------------------------------------------------------------ reading one file
 
 
-def _rel(path: Path) -> str:
+def rel_path(path: Path) -> str:
+    """`path` relative to the project, as problems name it (an outside path as it is)."""
     try:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:
@@ -82,7 +84,7 @@ def _rel(path: Path) -> str:
 
 
 def _read_mapping(path: Path) -> tuple[dict[str, Any] | None, yaml.Node | None, list[Problem]]:
-    name = _rel(path)
+    name = rel_path(path)
     try:
         data, node = safe_yaml.parse(safe_yaml.read_text(path))
     except safe_yaml.YamlRefused as err:  # too big, not UTF-8, a syntax error, an alias bomb, too deep, a bad value
@@ -155,10 +157,10 @@ def _validate(path: Path, model: type[BaseModel]) -> tuple[Any, list[Problem]]:
             where = _field_path(err["loc"])
             where = f"{label}, {where}" if label and where else (label or where)
             message = safe_yaml.printable(_friendly(err), 500)
-            out.append(Problem(_rel(path), _line_of(node, err["loc"]), where, message))
+            out.append(Problem(rel_path(path), _line_of(node, err["loc"]), where, message))
         if len(errors) > MAX_PROBLEMS_PER_FILE:
             more = len(errors) - MAX_PROBLEMS_PER_FILE
-            out.append(Problem(_rel(path), None, label, f"... and {more:,} more problems (fix these first)"))
+            out.append(Problem(rel_path(path), None, label, f"... and {more:,} more problems (fix these first)"))
         return None, out
 
 
@@ -181,7 +183,7 @@ def load_from_files(lesson_files: list[Path], quiz_files: list[Path]) -> Course:
         if quiz is None:
             broken_quiz_names[path.stem] = errs
         elif quiz.id in quizzes:
-            problems.append(Problem(_rel(path), None, f"quiz {quiz.id!r}", f"duplicate quiz id (also in {_rel(quizzes[quiz.id][0])})"))
+            problems.append(Problem(rel_path(path), None, f"quiz {quiz.id!r}", f"duplicate quiz id (also in {rel_path(quizzes[quiz.id][0])})"))
         else:
             quizzes[quiz.id] = (path, quiz)
 
@@ -194,12 +196,12 @@ def load_from_files(lesson_files: list[Path], quiz_files: list[Path]) -> Course:
         if lesson is not None:
             dup = None
             if lesson.id in seen_ids:
-                dup = f"duplicate lesson id {lesson.id!r} (also in {_rel(seen_ids[lesson.id])})"
+                dup = f"duplicate lesson id {lesson.id!r} (also in {rel_path(seen_ids[lesson.id])})"
             elif lesson.number in seen_numbers:
-                dup = f"duplicate lesson number {lesson.number} (also in {_rel(seen_numbers[lesson.number])})"
+                dup = f"duplicate lesson number {lesson.number} (also in {rel_path(seen_numbers[lesson.number])})"
             if dup:
                 entry.lesson = None
-                entry.problems.append(Problem(_rel(path), None, f"lesson {lesson.id!r}", dup))
+                entry.problems.append(Problem(rel_path(path), None, f"lesson {lesson.id!r}", dup))
             else:
                 seen_ids[lesson.id] = path
                 seen_numbers[lesson.number] = path
@@ -209,7 +211,7 @@ def load_from_files(lesson_files: list[Path], quiz_files: list[Path]) -> Course:
 
     for quiz_id, (path, quiz) in quizzes.items():
         if quiz.lesson not in seen_ids:
-            problems.append(Problem(_rel(path), None, f"quiz {quiz_id!r}", f"names lesson {quiz.lesson!r}, which no lesson file defines"))
+            problems.append(Problem(rel_path(path), None, f"quiz {quiz_id!r}", f"names lesson {quiz.lesson!r}, which no lesson file defines"))
 
     entries.sort(key=lambda e: (e.lesson is None, e.lesson.number if e.lesson else 0, e.file.name))
     return Course(entries, problems)
@@ -221,12 +223,12 @@ def _attach_quiz(entry: LessonEntry, lesson: Lesson, quizzes: dict, broken: dict
     if lesson.quiz in quizzes:
         qpath, quiz = quizzes[lesson.quiz]
         if quiz.lesson != lesson.id:
-            entry.quiz_problems.append(Problem(_rel(qpath), None, f"quiz {quiz.id!r}", f"says lesson {quiz.lesson!r} but lesson {lesson.id!r} points at it"))
-        entry.quiz = quiz
+            entry.quiz_problems.append(Problem(rel_path(qpath), None, f"quiz {quiz.id!r}", f"says lesson {quiz.lesson!r} but lesson {lesson.id!r} points at it"))
+        entry.quiz, entry.quiz_file = quiz, qpath
     elif lesson.quiz in broken:
         entry.quiz_problems = list(broken[lesson.quiz])
     else:
-        entry.quiz_problems.append(Problem(_rel(entry.file), None, f"lesson {lesson.id!r}, quiz", f"points at quiz {lesson.quiz!r}, which no file in quizzes/ defines"))
+        entry.quiz_problems.append(Problem(rel_path(entry.file), None, f"lesson {lesson.id!r}, quiz", f"points at quiz {lesson.quiz!r}, which no file in quizzes/ defines"))
 
 
 def classify(paths: list[Path]) -> tuple[list[Path], list[Path]]:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from course import safe_yaml
 from course.catalogues import check_accelerators, check_catalogues, check_published_models
-from course.loader import MAX_PROBLEMS_PER_FILE, Problem, _rel, load_from_files
+from course.loader import MAX_PROBLEMS_PER_FILE, Problem, load_from_files, rel_path
 from course.validate import main
 
 FUZZ = settings(max_examples=30, deadline=None, database=None,
@@ -82,7 +82,7 @@ def _checked(problems: list[Problem], path: Path) -> list[Problem]:
         line = str(p)
         assert "\n" not in line and line.isprintable(), repr(line)
         line.encode("utf-8")  # no lone surrogate reaches the terminal or the page
-    mine = [p for p in problems if p.file == _rel(path)]
+    mine = [p for p in problems if p.file == rel_path(path)]
     assert len(mine) <= MAX_PROBLEMS_PER_FILE + 1
     return mine
 
@@ -133,7 +133,7 @@ def test_random_yaml_text_gives_problems_not_crashes(folder, text):
 @given(st.binary(max_size=600))
 def test_random_bytes_give_problems_not_crashes(folder, data):
     ok, problems, path = _load_lesson(folder, data)
-    assert not ok and all(p.file == _rel(path) for p in problems)
+    assert not ok and all(p.file == rel_path(path) for p in problems)
 
 
 SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
@@ -255,7 +255,7 @@ def test_alias_bombs_are_refused_quickly_with_the_file_named(folder, width, dept
     started = time.perf_counter()
     ok, problems, path = load(folder, text)
     assert time.perf_counter() - started < 2.0
-    assert not ok and problems and all(p.file == _rel(path) for p in problems)
+    assert not ok and problems and all(p.file == rel_path(path) for p in problems)
     if width ** (depth + 1) > safe_yaml.MAX_NODES:
         assert "alias bomb" in str(problems[0]), [str(p) for p in problems]
 
@@ -296,7 +296,7 @@ def test_a_huge_file_is_refused_without_reading_it(folder):
     course = load_from_files([path], [])
     assert time.perf_counter() - started < 1.0
     assert [str(p) for p in course.problems] == [
-        f"{_rel(path)}: the file is 4,194,304 KB; content files may be at most 512 KB (a lesson is about 13 KB): "
+        f"{rel_path(path)}: the file is 4,194,304 KB; content files may be at most 512 KB (a lesson is about 13 KB): "
         "split it or remove what does not belong"]
     path.unlink()
 
@@ -324,7 +324,7 @@ def test_wrong_encodings_say_save_as_utf8(folder, encoding, words):
     if data != text.encode("utf-8"):
         assert not ok
         assert "UTF-8" in problems[0].message or "not allowed in YAML" in problems[0].message, problems[0]
-        assert problems[0].file == _rel(path)
+        assert problems[0].file == rel_path(path)
 
 
 @pytest.mark.parametrize(("value", "words"), [
