@@ -54,11 +54,11 @@ BYTES_PER_PARAM: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "4-b
 
 # What each entry of a run's ckpt.pt is for (engine.job.save_run writes them); anything else is shown by its key.
 PART_MEANING: dict[str, str] = {
-    "model": "the weights: all a model needs to run",
+    "model": "the weights: with the tokenizer and the model's shape, what running the model needs",
     "optimizers": "the optimizer's state (AdamW's two moments per parameter, Muon's momentum): only to resume",
     "metrics": "one record per training step, samples included",
-    "tokenizer": "the tokenizer: text <-> token ids",
-    "model_config": "the model's shape",
+    "tokenizer": "the tokenizer: text <-> token ids (needed to run the model)",
+    "model_config": "the model's shape: layers, heads, width, context (needed to run it)",
     "train_config": "the training settings",
     "rng": "the random generator's state: only to resume",
     "step": "the step reached",
