@@ -32,9 +32,9 @@ test: $(VENV)/.dev
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.dev
-	$(PY) -m ui.bench
-	$(PY) -m engine.bench train
-	$(PY) -m engine.bench tokenize
+	$(PY) -m bench pages
+	$(PY) -m bench train
+	$(PY) -m bench tokenize
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,7 +5,7 @@ Lesson 9 prices runs against these rows, and they are edited by hand as prices a
 published), numbers are numbers (YAML reads `1.5e9` as text; `1.5e+9` is a number), ids are unique, every row
 names its source, and a price carries its date. Each problem names the file, the line, the row and the field.
 
-The engine reads the same files with its own strict reader (engine/catalogue.py: it stays free of pydantic);
+The engine reads the same files with its own strict reader (engine/cost/catalogue.py: it stays free of pydantic);
 tests/course/test_catalogues.py checks the two agree on the fields.
 
 >>> problems = [str(p) for p in check_accelerators("- id: x\\n  name: X\\n  kind: tpu\\n", "acc.yaml")]
@@ -45,7 +45,7 @@ class _Row(BaseModel):
 
 
 class AcceleratorRow(_Row):
-    """One chip; the fields of engine.catalogue.Accelerator."""
+    """One chip; the fields of engine.cost.catalogue.Accelerator."""
 
     id: str = RowId
     name: str = Field(min_length=1)
@@ -67,7 +67,7 @@ class AcceleratorRow(_Row):
 
 
 class PublishedModelRow(_Row):
-    """One published model; the fields of engine.catalogue.PublishedModel."""
+    """One published model; the fields of engine.cost.catalogue.PublishedModel."""
 
     id: str = RowId
     name: str = Field(min_length=1)

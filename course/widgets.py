@@ -71,7 +71,7 @@ class PipelineTraceParams(WidgetParams):
 
 
 class CountingLossParams(WidgetParams):
-    """Lesson 2: the loss as surprise, −ln p, and what counting models score on held-out text (engine.baseline)."""
+    """Lesson 2: the loss as surprise, −ln p, and what counting models score on held-out text (engine.transform.baseline)."""
 
     corpus: str = "tinyshakespeare"
     line: str = Field("To be, or not to be", min_length=2, max_length=80,
@@ -247,7 +247,7 @@ class NextTokenProbsParams(WidgetParams):
 
 class ModelVsCountsParams(WidgetParams):
     """For a short context, a character model's next-character probabilities beside the real next-character
-    shares in the text it was trained on (engine.next_token.following_counts)."""
+    shares in the text it was trained on (engine.transform.next_token.following_counts)."""
 
     context: str = Field("th", min_length=1, max_length=20)
     corpus: str = Field("tinyshakespeare", description="the text the counts come from (the reference model's)")

@@ -6,11 +6,11 @@ with several GPUs runs one training process per GPU; `gpu_for_slot` says which).
   the memory traffic, tensor cores, no loss scaling needed unlike fp16); older GPUs emulate bf16 slowly, even
   where `torch.cuda.is_bf16_supported()` says True, so they train in float32. TF32 for the float32 matmuls that
   remain, and `torch.compile` (fuses the many small elementwise kernels of a small model; its compile time is
-  paid back within a minute or two of training, so engine.prepare skips it for shorter runs).
+  paid back within a minute or two of training, so engine.train.prepare skips it for shorter runs).
 - MPS: float32, no compile (both are still patchy there in torch 2.x); bf16 only from macOS 14.
 - CPU: the intra-op thread pool is set to the number of *physical* cores (hyper-threads share one core's
   vector units, so they add contention, not speed). bf16 autocast is used only if this machine's CPU has native
-  bf16 dot products (AVX512-BF16 or AMX) *and* it is faster for the run's own model and batch: engine.prepare
+  bf16 dot products (AVX512-BF16 or AMX) *and* it is faster for the run's own model and batch: engine.train.prepare
   times both on the run's shapes (`faster_precision`). A fixed probe cannot decide it: bf16 wins on wide
   matrices and big batches, float32 on small ones (nanoGPT's 4 x 128 model at batch 12: ~1.3x faster in float32).
   No `torch.compile` on CPU: it needs a C++ toolchain and ~30-60 s of compiling on two cores, which is the whole
@@ -52,8 +52,8 @@ class DeviceInfo:
     compile: bool  # wrap the model in torch.compile
     sentence: str  # for the UI: "Training on CPU, 2 threads"
     index: int | None = None  # which GPU ("cuda:1" -> 1); None for the CPU and the Apple GPU
-    # bf16 matmuls run at full speed here (not emulated). engine.muon.Muon orthogonalises in bf16, so where this
-    # is False engine.prepare has it orthogonalise in float32 instead. CPUs: True (torch's bf16 CPU kernels are what the
+    # bf16 matmuls run at full speed here (not emulated). engine.train.muon.Muon orthogonalises in bf16, so where this
+    # is False engine.train.prepare has it orthogonalise in float32 instead. CPUs: True (torch's bf16 CPU kernels are what the
     # `lesson` preset's Muon was tuned with; autocast is a separate, measured decision).
     native_bf16: bool = True
 
@@ -107,7 +107,7 @@ def _cpu_has_native_bf16() -> bool:
 
 def _measure_bf16_cpu() -> bool:
     """May a run on this CPU consider bf16 at all? Only with native bf16 dot products; whether it is *faster* is
-    measured per run on its own shapes (`faster_precision`, called by engine.prepare). One function, so a test can
+    measured per run on its own shapes (`faster_precision`, called by engine.train.prepare). One function, so a test can
     make ranks of one run disagree here."""
     return _cpu_has_native_bf16()
 
@@ -263,7 +263,7 @@ def _choose(preferred: str, dtype: str, processes_per_host: int) -> DeviceInfo:
 
     threads = max(1, physical_cores() // max(1, processes_per_host))
     torch.set_num_threads(threads)
-    # "auto": bf16 is the candidate where native; engine.prepare keeps it only if it measures faster for the run
+    # "auto": bf16 is the candidate where native; engine.train.prepare keeps it only if it measures faster for the run
     chosen = dtype if dtype != "auto" else ("bfloat16" if _measure_bf16_cpu() else "float32")
     return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, cpu_sentence(threads, chosen))
 
@@ -310,8 +310,8 @@ def single_thread() -> Iterator[None]:
 
     Why: these tensors are tiny (a 65 x 128 table, a 3-layer model), and on a machine whose cores are busy (a run
     training beside the page) two threads spend their time waiting for each other: an SVD measured 280 ms and
-    next-token probabilities 312 ms on two busy cores, 1-2 ms on one thread (engine/bench_embeddings.py,
-    engine/bench_inspection.py). torch's thread count is process-wide, so every caller goes through this one
+    next-token probabilities 312 ms on two busy cores, 1-2 ms on one thread (bench/embeddings.py,
+    bench/inspection.py). torch's thread count is process-wide, so every caller goes through this one
     lock (Streamlit runs each session in a thread of its own): nested and concurrent callers restore it in order.
     """
     with _one_thread_lock:

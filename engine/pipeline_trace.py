@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.chunking import Chunk
-from engine.keyword_search import KeywordIndex, words
-from engine.tokenization import CharTokenizer
+from engine.retrieve.chunking import Chunk
+from engine.retrieve.keyword_search import KeywordIndex, words
+from engine.transform.tokenization import CharTokenizer
 
 BYTES_PER_WEIGHT = 4  # a 32-bit float per parameter, as lesson 7's checkpoint stores them
 MAX_EXAMPLES = 6

@@ -1,7 +1,8 @@
 """The layers stay as docs/architecture.md draws them, checked from the source (imports inside functions included).
 
 - `engine/` and `course/` never import Streamlit or `ui`, and not each other;
-- no production module imports `tests`;
+- no production module imports `tests` or `bench` (benchmarks import the course, never the other way round);
+- an engine stage imports no stage listed after it in STAGES, except the crossings docs/architecture.md names;
 - a live widget (ui/widgets/X.py) never imports another widget's module: what two widgets share lives in ui/;
 - no import cycles between the project's modules, late imports included.
 """
@@ -12,7 +13,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "course", "ui")
+PACKAGES = ("engine", "course", "ui", "bench")
+# The engine's stages in pipeline order (engine/__init__.py): a stage may import the ones before it.
+STAGES = ("extract", "transform", "train", "runs", "load", "retrieve", "look_inside", "cost")
+# The crossings against that order, each named with its reason in docs/architecture.md ("Engine stages").
+BACKWARD_ALLOWED = {
+    ("train", "load"): "a run writes its checkpoint while it trains and resumes from it",
+    ("runs", "load"): "a run's snapshot is read back from its checkpoint folder",
+    ("extract", "transform"): "an upload is refused when no character tokenizer could read it",
+    ("load", "look_inside"): "the safetensors round trip proves itself by writing text with the sampler",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -36,7 +46,7 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
             out.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.add(node.module)
-            # `from engine import corpus` imports the module engine.corpus
+            # `from engine import corpus` imports the module engine.extract.corpus
             out.update(f"{node.module}.{alias.name}" for alias in node.names
                        if f"{node.module}.{alias.name}" in modules)
     return out
@@ -62,6 +72,38 @@ def test_engine_and_course_stay_plain_python() -> None:
 def test_no_production_module_imports_tests() -> None:
     for name, imported in _graph().items():
         assert not any(i == "tests" or i.startswith("tests.") for i in imported), f"{name} imports tests/"
+
+
+def test_nothing_in_the_course_imports_the_benchmarks() -> None:
+    for name, imported in _graph().items():
+        if not name.startswith("bench"):
+            assert not any(i == "bench" or i.startswith("bench.") for i in imported), f"{name} imports bench/"
+
+
+def _stage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "engine" and parts[1] in STAGES else None
+
+
+def test_engine_stages_import_only_earlier_stages() -> None:
+    crossings = set()
+    for name, imported in _graph().items():
+        here = _stage(name)
+        for dep in imported:
+            there = _stage(dep)
+            if here and there and STAGES.index(there) > STAGES.index(here):
+                crossings.add((here, there))
+                assert (here, there) in BACKWARD_ALLOWED, (
+                    f"{name} imports {dep}: the {there} stage comes after {here}; move the code, or name the "
+                    "crossing and its reason in docs/architecture.md and BACKWARD_ALLOWED")
+    assert crossings == set(BACKWARD_ALLOWED), f"crossings no longer made: {set(BACKWARD_ALLOWED) - crossings}"
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for here, there in BACKWARD_ALLOWED:
+        assert f"{here} -> {there}" in architecture, f"docs/architecture.md does not name the {here} -> {there} crossing"
+
+
+def test_engine_top_level_holds_no_benchmark() -> None:
+    assert not [p.name for p in (ROOT / "engine").glob("*.py") if "bench" in p.name]
 
 
 def test_widgets_do_not_import_each_other() -> None:

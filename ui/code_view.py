@@ -23,55 +23,55 @@ REPO = Path(__file__).resolve().parent.parent
 
 ENGINE_CODE: dict[str, tuple[str, ...]] = {
     "pipeline_trace": ("engine.pipeline_trace:trace_line",),
-    "counting_loss": ("engine.baseline:fit_counts", "engine.baseline:score"),
-    "descent_steps": ("engine.descent:descend", "engine.descent:bowl_gradient"),
-    "next_char_counts": ("engine.next_token:following_counts",),
-    "train_run": ("engine.loop:train_loop", "engine.loop:estimate_loss"),
-    "corpus_picker": ("engine.uploads:validate_upload", "engine.cleaning:corpus_stats"),
-    "cleaning_lab": ("engine.cleaning:clean",),
-    "dedup_lab": ("engine.dedup:deduplicate", "engine.dedup:minhashes", "engine.dedup:jaccard"),
-    "dedup_compare": ("engine.dedup:comparison_texts",),
-    "tokenizer_playground": ("engine.tokenization:train_bpe", "engine.tokenization:CharTokenizer.encode"),
-    "bpe_trainer": ("engine.tokenization:trace_merges",),
-    "vocab_sweep": ("engine.tokenization:compression_table",),
-    "attention_heatmap": ("engine.model:CausalSelfAttention.forward", "engine.inspection:attention_view"),
-    "parameter_breakdown": ("engine.inspection:parameter_breakdown",),
-    "forward_pass": ("engine.model:GPT.forward", "engine.inspection:forward_stages"),
-    "embedding_map": ("engine.embeddings:fit_axes", "engine.embeddings:project"),
-    "embedding_neighbours": ("engine.embeddings:nearest_neighbours",),
-    "embedding_table_size": ("engine.embeddings:table_size",),
-    "next_token_probs": ("engine.sampling:next_token_distribution", "engine.sampling:filter_probs"),
-    "model_vs_counts": ("engine.sampling:next_token_distribution", "engine.next_token:following_counts"),
-    "timeline_samples": ("engine.checkpoint:list_timeline",),
-    "overfit_run": ("engine.schedule:EarlyStopping",),
-    "checkpoint_file": ("engine.weights:anatomy", "engine.weights:predicted_bytes"),
-    "scaling_sweep": ("engine.scaling:fit_power_law",),
-    "report_card": ("engine.report:report_from_folder",),
-    "cost_meter": ("engine.cost:flops_per_token", "engine.cost:run_compute"),
-    "model_price": ("engine.cost:price_run",),
-    "compute_optimal": ("engine.cost:compute_optimal",),
-    "finetune_run": ("engine.finetune:finetune_config", "engine.finetune:loss_shift"),
-    "rag_playground": ("engine.rag:retrieve", "engine.rag:assemble_prompt"),
-    "checkpoint_anatomy": ("engine.weights:round_trip", "engine.quantize:quantize_int8"),
+    "counting_loss": ("engine.transform.baseline:fit_counts", "engine.transform.baseline:score"),
+    "descent_steps": ("engine.transform.descent:descend", "engine.transform.descent:bowl_gradient"),
+    "next_char_counts": ("engine.transform.next_token:following_counts",),
+    "train_run": ("engine.train.loop:train_loop", "engine.train.loop:estimate_loss"),
+    "corpus_picker": ("engine.extract.uploads:validate_upload", "engine.extract.cleaning:corpus_stats"),
+    "cleaning_lab": ("engine.extract.cleaning:clean",),
+    "dedup_lab": ("engine.extract.dedup:deduplicate", "engine.extract.dedup:minhashes", "engine.extract.dedup:jaccard"),
+    "dedup_compare": ("engine.extract.dedup:comparison_texts",),
+    "tokenizer_playground": ("engine.transform.tokenization:train_bpe", "engine.transform.tokenization:CharTokenizer.encode"),
+    "bpe_trainer": ("engine.transform.tokenization:trace_merges",),
+    "vocab_sweep": ("engine.transform.tokenization:compression_table",),
+    "attention_heatmap": ("engine.transform.model:CausalSelfAttention.forward", "engine.look_inside.inspection:attention_view"),
+    "parameter_breakdown": ("engine.look_inside.inspection:parameter_breakdown",),
+    "forward_pass": ("engine.transform.model:GPT.forward", "engine.look_inside.inspection:forward_stages"),
+    "embedding_map": ("engine.look_inside.embeddings:fit_axes", "engine.look_inside.embeddings:project"),
+    "embedding_neighbours": ("engine.look_inside.embeddings:nearest_neighbours",),
+    "embedding_table_size": ("engine.look_inside.embeddings:table_size",),
+    "next_token_probs": ("engine.look_inside.sampling:next_token_distribution", "engine.look_inside.sampling:filter_probs"),
+    "model_vs_counts": ("engine.look_inside.sampling:next_token_distribution", "engine.transform.next_token:following_counts"),
+    "timeline_samples": ("engine.load.checkpoint:list_timeline",),
+    "overfit_run": ("engine.train.schedule:EarlyStopping",),
+    "checkpoint_file": ("engine.load.weights:anatomy", "engine.load.weights:predicted_bytes"),
+    "scaling_sweep": ("engine.cost.scaling:fit_power_law",),
+    "report_card": ("engine.cost.report:report_from_folder",),
+    "cost_meter": ("engine.cost.flops:flops_per_token", "engine.cost.flops:run_compute"),
+    "model_price": ("engine.cost.flops:price_run",),
+    "compute_optimal": ("engine.cost.flops:compute_optimal",),
+    "finetune_run": ("engine.train.finetune:finetune_config", "engine.train.finetune:loss_shift"),
+    "rag_playground": ("engine.retrieve.rag:retrieve", "engine.retrieve.rag:assemble_prompt"),
+    "checkpoint_anatomy": ("engine.load.weights:round_trip", "engine.load.quantize:quantize_int8"),
 }
 
 
 @dataclass(frozen=True)
 class CodeSnippet:
     name: str  # the qualified name, e.g. "GPT.forward"
-    path: str  # the file, relative to the project, e.g. "engine/model.py"
+    path: str  # the file, relative to the project, e.g. "engine/transform/model.py"
     line: int  # where the definition starts (1-based)
     source: str
 
 
 @functools.lru_cache(maxsize=128)
 def resolve(target: str) -> CodeSnippet:
-    """'engine.descent:descend' -> its source, file and first line, read from the source file once per server
+    """'engine.transform.descent:descend' -> its source, file and first line, read from the source file once per server
     process (the source a running server executes does not change under it; every rerun draws the expander).
 
-    >>> snippet = resolve("engine.descent:descend")
+    >>> snippet = resolve("engine.transform.descent:descend")
     >>> snippet.path, snippet.source.startswith("def descend(")
-    ('engine/descent.py', True)
+    ('engine/transform/descent.py', True)
     """
     module_name, _, qualname = target.partition(":")
     obj = importlib.import_module(module_name)
@@ -90,7 +90,7 @@ def render_code(widget: str, key: str) -> None:
     Why lazy: the browser syntax-highlights every st.code it receives, opened or not. On a demo card that was ~0.2 s
     of the browser's CPU at every rerun of the page (a profile of lesson 1's pipeline card), for code most learners
     never open; with ten learners' browsers on one machine it was the largest part of a click's time
-    (engine.bench_load). `on_change="rerun"` makes Streamlit report whether the expander is open.
+    (bench.load). `on_change="rerun"` makes Streamlit report whether the expander is open.
     """
     targets = ENGINE_CODE.get(widget, ())
     if not targets:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
-from engine.catalogue import model as published_model
-from engine.cost import count_parameters
-from engine.run_model import RunSnapshot, RunStatus
+from engine.cost.catalogue import model as published_model
+from engine.cost.flops import count_parameters
+from engine.runs.status import RunSnapshot, RunStatus
 from ui import run_compute, run_view, session
 from ui.learner_tokenizer import bpe_facts
 

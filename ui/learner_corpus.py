@@ -13,11 +13,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import cleaning, uploads
-from engine import corpus as engine_corpus
-from engine.cleaning import CleaningOptions, CleaningReport
-from engine.corpus import CorpusInfo
-from engine.dedup import DedupReport, deduplicate
+from engine.extract import cleaning, uploads
+from engine.extract import corpus as engine_corpus
+from engine.extract.cleaning import CleaningOptions, CleaningReport
+from engine.extract.corpus import CorpusInfo
+from engine.extract.dedup import DedupReport, deduplicate
 from ui import session
 
 CHOICE_KEY = "corpus.choice"

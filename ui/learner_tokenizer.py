@@ -1,6 +1,6 @@
 """The learner's own BPE tokenizer: trained on their corpus in lesson 4, used again when they train a model.
 
-`train_and_save` trains a byte-level BPE (`engine.tokenization.train_bpe`) on the learner's cleaned corpus, writes
+`train_and_save` trains a byte-level BPE (`engine.transform.tokenization.train_bpe`) on the learner's cleaned corpus, writes
 it as JSON to `<upload folder>/bpe.json` (temp file + rename, so a reader never sees half a file) and records a
 `bpe.tokenizer` fact in the progress store; `learner_bpe` loads it back; `bpe_facts` gives the numbers a quiz may
 ask about. Training is cached by the text's content hash and the vocabulary size, so a rerun, a second learner with
@@ -23,8 +23,8 @@ from typing import Any
 
 import streamlit as st
 
-from engine.corpus import content_hash
-from engine.tokenization import BPETokenizer, CharTokenizer, tokenizer_from_dict, train_bpe
+from engine.extract.corpus import content_hash
+from engine.transform.tokenization import BPETokenizer, CharTokenizer, tokenizer_from_dict, train_bpe
 from ui import learner_corpus, session
 
 FACT_KEY = "bpe.tokenizer"

@@ -50,7 +50,7 @@ def loss_chart_spec(curves: list[Curve], *, y_title: str, guides: list[tuple[flo
     """The ECharts option for loss curves over training steps.
 
     `guides`: (value, label) pairs drawn as dotted horizontal lines, e.g. the loss of random guessing and of the
-    counting models a transformer has to beat (engine.baseline). `log_axis`: a
+    counting models a transformer has to beat (engine.transform.baseline). `log_axis`: a
     logarithmic y axis, which shows a divergence's explosion instead of clipping it. `y_max`: fix the top of the
     y axis (linear axis only), so the axis does not jump about as new points arrive.
 

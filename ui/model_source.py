@@ -3,7 +3,7 @@
 Every view of the inside of a model (the embedding map, attention, next-token probabilities) is of a real model
 from the engine. The learner's own run is the one they care about, so it comes first once it has ended and saved a
 timeline; until then (or when they want to compare) the reference model that ships in `data/reference/`
-(engine.reference: the lesson preset trained by this engine, with the command that made it) is shown at once.
+(engine.load.reference: the lesson preset trained by this engine, with the command that made it) is shown at once.
 Both are plain run folders, so every engine function takes either.
 
 Loaded models are cached per run folder and file time (`st.cache_resource`): they are read-only for the pages,
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import checkpoint
-from engine.model import GPT
-from engine.reference import REFERENCE_DIR
-from engine.tokenization import Tokenizer
+from engine.load import checkpoint
+from engine.load.reference import REFERENCE_DIR
+from engine.transform.model import GPT
+from engine.transform.tokenization import Tokenizer
 from ui import run_view
 
 OWN_RUN_KEY = "main"  # the learner's lesson-7 run (ui/widgets/train_run.py)

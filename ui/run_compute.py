@@ -1,7 +1,7 @@
 """A learner's run in FLOPs: its model's shape, what each token cost, and how fast the machine did the arithmetic.
 
 Shared by lesson 9's widgets (the cost meter, the model pricer, the compute-optimal calculator) and the quiz facts,
-so every place that says "your run did X FLOP/s" says the same number, from `engine.cost.run_compute` on the
+so every place that says "your run did X FLOP/s" says the same number, from `engine.cost.flops.run_compute` on the
 run's latest metrics record.
 
 A run's config holds the model's shape but not its vocabulary size (that comes from the tokenizer). The run does
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from engine import checkpoint
-from engine.config import TrainConfig
-from engine.cost import RunCompute, count_parameters, run_compute
-from engine.model import GPTConfig
-from engine.run_model import RunSnapshot
+from engine.cost.flops import RunCompute, count_parameters, run_compute
+from engine.load import checkpoint
+from engine.runs.status import RunSnapshot
+from engine.train.config import TrainConfig
+from engine.transform.model import GPTConfig
 
 SECONDS_PER_YEAR = 365.25 * 86400
 _file_vocab: dict[str, int] = {}  # run folder -> vocabulary read from its config.json (only found ones are kept)
@@ -66,7 +66,7 @@ def model_config(run: RunSnapshot) -> GPTConfig | None:
 
 
 def compute(run: RunSnapshot, peak_flops_per_s: float | None = None) -> RunCompute | None:
-    """engine.cost.run_compute on the run's latest metrics record; None before its first record.
+    """engine.cost.flops.run_compute on the run's latest metrics record; None before its first record.
 
     >>> snap = RunSnapshot("r", "d", "finished", [{"step": 10, "tokens": 1280, "tokens_per_s": 5000.0,
     ...                    "elapsed_s": 0.5}], config={"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16},
@@ -89,7 +89,7 @@ def years_at(flops: float, flops_per_s: float) -> float:
 
 
 def peak_device(run: RunSnapshot) -> str:
-    """The device the run trains on, as engine.peak keys its measurements: "cpu" or "cuda:N".
+    """The device the run trains on, as engine.cost.peak keys its measurements: "cpu" or "cuda:N".
 
     >>> peak_device(RunSnapshot("r", "d", "running", config={"device": "cpu"}))
     'cpu'

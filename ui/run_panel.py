@@ -12,8 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.baseline import LANDMARKS_FILE, read_landmarks
 from engine.device import predicted_sentence
+from engine.transform.baseline import LANDMARKS_FILE, read_landmarks
 from ui import live_chart, run_status, run_view, session
 from ui.run_view import RunView
 
@@ -49,7 +49,7 @@ def thin_curve(steps: list[int], values: list[float], max_points: int = MAX_CHAR
 
 @functools.lru_cache(maxsize=64)
 def _landmarks(run_dir: str, stamp: float) -> tuple[tuple[float, str], ...]:
-    """The run's counting-model lines (engine.baseline), read again only when the file changes (`stamp`)."""
+    """The run's counting-model lines (engine.transform.baseline), read again only when the file changes (`stamp`)."""
     return tuple(read_landmarks(run_dir))
 
 

@@ -13,7 +13,7 @@ from course.catalogues import (
     check_published_models,
 )
 from course.validate import validate
-from engine.catalogue import Accelerator, PublishedModel
+from engine.cost.catalogue import Accelerator, PublishedModel
 
 MODEL = ("- id: m\n  name: M\n  year: 2020\n  parameters: 1.0e+9\n  training_tokens: 2.0e+10\n"
          "  training_flops: null\n  energy_mwh: null\n  co2_tonnes: null\n  gpu_hours: null\n  source: a paper\n")

@@ -1,4 +1,4 @@
-"""Real-browser fixtures: a Streamlit server on a free port (`engine/app_server.py`, stopped by its own PID) and Debian's
+"""Real-browser fixtures: a Streamlit server on a free port (`bench/app_server.py`, stopped by its own PID) and Debian's
 Chromium.
 
 Skips with a clear reason where Chromium or Playwright is missing; `.ci/run` installs Chromium so CI runs these.
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.app_server import CHROMIUM_FLAGS, Server, find_chromium
 from course.loader import load_course
 from course.progress import ProgressStore
 from course.schema import Lesson
-from engine.app_server import CHROMIUM_FLAGS, Server, find_chromium
 
 LESSON7 = "training-loop"
 

@@ -15,9 +15,9 @@ import re
 
 import pytest
 
+from bench.app_server import Server, find_chromium
 from course.loader import load_course
 from course.progress import ProgressStore
-from engine.app_server import Server, find_chromium
 
 pytestmark = pytest.mark.browser
 LESSON2 = "how-llms-are-trained"

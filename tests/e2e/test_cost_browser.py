@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 
 from course.progress import ProgressStore
-from engine.config import DEFAULT_CORPUS, PRESETS
-from engine.job import run_job
+from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.job import run_job
 from tests.e2e.conftest import put_on_card
 
 pytestmark = pytest.mark.browser

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.embeddings import run_projection
-from engine.reference import REFERENCE_DIR
+from engine.load.reference import REFERENCE_DIR
+from engine.look_inside.embeddings import run_projection
 from tests.e2e.conftest import put_on_card
 
 pytestmark = pytest.mark.browser

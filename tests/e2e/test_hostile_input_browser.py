@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.app_server import Server
 from course.loader import load_course
 from course.progress import ProgressStore
-from engine.app_server import Server
 
 pytestmark = pytest.mark.browser
 

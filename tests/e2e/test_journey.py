@@ -17,11 +17,11 @@ import time
 
 import pytest
 
+from bench.app_server import free_port
 from course.grading import is_graded, shuffled
 from course.loader import load_course
 from course.progress import ProgressStore
 from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Quiz, Reflection, SingleChoice
-from engine.app_server import free_port
 from tests.e2e.conftest import LESSON7, card_shown, next_card, put_on_card
 
 pytestmark = pytest.mark.browser

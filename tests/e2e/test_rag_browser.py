@@ -25,7 +25,7 @@ def test_ask_the_course_a_question_and_get_the_right_passage(runs_dir, no_upload
     page.get_by_role("button", name="Build the search index").click()
     page.get_by_text("so far").first.wait_for()  # built in the background, the page polling it
     question = page.get_by_label("Your question")
-    question.wait_for(timeout=240_000)  # about 25 s on 2 quiet cores (python -m engine.bench retrieval)
+    question.wait_for(timeout=240_000)  # about 25 s on 2 quiet cores (python -m bench retrieval)
     question.fill("What is an epoch?")
     page.get_by_role("button", name="Search").click()
     page.get_by_text("You asked:").wait_for()

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from engine.app_server import free_port
+from bench.app_server import free_port
 from tests.e2e.conftest import open_at_training_card, step_shown
 
 pytestmark = pytest.mark.browser

@@ -1,6 +1,6 @@
 """Lesson 9's scaling sweep in a real browser: start the real ladder, watch it live until the first size has
 finished with its loss on the table and the log-log chart, then stop the rest (the whole ladder takes minutes:
-`python -m engine.bench scaling` times it)."""
+`python -m bench scaling` times it)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""engine.device and the device decisions engine.prepare makes: GPU choice, bf16, compile and Muon fallbacks.
+"""engine.device and the device decisions engine.train.prepare makes: GPU choice, bf16, compile and Muon fallbacks.
 
 There is no GPU on the machines these tests run on, so CUDA is a fake: torch.cuda's query functions are
 monkeypatched to describe a machine with two GPUs of a chosen compute capability. What a fake cannot prove
 (kernels really running in bf16, torch.compile really compiling) is checked on real hardware by
-`python -m engine.bench gpu`.
+`python -m bench gpu`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import torch
 from torch import nn
 
 from engine import device as device_mod
-from engine import prepare as prepare_mod
-from engine.config import PRESETS
 from engine.device import DeviceInfo, get_device, gpu_for_slot, parse_device, predicted_sentence
-from engine.loop import train_loop
-from engine.muon import Muon
-from engine.prepare import prepare
+from engine.train import prepare as prepare_mod
+from engine.train.config import PRESETS
+from engine.train.loop import train_loop
+from engine.train.muon import Muon
+from engine.train.prepare import prepare
 
 TINY = PRESETS["tiny"]
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from engine.cost import compute_optimal as split_budget
-from engine.descent import descend
-from engine.embedding_groups import GROUPS
-from engine.embeddings import Projection, TokenPoint
-from engine.inspection import AttentionView, ParamPart
-from engine.next_token import following_counts
-from engine.reference import REFERENCE_DIR
-from engine.sampling import Candidate, NextToken
-from engine.scaling import RungPoint, SweepView
-from engine.tokenization import CompressionRow, MergeStep
-from engine.weights import anatomy
+from engine.cost.flops import compute_optimal as split_budget
+from engine.cost.scaling import RungPoint, SweepView
+from engine.load.reference import REFERENCE_DIR
+from engine.load.weights import anatomy
+from engine.look_inside.embeddings import Projection, TokenPoint
+from engine.look_inside.groups import GROUPS
+from engine.look_inside.inspection import AttentionView, ParamPart
+from engine.look_inside.sampling import Candidate, NextToken
+from engine.transform.descent import descend
+from engine.transform.next_token import following_counts
+from engine.transform.tokenization import CompressionRow, MergeStep
 from ui.widgets import (
     attention_heatmap,
     bpe_trainer,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 import ui.widgets
-from engine.config import DEFAULT_CORPUS, PRESETS
-from engine.job import run_job
-from engine.quantize import compare_quantized
-from engine.reference import REFERENCE_DIR
-from engine.weights import anatomy
+from engine.load.quantize import compare_quantized
+from engine.load.reference import REFERENCE_DIR
+from engine.load.weights import anatomy
+from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.job import run_job
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import human_bytes
 from ui.widgets import checkpoint_anatomy

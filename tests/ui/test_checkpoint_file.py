@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import DEFAULT_CORPUS, PRESETS
-from engine.cost import count_parameters
-from engine.job import run_job
-from engine.model import GPTConfig
+from engine.cost.flops import count_parameters
+from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.job import run_job
+from engine.transform.model import GPTConfig
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import human_bytes
 

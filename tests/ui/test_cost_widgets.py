@@ -1,5 +1,5 @@
 """Lesson 9's cost widgets in AppTest, on a real tiny run recorded as the learner's lesson-7 run (`run.main`): the
-cost meter shows engine.cost's numbers for that run and the machine's peak once measured (never while a run
+cost meter shows engine.cost.flops's numbers for that run and the machine's peak once measured (never while a run
 trains), the model pricer prices a published model with its sources, the compute-optimal calculator splits a
 budget; and the two throughput facts the quiz asks about."""
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import peak as peak_store
-from engine.catalogue import accelerators
-from engine.catalogue import model as published_model
-from engine.config import DEFAULT_CORPUS, PRESETS
-from engine.cost import count_parameters, flops_per_token, price_run, run_compute
-from engine.job import run_job
-from engine.model import GPTConfig
-from engine.run_model import snapshot_from_folder
+from engine.cost import peak as peak_store
+from engine.cost.catalogue import accelerators
+from engine.cost.catalogue import model as published_model
+from engine.cost.flops import count_parameters, flops_per_token, price_run, run_compute
+from engine.runs.status import snapshot_from_folder
+from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.job import run_job
+from engine.transform.model import GPTConfig
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import dollars, duration, sci, si
 
@@ -46,7 +46,7 @@ def _learner_with_run(run_dir: str | None) -> int:
 
 
 def _engine_numbers(run_dir: str):
-    """What engine.cost says about the run, from its own files (config.json holds the model with its vocabulary)."""
+    """What engine.cost.flops says about the run, from its own files (config.json holds the model with its vocabulary)."""
     saved = json.loads((Path(run_dir) / "config.json").read_text())
     config = GPTConfig(**saved["model"])
     return config, run_compute(config, snapshot_from_folder(run_dir).metrics[-1])
@@ -96,7 +96,7 @@ def test_cost_meter_shows_the_engines_numbers_for_the_run(db, tiny_run):
 
 def test_cost_meter_follows_a_live_run_and_keeps_the_peak_button_off(db):
     """While the learner's run trains, the meter polls it (and is its heartbeat) and the probe is refused."""
-    from engine.runs import get_manager
+    from engine.runs.manager import get_manager
     from ui import run_view
 
     learner = _learner_with_run(None)
@@ -184,7 +184,7 @@ def _spec(at) -> dict:
 
 
 def test_compute_optimal_splits_the_budget_and_places_it_among_published_models(db, tiny_run):
-    from engine.cost import compute_optimal
+    from engine.cost.flops import compute_optimal
 
     _learner_with_run(tiny_run)
     at = widget_app("compute_optimal")
@@ -231,7 +231,7 @@ def test_throughput_facts_from_the_ended_run(db, tiny_run):
 
 def test_checkpoint_facts_match_the_saved_weights(db, tiny_run):
     """Lesson 10 asks for the bf16 size of the learner's weights: the facts agree with the checkpoint itself."""
-    from engine.weights import anatomy
+    from engine.load.weights import anatomy
     from ui.facts import learner_facts
 
     facts = learner_facts(_learner_with_run(tiny_run))

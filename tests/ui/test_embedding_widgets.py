@@ -9,8 +9,8 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-from engine.embeddings import run_projection, run_table_size
-from engine.reference import REFERENCE_DIR
+from engine.load.reference import REFERENCE_DIR
+from engine.look_inside.embeddings import run_projection, run_table_size
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.widgets import embedding_map, embedding_table_size
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from course.loader import load_course
-from engine.embeddings import run_projection, run_table_size
-from engine.reference import REFERENCE_DIR
+from engine.load.reference import REFERENCE_DIR
+from engine.look_inside.embeddings import run_projection, run_table_size
 from tests.ui.conftest import goto, new_app, texts
 
 LESSON = "embeddings"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.corpus import CRAWL_ID
+from engine.extract.corpus import CRAWL_ID
 from tests.ui.conftest import texts
 
 HARNESS = str(Path(__file__).with_name("widget_harness.py"))
@@ -74,7 +74,7 @@ def test_paste_with_a_huge_alphabet_is_refused_with_its_reason(db, uploads):
 
 
 def test_a_paste_past_the_upload_limit_says_which_upload_was_removed(db, uploads):
-    from engine.uploads import MAX_UPLOADS, save_upload
+    from engine.extract.uploads import MAX_UPLOADS, save_upload
     from ui.learner_corpus import upload_folder
     from ui.session import store
 

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from engine.config import PRESETS
-from engine.finetune import finetune_config, fit_text
-from engine.tokenization import CharTokenizer
+from engine.train.config import PRESETS
+from engine.train.finetune import finetune_config, fit_text
+from engine.transform.tokenization import CharTokenizer
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.widgets import finetune_run
 
@@ -35,7 +35,7 @@ def tiny_finetune(monkeypatch):
 
 
 def test_finetune_the_learners_own_run(db, tiny_finetune):
-    from engine.corpus import load_corpus
+    from engine.extract.corpus import load_corpus
     from ui import run_view
     from ui.session import store
 

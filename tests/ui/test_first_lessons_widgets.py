@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from engine.bundled import read_text
-from engine.descent import descend
+from engine.extract.bundled import read_text
+from engine.transform.descent import descend
 from tests.ui.conftest import no_errors, texts, widget_app
 
 

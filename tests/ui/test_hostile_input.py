@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.uploads import MAX_UPLOAD_BYTES
+from engine.extract.uploads import MAX_UPLOAD_BYTES
 from tests.ui.conftest import goto, new_app
 from ui.text import WORD_JOINER, escape_md
 

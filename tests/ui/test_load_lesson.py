@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.config import DEFAULT_CORPUS, PRESETS
-from engine.job import run_job
+from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.job import run_job
 from tests.ui.conftest import answer_number, open_quiz, texts
 
 LESSON = "load-and-beyond"
 
 
 def test_the_bf16_question_is_worked_from_the_learners_own_checkpoint(db, tmp_path):
-    from engine.cost import count_parameters
+    from engine.cost.flops import count_parameters
     from ui.run_compute import model_config
     from ui.run_view import load
     from ui.session import store

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from engine import rag, rag_sources
+from engine.retrieve import rag
+from engine.retrieve import sources as rag_sources
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.widgets import rag_playground as rp
 

@@ -22,4 +22,4 @@ def test_every_widget_shows_engine_code_read_from_the_source():
             first = on_disk[snippet.line - 1].strip()
             assert first.startswith(("def ", "class ", "@")), (widget, target, first)
             assert snippet.name.split(".")[-1] in "".join(on_disk[snippet.line - 1:snippet.line + 3])
-    assert resolve("engine.model:GPT.forward").source.startswith("def forward(")
+    assert resolve("engine.transform.model:GPT.forward").source.startswith("def forward(")

@@ -10,8 +10,8 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from engine.checkpoint import list_timeline
-from engine.reference import REFERENCE_DIR
+from engine.load.checkpoint import list_timeline
+from engine.load.reference import REFERENCE_DIR
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.widgets import model_vs_counts, next_token_probs, overfit_run, timeline_samples
 

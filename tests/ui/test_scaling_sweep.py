@@ -10,8 +10,8 @@ from functools import partial
 
 import pytest
 
-from engine import scaling
-from engine.config import DEFAULT_CORPUS, PRESETS
+from engine.cost import scaling
+from engine.train.config import DEFAULT_CORPUS, PRESETS
 from tests.ui.conftest import goto, new_app, no_errors, poll_until, texts, widget_app
 from ui.widgets import scaling_sweep
 
@@ -29,7 +29,7 @@ _poll_until = partial(poll_until, timeout=90.0)  # a ladder of runs takes longer
 def thread_manager(monkeypatch, tmp_path):
     """Runs in threads of this process: the worker processes' start-up (importing torch, a few seconds each on
     a busy machine) would make a four-run sweep slow to test. tests/ui/test_train_run.py covers the processes."""
-    from engine import runs
+    from engine.runs import manager as runs
 
     manager = runs.RunManager(workers="thread", runs_root=tmp_path / "runs")
     monkeypatch.setattr(runs, "_manager", manager)

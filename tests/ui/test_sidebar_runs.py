@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from engine.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import DEFAULT_CORPUS, PRESETS
 from tests.ui.conftest import goto, new_app, texts
 
 
 def test_a_run_under_a_brand_new_key_is_listed_and_heartbeated(db, monkeypatch):
     """Before the run list came from the progress store, the sidebar knew five hard-coded keys: a run started under
     any other key was never heartbeated and stopped itself five minutes after its learner left the page."""
-    from engine.runs import get_manager
+    from engine.runs.manager import get_manager
     from ui import run_view
     from ui.session import store
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from course.loader import load_course
 from course.widgets import TrainRunParams
-from engine.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import DEFAULT_CORPUS, PRESETS
 from tests.ui.conftest import goto, new_app, texts
 from tests.ui.conftest import poll_until as _poll_until
 from ui.widgets.train_run import build_config, diverge_config
@@ -126,7 +126,7 @@ def test_divergence_demo_diverges_and_explains(db):
 def test_the_sidebar_lists_a_run_only_where_the_page_does_not_show_it(db):
     """A page that polls a run in a live panel of its own leaves it out of the sidebar (one poll, not two); every
     other page lists it in the sidebar, which is also what keeps its heartbeat going there."""
-    from engine.runs import get_manager
+    from engine.runs.manager import get_manager
     from ui import run_view
     from ui.session import store
 
@@ -151,7 +151,7 @@ def test_the_sidebar_lists_a_run_only_where_the_page_does_not_show_it(db):
 def test_after_a_server_restart_an_interrupted_run_shows_and_resumes(db, tmp_path):
     """A run whose server was killed mid-run (its folder still says "running") is shown as interrupted, from its
     folder, with a Resume button that continues it from its checkpoint under the same run key."""
-    from engine.runs import RunManager
+    from engine.runs.manager import RunManager
     from ui import run_view
     from ui.session import store
 
@@ -188,7 +188,7 @@ def test_after_a_server_restart_an_interrupted_run_shows_and_resumes(db, tmp_pat
 def test_the_knobs_come_back_at_the_settings_of_the_run_beside_them():
     """A learner who returns sees their run's own settings, not the preset's 60 s beside a run that trained 10 s."""
     from course.widgets import TrainRunParams
-    from engine.run_model import RunSnapshot
+    from engine.runs.status import RunSnapshot
     from ui.widgets.train_run import knob_start
 
     lesson = PRESETS["lesson"]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import doctest
 import json
 
-from engine import checkpoint
-from engine.inspection import attention_view, forward_stages, parameter_breakdown
-from engine.reference import REFERENCE_DIR
+from engine.load import checkpoint
+from engine.load.reference import REFERENCE_DIR
+from engine.look_inside.inspection import attention_view, forward_stages, parameter_breakdown
 from tests.ui.conftest import texts, widget_app
 from ui.widgets import attention_heatmap, forward_pass
 from ui.widgets import parameter_breakdown as breakdown_widget

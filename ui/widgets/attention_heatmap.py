@@ -1,5 +1,5 @@
 """Where each position looks: one head's attention weights over the learner's prompt, as a heatmap with the
-prompt's tokens on both axes (`engine.inspection.attention_view`), from the learner's run or the reference model.
+prompt's tokens on both axes (`engine.look_inside.inspection.attention_view`), from the learner's run or the reference model.
 
 Rows are queries (the position doing the looking), columns are keys (the positions it may look at). Above the
 diagonal every weight is 0: the causal mask. Tokens can repeat ("e" in "yonder" and "light"), so the axes are
@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import AttentionHeatmapParams
-from engine.inspection import AttentionView, attention_view
+from engine.look_inside.inspection import AttentionView, attention_view
 from ui import model_source, session
 from ui.text import escape_md
 

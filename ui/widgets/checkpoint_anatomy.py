@@ -7,9 +7,9 @@ reference ships in float16), and the table says by how much and why. Saving as s
 model" means: a file of named numbers that rebuilds the very same model, so the text and the logits match to the
 last bit. Int8 shows the other direction: a quarter of the bytes for nearly the same loss.
 
-Everything on screen comes from `engine.weights` and `engine.quantize` on a real run folder: the learner's run
+Everything on screen comes from `engine.load.weights` and `engine.load.quantize` on a real run folder: the learner's run
 (`params.run_key`, lesson 7's by default) once it has ended with a ckpt.pt, else the course's reference model
-(engine.reference), with a radio when both exist. Nothing heavy runs on a plain rerun: the anatomy is cached by
+(engine.load.reference), with a radio when both exist. Nothing heavy runs on a plain rerun: the anatomy is cached by
 the file's mtime, and the export and int8 comparison run only when their button is pressed (then cached per
 checkpoint, so pressing again or coming back is instant).
 """
@@ -25,12 +25,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import CheckpointAnatomyParams
-from engine import checkpoint
-from engine.config import DEFAULT_CORPUS
-from engine.quantize import QuantReport, compare_quantized
-from engine.reference import REFERENCE_DIR
-from engine.tokenization import CharTokenizer, tokenizer_from_dict
-from engine.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
+from engine.load import checkpoint
+from engine.load.quantize import QuantReport, compare_quantized
+from engine.load.reference import REFERENCE_DIR
+from engine.load.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
+from engine.train.config import DEFAULT_CORPUS
+from engine.transform.tokenization import CharTokenizer, tokenizer_from_dict
 from ui import learner_corpus, run_view, session
 from ui.cost_format import human_bytes
 from ui.text import escape_md

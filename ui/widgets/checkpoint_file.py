@@ -1,6 +1,6 @@
 """Lesson 7's Load moment: the run the learner just trained is now a file, ckpt.pt, and here is what is in it.
 
-Drawn from `engine.weights.anatomy` (the file taken apart entry by entry). Lesson 10 opens the same file further
+Drawn from `engine.load.weights.anatomy` (the file taken apart entry by entry). Lesson 10 opens the same file further
 (other precisions, safetensors, int8); here the point is only that training ended in numbers on disk, and that
 their size follows from the parameter count.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from course.widgets import CheckpointFileParams
-from engine import checkpoint
-from engine.weights import CheckpointAnatomy, anatomy
+from engine.load import checkpoint
+from engine.load.weights import CheckpointAnatomy, anatomy
 from ui import run_view, session
 from ui.cost_format import human_bytes
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from course.widgets import CleaningLabParams
-from engine.cleaning import CleaningOptions, CleaningReport
+from engine.extract.cleaning import CleaningOptions, CleaningReport
 from ui import learner_corpus, session
 
 SHORT = {"nfkc": "NFKC", "whitespace": "Whitespace", "boilerplate": "Boilerplate", "short": "Short docs",

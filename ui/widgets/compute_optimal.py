@@ -1,5 +1,5 @@
 """Lesson 9's compute-optimal calculator: split a FLOPs budget into parameters N and tokens D with C = 6ND and
-D = r N (Hoffmann et al. 2022, r ~ 20: `engine.cost.compute_optimal`), and place the result among published
+D = r N (Hoffmann et al. 2022, r ~ 20: `engine.cost.flops.compute_optimal`), and place the result among published
 models on a log-log chart of parameters against tokens, with the 20-tokens-per-parameter line.
 
 The budget starts from a preset: the learner's own lesson-7 run (its FLOPs, from `ui.run_compute`), or a
@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import ComputeOptimalParams
-from engine.catalogue import published_models
-from engine.cost import CHINCHILLA_TOKENS_PER_PARAM, ComputeOptimal, compute_optimal, count_parameters
+from engine.cost.catalogue import published_models
+from engine.cost.flops import CHINCHILLA_TOKENS_PER_PARAM, ComputeOptimal, compute_optimal, count_parameters
 from ui import run_compute, run_view, session
 from ui.cost_format import sci
 

@@ -3,7 +3,7 @@
 Uploads are checked by the engine (size, UTF-8, not binary, long enough, not too many distinct characters) and
 refused with its reason, the file's name shown as text (no path, no control characters, Markdown escaped); a
 refused upload never touches what was saved before. Saving one more upload than a learner may keep removes their
-oldest (`engine.uploads`, docs/retention.md), and the page says which.
+oldest (`engine.extract.uploads`, docs/retention.md), and the page says which.
 The choice is stored per learner, so later widgets use it too.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import streamlit as st
 
 from course.widgets import CorpusPickerParams
-from engine.cleaning import corpus_stats
-from engine.uploads import (
+from engine.extract.cleaning import corpus_stats
+from engine.extract.uploads import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOADS,
     MAX_UPLOADS_BYTES,
@@ -77,7 +77,7 @@ def render(params: CorpusPickerParams, key: str) -> bool:
                            f"another removes your oldest. An upload not saved again for {RETENTION_DAYS} days is "
                            "removed.")
                 # One limit, stated once: the drop zone shows it, the browser refuses a bigger file before sending
-                # it, and engine.uploads checks it again (with the same MB: 2**20 bytes).
+                # it, and engine.extract.uploads checks it again (with the same MB: 2**20 bytes).
                 upload = st.file_uploader("Upload a plain-text file (UTF-8)", key=f"{key}-upload",
                                           max_upload_size=MAX_UPLOAD_BYTES // 2**20)
                 if upload is not None and st.session_state.get(f"{key}-upload-seen") != upload.file_id:

@@ -1,9 +1,9 @@
 """Lesson 9's cost meter: the learner's lesson-7 run in FLOPs, live while it trains, and what the same arithmetic
 would take and cost on each chip of the catalogue.
 
-Everything shown is worked out from the run's latest metrics record (`ui.run_compute`, on `engine.cost`): FLOPs
+Everything shown is worked out from the run's latest metrics record (`ui.run_compute`, on `engine.cost.flops`): FLOPs
 per token split into the dense layers, the output head and attention; FLOPs so far; the FLOP/s the training steps
-achieved; and, once the learner has measured this machine's peak (`engine.peak`), the model FLOPs utilisation.
+achieved; and, once the learner has measured this machine's peak (`engine.cost.peak`), the model FLOPs utilisation.
 
 Watching must not slow the run it watches (docs/architecture.md): while the run trains, one fragment polls it
 every two seconds and redraws a few Markdown elements; each poll is arithmetic on one record, a `stat` of the
@@ -11,7 +11,7 @@ peak file and a handful of `price_run` calls (0.3 ms together). Measured on the 
 lesson preset trained (20 s per page, 2 busy cores): watching the meter cost the server ~1% and the browser ~5-6%
 of one core, against ~0.7% + 3% with only the sidebar polling the run and ~1.5% + 13% on lesson 7's own live panel.
 The peak probe takes every core for about 1.5 s, so its button is disabled while any run trains (and
-`engine.peak.measure_peak` refuses then anyway).
+`engine.cost.peak.measure_peak` refuses then anyway).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import datetime as dt
 import streamlit as st
 
 from course.widgets import CostMeterParams
-from engine import peak as peak_store
-from engine.catalogue import accelerators
-from engine.cost import FlopsPerToken, count_parameters, flops_per_token, price_run
+from engine.cost import peak as peak_store
+from engine.cost.catalogue import accelerators
+from engine.cost.flops import FlopsPerToken, count_parameters, flops_per_token, price_run
 from ui import page_links, run_compute, run_status, run_view, session
 from ui.cost_format import dollars, duration, markdown_table, sci, si
 from ui.run_view import RunView
@@ -35,7 +35,7 @@ TRAINING_LESSON = "training-loop"
 def split_line(per_token: FlopsPerToken) -> str:
     """Where one token's training FLOPs go, as a Markdown line.
 
-    >>> from engine.model import GPTConfig
+    >>> from engine.transform.model import GPTConfig
     >>> split_line(flops_per_token(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65)))
     'dense layers **148,416** (86%) · output head **12,480** (7%) · attention **12,288** (7%)'
     """

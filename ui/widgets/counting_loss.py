@@ -9,9 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import CountingLossParams
-from engine.baseline import CountLosses, CountModel, count_losses, fit_counts, surprise_line
-from engine.data import TextDataset
-from engine.tokenization import CharTokenizer
+from engine.transform.baseline import CountLosses, CountModel, count_losses, fit_counts, surprise_line
+from engine.transform.data import TextDataset
+from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus
 from ui.text import escape_md
 from ui.token_chips import visible

@@ -1,7 +1,7 @@
 """Does removing duplicates help? Train two runs on the same budget, one with the duplicates and one without.
 
 Both training texts have the same length and end with the same held-out validation text (see
-`engine.dedup.comparison_texts`), so the two validation curves are directly comparable. The runs go through the
+`engine.extract.dedup.comparison_texts`), so the two validation curves are directly comparable. The runs go through the
 run manager's queue like any other run: on a one-slot CPU the second waits for the first.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import replace
 import streamlit as st
 
 from course.widgets import DedupCompareParams
-from engine.config import PRESETS
-from engine.dedup import ComparisonTexts, comparison_texts
-from engine.tokenization import CharTokenizer
+from engine.extract.dedup import ComparisonTexts, comparison_texts
+from engine.train.config import PRESETS
+from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus, live_chart, run_status, run_view, session
 
 RUNS = {"dedup-with": "with duplicates", "dedup-without": "duplicates removed"}

@@ -13,9 +13,9 @@ from collections import Counter
 import streamlit as st
 
 from course.widgets import DedupLabParams
-from engine import crawl
-from engine.corpus import CRAWL_ID
-from engine.dedup import DedupReport
+from engine.extract import crawl
+from engine.extract.corpus import CRAWL_ID
+from engine.extract.dedup import DedupReport
 from ui import learner_corpus, session
 from ui.text import escape_md
 

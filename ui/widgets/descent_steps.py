@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import DescentStepsParams
-from engine.descent import BOTTOM, DescentPath, bowl_loss, descend
+from engine.transform.descent import BOTTOM, DescentPath, bowl_loss, descend
 
 RATES = [0.02, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.3, 1.6, 1.9, 2.1, 2.4]
 VERDICTS = {

@@ -1,8 +1,8 @@
 """Lesson 5's map: every token's row of the embedding table, squashed onto two (or three) axes by PCA, at each
-snapshot of the shown model's training timeline (`engine.embeddings.run_projection`: axes fitted once per run,
+snapshot of the shown model's training timeline (`engine.look_inside.embeddings.run_projection`: axes fitted once per run,
 so scrubbing shows tokens moving because training moved them, on fixed plot ranges).
 
-Colour and marker shape both say the token's group (`engine.embedding_groups.GROUPS`), so colour is never the
+Colour and marker shape both say the token's group (`engine.look_inside.groups.GROUPS`), so colour is never the
 only cue; a short text says the same in words, with how tightly each group sits together on the map.
 """
 
@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import EmbeddingMapParams
-from engine.embedding_groups import GROUPS
-from engine.embeddings import Projection, RunProjection, run_projection
+from engine.look_inside.embeddings import Projection, RunProjection, run_projection
+from engine.look_inside.groups import GROUPS
 from ui import model_source, session
 
 # Colours that read on both the light and the dark theme (each at least 3:1 against #ffffff and #171614, checked by

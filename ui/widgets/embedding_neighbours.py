@@ -1,5 +1,5 @@
 """Lesson 5's nearest neighbours: pick a token and see the tokens whose rows point most nearly the same way
-(cosine similarity over all of the table's numbers, `engine.embeddings.run_neighbours`), at the start of training
+(cosine similarity over all of the table's numbers, `engine.look_inside.embeddings.run_neighbours`), at the start of training
 and at a chosen timeline step, side by side."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import streamlit as st
 
 from course.widgets import EmbeddingNeighboursParams
-from engine.checkpoint import list_timeline
-from engine.embedding_groups import GROUPS, token_group, token_label
-from engine.embeddings import Neighbour, run_neighbours, run_table
+from engine.load.checkpoint import list_timeline
+from engine.look_inside.embeddings import Neighbour, run_neighbours, run_table
+from engine.look_inside.groups import GROUPS, token_group, token_label
 from ui import model_source, session
 from ui.text import escape_md
 

@@ -1,6 +1,6 @@
 """Lesson 5's table size: how many numbers the shown model's embedding table holds, from its own config
-(`engine.embeddings.run_table_size`: V rows x C numbers, bytes at fp32, share of all parameters), and the same
-for a vocabulary size the learner types (`engine.embeddings.table_size`, the model otherwise unchanged)."""
+(`engine.look_inside.embeddings.run_table_size`: V rows x C numbers, bytes at fp32, share of all parameters), and the same
+for a vocabulary size the learner types (`engine.look_inside.embeddings.table_size`, the model otherwise unchanged)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from course.widgets import EmbeddingTableSizeParams
-from engine import checkpoint
-from engine.embeddings import TableSize, run_table_size, table_size
+from engine.load import checkpoint
+from engine.look_inside.embeddings import TableSize, run_table_size, table_size
 from ui import model_source, session
 
 

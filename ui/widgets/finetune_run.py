@@ -2,14 +2,14 @@
 a different corpus, and the page shows what that costs: the new text's loss falls while the loss on the text the
 model learned first rises (forgetting), with the model's writing before and after from the same prompt.
 
-A fine-tune is a new run of its own (engine.finetune): it starts from another run's checkpoint, keeps that model's
+A fine-tune is a new run of its own (engine.train.finetune): it starts from another run's checkpoint, keeps that model's
 tokenizer and shape, and trains on the new text with a fresh optimizer at a lower peak learning rate. It goes
 through `ui.run_view.start` under its own run key, so it is queued, trained in a worker process, listed in the
 sidebar and found again after a restart like every learner run; this page only polls it (one fragment every second
 for the numbers and the chart, one every 5 s for the samples) and never trains or waits in a script run.
 
 The source's tokenizer is fixed, so characters of the new text it has no token for are replaced before training
-(`engine.finetune.fit_text`); the page says how many, and which, before the learner presses Start, and the run
+(`engine.train.finetune.fit_text`); the page says how many, and which, before the learner presses Start, and the run
 reports the same counts afterwards.
 """
 
@@ -23,13 +23,13 @@ from typing import Any
 import streamlit as st
 
 from course.widgets import FinetuneRunParams
-from engine import checkpoint
-from engine.bundled import entry
-from engine.config import PRESETS, TrainConfig
-from engine.finetune import finetune_config, fit_text, loss_shift
-from engine.reference import reference_run_dir
-from engine.run_model import RunStatus, saved_step
-from engine.tokenization import tokenizer_from_dict
+from engine.extract.bundled import entry
+from engine.load import checkpoint
+from engine.load.reference import reference_run_dir
+from engine.runs.status import RunStatus, saved_step
+from engine.train.config import PRESETS, TrainConfig
+from engine.train.finetune import finetune_config, fit_text, loss_shift
+from engine.transform.tokenization import tokenizer_from_dict
 from ui import live_chart, run_status, run_view, session
 from ui.run_panel import device_sentence
 from ui.run_view import RunView
@@ -90,7 +90,7 @@ def _ckpt_stamp(run_dir: str) -> float:
 
 @st.cache_data(show_spinner="Checking which characters the model can write...", max_entries=8)
 def _fit_report(run_dir: str, stamp: float, corpus: str) -> dict[str, Any]:
-    """What fitting `corpus` to the source's tokenizer replaces (engine.finetune.FittedText.report), plus the
+    """What fitting `corpus` to the source's tokenizer replaces (engine.train.finetune.FittedText.report), plus the
     vocabulary size. Cached by folder and checkpoint time: reading the checkpoint and counting characters of a
     half-megabyte text is done once, not on every rerun."""
     from ui.learner_corpus import bundled_text
@@ -102,12 +102,12 @@ def _fit_report(run_dir: str, stamp: float, corpus: str) -> dict[str, Any]:
 
 def run_config(params: FinetuneRunParams, source: Source) -> TrainConfig:
     """The fine-tune's config: the lesson preset with the source's own peak learning rates, scaled down by
-    engine.finetune.finetune_config (0.3), for the card's time budget, measuring both corpora every
-    EVAL_INTERVAL steps. The model's shape comes from the checkpoint (engine.prepare). Tests replace this
+    engine.train.finetune.finetune_config (0.3), for the card's time budget, measuring both corpora every
+    EVAL_INTERVAL steps. The model's shape comes from the checkpoint (engine.train.prepare). Tests replace this
     function to fine-tune with the tiny preset.
 
     The end-of-run evaluation measures both corpora, so it costs twice a plain run's, and the engine keeps time
-    for it out of the budget (engine.loop's final reserve, scaled up when the machine is busy). FINAL_EVAL_BATCHES
+    for it out of the budget (engine.train.loop's final reserve, scaled up when the machine is busy). FINAL_EVAL_BATCHES
     (24 per corpus instead of 50) keeps that reserve from eating a 30 s run on a shared 2-core machine.
 
     >>> cfg = run_config(FinetuneRunParams(), Source("d", False, 750, {"lr": 3e-3, "muon_lr": 0.04}))

@@ -1,13 +1,13 @@
 """One forward pass, stage by stage: the learner's prompt from token ids to next-token probabilities, with the real
-tensor shape at each stage (`engine.inspection.forward_stages`), the likeliest next tokens, and the logit lens
-(`engine.inspection.logit_lens`: what each layer would predict if it were the last) in an expander."""
+tensor shape at each stage (`engine.look_inside.inspection.forward_stages`), the likeliest next tokens, and the logit lens
+(`engine.look_inside.inspection.logit_lens`: what each layer would predict if it were the last) in an expander."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from course.widgets import ForwardPassParams
-from engine.inspection import LogitLens, Stage, forward_stages, logit_lens
+from engine.look_inside.inspection import LogitLens, Stage, forward_stages, logit_lens
 from ui import model_source, session
 
 WHAT = {  # stage name -> what it is, in the lesson's words

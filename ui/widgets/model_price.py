@@ -1,4 +1,4 @@
-"""Lesson 9: what training a published model would take, priced on a catalogue chip (`engine.cost.price_run`).
+"""Lesson 9: what training a published model would take, priced on a catalogue chip (`engine.cost.flops.price_run`).
 
 The learner picks a model from data/published_models.yaml and a chip from data/accelerators.yaml, how many chips
 train together, the utilisation they reach and the grid's carbon intensity. The table says, row by row, where each
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 from course.widgets import ModelPriceParams
-from engine.catalogue import Accelerator, PublishedModel, accelerator, accelerators, published_models
-from engine.cost import RunPrice, price_run
+from engine.cost.catalogue import Accelerator, PublishedModel, accelerator, accelerators, published_models
+from engine.cost.flops import RunPrice, price_run
 from ui import run_compute, run_view, session
 from ui.cost_format import dollars, duration, markdown_table, sci, si
 from ui.text import escape_md
@@ -35,7 +35,7 @@ class Compute:
 def training_compute(m: PublishedModel) -> Compute:
     """The reported training FLOPs, else 6 x parameters x tokens, else unknown (no token count published).
 
-    >>> from engine.catalogue import model
+    >>> from engine.cost.catalogue import model
     >>> training_compute(model("gpt3_175b"))
     Compute(flops=3.14e+23, reported=True)
     >>> training_compute(model("llama2_70b"))

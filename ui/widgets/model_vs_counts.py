@@ -1,7 +1,7 @@
 """Lesson 8: a character model's next-character probabilities for a short context, beside how often each
-character really follows that context in the text it trained on (`engine.next_token.following_counts`, lesson 2's
+character really follows that context in the text it trained on (`engine.transform.next_token.following_counts`, lesson 2's
 counts), as one grouped bar chart. The counts are taken over the training part of the text (its first 90%, the
-split engine.data makes), so both bars describe the same text."""
+split engine.transform.data makes), so both bars describe the same text."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import ModelVsCountsParams
-from engine.bundled import entry
-from engine.next_token import FollowingCounts, following_counts
-from engine.sampling import next_token_distribution
-from engine.tokenization import CharTokenizer
+from engine.extract.bundled import entry
+from engine.look_inside.sampling import next_token_distribution
+from engine.transform.next_token import FollowingCounts, following_counts
+from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus, model_source, session
 from ui.text import escape_md
 
-TRAIN_FRACTION = 0.9  # engine.data.TextDataset: the first 90% is the training text
+TRAIN_FRACTION = 0.9  # engine.transform.data.TextDataset: the first 90% is the training text
 MODEL_COLOUR = "#e4572e"
 TEXT_COLOUR = "#4c78a8"
 

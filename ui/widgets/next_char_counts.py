@@ -6,8 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import NextCharCountsParams
-from engine.bundled import entry
-from engine.next_token import FollowingCounts, following_counts
+from engine.extract.bundled import entry
+from engine.transform.next_token import FollowingCounts, following_counts
 from ui import learner_corpus
 from ui.text import escape_md
 

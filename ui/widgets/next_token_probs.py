@@ -1,7 +1,7 @@
 """Lesson 8's sampling bench: type a prompt, see the model's next-token probabilities raw (plain softmax) beside
-what temperature, top-k and top-p leave of them (`engine.sampling.next_token_distribution`), then write text one
+what temperature, top-k and top-p leave of them (`engine.look_inside.sampling.next_token_distribution`), then write text one
 token at a time: the model draws (a seeded generator, so the same clicks give the same text) or the learner picks
-one of the candidates (`engine.sampling.generate_steps` with `forced=`).
+one of the candidates (`engine.look_inside.sampling.generate_steps` with `forced=`).
 
 The growing text lives in a plain `st.session_state` key that no widget owns (a page switch drops widget state,
 not this): the prompt and model it grew from, and every step with the settings it was made under.
@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import NextTokenProbsParams
-from engine.sampling import NextToken, generate_steps, next_token_distribution
+from engine.look_inside.sampling import NextToken, generate_steps, next_token_distribution
 from ui import model_source, session
 from ui.text import escape_md
 
@@ -68,7 +68,7 @@ def chart(dist: NextToken) -> go.Figure:
 def chart_text(dist: NextToken) -> str:
     """Every candidate's two bars in words, likeliest first (a screen reader gets what the chart shows).
 
-    >>> from engine.sampling import Candidate
+    >>> from engine.look_inside.sampling import Candidate
     >>> d = NextToken(["a"], 0, 0.8, 1, None, [Candidate(1, "e", 0.6, 1.0), Candidate(2, "␣", 0.3, 0.0)], 1, 0.9, 0)
     >>> chart_text(d)
     'Chart as text, before and after your settings: e 60% → 100%, ␣ 30% → removed.'

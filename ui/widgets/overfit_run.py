@@ -15,14 +15,14 @@ from dataclasses import replace
 import streamlit as st
 
 from course.widgets import OverfitRunParams
-from engine.bundled import entry
-from engine.config import PRESETS, TrainConfig
+from engine.extract.bundled import entry
+from engine.train.config import PRESETS, TrainConfig
 from ui import learner_corpus, run_panel, run_view, session
 
 
 def overfit_config(params: OverfitRunParams, stop_early: bool = False) -> TrainConfig:
     """The preset (lesson: timed), evaluated every `eval_interval` steps: the curve's turn is the point. With
-    `stop_early`, the engine's early-stopping rule (engine.schedule.EarlyStopping) ends the run once the
+    `stop_early`, the engine's early-stopping rule (engine.train.schedule.EarlyStopping) ends the run once the
     validation loss has not improved for `early_stop_patience` evaluations.
 
     >>> cfg = overfit_config(OverfitRunParams())

@@ -1,5 +1,5 @@
 """Where a model's parameters live: a bar per part (embeddings, attention, MLP, norms, the tied output head) with
-the total, counted by `engine.inspection.parameter_breakdown` from the learner's run or the reference model."""
+the total, counted by `engine.look_inside.inspection.parameter_breakdown` from the learner's run or the reference model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import ParameterBreakdownParams
-from engine.inspection import ParamPart, parameter_breakdown
+from engine.look_inside.inspection import ParamPart, parameter_breakdown
 from ui import model_source, session
 
 

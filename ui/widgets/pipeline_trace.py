@@ -5,13 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from course.widgets import PipelineTraceParams
-from engine.bundled import entry
-from engine.chunking import Document, chunk_documents
-from engine.config import PRESETS
-from engine.cost import count_parameters
-from engine.keyword_search import KeywordIndex
+from engine.cost.flops import count_parameters
+from engine.extract.bundled import entry
 from engine.pipeline_trace import PipelineTrace, trace_line
-from engine.tokenization import CharTokenizer
+from engine.retrieve.chunking import Document, chunk_documents
+from engine.retrieve.keyword_search import KeywordIndex
+from engine.train.config import PRESETS
+from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus
 from ui.cost_format import human_bytes
 from ui.text import escape_md

@@ -3,7 +3,7 @@ uploads) and see what the two retrievers put in front of a model, with their sco
 
 Indexing the lesson text and the Python corpus takes about 23 s on one thread (docs/benchmarks.md), so it never
 happens in a script run: a button starts it in a background thread, one build at a time per server process (two
-would fight over torch's process-wide thread count, see `engine.embedder.embed`), and a fragment polls it every
+would fight over torch's process-wide thread count, see `engine.retrieve.embedder.embed`), and a fragment polls it every
 second. The built `RetrievalIndex` stays in this module's registry, keyed by the index key (a hash of documents
 and chunk knobs), so every learner and every rerun with the same documents reuses it. The saved store lives in
 `retrieval/` beside the training runs (the run manager's `runs_root`); when a store for exactly these documents is
@@ -23,12 +23,13 @@ from pathlib import Path
 import streamlit as st
 
 from course.widgets import RagPlaygroundParams
-from engine import corpus as engine_corpus
-from engine import rag, rag_sources
-from engine.chunking import Chunk, Document, check_knobs, chunk_documents
-from engine.rag import Hit, RetrievalIndex, RetrievalResult
-from engine.runs import get_manager
-from engine.vector_store import VectorStore
+from engine.extract import corpus as engine_corpus
+from engine.retrieve import rag
+from engine.retrieve import sources as rag_sources
+from engine.retrieve.chunking import Chunk, Document, check_knobs, chunk_documents
+from engine.retrieve.rag import Hit, RetrievalIndex, RetrievalResult
+from engine.retrieve.vector_store import VectorStore
+from engine.runs.manager import get_manager
 from ui import learner_corpus, session
 from ui.text import escape_md
 

@@ -2,7 +2,7 @@
 tokens, FLOPs, achieved FLOP/s, what it would cost elsewhere), downloadable as Markdown or HTML, and set beside
 another of their runs.
 
-Everything shown comes from `engine.report` (the same tables the downloads are written from, so the page and the
+Everything shown comes from `engine.cost.report` (the same tables the downloads are written from, so the page and the
 files agree to the digit). Only runs that have ended are offered: a card is a record of a run, and a training run's
 numbers still move (lesson 9's cost meter watches a live one). Nothing here polls. Labels are learner text and are
 shown as plain text (`escape_md`, selectbox options, dataframe cells); samples go through `st.code`.
@@ -16,8 +16,9 @@ from pathlib import Path
 import streamlit as st
 
 from course.widgets import ReportCardParams
-from engine import checkpoint, report, report_files
-from engine import peak as peak_store
+from engine.cost import peak as peak_store
+from engine.cost import report, report_files
+from engine.load import checkpoint
 from ui import page_links, run_compute, run_status, run_view, session
 from ui.live_chart import Curve, draw, loss_chart_spec
 from ui.run_view import RunView

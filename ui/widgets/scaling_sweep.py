@@ -1,4 +1,4 @@
-"""Lesson 9's scaling sweep: a ladder of model sizes (engine.scaling.default_ladder) trained one after another on
+"""Lesson 9's scaling sweep: a ladder of model sizes (engine.cost.scaling.default_ladder) trained one after another on
 the same text for the same number of tokens, their final validation losses against training compute on a log-log
 chart, a power law fitted to them, its prediction for the next size up, and that size trained to check it.
 
@@ -17,11 +17,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import ScalingSweepParams
-from engine import scaling
-from engine.bundled import entry
-from engine.config import TrainConfig
-from engine.scaling import Rung, RungPoint, SweepView
-from engine.tokenization import CharTokenizer
+from engine.cost import scaling
+from engine.cost.scaling import Rung, RungPoint, SweepView
+from engine.extract.bundled import entry
+from engine.train.config import TrainConfig
+from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus, run_status, run_view, session
 from ui.run_view import RunView
 

@@ -1,4 +1,4 @@
-"""Lesson 8: the text sample the shown run wrote at each snapshot of its timeline (`engine.checkpoint.list_timeline`),
+"""Lesson 8: the text sample the shown run wrote at each snapshot of its timeline (`engine.load.checkpoint.list_timeline`),
 side by side with the step and the validation loss at that moment: from gibberish to words."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from course.widgets import TimelineSamplesParams
-from engine.checkpoint import list_timeline
+from engine.load.checkpoint import list_timeline
 from ui import model_source, session
 
 

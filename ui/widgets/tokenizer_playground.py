@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from course.widgets import TokenizerPlaygroundParams
-from engine.tokenization import Token, Tokenizer
+from engine.transform.tokenization import Token, Tokenizer
 from ui import learner_corpus, learner_tokenizer, session
 from ui.text import escape_md
 from ui.token_chips import chips_markdown, visible

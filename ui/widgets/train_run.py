@@ -16,8 +16,8 @@ import streamlit as st
 import torch
 
 from course.widgets import TrainRunParams
-from engine.config import PRESETS, TrainConfig
-from engine.tokenization import Tokenizer
+from engine.train.config import PRESETS, TrainConfig
+from engine.transform.tokenization import Tokenizer
 from ui import learner_corpus, run_view, session
 from ui.run_panel import device_sentence, show_run
 from ui.run_view import RunView

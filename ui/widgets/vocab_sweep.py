@@ -1,5 +1,5 @@
 """Bigger vocabulary, shorter sequences: characters per token at several BPE vocabulary sizes, on the learner's
-corpus (`engine.tokenization.compression_table`), against the character tokenizer as a baseline.
+corpus (`engine.transform.tokenization.compression_table`), against the character tokenizer as a baseline.
 
 A BPE is trained per size on an excerpt of at most `MAX_CHARS` characters (a few seconds in all), cached by the
 excerpt's content hash and the sizes, so the page computes it once per corpus.
@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import VocabSweepParams
-from engine.corpus import content_hash
-from engine.tokenization import CompressionRow, compression_table
+from engine.extract.corpus import content_hash
+from engine.transform.tokenization import CompressionRow, compression_table
 from ui import learner_tokenizer, session
 
 MAX_CHARS = 300_000

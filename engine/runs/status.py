@@ -1,0 +1,225 @@
+"""One run model for the whole course: a run's status, and a snapshot of a run that the UI draws.
+
+The run manager (engine.runs.manager) makes snapshots of the runs it follows; `snapshot_from_folder` makes the same kind of
+snapshot from what a run left on disk (engine.load.checkpoint's folder), so a page draws a run the same way whether this
+server process trained it or a server that has since been restarted did. The UI adds only the learner's name for
+the run (ui.run_view); it keeps no copy of these fields.
+
+    snap = snapshot_from_folder("runs/20260101-120000-my-run-abc123")
+    snap.status            # RunStatus.INTERRUPTED: summary.json said "running" and nobody is training it now
+    snap.resumable         # True if ckpt.pt is there: RunManager.submit(..., resume_from=snap.run_dir)
+
+Retention (`prune_runs`) is here too: it decides which old run folders may go, from what the folders say.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.load import checkpoint
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life. A StrEnum, so it compares equal to the plain strings the worker sends and
+    summary.json stores ("finished" == RunStatus.FINISHED)."""
+
+    QUEUED = "queued"  # waiting for a free slot
+    RUNNING = "running"  # training (or starting to)
+    FINISHED = "finished"  # reached its step count or time budget
+    STOPPED = "stopped"  # the learner pressed Stop, nobody watched it, or it hung and was ended
+    DIVERGED = "diverged"  # the loss became NaN or exploded
+    FAILED = "failed"  # an error; the message says which
+    INTERRUPTED = "interrupted"  # the server stopped mid-run: the folder still says "running"
+
+    @property
+    def active(self) -> bool:
+        """Still holds (or waits for) a training slot."""
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    @property
+    def ended(self) -> bool:
+        return not self.active
+
+    @classmethod
+    def parse(cls, value: str | None, default: RunStatus) -> RunStatus:
+        """`value` as a status, or `default` for anything this version does not know (old or foreign folders)."""
+        try:
+            return cls(value)
+        except ValueError:
+            return default
+
+
+# Can be continued from its checkpoint. A finished run has spent its budget; a diverged one has no good weights.
+RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """One run at one moment, as the UI sees it: plain data, safe to keep and draw.
+
+    `metrics` holds the per-step records (see engine.train.loop.train_loop); long live runs are thinned to about
+    `RunManager.max_points` records, always keeping every evaluation and sample. Treat the dicts as read-only.
+    The first five fields are positional so a test can write a snapshot by hand in one line.
+    """
+
+    run_id: str
+    run_dir: str
+    status: RunStatus
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[tuple[int, str]] = field(default_factory=list)  # (step, generated text)
+    label: str = ""
+    queue_position: int | None = None  # 1 = next to start; None unless queued
+    device_sentence: str = ""  # "Training on CPU, 2 threads" (from the training process, once it has started)
+    params: int | None = None
+    message: str = ""  # plain-language explanation on divergence, failure, timeout, stop or interruption
+    config: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None  # time.time() when training began
+    eta_s: float | None = None  # seconds left, as the trainer estimates it
+    created_at: float = 0.0
+    finished_at: float | None = None
+    summary: dict[str, Any] | None = None  # headline numbers, once the run has ended
+    resumable: bool = False  # ended early with a checkpoint: it can continue from `checkpoint_step`
+    checkpoint_step: int | None = None  # the step ckpt.pt holds, when the folder has one
+    gpu: str | None = None  # the GPU the manager gave this run ("cuda:1"), when there are several
+    # a fine-tune (engine.train.finetune): {"from": run folder, "from_step", "replaced_chars", "total_chars",
+    # "replaced_fraction", "replacement", "unknown_chars": {char: count}, "distinct_unknown"}; None for other runs
+    finetune: dict[str, Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        return RunStatus.parse(self.status, RunStatus.STOPPED).active
+
+    @property
+    def step(self) -> int:
+        """The newest step (thinning always keeps the newest records)."""
+        return self.metrics[-1]["step"] if self.metrics else 0
+
+    @property
+    def evals(self) -> list[tuple[int, float]]:
+        return [(r["step"], r["val_loss"]) for r in self.metrics if r.get("val_loss") is not None]
+
+    @property
+    def evals_original(self) -> list[tuple[int, float]]:
+        """A fine-tune's loss on the corpus its model learned first, at each evaluation ([] for other runs)."""
+        return [(r["step"], r["val_loss_original"]) for r in self.metrics if r.get("val_loss_original") is not None]
+
+    @property
+    def start_val_loss(self) -> float | None:
+        evals = self.evals
+        return evals[0][1] if evals and evals[0][0] == 0 else None
+
+    @property
+    def final_val_loss(self) -> float | None:
+        evals = self.evals
+        return evals[-1][1] if evals else None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.metrics[-1].get("tokens_per_s") if self.metrics else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # absent, or half-written by a process killed mid-write (writes are atomic, but
+        return None  # a folder copied by hand may not be)
+
+
+def saved_step(run_dir: Path | str) -> int | None:
+    """The step the run folder's checkpoint holds, or None without one. Read from summary.json, which is written
+    with every checkpoint, so the weights file (megabytes) is never opened to answer."""
+    run_dir = Path(run_dir)
+    if not (run_dir / checkpoint.CKPT).exists():
+        return None
+    summary = _read_json(run_dir / checkpoint.SUMMARY) or {}
+    if isinstance(summary.get("steps"), int):
+        return summary["steps"]
+    metrics = checkpoint.read_metrics(run_dir)
+    return metrics[-1]["step"] if metrics else 0
+
+
+def interrupted_message(step: int | None) -> str:
+    if step is None:
+        return ("The course server stopped while this run was training, before it could save anything. "
+                "Start a new run: it takes a minute.")
+    return (f"The course server stopped while this run was training. Its checkpoint from step {step:,} is saved: "
+            "press Resume to continue from there.")
+
+
+def snapshot_from_folder(run_dir: Path | str, run_id: str = "", label: str = "") -> RunSnapshot:
+    """A run read back from its folder, for a server that did not train it (after a restart).
+
+    summary.json's status wins; "running" there means the process that wrote it is gone (the server was killed
+    mid-run), so the run is INTERRUPTED, resumable if a checkpoint exists. Older folders without summary.json
+    count as stopped; a folder with nothing in it (the server died before the first save) as interrupted.
+    """
+    run_dir = Path(run_dir)
+    metrics = checkpoint.read_metrics(run_dir)
+    summary = _read_json(run_dir / checkpoint.SUMMARY)
+    config = _read_json(run_dir / checkpoint.CONFIG) or {}
+    step = saved_step(run_dir)
+    if summary is None:
+        status = RunStatus.STOPPED if metrics else RunStatus.INTERRUPTED
+        message = "" if metrics else interrupted_message(None)
+    else:
+        status = RunStatus.parse(summary.get("status"), RunStatus.STOPPED)
+        message = summary.get("message") or ""
+        if status.active:  # nobody is training it now: the writer died
+            status, message = RunStatus.INTERRUPTED, interrupted_message(step)
+    samples = [(r["step"], r["sample"]) for r in metrics if "sample" in r]
+    finished_at = (run_dir / checkpoint.SUMMARY).stat().st_mtime if summary is not None else None
+    return RunSnapshot(
+        run_id=run_id, run_dir=str(run_dir), status=status, metrics=metrics, samples=samples, label=label,
+        device_sentence=(summary or {}).get("device") or config.get("device", ""),
+        params=(summary or {}).get("params") or config.get("params"), message=message,
+        config=config.get("train", {}), finished_at=finished_at, summary=summary,
+        resumable=status in RESUMABLE and step is not None, checkpoint_step=step,
+        finetune=config.get("finetune"),
+    )
+
+
+# ---- retention: how many old run folders stay on disk ----------------------------------------------------
+
+KEEP_RUNS = 50  # run folders kept at most (newest first), besides protected ones
+MAX_AGE_DAYS = 30.0  # older unprotected folders go even under that count
+GRACE_S = 3600.0  # a folder changed this recently is never deleted: a training process may still be writing it
+_RUN_FILES = (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CONFIG, checkpoint.CKPT)
+
+
+def prune_runs(runs_root: Path | str, protected: Iterable[Path | str] = (), keep: int = KEEP_RUNS,
+               max_age_days: float = MAX_AGE_DAYS, grace_s: float = GRACE_S,
+               now: float | None = None) -> list[Path]:
+    """Delete old run folders under `runs_root`; return the ones deleted (docs/retention.md, "Runs").
+
+    Never deleted: a folder in `protected` (the caller passes every folder a learner's progress still points at
+    and every run the manager is training), one changed in the last `grace_s` seconds, and anything that does
+    not look like a run folder. Of the rest, a folder goes when it is older than `max_age_days` or when more
+    than `keep` folders are newer than it.
+    """
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    keep_safe = {Path(p).resolve() for p in protected}
+    folders = []
+    for d in root.iterdir():
+        if d.is_dir() and not d.is_symlink() and any((d / name).exists() for name in _RUN_FILES):
+            folders.append((max((d / n).stat().st_mtime for n in (".", *_RUN_FILES) if (d / n).exists()), d))
+    folders.sort(reverse=True)  # newest first
+    deleted = []
+    for rank, (mtime, d) in enumerate(folders):
+        age = now - mtime
+        if d.resolve() in keep_safe or age < grace_s:
+            continue
+        if rank >= keep or (math.isfinite(max_age_days) and age > max_age_days * 86400):
+            shutil.rmtree(d, ignore_errors=True)
+            deleted.append(d)
+    return deleted

@@ -1,0 +1,138 @@
+"""bench.cli, bench_report and bench_gpu: the report, the GPU check's plumbing, and its no-CUDA answer.
+
+The GPU checks themselves need a CUDA machine (`python -m bench gpu`); here they run on the CPU with the
+`tiny` preset, which proves their code paths, not the GPU's behaviour.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bench import cli as bench
+from bench import gpu as bench_gpu
+from bench import report as bench_report
+from engine.train.config import PRESETS
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = replace(PRESETS["tiny"], device="cpu", eval_batches=2, final_eval_batches=2)
+
+
+@pytest.fixture
+def report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """docs/benchmarks.md redirected to a temporary file."""
+    path = tmp_path / "benchmarks.md"
+    monkeypatch.setattr(bench_report, "BENCHMARKS_MD", path)
+    return path
+
+
+def test_append_section_writes_a_dated_table(report: Path) -> None:
+    bench_report.append_section("Demo", [("steps", "12"), ("val loss", "1.5")])
+    text = report.read_text()
+    assert text.startswith("# Benchmarks") and "## Demo (" in text and "| steps | 12 |" in text
+    assert "Machine: " in text
+
+
+def test_gpu_check_without_cuda_exits_0_and_writes_nothing(report: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main(["gpu"]) == 0
+    assert bench_gpu.NO_CUDA in capsys.readouterr().out
+    assert not report.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the check would really run")
+def test_python_m_engine_bench_gpu_without_cuda() -> None:
+    md = bench_report.BENCHMARKS_MD
+    before = md.read_bytes() if md.exists() else None
+    done = subprocess.run([sys.executable, "-m", "bench", "gpu"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and bench_gpu.NO_CUDA in done.stdout
+    assert (md.read_bytes() if md.exists() else None) == before
+
+
+def test_benchmarks_do_not_import_the_command_line() -> None:
+    """bench_train and bench_tokenize take the report helpers from bench_report, not from bench.cli (which
+    imports them: a cycle)."""
+    code = "import sys, bench.train, bench.tokenization, bench.gpu; print('bench.cli' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_gpu_check_reports_failures_and_the_missing_second_gpu(report: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> list:
+        raise bench_gpu.CheckFailed("loss did not fall")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(bench_gpu, "check_bf16", lambda: [("dtype", "bfloat16")])
+    monkeypatch.setattr(bench_gpu, "check_compile", lambda config: [("torch.compile", "ok")])
+    monkeypatch.setattr(bench_gpu, "check_muon", lambda config: broken())
+    monkeypatch.setattr(bench_gpu, "check_budget", lambda config, budget: [("budget", f"{budget:g} s")])
+    monkeypatch.setattr(bench_gpu, "check_no_stalls", lambda config: [("stalls", "none")])
+    assert bench_gpu.run(time_budget=5.0) == 1
+    text = report.read_text()
+    assert "| dtype | bfloat16 |" in text and "| budget | 5 s |" in text and "| stalls | none |" in text
+    assert "FAILED: CheckFailed: loss did not fall" in text
+    assert "skipped: this machine has 1 GPU" in text and "| checks failed | Muon |" in text
+
+
+class Wrapped(nn.Module):
+    """Stands in for torch.compile's module on a CPU (real inductor needs a C++ toolchain and a minute)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+
+def test_gpu_checks_run_on_a_cpu_with_the_tiny_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: Wrapped(model))
+    assert dict(bench_gpu.check_bf16("cpu"))["bf16 autocast matmul"] == "ok"
+    assert "x)" in dict(bench_gpu.check_compile(TINY, steps=2))["forward+backward, compiled"]
+    assert "Muon" in bench_gpu.check_muon(replace(TINY, muon_lr=0.02), steps=20)[0][1]
+    rows = dict(bench_gpu.check_budget(TINY, 2.0))
+    assert "Compiled with torch.compile" in rows["  device sentence"]
+    with pytest.raises(bench_gpu.CheckFailed, match="stayed on cpu"):  # on a GPU the ids move there
+        bench_gpu.check_no_stalls(TINY, steps=10)
+
+
+def test_nanogpt_iteration_lines_are_read_and_its_config_matches_the_readme() -> None:
+    from bench import nanogpt as bench_nanogpt
+
+    line = "iter 12: loss 2.4912, time 31.07ms, mfu 0.05%"
+    m = bench_nanogpt.ITER_LINE.match(line)
+    assert m and (int(m.group(1)), float(m.group(2))) == (12, 31.07)
+    c = bench_nanogpt.readme_config("adamw", 300)
+    assert (c.n_layer, c.n_head, c.n_embd, c.batch_size, c.block_size, c.dropout) == (4, 4, 128, 12, 64, 0.0)
+    assert c.batch_size * c.block_size == bench_nanogpt.TOKENS_PER_ITER
+    with pytest.raises(SystemExit, match="not a nanoGPT checkout"):
+        bench_nanogpt.run(REPO / "no-such-folder", write=False)
+
+
+def test_generation_timing_on_a_toy_model() -> None:
+    from bench.generate import time_generation
+    from engine.transform.model import GPT, GPTConfig
+    from engine.transform.tokenization import CharTokenizer
+
+    tok = CharTokenizer.from_text("ROMEO: and JULIET")
+    model = GPT(GPTConfig(block_size=8, vocab_size=tok.vocab_size, n_layer=1, n_head=1, n_embd=8)).train()
+    t = time_generation(model, tok, n_tokens=12, repeat=2)
+    assert 0 < t["best_s"] <= t["median_s"] and model.training  # the mode it found is restored
+
+
+def test_versus_exports_the_commit_it_compares_against(tmp_path: Path) -> None:
+    from bench import versus as bench_versus
+
+    tree = bench_versus.export_commit("HEAD", tmp_path)
+    assert (tree / "engine" / "bench_train.py").is_file() and (tree / "data" / "tinyshakespeare.txt").is_file()
