@@ -17,7 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import paths
+
+ROOT = paths.ROOT
 # Headless Chromium as the browser tests and benchmarks launch it: no sandbox (containers), no GPU, and none of the
 # background traffic (updates, sync, QUIC) that would reach for the network this course never needs.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,7 +52,7 @@ class Server:
 
     def start(self, timeout: float = 90) -> None:
         """Start the server and wait until its health check answers; RuntimeError (with the log's tail) if not."""
-        env = {**os.environ, "LLM_COURSE_DB": str(self.db), **self.env}
+        env = {**os.environ, paths.DB_VAR: str(self.db), **self.env}
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
                "--server.headless", "true", "--server.address", "127.0.0.1"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT)

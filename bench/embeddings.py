@@ -27,9 +27,10 @@ from bench import report as bench_report
 from bench.report import median_seconds
 from engine.load import checkpoint
 from engine.look_inside import embeddings
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.transform.model import GPT
 from engine.transform.tokenization import CharTokenizer, Tokenizer
+from paths import DEFAULT_CORPUS
 
 SNAPSHOTS = checkpoint.TIMELINE_MAX + 1  # as many as a run keeps
 

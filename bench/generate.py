@@ -21,9 +21,10 @@ import torch
 
 from bench.report import append_section
 from engine.look_inside.sampling import generate_steps
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.transform.model import GPT
 from engine.transform.tokenization import CharTokenizer, Tokenizer
+from paths import DEFAULT_CORPUS
 
 TARGET_S = 0.3
 N_TOKENS = 200

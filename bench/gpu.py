@@ -29,10 +29,12 @@ from pathlib import Path
 
 import torch
 
+import paths
 from bench.report import append_section
-from engine.train.config import DEFAULT_CORPUS, PRESETS, REPO_ROOT, TrainConfig
+from engine.train.config import PRESETS, TrainConfig
 from engine.train.loop import train_loop
 from engine.train.prepare import prepare
+from paths import DEFAULT_CORPUS
 
 Rows = list[tuple[str, str]]
 NO_CUDA = "no CUDA GPU here: nothing to check"
@@ -176,7 +178,7 @@ def check_nccl(time_budget: float = 30.0) -> Rows:
                "--quiet"]
         t0 = time.perf_counter()
         try:
-            done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=time_budget + 150)
+            done = subprocess.run(cmd, cwd=paths.ROOT, capture_output=True, text=True, timeout=time_budget + 150)
         except subprocess.TimeoutExpired as err:
             raise CheckFailed(f"the 2-GPU run did not end within {time_budget + 150:.0f} s (a hang?)") from err
         seconds = time.perf_counter() - t0

@@ -20,9 +20,10 @@ import torch
 from bench.report import median_seconds
 from engine.look_inside.inspection import attention_view, logit_lens
 from engine.look_inside.sampling import generate_steps, next_token_distribution
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.transform.model import GPT
 from engine.transform.tokenization import CharTokenizer
+from paths import DEFAULT_CORPUS
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:

@@ -25,10 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import paths
 from course.loader import load_course
 from course.progress import ProgressStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -93,7 +94,7 @@ class _Course:
         store = ProgressStore(db)
         store.set_card(store.get_or_create_learner("Guest").id, lesson.id, card)
         store.close()
-        os.environ["COURSE_RUNS_DIR"] = str(self.runs)
+        os.environ[paths.RUNS_VAR] = str(self.runs)
         self.server = Server(db, tmp / "server.log")
 
     def __enter__(self):

@@ -33,10 +33,11 @@ from typing import Any
 
 import yaml
 
+import paths
 from bench.app_server import CHROMIUM_FLAGS, Server, find_chromium
 from bench.report import append_section
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 SUMMARY_JSON = ROOT / "docs" / "benchmarks-load.json"
 LEARNERS = 10
 TRAINERS = 4
@@ -410,7 +411,7 @@ def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True,
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     runs = work / "runs"
     server = Server(work / "progress.sqlite3", work / "streamlit.log",
-                    env={"COURSE_RUNS_DIR": str(runs), "LLM_COURSE_UPLOADS": str(work / "uploads")})
+                    env={"LLM_COURSE_RUNS": str(runs), "LLM_COURSE_UPLOADS": str(work / "uploads")})
     server.start(timeout=120)
     sampler = _Sampler(server.proc.pid)
     sampler.start()

@@ -26,8 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import paths
 from bench.report import append_section
-from engine.train.config import DEFAULT_CORPUS, TrainConfig
+from engine.train.config import TrainConfig
+from paths import DEFAULT_CORPUS
 
 TOKENS_PER_ITER = 12 * 64  # batch 12 x context 64
 README_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
@@ -72,7 +74,7 @@ def engine_ms(optimizer: str, steps: int) -> tuple[list[float], str]:
     device sentence (which says the precision it measured to be faster)."""
     code = ("import json, sys; from bench.nanogpt import _engine_run; "
             f"print(json.dumps(_engine_run({optimizer!r}, {steps})))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, check=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, check=True,
                          capture_output=True, text=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
     return result["ms"], result["device"]

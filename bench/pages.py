@@ -20,11 +20,12 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
+import paths
 from bench.report import append_section
 from course.loader import load_course
 from course.validate import validate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 
 
 def _goto(at: AppTest, url_path: str) -> AppTest:

@@ -12,9 +12,10 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+import paths
+
+BENCHMARKS_MD = paths.DOCS_DIR / "benchmarks.md"
 
 
 def machine_line() -> str:

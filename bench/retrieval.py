@@ -24,14 +24,15 @@ from pathlib import Path
 import torch
 import yaml
 
+import paths
 from bench import report as bench_report
 from engine.retrieve import embedder, rag
 from engine.retrieve import sources as rag_sources
 
-QUESTIONS = Path(__file__).resolve().parent.parent / "data" / "retrieval_questions.yaml"
+QUESTIONS = paths.DATA_DIR / "retrieval_questions.yaml"
 CORPUS = "python_stdlib"
 K = 5
-SHAKESPEARE = Path(__file__).resolve().parent.parent / "data" / "tinyshakespeare.txt"
+SHAKESPEARE = paths.DEFAULT_CORPUS
 UPLOAD_CHARS = 20_000  # a learner's upload: a few pages
 
 

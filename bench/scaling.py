@@ -18,8 +18,8 @@ from typing import Any
 from bench.report import append_section
 from engine.cost.scaling import Rung, RungPoint, default_ladder, rung_flops, rung_parameters, sweep_view
 from engine.runs.manager import RunManager
-from engine.train.config import DEFAULT_CORPUS
 from engine.transform.tokenization import CharTokenizer
+from paths import DEFAULT_CORPUS
 
 LADDER_LIMIT_S = 300.0  # the whole ladder must train within 5 minutes on 2 CPU cores
 

@@ -22,10 +22,11 @@ from typing import Any
 
 from bench.generate import N_TOKENS, time_generation
 from bench.report import append_section
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.loop import train_loop
 from engine.train.prepare import prepare
 from engine.transform.tokenization import CharTokenizer
+from paths import DEFAULT_CORPUS
 
 TARGET_VAL_LOSS = 1.58
 MIN_VAL_BATCHES = 50

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import paths
 from bench.report import append_section
-from engine.train.config import REPO_ROOT
 
 BEFORE_COMMIT = "a83f88c"  # the engine when issue 16 was opened: the lesson preset reaching 1.62-1.72 in 60 s
 
@@ -34,7 +34,7 @@ def one_run(tree: Path, time_budget: float) -> dict[str, Any]:
 
 def export_commit(commit: str, dest: Path) -> Path:
     """engine/ and the corpus as they were at `commit`, unpacked into `dest`."""
-    archive = subprocess.run(["git", "archive", commit, "engine", "data/tinyshakespeare.txt"], cwd=REPO_ROOT,
+    archive = subprocess.run(["git", "archive", commit, "engine", "data/tinyshakespeare.txt"], cwd=paths.ROOT,
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
@@ -45,7 +45,7 @@ def run(pairs: int = 3, time_budget: float = 60.0, before: str = BEFORE_COMMIT, 
     rows: list[tuple[str, str]] = []
     results: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
-        trees = {"before": export_commit(before, Path(tmp)), "after": REPO_ROOT}
+        trees = {"before": export_commit(before, Path(tmp)), "after": paths.ROOT}
         for i in range(pairs):
             order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
             pair = {who: one_run(trees[who], time_budget) for who in order}

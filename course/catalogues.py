@@ -22,10 +22,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+import paths
 from course import safe_yaml
-from course.loader import MAX_PROBLEMS_PER_FILE, ROOT, Problem
+from course.loader import MAX_PROBLEMS_PER_FILE, Problem
 
-DATA_DIR = ROOT / "data"
+DATA_DIR = paths.DATA_DIR
 ACCELERATORS = "accelerators.yaml"
 PUBLISHED_MODELS = "published_models.yaml"
 

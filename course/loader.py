@@ -16,12 +16,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+import paths
 from course import safe_yaml
 from course.schema import Lesson, Quiz
 
-ROOT = Path(__file__).resolve().parent.parent
-LESSONS_DIR = ROOT / "lessons"
-QUIZZES_DIR = ROOT / "quizzes"
+ROOT = paths.ROOT
+LESSONS_DIR = paths.LESSONS_DIR
+QUIZZES_DIR = paths.QUIZZES_DIR
 MAX_PROBLEMS_PER_FILE = 50  # a file that is all wrong gets its first fifty problems, not ten thousand lines
 
 

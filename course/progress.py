@@ -13,7 +13,6 @@ training run.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -24,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = Path(__file__).resolve().parent.parent / "data" / "progress.sqlite3"
+import paths
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -75,7 +75,7 @@ class ProgressStore:
     """Thread-safe, one connection per thread, one transaction per write."""
 
     def __init__(self, path: Path | str | None = None):
-        self.path = Path(path or os.environ.get("LLM_COURSE_DB") or DEFAULT_DB)
+        self.path = Path(path) if path else paths.progress_db()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.recovered_from: Path | None = None
         self._local = threading.local()

@@ -13,9 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+import paths
 from course import safe_yaml
 
-CORPORA_MANIFEST = Path(__file__).resolve().parent.parent / "data" / "corpora.yaml"
+CORPORA_MANIFEST = paths.CORPORA_MANIFEST
 
 
 class WidgetParams(BaseModel):
@@ -277,7 +278,7 @@ class OverfitRunParams(WidgetParams):
     _corpus = field_validator("corpus")(_check_corpus)
 
 
-CATALOGUES_DIR = Path(__file__).resolve().parent.parent / "data"
+CATALOGUES_DIR = paths.DATA_DIR
 
 
 @functools.lru_cache(maxsize=2)

@@ -1,6 +1,7 @@
 """The layers stay as docs/architecture.md draws them, checked from the source (imports inside functions included).
 
 - `engine/` and `course/` never import Streamlit or `ui`, and not each other;
+- `paths.py` (every layer's folders and environment variables) imports nothing of the project;
 - no production module imports `tests` or `bench` (benchmarks import the course, never the other way round);
 - an engine stage imports no stage listed after it in STAGES, except the crossings docs/architecture.md names;
 - a live widget (ui/widgets/X.py) never imports another widget's module: what two widgets share lives in ui/;
@@ -35,6 +36,7 @@ def _module_name(path: Path) -> str:
 def _sources() -> dict[str, Path]:
     found = {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
     found["app"] = ROOT / "app.py"
+    found["paths"] = ROOT / "paths.py"
     return found
 
 
@@ -72,6 +74,12 @@ def test_engine_and_course_stay_plain_python() -> None:
 def test_no_production_module_imports_tests() -> None:
     for name, imported in _graph().items():
         assert not any(i == "tests" or i.startswith("tests.") for i in imported), f"{name} imports tests/"
+
+
+def test_paths_is_a_leaf_every_layer_may_import() -> None:
+    """paths.py holds the folders and environment variables of every layer, so it may import nothing of theirs."""
+    graph = _graph()
+    assert graph["paths"] <= {"__future__", "os", "pathlib"}, f"paths.py imports {sorted(graph['paths'])}"
 
 
 def test_nothing_in_the_course_imports_the_benchmarks() -> None:

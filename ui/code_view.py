@@ -19,7 +19,9 @@ from pathlib import Path
 
 import streamlit as st
 
-REPO = Path(__file__).resolve().parent.parent
+import paths
+
+REPO = paths.ROOT
 
 ENGINE_CODE: dict[str, tuple[str, ...]] = {
     "pipeline_trace": ("engine.pipeline_trace:trace_line",),

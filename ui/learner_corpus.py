@@ -7,12 +7,12 @@ across pages and restarts. Expensive results are cached by corpus id plus the co
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import streamlit as st
 
+import paths
 from engine.extract import cleaning, uploads
 from engine.extract import corpus as engine_corpus
 from engine.extract.cleaning import CleaningOptions, CleaningReport
@@ -26,7 +26,7 @@ DEFAULT_CORPUS = engine_corpus.CRAWL_ID  # the most instructive one for cleaning
 
 
 def upload_folder(learner_id: int) -> Path:
-    root = Path(os.environ.get("LLM_COURSE_UPLOADS") or engine_corpus.DATA_DIR / "uploads")
+    root = paths.uploads_dir()
     _apply_retention(str(root))
     return root / str(int(learner_id))
 

@@ -6,13 +6,11 @@ plain session key (not owned by any widget) and falls back to the most recently 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import streamlit as st
 
+import paths
 from course.loader import Course, load_course
-from course.progress import DEFAULT_DB, Learner, ProgressStore
+from course.progress import Learner, ProgressStore
 
 LEARNER_KEY = "learner_id"  # a plain session key: no widget owns it, so page switches keep it
 DEFAULT_NAME = "Guest"
@@ -25,7 +23,7 @@ def _open_store(path: str) -> ProgressStore:
 
 def store() -> ProgressStore:
     """One store per database path for the whole server (the path comes from LLM_COURSE_DB)."""
-    return _open_store(str(os.environ.get("LLM_COURSE_DB") or DEFAULT_DB))
+    return _open_store(str(paths.progress_db()))
 
 
 def course() -> Course:
@@ -33,10 +31,7 @@ def course() -> Course:
 
     `LLM_COURSE_CONTENT` may point at another folder holding `lessons/` and `quizzes/` (an instructor's draft).
     """
-    root = os.environ.get("LLM_COURSE_CONTENT")
-    if root:
-        return load_course(Path(root) / "lessons", Path(root) / "quizzes")
-    return load_course()
+    return load_course(*paths.content_dirs())
 
 
 def learner() -> Learner:

@@ -22,14 +22,14 @@ import functools
 import re
 import reprlib
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-ACCELERATORS = DATA_DIR / "accelerators.yaml"
-PUBLISHED_MODELS = DATA_DIR / "published_models.yaml"
+import paths
+
+ACCELERATORS = paths.ACCELERATORS
+PUBLISHED_MODELS = paths.PUBLISHED_MODELS
 ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")  # use with fullmatch
 
 # Values shown in messages: short even for an alias bomb (whose str() or repr() would never end).

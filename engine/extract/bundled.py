@@ -25,8 +25,10 @@ from pathlib import Path
 
 import yaml
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-MANIFEST = DATA_DIR / "corpora.yaml"
+import paths
+
+DATA_DIR = paths.DATA_DIR
+MANIFEST = paths.CORPORA_MANIFEST
 ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")  # use with fullmatch
 KINDS = ("prose", "code", "web")
 SPLITS = ("paragraphs", "files", "crawl")

@@ -39,13 +39,14 @@ from typing import Any
 
 import torch
 
+import paths
 from engine.load import checkpoint
-from engine.train.config import REPO_ROOT, TrainConfig
+from engine.train.config import TrainConfig
 from engine.transform.data import TextDataset
 from engine.transform.model import GPT
 from engine.transform.tokenization import Tokenizer
 
-REFERENCE_DIR = REPO_ROOT / "data" / "reference"
+REFERENCE_DIR = paths.REFERENCE_DIR
 REFERENCE_STEPS = 750  # about what the lesson preset reaches in its 60 s on a 2-core CPU
 REFERENCE_TRAIN_ARGS = [  # the `python -m engine.train` arguments of the reference run (its --out is a temp dir)
     "--preset", "lesson", "--corpus", "data/tinyshakespeare.txt", "--max-steps", str(REFERENCE_STEPS),
@@ -123,9 +124,9 @@ def folder_bytes(folder: Path | str) -> int:
 def engine_commit() -> str:
     """The repository's HEAD commit, marked when engine/ has uncommitted changes; 'unknown' outside git."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "engine"], cwd=REPO_ROOT).returncode != 0
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "engine"], cwd=paths.ROOT).returncode != 0
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" (engine/ had uncommitted changes)" if dirty else "")
@@ -239,7 +240,7 @@ def check(run_dir: Path | str = REFERENCE_DIR, corpus: Path | str | None = None)
     run_dir = Path(run_dir)
     model, tok, config, _ = checkpoint.load_checkpoint(run_dir)
     summary = json.loads((run_dir / checkpoint.SUMMARY).read_text())
-    text = Path(corpus or REPO_ROOT / "data" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    text = Path(corpus or paths.DEFAULT_CORPUS).read_text(encoding="utf-8")
     cfg = TrainConfig.from_dict(config)
     measured = validation_loss(model, TextDataset(text, tok), cfg, cfg.final_eval_batches)
     return {"recorded": summary["final_val_loss"], "measured": measured, "bytes": folder_bytes(run_dir)}

@@ -51,7 +51,8 @@ from typing import Any
 import torch  # imported here, at the top, on purpose: importing torch lazily from two threads at once raced
 
 from engine.runs import worker
-from engine.train.config import REPO_ROOT, TrainConfig
+import paths
+from engine.train.config import TrainConfig
 from engine.device import gpu_for_slot
 from engine.train.job import run_job
 from engine.runs.status import (
@@ -116,10 +117,6 @@ def _cuda_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _default_runs_root() -> Path:
-    return Path(os.environ.get("COURSE_RUNS_DIR", REPO_ROOT / "runs"))
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
 
@@ -148,7 +145,7 @@ class RunManager:
         self.terminate_after = terminate_after  # seconds a stop request may go unanswered before SIGTERM ...
         self.kill_after = kill_after  # ... and seconds after SIGTERM before SIGKILL
         self.heartbeat_timeout = heartbeat_timeout  # seconds without a heartbeat before a run stops itself
-        self.runs_root = Path(runs_root) if runs_root is not None else _default_runs_root()
+        self.runs_root = Path(runs_root) if runs_root is not None else paths.runs_dir()
         self.max_points = max_points
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}

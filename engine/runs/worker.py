@@ -45,7 +45,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.train.config import REPO_ROOT, TrainConfig
+import paths
+from engine.train.config import TrainConfig
 from engine.train.job import CHECKPOINT_EVERY_S, run_job
 from engine.transform.tokenization import Tokenizer, tokenizer_from_dict
 
@@ -73,7 +74,7 @@ def spawn() -> subprocess.Popen:
     """Start `python -m engine.runs.worker` with pipes for the protocol; the caller writes the job line next.
     Its stderr is the caller's, so a failing run's traceback lands in the server's log."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(paths.ROOT), env.get("PYTHONPATH")) if p)
     return subprocess.Popen([sys.executable, "-m", "engine.runs.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True, encoding="utf-8", bufsize=1, env=env)
 

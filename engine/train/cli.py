@@ -24,8 +24,9 @@ from typing import Any
 
 import torch.distributed as dist
 
+import paths
 from engine.load import checkpoint
-from engine.train.config import DEFAULT_CORPUS, PRESETS, REPO_ROOT, TrainConfig
+from engine.train.config import PRESETS, TrainConfig
 from engine.train.distributed import setup_distributed
 from engine.train.job import run_job
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train from the command line; the last line printed (rank 0) is one JSON object with the result."""
     parser = argparse.ArgumentParser(prog="python -m engine.train", description="Train a small GPT on a text file.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="lesson")
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="a UTF-8 text file")
+    parser.add_argument("--corpus", type=Path, default=paths.DEFAULT_CORPUS, help="a UTF-8 text file")
     parser.add_argument("--time-budget", type=float, default=None, help="seconds of wall clock")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None)
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     say = print if (dinfo.is_main and not args.quiet) else (lambda *a, **k: None)
     text = args.corpus.read_text(encoding="utf-8")
     original = args.original_corpus.read_text(encoding="utf-8") if args.original_corpus else None
-    out = args.out or args.resume or REPO_ROOT / "runs" / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or args.resume or paths.runs_dir() / f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def started(info: dict[str, Any]) -> None:
         say(f"{info['device_sentence']}; {info['params'] / 1e6:.2f}M parameters; "

@@ -8,13 +8,9 @@ model and AdamW settings; docs/training-notes.md for how the `lesson` preset was
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from engine.transform.model import GPTConfig
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = REPO_ROOT / "data" / "tinyshakespeare.txt"
 
 
 @dataclass

@@ -22,7 +22,7 @@ LESSON7 = "training-loop"
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     """Servers started after this fixture save their runs here, not in the project's runs/."""
-    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("LLM_COURSE_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
 
 

@@ -62,7 +62,7 @@ def a11y_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("a11y")
     srv = Server(folder / "progress.sqlite3", folder / "streamlit.log")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COURSE_RUNS_DIR", str(folder / "runs"))
+        mp.setenv("LLM_COURSE_RUNS", str(folder / "runs"))
         srv.start()
     yield srv
     srv.stop()

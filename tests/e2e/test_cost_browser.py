@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 
 from course.progress import ProgressStore
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.job import run_job
+from paths import DEFAULT_CORPUS
 from tests.e2e.conftest import put_on_card
 
 pytestmark = pytest.mark.browser

@@ -47,7 +47,7 @@ def hostile_server(tmp_path_factory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hostile-e2e")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LLM_COURSE_UPLOADS", str(tmp / "uploads"))
-        mp.setenv("COURSE_RUNS_DIR", str(tmp / "runs"))
+        mp.setenv("LLM_COURSE_RUNS", str(tmp / "runs"))
         srv = Server(tmp / "progress.sqlite3", tmp / "streamlit.log")
         srv.start()
     yield srv

@@ -17,7 +17,7 @@ def _runs_folder(tmp_path_factory):
     """Training runs started by page tests go to a temporary folder, not the project's runs/."""
     import os
 
-    os.environ["COURSE_RUNS_DIR"] = str(tmp_path_factory.mktemp("runs"))
+    os.environ["LLM_COURSE_RUNS"] = str(tmp_path_factory.mktemp("runs"))
     yield
 
 

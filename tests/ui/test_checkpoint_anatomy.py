@@ -12,8 +12,9 @@ import ui.widgets
 from engine.load.quantize import compare_quantized
 from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import anatomy
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.job import run_job
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import human_bytes
 from ui.widgets import checkpoint_anatomy

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from engine.cost.flops import count_parameters
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.job import run_job
 from engine.transform.model import GPTConfig
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import human_bytes
 

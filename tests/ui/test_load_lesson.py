@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.job import run_job
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import answer_number, open_quiz, texts
 
 LESSON = "load-and-beyond"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from engine.load.reference import REFERENCE_DIR
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.job import run_job
+from paths import DEFAULT_CORPUS
 
 
 def test_reference_first_then_own_run_first(db, tmp_path):

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from engine.cost.report import fmt_loss, report_from_folder
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
 from engine.train.job import run_job
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.text import escape_md
 from ui.widgets import report_card

@@ -11,7 +11,8 @@ from functools import partial
 import pytest
 
 from engine.cost import scaling
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import goto, new_app, no_errors, poll_until, texts, widget_app
 from ui.widgets import scaling_sweep
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import goto, new_app, texts
 
 

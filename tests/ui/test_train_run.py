@@ -9,7 +9,8 @@ from dataclasses import replace
 
 from course.loader import load_course
 from course.widgets import TrainRunParams
-from engine.train.config import DEFAULT_CORPUS, PRESETS
+from engine.train.config import PRESETS
+from paths import DEFAULT_CORPUS
 from tests.ui.conftest import goto, new_app, texts
 from tests.ui.conftest import poll_until as _poll_until
 from ui.widgets.train_run import build_config, diverge_config

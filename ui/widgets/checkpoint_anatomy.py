@@ -24,12 +24,12 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
+import paths
 from course.widgets import CheckpointAnatomyParams
 from engine.load import checkpoint
 from engine.load.quantize import QuantReport, compare_quantized
 from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
-from engine.train.config import DEFAULT_CORPUS
 from engine.transform.tokenization import CharTokenizer, tokenizer_from_dict
 from ui import learner_corpus, run_view, session
 from ui.cost_format import human_bytes
@@ -131,7 +131,7 @@ def validation_text(learner_id: int, source: Checkpoint) -> tuple[str, str, str]
     The reference model and lesson 7's run train on Tiny Shakespeare; a run on the learner's own corpus (lesson
     4's, or lesson 7's when they chose theirs) is recognised by its tokenizer: a BPE, or a character vocabulary
     that is not Tiny Shakespeare's."""
-    shakespeare = DEFAULT_CORPUS.read_text(encoding="utf-8")
+    shakespeare = paths.DEFAULT_CORPUS.read_text(encoding="utf-8")
     named = ("tinyshakespeare", shakespeare, "Tiny Shakespeare")
     if not source.own:
         return named

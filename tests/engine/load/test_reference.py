@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from engine.load import checkpoint, reference
-from engine.train.config import DEFAULT_CORPUS as CORPUS
 from engine.train.config import TrainConfig
 from engine.transform.data import TextDataset
 from engine.transform.model import GPT
+from paths import DEFAULT_CORPUS as CORPUS
 
 VAL_TOLERANCE = 0.02  # float16 weights move the loss in the third decimal; the batches are the run's own
 

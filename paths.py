@@ -1,0 +1,55 @@
+"""Where the course keeps its files, and the environment variables that move them: one definition of each.
+
+Every layer reads its paths here (engine, course, ui, bench), so this module imports nothing from the project and
+nothing heavy. The variables share one prefix, LLM_COURSE_. COURSE_RUNS_DIR, the runs folder's name before, is
+still read for one release (README, "Where your work is kept"). Folders named by a variable are read when asked
+for, not at import, so a test or a second server can point them elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DATA_DIR = ROOT / "data"
+LESSONS_DIR = ROOT / "lessons"
+QUIZZES_DIR = ROOT / "quizzes"
+DOCS_DIR = ROOT / "docs"
+REFERENCE_DIR = DATA_DIR / "reference"  # the reference model lessons 5, 6, 8 and 10 show before a learner trains
+CORPORA_MANIFEST = DATA_DIR / "corpora.yaml"
+ACCELERATORS = DATA_DIR / "accelerators.yaml"
+PUBLISHED_MODELS = DATA_DIR / "published_models.yaml"
+DEFAULT_CORPUS = DATA_DIR / "tinyshakespeare.txt"
+
+DB_VAR = "LLM_COURSE_DB"  # the progress database (SQLite file)
+CONTENT_VAR = "LLM_COURSE_CONTENT"  # a folder holding lessons/ and quizzes/ (an instructor's draft)
+UPLOADS_VAR = "LLM_COURSE_UPLOADS"  # learners' uploaded corpora and tokenizers
+RUNS_VAR = "LLM_COURSE_RUNS"  # training runs, the peak measurement and the retrieval index
+OLD_NAMES = {RUNS_VAR: "COURSE_RUNS_DIR"}  # accepted for one release
+
+
+def _folder(var: str, default: Path) -> Path:
+    value = os.environ.get(var) or os.environ.get(OLD_NAMES.get(var, ""))
+    return Path(value) if value else default
+
+
+def progress_db() -> Path:
+    """The progress database: $LLM_COURSE_DB, else data/progress.sqlite3."""
+    return _folder(DB_VAR, DATA_DIR / "progress.sqlite3")
+
+
+def content_dirs() -> tuple[Path, Path]:
+    """(lessons, quizzes): under $LLM_COURSE_CONTENT when it is set, else the project's own."""
+    root = os.environ.get(CONTENT_VAR)
+    return (Path(root) / "lessons", Path(root) / "quizzes") if root else (LESSONS_DIR, QUIZZES_DIR)
+
+
+def uploads_dir() -> Path:
+    """Learners' uploads and tokenizers: $LLM_COURSE_UPLOADS, else data/uploads."""
+    return _folder(UPLOADS_VAR, DATA_DIR / "uploads")
+
+
+def runs_dir() -> Path:
+    """Training runs and what lives beside them: $LLM_COURSE_RUNS (or the older COURSE_RUNS_DIR), else runs/."""
+    return _folder(RUNS_VAR, ROOT / "runs")
