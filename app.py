@@ -1,13 +1,10 @@
 """Entry point: `streamlit run app.py`. Only wires navigation; every page lives in ui/.
 
-pandas and pyarrow are imported here, first thing, because Streamlit imports them lazily the first time a page
-draws a table. A click that lands while that first import runs stops the script mid-import and leaves the module
-half-initialised for the rest of the process ("partially initialized module 'pandas' has no attribute 'Series'",
-seen on lesson 8's step table). Imported before the first widget is drawn, no click can interrupt them.
+Nothing heavy is imported here: Home draws from the course and the progress store alone, and the modules the
+other pages need (torch, the engine, pandas and pyarrow for Streamlit's tables) are imported by one background
+thread that Home starts (ui/warmup.py); those pages wait for it before they draw.
 """
 
-import pandas  # noqa: F401  (before any widget exists: see the docstring)
-import pyarrow  # noqa: F401
 import streamlit as st
 
 from ui import connection_notice, navigation, sidebar

@@ -1,4 +1,9 @@
-"""Home: the course map. Every lesson with its number, time, status and score; overall progress; broken files."""
+"""Home: the course map. Every lesson with its number, time, status and score; overall progress; broken files.
+
+Home is the first page a newcomer sees, so it draws from the course and the progress store alone and imports
+nothing of the engine; once it is drawn it starts the warm-up thread (ui/warmup.py) that loads what the lessons
+need, while the learner reads.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import streamlit as st
 
 from course.grading import score
 from course.loader import LessonEntry
-from ui import page_links, session
+from ui import page_links, session, warmup
 from ui.problems import render_problems
 from ui.text import escape_md
 
@@ -86,3 +91,4 @@ def render_home() -> None:
         st.subheader("Lessons that could not be loaded", anchor=False)
         for entry in broken:
             render_problems(f"{entry.file.name} has problems, so this lesson is hidden until it is fixed.", entry.problems)
+    warmup.start()  # after the page is drawn: the lessons' imports load while the learner reads

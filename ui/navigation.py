@@ -2,6 +2,10 @@
 
 `app.py` calls `build()` and hands the result to `st.navigation`. Lesson pages are made from the lesson files,
 so adding a lesson is adding YAML. Pages find another page through `ui.page_links.page_for(key)` to link to it.
+
+Only Home's module is imported here. A lesson page and My progress need torch, the engine and pandas: their
+modules are imported by the warm-up thread (ui/warmup.py), and their pages wait for it before looking them up,
+so a newcomer's Home is drawn without those seconds of imports.
 """
 
 from __future__ import annotations
@@ -10,14 +14,22 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ui import page_links, session
+from ui import page_links, session, warmup
 from ui.home import render_home
-from ui.lesson_page import render_lesson
-from ui.progress_page import render_progress
+
+
+def _engine_loaded() -> None:
+    """Wait for the warm-up thread's imports (only the first pages after the server starts ever wait)."""
+    if not warmup.done():
+        with st.spinner("Loading the live engine: only the first page after the course starts waits for this."):
+            warmup.wait()
 
 
 def _lesson_runner(lesson_id: str) -> Callable[[], None]:
     def run() -> None:
+        _engine_loaded()
+        from ui.lesson_page import render_lesson  # imported by the warm-up thread: only looked up here
+
         render_lesson(lesson_id)
 
     run.__name__ = f"lesson_{lesson_id.replace('-', '_')}"  # Streamlit identifies callable pages by name
@@ -34,6 +46,13 @@ def nav_title(number: int, title: str) -> str:
     return f"{number}. {title.split(':')[0].strip()}"
 
 
+def _progress() -> None:
+    _engine_loaded()
+    from ui.progress_page import render_progress  # imported by the warm-up thread: only looked up here
+
+    render_progress()
+
+
 def _home_address() -> None:
     """`/home` (a bookmark, or a learner typing the page's name) goes to Home, which Streamlit serves at `/`."""
     st.switch_page(page_links.page_for("home"))
@@ -47,7 +66,7 @@ def build() -> dict[str, list[st.Page]]:
     # (Streamlit 1.67), so /home is a hidden page that switches there.
     pages["home"] = st.Page(render_home, title="Home", icon=":material/school:", url_path="", default=True)
     pages["home-address"] = st.Page(_home_address, title="Home", url_path="home", visibility="hidden")
-    pages["progress"] = st.Page(render_progress, title="My progress", icon=":material/insights:", url_path="progress")
+    pages["progress"] = st.Page(_progress, title="My progress", icon=":material/insights:", url_path="progress")
     lessons = []
     for lesson in course.lessons:
         icon = ":material/check_circle:" if lesson.id in done else ":material/radio_button_unchecked:"

@@ -21,6 +21,16 @@ def _runs_folder(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _warm_up():
+    """The heavy imports made once, by the warm-up thread, before any test: as in the server, no test thread then
+    makes a first import of them while that thread does (ui/warmup.py; tests/ui/test_warmup.py checks the cold path)."""
+    from ui import warmup
+
+    warmup.wait()
+    yield
+
+
 @pytest.fixture
 def db(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "progress.sqlite3"

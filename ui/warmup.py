@@ -1,0 +1,69 @@
+"""The heavy imports, done once per server process in one background thread, so Home draws without them.
+
+Home, the sidebar and the page list need only Streamlit, the course and the progress store. A lesson page needs
+torch, the engine and every live widget; My progress draws a table (pandas, pyarrow). Imported before the first
+page, those seconds of imports were a newcomer's wait on a blank page. So Home starts this warm-up once it is
+drawn (`start`), and every other page waits for it (`wait`) before importing those modules: by then they are
+only looked up. A learner who clicks on from Home finds them loaded, or waits only for the rest.
+
+One thread makes every first import: a first import of torch from two threads at once has raced inside numpy's
+import, and a click landing in a script thread's first import of pandas left it half-initialised for the process.
+tests/ui/test_warmup.py checks that drawing Home imports none of `HEAVY`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+
+# What the warm-up loads, in order; the widgets' own modules (ui/widgets/*.py) follow, whatever the registry imports.
+MODULES = ("pandas", "pyarrow", "torch", "ui.sidebar_runs", "ui.lesson_page", "ui.progress_page")
+WIDGETS = "ui.widgets"
+# What Home's path must never import itself (tests/ui/test_warmup.py).
+HEAVY = ("torch", "numpy", "pandas", "pyarrow", "engine", "ui.widgets", "ui.lesson_page", "ui.run_view")
+
+_lock = threading.Lock()
+_done = threading.Event()
+_thread: threading.Thread | None = None
+failed: dict[str, str] = {}  # module -> error; the page that needs it imports it again and shows the error itself
+
+
+def _import(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception as err:  # one broken module must not keep the others from loading
+        failed[name] = f"{type(err).__name__}: {err}"
+
+
+def _import_all() -> None:
+    try:
+        for name in MODULES:
+            _import(name)
+        package = importlib.import_module(WIDGETS)
+        for module in pkgutil.iter_modules(package.__path__, f"{WIDGETS}."):
+            _import(module.name)
+    except Exception as err:  # the registry itself failed: its pages import it again and say why
+        failed[WIDGETS] = f"{type(err).__name__}: {err}"
+    finally:
+        _done.set()
+
+
+def start() -> None:
+    """Start the warm-up thread, once per process; returns at once."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_import_all, name="course-warm-up", daemon=True)
+            _thread.start()
+
+
+def done() -> bool:
+    """Whether every heavy module has been imported (or has failed to)."""
+    return _done.is_set()
+
+
+def wait() -> None:
+    """Start the warm-up if nothing has, and block until it has finished."""
+    start()
+    _done.wait()
