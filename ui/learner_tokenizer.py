@@ -14,8 +14,6 @@ that re-encodes on every keystroke. The tokenizer is never modified after traini
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import streamlit as st
 
 from engine.extract.corpus import content_hash
+from engine.files import write_text
 from engine.transform.tokenization import BPETokenizer, CharTokenizer, tokenizer_from_dict, train_bpe
 from ui import learner_corpus, session
 
@@ -92,18 +91,6 @@ def corpus_chars(corpus: CorpusText) -> set[str]:
     return set(_chars(corpus.hash, corpus.text))
 
 
-def _atomic_write(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def tokenizer_path(learner_id: int) -> Path:
     return learner_corpus.upload_folder(learner_id) / FILE_NAME
 
@@ -113,7 +100,7 @@ def train_and_save(learner_id: int, vocab_size: int) -> BPETokenizer:
     corpus = corpus_text(learner_id)
     result = trained(corpus, vocab_size)
     path = tokenizer_path(learner_id)
-    _atomic_write(path, json.dumps(result.tokenizer.to_dict(), ensure_ascii=False))
+    write_text(path, json.dumps(result.tokenizer.to_dict(), ensure_ascii=False))
     info = learner_corpus.chosen(learner_id)
     session.store().set_fact(learner_id, FACT_KEY, {
         "path": str(path),

@@ -22,8 +22,6 @@ True
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
@@ -34,6 +32,7 @@ import torch
 
 from engine import device as device_mod
 from engine.cost.flops import PeakProbe, probe_peak_flops
+from engine.files import write_text
 from engine.runs.manager import RunManager, get_manager
 
 PEAK_FILE = "peak.json"
@@ -120,19 +119,6 @@ def device_name(device: str) -> str:
     return device_mod._cpu_name()  # the name the training process's device sentence uses
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file, then rename: a reader never sees half a file, and a failed write leaves the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".peak-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def training_runs(manager: RunManager | None = None) -> int:
     """How many runs the run manager has training or waiting to train (a queued run may start any moment)."""
     manager = manager if manager is not None else get_manager()
@@ -167,5 +153,5 @@ def measure_peak(device: str = "cpu", root: Path | str | None = None, manager: R
         path = peak_path(root)
         kept = {d: asdict(p) for d, p in _read(path).items()}
         kept[device] = asdict(peak)
-        _write_atomic(path, json.dumps(kept, indent=2) + "\n")
+        write_text(path, json.dumps(kept, indent=2) + "\n")
         return peak

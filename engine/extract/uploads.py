@@ -17,15 +17,14 @@ more removes their oldest uploads, and an upload not saved again for `RETENTION_
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.files import write_bytes
 from engine.transform.tokenization import MAX_CHAR_VOCAB
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # 2 MB: enough for a small book, small enough to train on a CPU
@@ -200,16 +199,7 @@ def save_upload(name: str, text: str, folder: Path, keep: Collection[str] = ()) 
     stem = Path(display_name(name) if name else "pasted").stem
     slug = re.sub(r"[^a-z0-9]+", "-", stem.lower())[:40].strip("-") or "text"
     path = folder / f"upload-{slug}-{hashlib.sha256(data).hexdigest()[:10]}.txt"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(path, data)
     removed = prune_uploads(folder, keep={*keep, path.stem})
     return SavedUpload(path.stem, path, removed)
 

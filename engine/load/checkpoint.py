@@ -11,7 +11,7 @@
 
 All of it is rewritten while the run trains (engine.train.job), not only at its end, so a crash, an out-of-memory kill
 or a power cut loses at most the last few seconds; summary.json then still says "running" and how far it got.
-Every file is written atomically (a temporary file, fsync, rename), so a reader never sees half a file and a
+Every file is written atomically (engine.files: a temporary file, fsync, rename), so a reader never sees half a file and a
 full disk leaves the previous version in place rather than a truncated one.
 
 Everything in a .pt file is tensors and plain Python containers, so it loads with `torch.load(weights_only=True)`,
@@ -23,12 +23,12 @@ from __future__ import annotations
 import errno
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.files import write_atomically, write_text
 from engine.transform.model import GPT, GPTConfig
 from engine.transform.tokenization import Tokenizer, tokenizer_from_dict
 
@@ -39,31 +39,6 @@ SUMMARY = "summary.json"
 TIMELINE = "timeline"
 TIMELINE_INDEX = "index.json"
 TIMELINE_MAX = 8  # snapshots kept besides the latest: enough to scrub through, few enough to stay small on disk
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write to a temporary name, flush it to disk, then rename: a reader never sees half a file (rename is
-    atomic), a crash right after leaves either the old or the new file, and a failed write (a full disk) removes
-    its temporary file and leaves the old version untouched.
-
-    `write(f)` gets the open binary file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the name points at it
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
-
-
-def _write_text(text: str) -> Any:
-    return lambda f: f.write(text.encode("utf-8"))
 
 
 def save_error_message(err: OSError, run_dir: Path | str) -> str:
@@ -98,7 +73,7 @@ def save_checkpoint(run_dir: Path | str, payload: dict[str, Any]) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CKPT
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
     return path
 
 
@@ -108,10 +83,10 @@ def write_run_files(
     """The readable side of a run: config.json, metrics.jsonl and summary.json."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(run_dir / CONFIG, _write_text(json.dumps(config, indent=2) + "\n"))
+    write_text(run_dir / CONFIG, json.dumps(config, indent=2) + "\n")
     lines = "".join(json.dumps(json_safe(r)) + "\n" for r in metrics)
-    _atomic_write(run_dir / METRICS, _write_text(lines))
-    _atomic_write(run_dir / SUMMARY, _write_text(json.dumps(json_safe(summary), indent=2) + "\n"))
+    write_text(run_dir / METRICS, lines)
+    write_text(run_dir / SUMMARY, json.dumps(json_safe(summary), indent=2) + "\n")
 
 
 def read_checkpoint(run_dir: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -222,11 +197,11 @@ def save_timeline_entry(run_dir: Path | str, payload: dict[str, Any], entry: dic
     folder.mkdir(parents=True, exist_ok=True)
     step = int(entry["step"])
     name = timeline_file(step)
-    _atomic_write(folder / name, lambda f: torch.save(payload, f))
+    write_atomically(folder / name, lambda tmp: torch.save(payload, tmp))
     entries = [e for e in list_timeline(run_dir) if e["step"] != step] + [{**json_safe(entry), "file": name}]
     keep = set(timeline_keep([e["step"] for e in entries]))
     kept = sorted((e for e in entries if e["step"] in keep), key=lambda e: e["step"])
-    _atomic_write(folder / TIMELINE_INDEX, _write_text(json.dumps(kept, indent=1) + "\n"))
+    write_text(folder / TIMELINE_INDEX, json.dumps(kept, indent=1) + "\n")
     for e in entries:
         if e["step"] not in keep:
             try:

@@ -42,9 +42,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine.files import write_atomically
 from engine.load import checkpoint
 from engine.load.reference import validation_loss
-from engine.load.weights import export_safetensors, greedy_text, save_atomically, tensor_rows
+from engine.load.weights import export_safetensors, greedy_text, tensor_rows
 from engine.train.config import TrainConfig
 from engine.transform.data import TextDataset
 from engine.transform.model import GPT, GPTConfig
@@ -153,7 +154,7 @@ def save_quantized(qs: QuantizedState, tokenizer: Tokenizer, path: Path | str) -
     metadata = {"format": FORMAT, "model_config": json.dumps(asdict(qs.config)),
                 "tokenizer": json.dumps(tokenizer.to_dict()), "ties": json.dumps(qs.ties),
                 "scheme": "int8, symmetric, one float32 scale per output row"}
-    return save_atomically(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    return write_atomically(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_quantized(path: Path | str) -> tuple[QuantizedState, Tokenizer]:

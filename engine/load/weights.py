@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
+from engine.files import write_atomically
 from engine.load import checkpoint
 from engine.look_inside.sampling import generate_steps, last_logits
 from engine.transform.model import GPT, GPTConfig
@@ -231,21 +230,7 @@ def export_safetensors(run_dir: Path | str, out_path: Path | str, dtype: torch.d
         "source": f"{Path(run_dir).name}/{checkpoint.CKPT}",
     }
     # save_model drops lm_head's alias (the tied matrix is stored once), noting it in the metadata
-    return save_atomically(out_path, lambda tmp: save_model(model, tmp, metadata=metadata))
-
-
-def save_atomically(path: Path | str, save: Callable[[str], None]) -> Path:
-    """Write a .safetensors file under a temporary name, then rename it: a reader never sees half a file, and a
-    failed write leaves no temporary file. `save(tmp_path)` writes it (safetensors writes to a path, not a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomically(out_path, lambda tmp: save_model(model, str(tmp), metadata=metadata))
 
 
 def read_metadata(path: Path | str) -> dict[str, str]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.files import write_atomically, write_text
 from engine.retrieve.chunking import Chunk
 
 # FAISS's thread count is deliberately left alone: FAISS and torch share one OpenMP runtime, so
@@ -78,8 +77,8 @@ class VectorStore:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"dim": self.dim, "model": self.model, "chunks": [dataclasses.asdict(c) for c in self.chunks]}
-        _atomic(folder / f"{key}.json", lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
-        _atomic(folder / f"{key}.faiss", lambda tmp: faiss.write_index(self.index, tmp))
+        write_text(folder / f"{key}.json", json.dumps(meta))
+        write_atomically(folder / f"{key}.faiss", lambda tmp: faiss.write_index(self.index, str(tmp)))
 
     @classmethod
     def load(cls, folder: Path, key: str) -> VectorStore:
@@ -106,17 +105,6 @@ class VectorStore:
 def _unit(vectors: torch.Tensor) -> np.ndarray:
     """(N, dim) -> the same rows scaled to length 1, as the contiguous float32 array FAISS wants."""
     return np.ascontiguousarray(F.normalize(vectors.detach().float(), dim=-1).cpu().numpy(), dtype=np.float32)
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _c(text: str) -> Chunk:

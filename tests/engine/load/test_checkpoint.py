@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.files import write_atomically
 from engine.load import checkpoint
 from engine.load.checkpoint import (
     list_timeline,
@@ -43,12 +44,12 @@ def _leftovers(folder: Path) -> list[Path]:
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
     checkpoint.save_checkpoint(tmp_path, {"step": 1})
 
-    def half_then_full(f):
-        f.write(b"half a checkpoint")
+    def half_then_full(tmp):
+        tmp.write_bytes(b"half a checkpoint")
         _disk_full()
 
     with pytest.raises(OSError):
-        checkpoint._atomic_write(tmp_path / checkpoint.CKPT, half_then_full)
+        write_atomically(tmp_path / checkpoint.CKPT, half_then_full)
     assert read_checkpoint(tmp_path)["step"] == 1  # the previous version, whole
     assert _leftovers(tmp_path) == []
 
