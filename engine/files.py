@@ -1,4 +1,5 @@
-"""Writing a file so that a reader never sees half of it: the one writer for every file the engine keeps.
+"""Files the engine keeps: a name safe to put in a path (`slug`), and writing a file so that a reader never sees
+half of it (`write_atomically`, the one writer for every file the engine writes).
 
 The file is written under a temporary name in its own folder, flushed to disk (fsync), then renamed over the real
 name, which is atomic; the folder is fsynced too, so the rename itself survives a power cut. A crash leaves the old
@@ -10,9 +11,19 @@ index, the measured peak, uploads and learners' tokenizers all go through `write
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+
+
+def slug(text: str, fallback: str = "file", max_len: int = 40) -> str:
+    """A name made of lower-case letters, digits and single hyphens, for a file or folder name.
+
+    >>> slug("Lesson 7: the training loop!"), slug("***", fallback="run"), slug("Ünïcode name")
+    ('lesson-7-the-training-loop', 'run', 'n-code-name')
+    """
+    return re.sub(r"[^a-z0-9]+", "-", text.lower())[:max_len].strip("-") or fallback
 
 
 def write_atomically(path: Path | str, write: Callable[[Path], object]) -> Path:

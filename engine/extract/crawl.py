@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from engine.extract import bundled
+from engine.files import slug
 
 DEFAULT_N_DOCS = 5_000
 DEFAULT_SEED = 0
@@ -231,9 +232,9 @@ def _make_crawl(n_docs: int, seed: int) -> tuple[CrawlDoc, ...]:
     originals = []
     for k, (title, body) in enumerate(picked):
         site = rng.choice(sites)
-        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40]
+        page_name = slug(title, fallback="page")
         page = {"label": "original", "site": site, "title": title, "body": body, "key": k,
-                "url": f"https://{site.domain}/{slug}-{k}", "source": None, "flags": ()}  # fmt: skip
+                "url": f"https://{site.domain}/{page_name}-{k}", "source": None, "flags": ()}  # fmt: skip
         page["text"] = _wrap(rng, site, title, body)
         originals.append(page)
         pages.append((rng.random() * 0.9, page))

@@ -24,7 +24,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.files import write_bytes
+from engine.files import slug, write_bytes
 from engine.transform.tokenization import MAX_CHAR_VOCAB
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024  # 2 MB: enough for a small book, small enough to train on a CPU
@@ -197,8 +197,7 @@ def save_upload(name: str, text: str, folder: Path, keep: Collection[str] = ()) 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(display_name(name) if name else "pasted").stem
-    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower())[:40].strip("-") or "text"
-    path = folder / f"upload-{slug}-{hashlib.sha256(data).hexdigest()[:10]}.txt"
+    path = folder / f"upload-{slug(stem, fallback='text')}-{hashlib.sha256(data).hexdigest()[:10]}.txt"
     write_bytes(path, data)
     removed = prune_uploads(folder, keep={*keep, path.stem})
     return SavedUpload(path.stem, path, removed)

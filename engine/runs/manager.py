@@ -35,8 +35,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import re
 import subprocess
 import threading
 import time
@@ -50,11 +48,10 @@ from typing import Any
 
 import torch  # imported here, at the top, on purpose: importing torch lazily from two threads at once raced
 
-from engine.runs import worker
 import paths
-from engine.train.config import TrainConfig
 from engine.device import gpu_for_slot
-from engine.train.job import run_job
+from engine.files import slug
+from engine.runs import worker
 from engine.runs.status import (
     RESUMABLE,
     RunSnapshot,
@@ -63,6 +60,8 @@ from engine.runs.status import (
     saved_step,
     snapshot_from_folder,
 )
+from engine.train.config import TrainConfig
+from engine.train.job import run_job
 from engine.transform.tokenization import CharTokenizer, Tokenizer
 
 __all__ = ["RunManager", "RunSnapshot", "RunStatus", "get_manager", "snapshot_from_folder"]
@@ -115,10 +114,6 @@ class _Run:
 
 def _cuda_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
 
 
 class RunManager:
@@ -186,7 +181,7 @@ class RunManager:
             tokenizer = CharTokenizer.from_text(text)
         run_id = uuid.uuid4().hex[:12]
         if run_dir is None:
-            run_dir = self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(label)}-{run_id[:6]}"
+            run_dir = self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(label, fallback='run')}-{run_id[:6]}"
         run = _Run(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
                    resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time(),
                    finetune_from=Path(finetune_from) if finetune_from is not None else None,
