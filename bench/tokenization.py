@@ -15,7 +15,7 @@ from bench import report as bench  # the report helpers, not the CLI (which impo
 from bench.report import median_seconds
 from engine.extract import corpus, crawl, dedup
 from engine.extract.cleaning import clean
-from engine.transform import tokenization
+from engine.transform import bpe_trace, tokenization
 
 
 def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
@@ -35,7 +35,7 @@ def run(repeat: int = 3, write: bool = True) -> list[tuple[str, str]]:
     chips = median_seconds(lambda: tok.token_chips(playground), 20)
     encode_1mb = median_seconds(lambda: tok.encode(one_mb), repeat)
     n_tokens = len(tok.encode(one_mb))
-    trace = median_seconds(lambda: tokenization.trace_merges(shakespeare, 200), repeat)
+    trace = median_seconds(lambda: bpe_trace.trace_merges(shakespeare, 200), repeat)
 
     crawl._make_crawl.cache_clear()
     t0 = time.perf_counter()

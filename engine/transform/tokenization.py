@@ -1,22 +1,12 @@
 """Tokenizers behind one small interface, so the trainer and the UI never care which one they hold.
 
-Two kinds live here:
-- `CharTokenizer`: one token per Unicode character, vocabulary = the characters of a corpus (as nanoGPT's
-  shakespeare_char does). Simple, lossless, long sequences.
-- `BPETokenizer`: byte-level BPE (Sennrich et al. 2016; byte-level as in GPT-2, Radford et al. 2019) trained
-  with Hugging Face `tokenizers` by `train_bpe`: text -> UTF-8 bytes -> GPT-2 pre-tokenizer split -> merges.
-
-Every tokenizer can encode with offsets (so the UI can colour token spans in the original text), decode,
-list its vocabulary, and round-trip through a plain JSON-able dict (so a run's checkpoint can carry it).
-
-Offsets always tile the original string: token k covers text[tokens[k].start:tokens[k].end], each token starts
-where the previous one ended, and the last ends at len(text). Byte-level BPE may split one character over
-several tokens (an emoji is 4 bytes); then the character belongs to the token holding its last byte, the
-others get an empty span, and all of them are marked `partial`. `token_chips` groups such tokens into one
-chip per run of whole characters, which is what the UI draws.
-
-For the step-through view, `trace_merges` re-runs BPE training slowly and readably (minbpe style) and
-reports each merge; `compression_table` measures characters per token at several vocabulary sizes.
+`CharTokenizer`: one token per Unicode character, as nanoGPT's shakespeare_char. `BPETokenizer`: byte-level BPE
+(Sennrich et al. 2016; byte-level as in GPT-2, Radford et al. 2019) trained with Hugging Face `tokenizers`
+(`train_bpe`). Each encodes with offsets, decodes, lists its vocabulary and round-trips through a JSON-able dict
+(a run's checkpoint carries it). Offsets tile the original string; a character split over several BPE tokens (an
+emoji's 4 bytes) belongs to the token with its last byte, the others get an empty span, all marked `partial`, and
+`token_chips` groups them into one chip, which is what the UI draws. `compression_table` measures characters per
+token at several vocabulary sizes. The step-through of BPE training is `bpe_trace`; the byte alphabet `byte_level`.
 """
 
 from __future__ import annotations
@@ -25,15 +15,17 @@ import json
 import re
 from abc import ABC, abstractmethod
 from bisect import bisect_right
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
+from engine.transform.bpe_trace import trace_merges  # noqa: F401  (named here by ui/code_view.py)
+from engine.transform.byte_level import bytes_to_unicode, readable
+
 # The most distinct characters a character tokenizer may be built from. The model's embedding and output layer
 # get one row per token, and a text with thousands of characters (Chinese, say) sees most of them only a few
-# times, too seldom to learn; 512 covers any alphabetic script plus punctuation, digits and emoji many times
-# over (Shakespeare has 65, the code corpus under 100). Uploads above it are refused (`engine.extract.uploads`).
+# times, too seldom to learn; 512 covers any alphabetic script plus punctuation, digits and emoji, far more than
+# the bundled corpora use. Uploads above it are refused (`engine.extract.uploads`).
 MAX_CHAR_VOCAB = 512
 
 
@@ -161,46 +153,6 @@ class CharTokenizer(Tokenizer):
 
 
 # --- byte-level BPE -------------------------------------------------------------------------------------------
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's map from each byte to a printable character, as byte-level BPE vocabularies spell tokens
-    (so a space is "Ġ" and a newline "Ċ"). Printable Latin-1 bytes map to themselves.
-
-    >>> m = bytes_to_unicode()
-    >>> m[ord("a")], m[ord(" ")], m[ord("\\n")]
-    ('a', 'Ġ', 'Ċ')
-    """
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    cs = list(bs)
-    n = 0
-    for b in range(256):
-        if b not in bs:  # control characters, space, NBSP, soft hyphen: shifted to 256, 257, ...
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs, strict=True)}
-
-
-def readable(piece: bytes) -> str:
-    """Bytes as text for display: valid UTF-8 as itself, stray bytes of a split character as <0xNN>.
-
-    >>> readable(" the".encode()), readable("🙂".encode()[:2]), readable("é".encode())
-    (' the', '<0xF0><0x9F>', 'é')
-    """
-    out, i = [], 0
-    while i < len(piece):
-        for width in (1, 2, 3, 4):
-            try:
-                out.append(piece[i : i + width].decode("utf-8"))
-                i += width
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            out.append(f"<0x{piece[i]:02X}>")
-            i += 1
-    return "".join(out)
 
 
 class BPETokenizer(Tokenizer):
@@ -372,93 +324,6 @@ def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
     if kind == BPETokenizer.kind:
         return BPETokenizer.from_dict(data)
     raise ValueError(f"unknown tokenizer kind {kind!r}")
-
-
-# --- the merge tracer (step-through view) ---------------------------------------------------------------------
-
-MAX_TRACE_CHARS = 100_000  # the tracer is pure Python: it works on an excerpt at most this long
-
-# GPT-2's pre-tokenizer split, with Python `re` classes for \p{L} (letters) and \p{N} (digits): merges never
-# cross these chunk boundaries, as in the real byte-level BPE. The chunks always join back to the text.
-GPT2_SPLIT = re.compile(r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
-
-
-@dataclass(frozen=True)
-class MergeStep:
-    """One BPE merge: the pair (as readable text) that became a new token, and how often it occurred."""
-
-    rank: int  # 1 for the first merge
-    pair: tuple[str, str]
-    new_token: str
-    count: int  # occurrences of the pair in the excerpt just before this merge
-    pair_ids: tuple[int, int]
-    new_id: int  # 256 + rank - 1
-    tokens_after: int  # length of the excerpt in tokens after this merge
-
-
-def trace_merges(text: str, num_merges: int, max_chars: int = MAX_TRACE_CHARS) -> list[MergeStep]:
-    """Train byte-level BPE slowly and readably on (an excerpt of) `text`, minbpe style: start from UTF-8 bytes,
-    repeatedly merge the most frequent adjacent pair (ties: the smallest pair of ids). Overlapping pairs are
-    counted, as minbpe's get_stats does; merging replaces them left to right. Stops early when no pair is left.
-
-    Wikipedia's example, "aaabdaaabac": "aa" occurs 4 times (counting overlaps), then "ab", then "aa"+"ab".
-
-    >>> [(s.pair, s.count) for s in trace_merges("aaabdaaabac", 3)]
-    [(('a', 'a'), 4), (('a', 'b'), 2), (('aa', 'ab'), 2)]
-    """
-    chunks = Counter(GPT2_SPLIT.findall(text[:max_chars]))
-    words = [list(chunk.encode("utf-8")) for chunk in chunks]
-    freqs = list(chunks.values())
-    vocab = {i: bytes([i]) for i in range(256)}
-    counts: dict[tuple[int, int], int] = defaultdict(int)
-    where: dict[tuple[int, int], set[int]] = defaultdict(set)
-
-    def tally(w: int, sign: int) -> None:
-        for pair in zip(words[w], words[w][1:], strict=False):
-            counts[pair] += sign * freqs[w]
-            if sign > 0:
-                where[pair].add(w)
-            elif counts[pair] == 0:
-                del counts[pair]
-
-    for w in range(len(words)):
-        tally(w, +1)
-    length = sum(len(word) * f for word, f in zip(words, freqs, strict=True))
-    steps = []
-    for rank in range(1, num_merges + 1):
-        if not counts:
-            break
-        pair, count = max(counts.items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))
-        new_id = 255 + rank
-        vocab[new_id] = vocab[pair[0]] + vocab[pair[1]]
-        for w in sorted(where.pop(pair)):
-            word = words[w]
-            if len(word) < 2:
-                continue
-            tally(w, -1)
-            merged, k = [], 0
-            while k < len(word):
-                if k + 1 < len(word) and (word[k], word[k + 1]) == pair:
-                    merged.append(new_id)
-                    k += 2
-                else:
-                    merged.append(word[k])
-                    k += 1
-            length -= (len(word) - len(merged)) * freqs[w]
-            words[w] = merged
-            tally(w, +1)
-        steps.append(
-            MergeStep(
-                rank,
-                (readable(vocab[pair[0]]), readable(vocab[pair[1]])),
-                readable(vocab[new_id]),
-                count,
-                pair,
-                new_id,
-                length,
-            )  # fmt: skip
-        )
-    return steps
 
 
 # --- compression ---------------------------------------------------------------------------------------------

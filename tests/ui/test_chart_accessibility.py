@@ -18,9 +18,10 @@ from engine.look_inside.embeddings import Projection, TokenPoint
 from engine.look_inside.groups import GROUPS
 from engine.look_inside.inspection import AttentionView, ParamPart
 from engine.look_inside.sampling import Candidate, NextToken
+from engine.transform.bpe_trace import MergeStep
 from engine.transform.descent import descend
 from engine.transform.next_token import following_counts
-from engine.transform.tokenization import CompressionRow, MergeStep
+from engine.transform.tokenization import CompressionRow
 from ui.widgets import (
     attention_heatmap,
     bpe_trainer,

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from course.widgets import BPETrainerParams
-from engine.transform.tokenization import trace_merges
+from engine.transform.bpe_trace import trace_merges
 from tests.ui.conftest import texts
 from ui import learner_corpus, learner_tokenizer, token_chips
 from ui.text import WORD_JOINER, escape_md

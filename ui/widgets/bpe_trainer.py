@@ -1,7 +1,7 @@
 """Train your own BPE tokenizer on your corpus, then watch BPE learn its first merges one step at a time.
 
 Training is `ui.learner_tokenizer.train_and_save` (Hugging Face `tokenizers`, cached by content hash and size);
-the step-through is `engine.transform.tokenization.trace_merges`, a slow readable re-run of the same algorithm on an excerpt
+the step-through is `engine.transform.bpe_trace.trace_merges`, a slow readable re-run of the same algorithm on an excerpt
 (minbpe style), so each merge can be shown with the pair, its count and what it did to the excerpt's length.
 The card's `after` text waits until the learner has trained a tokenizer.
 """
@@ -12,14 +12,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course.widgets import BPETrainerParams
-from engine.transform.tokenization import (
-    GPT2_SPLIT,
-    MAX_TRACE_CHARS,
-    BPETokenizer,
-    MergeStep,
-    readable,
-    trace_merges,
-)
+from engine.transform.bpe_trace import GPT2_SPLIT, MAX_TRACE_CHARS, MergeStep, trace_merges
+from engine.transform.byte_level import readable
+from engine.transform.tokenization import BPETokenizer
 from ui import learner_corpus, learner_tokenizer, session
 from ui.text import escape_md
 from ui.token_chips import chip, chips_markdown

@@ -1,4 +1,5 @@
-"""Tokenizers: offsets tile the text, decode inverts encode, BPE sizes, save/load, the merge tracer by hand."""
+"""Tokenizers: offsets tile the text, decode inverts encode, BPE sizes, save/load, compression (the merge tracer:
+test_bpe_trace.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,15 @@ import pytest
 
 from engine.extract.bundled import DATA_DIR
 from engine.transform import tokenization
+from engine.transform.byte_level import readable
 from engine.transform.tokenization import (
-    GPT2_SPLIT,
     MAX_CHAR_VOCAB,
     BPETokenizer,
     CharTokenizer,
     Token,
     Tokenizer,
     compression_table,
-    readable,
     tokenizer_from_dict,
-    trace_merges,
     train_bpe,
 )
 
@@ -191,38 +190,6 @@ def test_both_tokenizers_share_the_interface(bpe):
     for tok in (bpe, CharTokenizer.from_text("abc")):
         assert isinstance(tok, Tokenizer)
         assert tok.id_to_token(0) in tok.vocab()
-
-
-def test_trace_merges_hand_worked_example():
-    # "aaabdaaabac": overlapping pairs, so "aa" occurs 4 times; then "ab" (ties broken by smallest ids:
-    # (97, 98) before (256, 97)); then the new tokens "aa" + "ab".
-    steps = trace_merges("aaabdaaabac", 3)
-    assert steps[0].pair == ("a", "a") and steps[0].count == 4 and steps[0].new_token == "aa"
-    assert steps[0].pair_ids == (97, 97) and steps[0].new_id == 256
-    assert [(s.pair, s.count, s.new_token) for s in steps[1:]] == [
-        (("a", "b"), 2, "ab"),
-        (("aa", "ab"), 2, "aaab"),
-    ]
-    assert [s.tokens_after for s in steps] == [9, 7, 5]  # 11 bytes; "aaab" is [aa, a, b] after merge 1
-
-
-def test_trace_merges_stops_when_nothing_is_left_to_merge():
-    steps = trace_merges("ab ab", 10)  # chunks "ab" and " ab": merges "ab", then " " + "ab"
-    assert [s.new_token for s in steps] == ["ab", " ab"]
-    assert trace_merges("", 5) == []
-
-
-def test_trace_merges_counts_agree_with_a_naive_count():
-    text = "the cat, the hat; the bat? That's the thing."
-    steps = trace_merges(text, 5)
-    chunks = [list(c.encode()) for c in GPT2_SPLIT.findall(text)]
-    naive = sum(1 for c in chunks for a, b in zip(c, c[1:], strict=False) if (a, b) == steps[0].pair_ids)
-    assert steps[0].count == naive
-
-
-def test_gpt2_split_covers_every_string():
-    for text in random_strings(seed=7):
-        assert "".join(GPT2_SPLIT.findall(text)) == text
 
 
 def test_compression_table_rows():
