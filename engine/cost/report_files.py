@@ -1,5 +1,5 @@
 """A run's report card as files a learner keeps (lesson 9): Markdown and one self-contained HTML page, for one run
-or two side by side, drawn from `engine.cost.report`'s tables and charts.
+or two side by side, drawn from `engine.cost.report_tables`' tables and charts.
 
 The Markdown carries its chart as a `data:` image; the HTML is self-contained (inline CSS and SVG, no script, no
 link, no font to fetch), so both open offline. Everything from the run is escaped: samples are model output and
@@ -14,15 +14,9 @@ import html
 import re
 from typing import Any
 
-from engine.cost.report import (
-    RunReport,
-    Table,
-    card_tables,
-    compare_chart,
-    compare_tables,
-    fmt_int,
-    loss_chart,
-)
+from engine.cost.report import RunReport
+from engine.cost.report_format import fmt_int
+from engine.cost.report_tables import Table, card_tables, compare_chart, compare_tables, loss_chart
 from engine.cost.svg_chart import svg_data_uri
 
 # ---------------------------------------------------------------------------------------------- Markdown

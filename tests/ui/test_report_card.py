@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cost.report import fmt_loss, report_from_folder
+from engine.cost.report import report_from_folder
+from engine.cost.report_format import fmt_loss
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from paths import DEFAULT_CORPUS

@@ -2,8 +2,8 @@
 tokens, FLOPs, achieved FLOP/s, what it would cost elsewhere), downloadable as Markdown or HTML, and set beside
 another of their runs.
 
-Everything shown comes from `engine.cost.report` (the same tables the downloads are written from, so the page and the
-files agree to the digit). Only runs that have ended are offered: a card is a record of a run, and a training run's
+Everything shown comes from `engine.cost.report` and its tables (`report_tables`, the same ones the downloads are
+written from, so the page and the files agree to the digit). Only runs that have ended are offered: a card is a record of a run, and a training run's
 numbers still move (lesson 9's cost meter watches a live one). Nothing here polls. Labels are learner text and are
 shown as plain text (`escape_md`, selectbox options, dataframe cells); samples go through `st.code`.
 """
@@ -17,7 +17,7 @@ import streamlit as st
 
 from course.widgets import ReportCardParams
 from engine.cost import peak as peak_store
-from engine.cost import report, report_files
+from engine.cost import report, report_files, report_format, report_tables
 from engine.load import checkpoint
 from ui import page_links, run_compute, run_status, run_view, session
 from ui.live_chart import Curve, draw, loss_chart_spec
@@ -60,7 +60,7 @@ def run_title(run: RunView) -> str:
     return f"{run.label or run.run_key} ({run.run_key}) · {run_status.label(run.status)} · {run.step:,} steps"
 
 
-def _table(t: report.Table, key: str) -> None:
+def _table(t: report_tables.Table, key: str) -> None:
     st.markdown(f"**{escape_md(t.title)}**")
     if t.note:
         st.caption(escape_md(t.note))
@@ -88,15 +88,15 @@ def _downloads(markdown: str, page: str, name: str, key: str) -> None:
 def _headline(r: report.RunReport) -> None:
     """Six numbers in two rows, short enough for a narrow column (SI prefixes; the exact ones are in the table)."""
     top, bottom = st.columns(3), st.columns(3)
-    top[0].metric("final validation loss", report.fmt_loss(r.final_val_loss))
-    top[1].metric("steps", report.fmt_int(r.steps))
-    top[2].metric("tokens", report.fmt_si(r.tokens, "").strip(), help=f"{report.fmt_int(r.tokens)} tokens")
-    bottom[0].metric("elapsed", report.fmt_duration(r.elapsed_s))
-    bottom[1].metric("training FLOPs", report.fmt_si(r.compute.flops, "").strip(),
-                     help=f"{report.fmt_int(r.flops.total)} FLOPs per token × {report.fmt_int(r.tokens)} tokens")
-    bottom[2].metric("achieved FLOP/s", report.fmt_si(r.compute.achieved_flops_per_s, "").strip(),
+    top[0].metric("final validation loss", report_format.fmt_loss(r.final_val_loss))
+    top[1].metric("steps", report_format.fmt_int(r.steps))
+    top[2].metric("tokens", report_format.fmt_si(r.tokens, "").strip(), help=f"{report_format.fmt_int(r.tokens)} tokens")
+    bottom[0].metric("elapsed", report_format.fmt_duration(r.elapsed_s))
+    bottom[1].metric("training FLOPs", report_format.fmt_si(r.compute.flops, "").strip(),
+                     help=f"{report_format.fmt_int(r.flops.total)} FLOPs per token × {report_format.fmt_int(r.tokens)} tokens")
+    bottom[2].metric("achieved FLOP/s", report_format.fmt_si(r.compute.achieved_flops_per_s, "").strip(),
                      help="Model FLOPs per token × the training steps' token rate"
-                     + ("" if r.compute.mfu is None else f": {report.fmt_percent(r.compute.mfu)} of this machine's "
+                     + ("" if r.compute.mfu is None else f": {report_format.fmt_percent(r.compute.mfu)} of this machine's "
                         "measured peak"))
 
 
@@ -108,7 +108,7 @@ def show_card(run: RunView, utilisation: float, key: str) -> report.RunReport:
         st.caption(escape_md(r.message))
     _headline(r)
     _chart(_curves(r), f"{key}-chart", f"Loss curves of {r.label}")
-    tables = report.card_tables(r)
+    tables = report_tables.card_tables(r)
     _table(tables[0], f"{key}-numbers")
     with st.expander("Evaluations, cost elsewhere and every setting"):
         for i, t in enumerate(tables[1:], start=1):
@@ -124,7 +124,7 @@ def show_card(run: RunView, utilisation: float, key: str) -> report.RunReport:
 def show_comparison(a: report.RunReport, b: report.RunReport, names: tuple[str, str], key: str) -> None:
     """Two runs side by side: both curves on one chart, one table per topic with a difference column."""
     _chart(_curves(a, "A ") + _curves(b, "B "), f"{key}-chart", f"Loss curves of {a.label} and {b.label}")
-    tables = report.compare_tables(a, b)
+    tables = report_tables.compare_tables(a, b)
     _table(tables[0], f"{key}-numbers")
     with st.expander("Evaluations, cost elsewhere and every setting, side by side"):
         for i, t in enumerate(tables[1:], start=1):

@@ -14,16 +14,9 @@ from pathlib import Path
 import pytest
 
 from engine.cost.flops import flops_per_token
-from engine.cost.report import (
-    fmt_duration,
-    fmt_int,
-    fmt_loss,
-    fmt_rate,
-    fmt_si,
-    fmt_value,
-    report_from_folder,
-)
+from engine.cost.report import report_from_folder
 from engine.cost.report_files import compare_html, compare_markdown, md_text, to_html, to_markdown
+from engine.cost.report_format import fmt_duration, fmt_int, fmt_loss, fmt_rate, fmt_si, fmt_value
 from engine.load import checkpoint
 from engine.train.config import PRESETS
 from engine.train.job import run_job
