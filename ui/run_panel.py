@@ -1,18 +1,22 @@
 """A training run drawn on a page: the live panel (a fragment polling the run every second: one caption, one line
-of numbers and the loss chart; the samples every 5 s), or, once the run has ended, the same drawn once with result
-tiles. Shared by every widget that starts a run (lesson 7's train_run, lesson 8's overfit_run), so a run looks the
-same wherever it is watched. Why the live view is kept small: docs/architecture.md (the browser drawing it shares
-the machine with the training)."""
+of numbers and the chart; the samples every 5 s), or, once the run has ended, the same drawn once with its result.
+One panel for every widget that starts a run (lesson 7's train_run, lesson 8's overfit_run, lesson 10's fine-tune),
+so a run looks and behaves the same wherever it is watched; a `Panel` says only what a kind of run shows
+differently. Why the live view is kept small: docs/architecture.md (the browser drawing it shares the machine with
+the training)."""
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from engine.device import predicted_sentence
+from engine.runs.status import RESUMABLE, RunStatus
 from engine.transform.baseline import LANDMARKS_FILE, read_landmarks
 from ui import live_chart, run_status, run_view, session
 from ui.run_view import RunView
@@ -144,28 +148,58 @@ def result_tiles(run: RunView) -> None:
     d.metric("Training time", _fmt_eta(elapsed) if elapsed is not None else "–")
 
 
-def draw_run(run: RunView, vocab_size: int, key: str) -> None:
-    if run.status == "queued":
-        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
-                "each gets all its cores; yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
+@dataclass(frozen=True)
+class Panel:
+    """How one kind of run is drawn, where it differs from lesson 7's: its live numbers line, its result once
+    ended, its chart (an ECharts option and its alt text), its samples, and its status caption. Everything else,
+    the queue notice, the polling, the end message, is the same for every run."""
+
+    numbers: Callable[[RunView], str]
+    result: Callable[[RunView], None]
+    chart: Callable[[RunView], tuple[dict, str] | None]
+    samples: Callable[[RunView], None]
+    caption: Callable[[RunView], str]
+    starting: str = "Starting: the training process is building the model and measuring its first loss..."
+    finished: Callable[[RunView], str] = lambda run: "Finished."
+
+
+def status_caption(run: RunView) -> str:
+    """The run's status, what it trains on (its GPU, where it has one of several) and its size, in one caption."""
     sentence = run.device_sentence or device_sentence()
     gpu = f" · on GPU {run.gpu.removeprefix('cuda:')}" if run.gpu and run.gpu not in sentence else ""
-    st.caption(f"{run_status.label(run.status)} · {sentence}{gpu}"
-               + (f" · {run.params:,} parameters" if run.params else ""))
-    if run.status == "running" and not run.metrics:
-        st.markdown("Starting: the training process is building the model and measuring its first loss...")
-    if run.metrics and run.active:
-        st.markdown(numbers_line(run))
-    elif run.metrics:
-        result_tiles(run)
-    if run.metrics:
+    return f"{run_status.label(run.status)} · {sentence}{gpu}" + (f" · {run.params:,} parameters" if run.params else "")
+
+
+def training_panel(vocab_size: int) -> Panel:
+    """A training run as lessons 7 and 8 show it: one loss chart against the counting models' lines."""
+
+    def chart(run: RunView) -> tuple[dict, str]:
         alt = "Training and validation loss of this run, step by step" if run.active else chart_summary(run, vocab_size)
-        live_chart.draw(loss_chart(run, vocab_size), key=f"{key}-chart", alt=alt)
-    if run.status == "finished":
-        st.success(run.message or "Finished.", icon=":material/check_circle:")
-    elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
+        return loss_chart(run, vocab_size), alt
+
+    return Panel(numbers=numbers_line, result=result_tiles, chart=chart, samples=draw_samples, caption=status_caption)
+
+
+def draw_run(run: RunView, panel: Panel, key: str) -> None:
+    """The run as it stands: polled every second while it is active, drawn once when it has ended."""
+    if run.status == RunStatus.QUEUED:
+        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
+                "each gets all its cores; yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
+    st.caption(panel.caption(run), help=run.device_sentence or None)
+    if run.status == RunStatus.RUNNING and not run.metrics:
+        st.markdown(panel.starting)
+    if run.metrics and run.active:
+        st.markdown(panel.numbers(run))
+    elif run.metrics:
+        panel.result(run)
+    if run.metrics and (chart := panel.chart(run)) is not None:
+        spec, alt = chart
+        live_chart.draw(spec, key=f"{key}-chart", alt=alt)
+    if run.status == RunStatus.FINISHED:
+        st.success(run.message or panel.finished(run), icon=":material/check_circle:")
+    elif run.status in (RunStatus.DIVERGED, RunStatus.FAILED) or (run.status == RunStatus.INTERRUPTED and not run.resumable):
         st.error(run.message or "The run stopped.", icon=":material/warning:")
-    elif run.status in ("stopped", "interrupted"):
+    elif run.status in RESUMABLE:
         st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
 
 
@@ -183,34 +217,34 @@ def draw_samples(run: RunView) -> None:
 
 
 @st.fragment(run_every=SAMPLE_POLL_SECONDS)
-def _live_samples(learner_id: int, run_key: str) -> None:
+def _live_samples(learner_id: int, run_key: str, panel: Panel) -> None:
     """Samples appear every ~200 steps: redrawing them every second would only cost the training time."""
     run = run_view.load(learner_id, run_key)
     if run is not None:
-        draw_samples(run)
+        panel.samples(run)
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def _live_run(learner_id: int, run_key: str, vocab_size: int, key: str) -> None:
-    """Redrawn every second on its own; once the run has ended, asks for one full rerun, which draws the run
-    without polling (and enables Start again)."""
+def _live_run(learner_id: int, run_key: str, panel: Panel, key: str) -> None:
+    """Redrawn every second on its own, and the run's heartbeat; once the run has ended, asks for one full rerun,
+    which draws the run without polling (and enables Start again)."""
     run = run_view.load(learner_id, run_key)
     if run is None:
         return
     run_view.heartbeat(run)
-    draw_run(run, vocab_size, key)
+    draw_run(run, panel, key)
     if not run.active:
         st.rerun(scope="app")
 
 
-def show_run(run: RunView, vocab_size: int, key: str) -> None:
+def show_run(run: RunView, panel: Panel, key: str) -> None:
     """A run and its samples: polled live while it is queued or training, drawn once when it has ended (an
     ended run does not change, and a fragment polling it would only cost the browser, and so training, time)."""
     if run.active:
         run_view.polled_by_page(run)
         learner_id = session.learner().id
-        _live_run(learner_id, run.run_key, vocab_size, key)
-        _live_samples(learner_id, run.run_key)
+        _live_run(learner_id, run.run_key, panel, key)
+        _live_samples(learner_id, run.run_key, panel)
     else:
-        draw_run(run, vocab_size, key)
-        draw_samples(run)
+        draw_run(run, panel, key)
+        panel.samples(run)

@@ -5,8 +5,8 @@ model learned first rises (forgetting), with the model's writing before and afte
 A fine-tune is a new run of its own (engine.train.finetune): it starts from another run's checkpoint, keeps that model's
 tokenizer and shape, and trains on the new text with a fresh optimizer at a lower peak learning rate. It goes
 through `ui.run_view.start` under its own run key, so it is queued, trained in a worker process, listed in the
-sidebar and found again after a restart like every learner run; this page only polls it (one fragment every second
-for the numbers and the chart, one every 5 s for the samples) and never trains or waits in a script run.
+sidebar and found again after a restart like every learner run; it is drawn by the shared run panel (ui.run_panel),
+which polls it and never trains or waits in a script run, with what a fine-tune shows differently (`panel`).
 
 The source's tokenizer is fixed, so characters of the new text it has no token for are replaced before training
 (`engine.train.finetune.fit_text`); the page says how many, and which, before the learner presses Start, and the run
@@ -30,8 +30,7 @@ from engine.runs.status import RunStatus, saved_step
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.finetune import finetune_config, fit_text, loss_shift
 from engine.transform.tokenization import tokenizer_from_dict
-from ui import live_chart, run_status, run_view, session
-from ui.run_panel import device_sentence
+from ui import live_chart, run_panel, run_status, run_view, session
 from ui.run_view import RunView
 
 ORIGINAL_CORPUS = "tinyshakespeare"  # what the reference model and the lesson-7 run (its card names it) learned
@@ -40,8 +39,6 @@ FINAL_EVAL_BATCHES = 24  # per corpus, at the end (see run_config)
 SAMPLE_TOKENS = 160  # longer than a training run's samples: before and after are the point of this card
 SAMPLE_INTERVAL = 50  # an 'after' sample while it trains (~0.3 s each), not only at the end of a 30 s run
 SHOWN_CHARS = 8  # missing characters named on screen, the most common first
-POLL_SECONDS = 1.0
-SAMPLE_POLL_SECONDS = 5.0
 _SOURCE_STATUSES = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.INTERRUPTED)  # ended, with usable weights
 
 
@@ -230,7 +227,7 @@ def status_line(run: RunView) -> str:
     ...                     params=1000, finetune={"replaced_chars": 12, "replacement": "?"}))
     '🟢 Running · Training on CPU, 2 threads · 1,000 parameters · 12 characters of the new text became `?`'
     """
-    where = (run.device_sentence or device_sentence()).split(". ")[0].rstrip(".")
+    where = (run.device_sentence or run_panel.device_sentence()).split(". ")[0].rstrip(".")
     parts = [run_status.label(run.status), where]
     if run.params:
         parts.append(f"{run.params:,} parameters")
@@ -241,41 +238,40 @@ def status_line(run: RunView) -> str:
     return " · ".join(parts)
 
 
-def draw_run(run: RunView, params: FinetuneRunParams, key: str, vocab_size: int | None) -> None:
-    """The status line, the numbers and the two-curve chart: polled every second while the run is active, drawn
-    once when it has ended."""
+def draw_result(run: RunView, new_title: str, original_title: str) -> None:
+    """An ended fine-tune's two losses, start and end, as tiles, and the same in a sentence."""
+    s = loss_shift(run.metrics)
+    a, b = st.columns(2)
+    for col, label, before, after in ((a, f"Loss on the new text, {new_title}", s.new_before, s.new_after),
+                                      (b, f"Loss on the text it learned first, {original_title}",
+                                       s.original_before, s.original_after)):
+        change = after - before if None not in (before, after) else None
+        delta = None if change is None else f"{change:+.3f} since step 0" if abs(change) >= 5e-4 else "no change"
+        col.metric(label, _fmt(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
+    if sentence := shift_sentence(run, new_title, original_title):
+        st.markdown(sentence)
+
+
+def panel(params: FinetuneRunParams, vocab_size: int | None) -> run_panel.Panel:
+    """The shared run panel (ui.run_panel) with what a fine-tune shows differently: two curves, the loss on each
+    corpus, the characters its text lost, and its writing before and after."""
     new_title, original_title = corpus_title(params.corpus), corpus_title(ORIGINAL_CORPUS)
-    if run.status == "queued":
-        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time; "
-                "yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
-    st.caption(status_line(run), help=run.device_sentence or None)
-    if run.status == "running" and not run.metrics:
-        st.markdown("Starting: the training process is loading the model and measuring both losses...")
-    if run.metrics and run.active:
-        st.markdown(numbers_line(run, new_title, original_title))
-    elif run.metrics:
-        s = loss_shift(run.metrics)
-        a, b = st.columns(2)
-        for col, label, before, after in ((a, f"Loss on the new text, {new_title}", s.new_before, s.new_after),
-                                          (b, f"Loss on the text it learned first, {original_title}",
-                                           s.original_before, s.original_after)):
-            change = after - before if None not in (before, after) else None
-            delta = None if change is None else f"{change:+.3f} since step 0" if abs(change) >= 5e-4 else "no change"
-            col.metric(label, _fmt(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
-        if sentence := shift_sentence(run, new_title, original_title):
-            st.markdown(sentence)
-    if run.evals or run.evals_original:
-        live_chart.draw(chart_spec(run, new_title, original_title, vocab_size), key=f"{key}-chart",
-                        alt=f"Validation loss on {new_title} and on {original_title}, step by step")
-    if run.status == "finished":
-        st.success(run.message or f"Finished: {run.step:,} steps of fine-tuning.", icon=":material/check_circle:")
-    elif run.status in ("diverged", "failed") or (run.status == "interrupted" and not run.resumable):
-        st.error(run.message or "The run stopped.", icon=":material/warning:")
-    elif run.status in ("stopped", "interrupted"):
-        st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+
+    def chart(run: RunView) -> tuple[dict, str] | None:
+        if not (run.evals or run.evals_original):
+            return None
+        return (chart_spec(run, new_title, original_title, vocab_size),
+                f"Validation loss on {new_title} and on {original_title}, step by step")
+
+    return run_panel.Panel(
+        numbers=lambda run: numbers_line(run, new_title, original_title),
+        result=lambda run: draw_result(run, new_title, original_title),
+        chart=chart, samples=draw_samples, caption=status_line,
+        starting="Starting: the training process is loading the model and measuring both losses...",
+        finished=lambda run: f"Finished: {run.step:,} steps of fine-tuning.")
 
 
-def draw_samples(run: RunView, params: FinetuneRunParams) -> None:
+def draw_samples(run: RunView) -> None:
     """The model's writing before the fine-tune (step 0) and now, from the same prompt and random seed."""
     if not run.samples:
         return
@@ -294,26 +290,6 @@ def draw_samples(run: RunView, params: FinetuneRunParams) -> None:
         every = (run.config or {}).get("sample_interval")
         right.caption(f"After: the model writes again at step {every:,}." if every else
                       "After: the model writes again when the run ends.")
-
-
-@st.fragment(run_every=POLL_SECONDS)
-def _live_run(learner_id: int, params: FinetuneRunParams, key: str, vocab_size: int | None) -> None:
-    """Redrawn every second on its own, and the run's heartbeat; once the run has ended, one full rerun draws it
-    without polling (and enables Start again)."""
-    run = run_view.load(learner_id, params.run_key)
-    if run is None:
-        return
-    run_view.heartbeat(run)
-    draw_run(run, params, key, vocab_size)
-    if not run.active:
-        st.rerun(scope="app")
-
-
-@st.fragment(run_every=SAMPLE_POLL_SECONDS)
-def _live_samples(learner_id: int, params: FinetuneRunParams) -> None:
-    run = run_view.load(learner_id, params.run_key)
-    if run is not None:
-        draw_samples(run, params)
 
 
 # ------------------------------------------------------------------ the widget
@@ -369,11 +345,5 @@ def render(params: FinetuneRunParams, key: str) -> bool:
     if run is None:
         st.caption("Nothing fine-tuned yet: press Start and watch both curves.")
         return False
-    if run.active:
-        run_view.polled_by_page(run)
-        _live_run(me.id, params, key, vocab_size)
-        _live_samples(me.id, params)
-    else:
-        draw_run(run, params, key, vocab_size)
-        draw_samples(run, params)
+    run_panel.show_run(run, panel(params, vocab_size), key)
     return not run.active

@@ -79,7 +79,7 @@ def render(params: OverfitRunParams, key: str) -> bool:
     if run is None:
         st.caption("Nothing trained yet: press Start and watch the two curves.")
         return False
-    run_panel.show_run(run, vocab, f"{key}-{params.run_key}")
+    run_panel.show_run(run, run_panel.training_panel(vocab), f"{key}-{params.run_key}")
     if not run.active and (best := best_checkpoint(run.evals)) is not None and run.evals:
         last_step, last_val = run.evals[-1]
         st.markdown(f"Lowest validation loss: **{best[1]:.2f}** at step **{best[0]:,}**. At the end (step "

@@ -19,7 +19,7 @@ from course.widgets import TrainRunParams
 from engine.train.config import PRESETS, TrainConfig
 from engine.transform.tokenization import Tokenizer
 from ui import learner_corpus, run_view, session
-from ui.run_panel import device_sentence, show_run
+from ui.run_panel import device_sentence, show_run, training_panel
 from ui.run_view import RunView
 
 WIDTHS = (32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
@@ -193,9 +193,9 @@ def render(params: TrainRunParams, key: str) -> bool:
     if run is None:
         st.caption(f"{device_sentence()}. Nothing trained yet: press Start and watch the loss.")
     else:
-        show_run(run, vocab, f"{key}-{params.run_key}")
+        show_run(run, training_panel(vocab), f"{key}-{params.run_key}")
 
     if demo is not None:
         with st.expander("The too-high learning rate run", expanded=True, icon=":material/local_fire_department:"):
-            show_run(demo, vocab, f"{key}-diverge")
+            show_run(demo, training_panel(vocab), f"{key}-diverge")
     return run is not None
