@@ -215,6 +215,12 @@ class ProgressStore:
             )
         return out
 
+    def answered(self, learner_id: int) -> set[tuple[str, str]]:
+        """(quiz id, question id) of every question the learner has answered at least once."""
+        rows = self._connect().execute(
+            "SELECT DISTINCT quiz_id, question_id FROM answers WHERE learner_id = ?", (learner_id,)
+        ).fetchall()
+        return {(quiz_id, question_id) for quiz_id, question_id in rows}
 
     # -- completion and facts
 

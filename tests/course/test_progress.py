@@ -124,6 +124,17 @@ def test_reset_forgets_progress_but_keeps_the_learner(store):
     assert store.learner(ada.id) == ada
 
 
+def test_answered_lists_each_question_once_per_learner(store):
+    ada, bo = store.get_or_create_learner("Ada"), store.get_or_create_learner("Bo")
+    store.record_answer(ada.id, "q1", "a", 1, False)
+    store.record_answer(ada.id, "q1", "a", 2, True)  # a second try is still one answered question
+    store.record_answer(ada.id, "q2", "r", "my thoughts", None)  # a reflection counts too
+    store.record_answer(bo.id, "q1", "b", 0, True)
+    assert store.answered(ada.id) == {("q1", "a"), ("q2", "r")}
+    assert store.answered(bo.id) == {("q1", "b")}
+    assert store.answered(999) == set()
+
+
 def test_facts_with_prefix_lists_a_learners_runs(store):
     ada, bo = store.get_or_create_learner("Ada"), store.get_or_create_learner("Bo")
     store.set_fact(ada.id, "run.main", {"run_id": "a1"})
