@@ -4,10 +4,13 @@ writes, and the lost-answer count read from a progress database. No browser, no 
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from bench import load as bench_load
-from bench.load import LearnerResult, lost_answers, markdown_rows, p95, summarise, write_summary
+from bench import load_summary
+from bench.load import lost_answers
+from bench.load_learner import lessons_by_number
+from bench.load_summary import LearnerResult, markdown_rows, p95, summarise, write_summary
+from course.loader import load_course
+from course.progress import ProgressStore
 
 
 def test_p95_is_the_nearest_rank() -> None:
@@ -58,7 +61,7 @@ def test_each_missed_target_is_said() -> None:
 
 def test_write_summary_writes_json_and_appends_a_section(tmp_path, monkeypatch) -> None:
     sections = []
-    monkeypatch.setattr(bench_load, "append_section", lambda title, rows: sections.append((title, rows)))
+    monkeypatch.setattr(load_summary, "append_section", lambda title, rows: sections.append((title, rows)))
     out = tmp_path / "docs" / "load.json"
     s = _summary()
     write_summary(s, out)
@@ -70,13 +73,19 @@ def test_write_summary_writes_json_and_appends_a_section(tmp_path, monkeypatch) 
 
 def test_lost_answers_reads_the_store(tmp_path) -> None:
     db = tmp_path / "p.sqlite3"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE learners (id INTEGER PRIMARY KEY, name TEXT)")
-    conn.execute("CREATE TABLE answers (learner_id INTEGER, quiz_id TEXT, question_id TEXT)")
-    conn.executemany("INSERT INTO learners VALUES (?, ?)", [(1, "a"), (2, "b")])
-    conn.executemany("INSERT INTO answers VALUES (?, ?, ?)", [(1, "q", "1"), (2, "q", "1")])
-    conn.commit()
-    conn.close()
+    store = ProgressStore(db)
+    a, b = store.get_or_create_learner("a"), store.get_or_create_learner("b")
+    store.record_answer(a.id, "q", "1", 0, True)
+    store.record_answer(b.id, "q", "1", 1, False)
+    store.close()
     learners = [LearnerResult("a", answers=[("q", "1")]), LearnerResult("b", answers=[("q", "1"), ("q", "2")]),
                 LearnerResult("nobody", answers=[("q", "1")])]
     assert lost_answers(db, learners) == 2  # b's second answer, and everything of a learner the store never saw
+
+
+def test_the_learners_walk_the_lessons_the_course_loader_reads() -> None:
+    lessons = lessons_by_number(load_course())
+    assert sorted(lessons) == [entry.lesson.number for entry in load_course().entries if entry.ok]
+    train = lessons[7].lesson
+    assert any(c.widget is not None and c.widget.name == "train_run" for c in train.cards)
+    assert lessons[1].quiz is not None and lessons[2].quiz is not None
