@@ -1,7 +1,8 @@
-"""Benchmark of retrieval (issue 13): `python -m bench retrieval` (appends to docs/benchmarks.md).
+"""Benchmark of retrieval: `python -m bench retrieval` (appends to docs/benchmarks.md).
 
-What it measures, on the documents a lesson would search: the course's own lesson text (every card of
-lessons/*.yaml) plus one bundled corpus (the Python standard library sample, 470 KB of code and docstrings):
+What it measures, on the documents lesson 10 would search: the course's own lesson text (every card of the course
+`course.loader` loads, as `ui.lesson_documents` makes them for the page) plus one bundled corpus (the Python
+standard library sample, code and docstrings):
 
 - index time: chunk, embed and store everything in a fresh folder (target < 30 s), at torch's thread count and
   on one thread (on two cores that another process keeps busy, one thread is often the faster);
@@ -26,8 +27,10 @@ import yaml
 
 import paths
 from bench import report as bench_report
+from course.loader import load_course
 from engine.retrieve import embedder, rag
 from engine.retrieve import sources as rag_sources
+from ui.lesson_documents import lesson_documents
 
 QUESTIONS = paths.DATA_DIR / "retrieval_questions.yaml"
 CORPUS = "python_stdlib"
@@ -92,7 +95,7 @@ def run() -> list[tuple[str, str]]:
     t0 = time.perf_counter()
     embedder.load_model()
     model_s = time.perf_counter() - t0
-    docs = rag_sources.lesson_documents() + rag_sources.corpus_documents(CORPUS)
+    docs = lesson_documents(load_course(*paths.content_dirs())) + rag_sources.corpus_documents(CORPUS)
     lessons = sum(d.id.startswith("lesson-") for d in docs)
     chars = sum(len(d.text) for d in docs)
     threads = torch.get_num_threads()

@@ -8,14 +8,15 @@ import pytest
 import torch
 
 from bench import retrieval as bench_retrieval
+from course.loader import load_course
 from engine.retrieve import embedder, rag
 from engine.retrieve.chunking import Document
-from engine.retrieve.sources import lesson_documents
+from ui.lesson_documents import lesson_documents
 
 
 def test_every_labelled_answer_is_a_lesson_card() -> None:
     questions = bench_retrieval.load_questions()
-    cards = {d.id for d in lesson_documents()}
+    cards = {d.id for d in lesson_documents(load_course())}
     assert len(questions) >= 20
     for q in questions:
         missing = set(q.answers) - cards

@@ -7,9 +7,11 @@ import time
 
 import pytest
 
+from course.loader import load_course
 from engine.retrieve import rag
-from engine.retrieve import sources as rag_sources
 from tests.ui.conftest import no_errors, texts, widget_app
+from tests.ui.test_lesson_documents import MARKER, other_content
+from ui.lesson_documents import lesson_documents
 from ui.widgets import rag_playground as rp
 
 QUESTION = "How big is the embedding table?"
@@ -18,7 +20,7 @@ QUESTION = "How big is the embedding table?"
 @pytest.fixture
 def small(tmp_path, monkeypatch, db):
     """Five lesson cards instead of the whole course, saved under tmp_path, and an empty build registry."""
-    docs = [d for d in rag_sources.lesson_documents() if d.id.startswith("lesson-05/")][:5]
+    docs = [d for d in lesson_documents(load_course()) if d.id.startswith("lesson-05/")][:5]
     assert docs
     monkeypatch.setattr(rp, "gather_documents", lambda params, learner_id: [("the lesson text", docs)])
     monkeypatch.setattr(rp, "index_folder", lambda: tmp_path / "retrieval")
@@ -140,3 +142,20 @@ def test_one_build_at_a_time_and_a_failure_is_reported(small, tmp_path, monkeypa
     at = widget_app("rag_playground")
     no_errors(at)
     assert "did not work: OSError" in texts(at) and at.button(key="harness-retry")
+
+
+def test_the_lessons_searched_are_the_course_the_server_loaded(tmp_path, monkeypatch, db):
+    """LLM_COURSE_CONTENT points at another folder: the playground searches its lessons, checked by the loader,
+    and nothing of the course shipped in lessons/."""
+    monkeypatch.setenv("LLM_COURSE_CONTENT", str(other_content(tmp_path / "draft")))
+    monkeypatch.setattr(rp, "_BUILDS", {})
+    asked: list[list] = []
+    monkeypatch.setattr(rp, "start_build", lambda documents, *args: asked.append(documents) or None)
+    at = widget_app("rag_playground", {"corpora": [], "include_uploads": False})
+    no_errors(at)
+    cards = [d for d in lesson_documents(load_course()) if d.id.startswith("lesson-05/")]
+    assert f"index **{len(cards)} documents" in texts(at)
+    at.button(key="harness-build").click().run()
+    [documents] = asked
+    assert [d.id for d in documents] == [d.id for d in cards], "lesson 5 of the other folder, and nothing else"
+    assert MARKER in next(d.text for d in documents if d.id == "lesson-05/table-size")

@@ -1,13 +1,13 @@
 """Lesson 10's RAG playground: ask a question of the course's own text (plus a bundled corpus and the learner's
 uploads) and see what the two retrievers put in front of a model, with their scores, and the prompt they make.
 
-Indexing the lesson text and the Python corpus takes about 23 s on one thread (docs/benchmarks.md), so it never
-happens in a script run: a button starts it in a background thread, one build at a time per server process (two
-would fight over torch's process-wide thread count, see `engine.retrieve.embedder.embed`), and a fragment polls it every
-second. The built `RetrievalIndex` stays in this module's registry, keyed by the index key (a hash of documents
-and chunk knobs), so every learner and every rerun with the same documents reuses it. The saved store lives in
-`retrieval/` beside the training runs (the run manager's `runs_root`); when a store for exactly these documents is
-already saved there, it is loaded (a tenth of a second) without asking. A plain rerun never starts a build.
+The lesson text is the course the pages show (`ui.lesson_documents`, from `ui.session.course()`). Indexing takes
+tens of seconds (docs/benchmarks.md), so it never happens in a script run: a button starts it in a background
+thread, one build at a time per server process (two would fight over torch's process-wide thread count, see
+`engine.retrieve.embedder.embed`), and a fragment polls it every second. The built index stays in this module's
+registry, keyed by a hash of documents and chunk knobs, so every learner and rerun with the same documents reuses
+it; its store is saved in `retrieval/` beside the training runs and loaded without asking when it is already
+there. A plain rerun never starts a build.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from engine.retrieve.rag import Hit, RetrievalIndex, RetrievalResult
 from engine.retrieve.vector_store import VectorStore
 from engine.runs.manager import get_manager
 from ui import learner_corpus, session
+from ui.lesson_documents import lesson_documents
 from ui.text import escape_md
 
 PREVIEW_CHARS = 220  # of a chunk shown before "the whole chunk" expander
@@ -135,12 +136,6 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _lesson_documents(stamp: tuple[tuple[str, float, int], ...]) -> list[Document]:
-    """Re-read only when a lesson file changes (`stamp`: names, mtimes, sizes)."""
-    return rag_sources.lesson_documents()
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def _corpus_documents(corpus_id: str, version: str, folder: str) -> list[Document]:
     return rag_sources.corpus_documents(corpus_id, Path(folder))
@@ -150,9 +145,7 @@ def gather_documents(params: RagPlaygroundParams, learner_id: int) -> list[tuple
     """What this card searches, in labelled groups: the lesson text, each bundled corpus, each upload."""
     groups: list[tuple[str, list[Document]]] = []
     if params.include_lessons:
-        stamp = tuple((p.name, p.stat().st_mtime, p.stat().st_size)
-                      for p in sorted(rag_sources.LESSONS_DIR.glob("*.yaml")))
-        groups.append(("the lesson text", _lesson_documents(stamp)))
+        groups.append(("the lesson text", lesson_documents(session.course())))
     folder = learner_corpus.upload_folder(learner_id)
     infos = {c.id: c for c in engine_corpus.list_corpora(folder)}
     for corpus_id in params.corpora:
@@ -241,7 +234,7 @@ def render(params: RagPlaygroundParams, key: str) -> bool:
                            "index can be saved on this server. Ask whoever runs the course to check its disk.",
                            icon=":material/folder_off:")
                 return False
-        if VectorStore.exists(folder, key_now):  # saved earlier: loading takes a tenth of a second
+        if VectorStore.exists(folder, key_now):  # saved earlier: loading it is quick, so no button
             build = start_build(documents, folder, size, overlap)
 
     if build is None:

@@ -1,5 +1,5 @@
-"""Chunking and the documents retrieval searches: sizes, overlap, positions, no text lost; lesson cards,
-bundled corpora and uploads as documents."""
+"""Chunking and the documents retrieval searches: sizes, overlap, positions, no text lost; bundled corpora and
+uploads as documents (the lesson cards come from the UI: tests/ui/test_lesson_documents.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from engine.extract import uploads
 from engine.retrieve.chunking import Document, check_knobs, chunk_documents, chunk_spans
-from engine.retrieve.sources import corpus_documents, lesson_documents, text_document
+from engine.retrieve.sources import corpus_documents, text_document
 
 
 def _texts() -> list[str]:
@@ -76,22 +76,6 @@ def test_chunk_documents_number_positions_per_document() -> None:
     assert [c.position for c in a] == list(range(len(a))) and len(a) > 2
     assert all(docs[0].text[c.start:c.end] == c.text and c.source == "A" for c in a)
     assert chunks[-1].doc_id == "b" and chunks[-1].position == 0
-
-
-def test_lesson_documents_are_every_card_with_its_title_and_text() -> None:
-    docs = lesson_documents()
-    ids = [d.id for d in docs]
-    assert len(ids) == len(set(ids)) and len(docs) > 50
-    table = next(d for d in docs if d.id == "lesson-05/table-size")
-    assert table.source == "Lesson 5, How big is the table?"
-    assert table.text.startswith("How big is the table?") and "V × C" in table.text
-    assert "What to notice" in table.text, "a card's `after` text is searched too"
-
-
-def test_a_broken_lesson_file_is_skipped_not_fatal(tmp_path: Path) -> None:
-    (tmp_path / "01-ok.yaml").write_text("number: 1\ncards:\n  - {id: c, title: T, body: Body text}\n")
-    (tmp_path / "02-broken.yaml").write_text("cards: [unclosed\n")
-    assert [(d.id, d.text) for d in lesson_documents(tmp_path)] == [("lesson-01/c", "T\n\nBody text")]
 
 
 def test_bundled_corpus_and_upload_documents(tmp_path: Path) -> None:
