@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import subprocess
 import threading
@@ -42,7 +41,6 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +50,16 @@ import paths
 from engine.device import gpu_for_slot
 from engine.files import slug
 from engine.runs import worker
+from engine.runs.executors import Events, RunRecord, send_stop, thin, train_in_process, train_in_thread
+from engine.runs.retention import prune_runs
 from engine.runs.status import (
     RESUMABLE,
     RunSnapshot,
     RunStatus,
-    prune_runs,
     saved_step,
     snapshot_from_folder,
 )
 from engine.train.config import TrainConfig
-from engine.train.job import run_job
 from engine.transform.tokenization import CharTokenizer, Tokenizer
 
 __all__ = ["RunManager", "RunSnapshot", "RunStatus", "get_manager", "snapshot_from_folder"]
@@ -71,45 +69,6 @@ log = logging.getLogger(__name__)
 WORKERS = ("process", "thread")
 TERMINATE_AFTER_S = 60.0  # a run asked to stop gets this long to finish its step and save before SIGTERM ...
 KILL_AFTER_S = 15.0  # ... and this long after SIGTERM before SIGKILL (the slot is free once the process is gone)
-
-
-@dataclass
-class _Run:
-    """The manager's mutable record of one run (guarded by the manager's lock)."""
-
-    run_id: str
-    label: str
-    config: TrainConfig
-    text: str | None
-    tokenizer: Tokenizer | None
-    run_dir: Path
-    resume_from: Path | None
-    created_at: float
-    finetune_from: Path | None = None  # a fine-tune: the run folder whose model it starts from
-    original_text: str | None = None  # ... and the corpus that model learned, evaluated beside the new one
-    finetune: dict[str, Any] | None = None  # what the training process reported about the fine-tune
-    status: RunStatus = RunStatus.QUEUED
-    message: str = ""
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    samples: list[tuple[int, str]] = field(default_factory=list)
-    device_sentence: str = ""
-    params: int | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    eta_s: float | None = None
-    summary: dict[str, Any] | None = None
-    resumable: bool = False
-    checkpoint_step: int | None = None
-    slot: int | None = None  # which of the manager's slots it trains in (one per GPU)
-    gpu: str | None = None  # the device that slot gave it ("cuda:1"), with several GPUs
-    stop_requested_at: float | None = None  # time.monotonic() of the polite request, for the escalation
-    terminated_at: float | None = None  # ... and of the SIGTERM
-    escalated: str | None = None  # "terminate" or "kill": how the process was ended, if it ignored the request
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str | None = None  # "user" or "timeout"
-    last_heartbeat: float = field(default_factory=time.monotonic)
-    thread: threading.Thread | None = None
-    process: subprocess.Popen | None = None  # the training process, when runs have their own
 
 
 def _cuda_count() -> int:
@@ -143,7 +102,7 @@ class RunManager:
         self.runs_root = Path(runs_root) if runs_root is not None else paths.runs_dir()
         self.max_points = max_points
         self._lock = threading.Lock()
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, RunRecord] = {}
         self._queue: deque[str] = deque()
         self._running: set[str] = set()
         self._slots: dict[int, str] = {}  # slot -> id of the run training in it
@@ -171,7 +130,7 @@ class RunManager:
         shape win; a fresh optimizer, from step 0: engine.train.finetune), with `original_text`, the corpus that model
         learned, evaluated beside `text` at every evaluation.
         `protected`: run folders someone still points at (a learner's runs); the others may be pruned now that a
-        new folder is on its way (engine.runs.status.prune_runs, docs/retention.md).
+        new folder is on its way (engine.runs.retention.prune_runs, docs/retention.md).
         """
         if config.max_steps is None and config.time_budget is None:
             raise ValueError("A run needs an end: set max_steps or time_budget.")
@@ -182,7 +141,7 @@ class RunManager:
         run_id = uuid.uuid4().hex[:12]
         if run_dir is None:
             run_dir = self.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(label, fallback='run')}-{run_id[:6]}"
-        run = _Run(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
+        run = RunRecord(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
                    resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time(),
                    finetune_from=Path(finetune_from) if finetune_from is not None else None,
                    original_text=original_text)
@@ -196,7 +155,7 @@ class RunManager:
 
     def prune(self, protected: Iterable[Path | str] = ()) -> list[Path]:
         """Delete old run folders under runs_root, never `protected` ones nor any run this manager knows unless it
-        has ended (see engine.runs.status.prune_runs). Returns the deleted folders."""
+        has ended (see engine.runs.retention.prune_runs). Returns the deleted folders."""
         with self._lock:
             mine = [run.run_dir for run in self._runs.values()
                     if run.status.active or run.finished_at is None or time.time() - run.finished_at < 60]
@@ -244,13 +203,13 @@ class RunManager:
 
     # ---- inside the manager (callers hold self._lock) ------------------------------------------------
 
-    def _get(self, run_id: str) -> _Run:
+    def _get(self, run_id: str) -> RunRecord:
         try:
             return self._runs[run_id]
         except KeyError:
             raise KeyError(f"no run with id {run_id!r} in this server process") from None
 
-    def _snapshot(self, run: _Run) -> RunSnapshot:
+    def _snapshot(self, run: RunRecord) -> RunSnapshot:
         position = None
         if run.status == RunStatus.QUEUED:
             position = self._queue.index(run.run_id) + 1
@@ -268,7 +227,7 @@ class RunManager:
         with self._lock:
             return dict(self._slots)
 
-    def _stop(self, run: _Run, reason: str) -> None:
+    def _stop(self, run: RunRecord, reason: str) -> None:
         if run.status == RunStatus.QUEUED:
             self._queue.remove(run.run_id)
             run.status, run.finished_at = RunStatus.STOPPED, time.time()
@@ -280,9 +239,9 @@ class RunManager:
             run.stop_event.set()
             run.stop_requested_at = time.monotonic()
             if run.process is not None:
-                _send_stop(run.process, reason)
+                send_stop(run.process, reason)
 
-    def _escalate(self, run: _Run, now: float) -> None:
+    def _escalate(self, run: RunRecord, now: float) -> None:
         """A training process that has not ended `terminate_after` s after a stop request gets SIGTERM, and
         SIGKILL `kill_after` s later. (A run in a thread cannot be ended from outside: it keeps its slot.)"""
         proc = run.process
@@ -334,9 +293,9 @@ class RunManager:
                     if run.status == RunStatus.RUNNING:
                         self._escalate(run, now)
 
-    # ---- the worker: a thread that trains, or a thread that follows a training process -----------------
+    # ---- the thread that trains a run, or follows its training process ---------------------------------
 
-    def _on_started(self, run: _Run, info: dict[str, Any]) -> None:
+    def _on_started(self, run: RunRecord, info: dict[str, Any]) -> None:
         with self._lock:
             run.text = run.original_text = None  # the worker has its own copy now
             run.params = info["params"]
@@ -346,30 +305,33 @@ class RunManager:
             if run.gpu is not None:
                 run.config.device = run.gpu
 
-    def _on_record(self, run: _Run, record: dict[str, Any]) -> None:
+    def _on_record(self, run: RunRecord, record: dict[str, Any]) -> None:
         with self._lock:
             run.metrics.append(record)
             run.eta_s = record.get("eta_s")
             if "sample" in record:
                 run.samples.append((record["step"], record["sample"]))
             if len(run.metrics) > self.max_points:
-                run.metrics = _thin(run.metrics)
+                run.metrics = thin(run.metrics)
 
-    def _work(self, run: _Run) -> None:
+    def _on_process(self, run: RunRecord, proc: subprocess.Popen) -> None:
+        with self._lock:  # known before the job is written: a process too stuck to read it can still be ended
+            run.process = proc
+
+    def _work(self, run: RunRecord) -> None:
         status, message, summary = RunStatus.FAILED, "The run could not start.", None
+        events = Events(on_started=lambda info: self._on_started(run, info),
+                        on_record=lambda record: self._on_record(run, record),
+                        on_process=lambda proc: self._on_process(run, proc))
         try:
             if self.workers == "process":
-                status, message, summary = self._work_in_process(run)
+                status, message, summary = train_in_process(run, self.spawn, self.heartbeat_timeout, events,
+                                                            self.terminate_after)
             else:
-                status, message, summary = run_job(
-                    run.config, run.text or "", run.tokenizer, run.resume_from, run.run_dir, run.stop_event,
-                    lambda: run.stop_reason, self.heartbeat_timeout,
-                    on_started=lambda info: self._on_started(run, info),
-                    on_record=lambda record: self._on_record(run, record),
-                    finetune_from=run.finetune_from, original_text=run.original_text)
+                status, message, summary = train_in_thread(run, self.heartbeat_timeout, events)
         except Exception as err:  # noqa: BLE001 - a run's failure must not take the server down
             log.error("run %s failed:\n%s", run.run_id, traceback.format_exc())
-            status, message = "failed", f"The run could not continue: {err}"
+            status, message = RunStatus.FAILED, f"The run could not continue: {err}"
         finally:
             step = saved_step(run.run_dir)  # read before taking the lock: it touches the disk
             with self._lock:
@@ -385,74 +347,6 @@ class RunManager:
                 if self._slots.get(run.slot) == run.run_id:
                     del self._slots[run.slot]
                 self._dispatch()
-
-    def _work_in_process(self, run: _Run) -> tuple[str, str, dict[str, Any] | None]:
-        """Start `python -m engine.runs.worker`, hand it the job, and copy what it reports into `run`."""
-        proc = self.spawn()
-        job = worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir,
-                              self.heartbeat_timeout, finetune_from=run.finetune_from,
-                              original_text=run.original_text)
-        assert proc.stdin is not None and proc.stdout is not None
-        result = None
-        with self._lock:  # known before the job is written: a process too stuck to read it can still be ended
-            run.process = proc
-        try:
-            proc.stdin.write(json.dumps(job) + "\n")
-            proc.stdin.flush()
-            with self._lock:
-                if run.stop_event.is_set():  # Stop was pressed while the process was starting
-                    _send_stop(proc, run.stop_reason or "user")
-            for line in proc.stdout:
-                try:
-                    message = json.loads(line)
-                    event = message.pop("event")
-                except (ValueError, KeyError, AttributeError):  # not ours: a library printed to stdout
-                    log.warning("run %s: ignoring a line from the training process: %r", run.run_id, line[:200])
-                    continue
-                if event == "record":
-                    self._on_record(run, message["record"])
-                elif event == "started":
-                    self._on_started(run, message)
-                elif event == "done":
-                    result = message["status"], message["message"], message["summary"]
-        except BrokenPipeError:  # the process died before it read its job; its exit code says more below
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            code = proc.wait()
-        if result is None and run.escalated is not None:
-            return RunStatus.STOPPED, ended_message(run.run_dir, self.terminate_after), None
-        if result is None:
-            return RunStatus.FAILED, (f"The training process ended unexpectedly (exit code {code}) before it could "
-                                      "report how the run went. The course server's log has the details."), None
-        return result
-
-
-def ended_message(run_dir: Path, waited: float) -> str:
-    """What a learner reads about a run whose process ignored the stop request and was ended: what was saved."""
-    step = saved_step(run_dir)
-    saved = (f"Its checkpoint from step {step:,} is saved: you can resume from there." if step is not None
-             else "It had not saved a checkpoint yet, so nothing of it was kept.")
-    return f"The training process did not stop within {waited:g} seconds of being asked, so it was ended. {saved}"
-
-
-def _send_stop(proc: subprocess.Popen, reason: str) -> None:
-    """Ask a training process to stop (it finishes its step, saves and reports)."""
-    try:
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps({"stop": reason}) + "\n")
-        proc.stdin.flush()
-    except (OSError, ValueError):  # it has already ended, or its pipe is closed
-        pass
-
-
-def _thin(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Halve the plain records of the older part, keeping every evaluation, sample and the newest records."""
-    keep_tail = len(metrics) // 4
-    head, tail = metrics[:-keep_tail], metrics[-keep_tail:]
-    thinned = [r for i, r in enumerate(head) if i % 2 == 0 or r.get("val_loss") is not None or "sample" in r]
-    return thinned + tail
 
 
 # ---- the module-level manager the UI uses ----------------------------------------------------------------

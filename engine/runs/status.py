@@ -9,17 +9,13 @@ the run (ui.run_view); it keeps no copy of these fields.
     snap.status            # RunStatus.INTERRUPTED: summary.json said "running" and nobody is training it now
     snap.resumable         # True if ckpt.pt is there: RunManager.submit(..., resume_from=snap.run_dir)
 
-Retention (`prune_runs`) is here too: it decides which old run folders may go, from what the folders say.
+Which old run folders may go is engine.runs.retention's call.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import math
-import shutil
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,42 +180,3 @@ def snapshot_from_folder(run_dir: Path | str, run_id: str = "", label: str = "")
         resumable=status in RESUMABLE and step is not None, checkpoint_step=step,
         finetune=config.get("finetune"),
     )
-
-
-# ---- retention: how many old run folders stay on disk ----------------------------------------------------
-
-KEEP_RUNS = 50  # run folders kept at most (newest first), besides protected ones
-MAX_AGE_DAYS = 30.0  # older unprotected folders go even under that count
-GRACE_S = 3600.0  # a folder changed this recently is never deleted: a training process may still be writing it
-_RUN_FILES = (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CONFIG, checkpoint.CKPT)
-
-
-def prune_runs(runs_root: Path | str, protected: Iterable[Path | str] = (), keep: int = KEEP_RUNS,
-               max_age_days: float = MAX_AGE_DAYS, grace_s: float = GRACE_S,
-               now: float | None = None) -> list[Path]:
-    """Delete old run folders under `runs_root`; return the ones deleted (docs/retention.md, "Runs").
-
-    Never deleted: a folder in `protected` (the caller passes every folder a learner's progress still points at
-    and every run the manager is training), one changed in the last `grace_s` seconds, and anything that does
-    not look like a run folder. Of the rest, a folder goes when it is older than `max_age_days` or when more
-    than `keep` folders are newer than it.
-    """
-    root = Path(runs_root)
-    if not root.is_dir():
-        return []
-    now = time.time() if now is None else now
-    keep_safe = {Path(p).resolve() for p in protected}
-    folders = []
-    for d in root.iterdir():
-        if d.is_dir() and not d.is_symlink() and any((d / name).exists() for name in _RUN_FILES):
-            folders.append((max((d / n).stat().st_mtime for n in (".", *_RUN_FILES) if (d / n).exists()), d))
-    folders.sort(reverse=True)  # newest first
-    deleted = []
-    for rank, (mtime, d) in enumerate(folders):
-        age = now - mtime
-        if d.resolve() in keep_safe or age < grace_s:
-            continue
-        if rank >= keep or (math.isfinite(max_age_days) and age > max_age_days * 86400):
-            shutil.rmtree(d, ignore_errors=True)
-            deleted.append(d)
-    return deleted

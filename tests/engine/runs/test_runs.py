@@ -17,7 +17,8 @@ import pytest
 from engine.runs import worker
 from engine.load.checkpoint import load_checkpoint
 from engine.train.config import PRESETS
-from engine.runs.status import RunStatus, prune_runs, snapshot_from_folder
+from engine.runs.retention import prune_runs
+from engine.runs.status import RunStatus, snapshot_from_folder
 from engine.runs.manager import RunManager, RunSnapshot, get_manager
 
 TINY = PRESETS["tiny"]
