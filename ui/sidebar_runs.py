@@ -13,6 +13,7 @@ import re
 
 import streamlit as st
 
+from engine.runs.status import RunStatus
 from ui import run_status, run_view
 
 RUN_NAMES = {"main": "your run", "diverge": "the divergence demo", "bpe": "your BPE run",
@@ -49,13 +50,13 @@ def _series_line(group: str, runs: list[run_view.RunView], shown: set[str]) -> N
     for run in active:
         shown.add(run.run_id)
         run_view.heartbeat(run)
-    training = next((i for i, r in enumerate(runs) if r.status == "running"), None)
+    training = next((i for i, r in enumerate(runs) if r.status == RunStatus.RUNNING), None)
     if training is not None:
         st.caption(f"🟢 Training {what}: run {training + 1} of {len(runs)}, step {runs[training].step:,}.")
     elif active:
         st.caption(f"⏳ {what.capitalize()} is waiting in line (position {min(r.queue_position or 0 for r in active)}).")
     elif any(r.run_id in shown for r in runs):
-        ended = next((r.status for r in runs if r.status != "finished"), "finished")
+        ended = next((r.status for r in runs if r.status != RunStatus.FINISHED), RunStatus.FINISHED)
         st.caption(run_status.sentence(ended, what.capitalize()) + ".")
 
 
@@ -80,7 +81,7 @@ def _run_status(learner_id: int) -> None:
         if run.active:
             shown.add(run.run_id)
             run_view.heartbeat(run)
-            if run.status == "queued":
+            if run.status == RunStatus.QUEUED:
                 st.caption(f"⏳ {what.capitalize()} is waiting in line (position {run.queue_position}).")
             else:
                 st.caption(f"🟢 Training {what}: step {run.step:,}{at_loss}.")

@@ -89,9 +89,13 @@ class RunSnapshot:
     # "replaced_fraction", "replacement", "unknown_chars": {char: count}, "distinct_unknown"}; None for other runs
     finetune: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        # written by hand or read from an older folder, a status may arrive as a plain string: keep the enum
+        object.__setattr__(self, "status", RunStatus.parse(self.status, RunStatus.STOPPED))
+
     @property
     def active(self) -> bool:
-        return RunStatus.parse(self.status, RunStatus.STOPPED).active
+        return self.status.active
 
     @property
     def step(self) -> int:

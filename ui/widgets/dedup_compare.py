@@ -13,6 +13,7 @@ import streamlit as st
 
 from course.widgets import DedupCompareParams
 from engine.extract.dedup import ComparisonTexts, comparison_texts
+from engine.runs.status import RunStatus
 from engine.train.config import PRESETS
 from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus, live_chart, run_status, run_view, session
@@ -78,7 +79,7 @@ def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None
         return
     cols = st.columns(len(runs))
     for col, (run_key, run) in zip(cols, runs.items(), strict=True):
-        where = f" (position {run.queue_position} in line)" if run.status == "queued" else ""
+        where = f" (position {run.queue_position} in line)" if run.status == RunStatus.QUEUED else ""
         val = run.final_val_loss
         col.metric(f"{RUNS[run_key].capitalize()}: {run_status.label(run.status)}{where}",
                    f"{val:.3f}" if val is not None else "–", help="latest validation loss")
@@ -88,7 +89,7 @@ def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None
     if any(r.evals for r in runs.values()):
         live_chart.draw(comparison_chart(runs), key=f"{key}-chart", height=320,
                         alt="Validation loss of the run with duplicates and the run without, step by step")
-    done = [r for r in runs.values() if r.status == "finished" and r.final_val_loss is not None]
+    done = [r for r in runs.values() if r.status == RunStatus.FINISHED and r.final_val_loss is not None]
     if len(done) == 2:
         with_dups, without = runs["dedup-with"].final_val_loss, runs["dedup-without"].final_val_loss
         diff = with_dups - without
@@ -102,7 +103,7 @@ def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None
             st.warning(f"This time the run with duplicates ended {-diff:.3f} lower. Short runs are noisy; the effect "
                        "of duplicates grows with how often a model sees them.", icon=":material/help:")
     for run in runs.values():
-        if run.status in ("diverged", "failed", "interrupted", "stopped") and run.message:
+        if run.status.ended and run.status != RunStatus.FINISHED and run.message:
             st.caption(f"{RUNS[run.run_key].capitalize()}: {run.message}")
 
 
