@@ -4,7 +4,8 @@ Home, the sidebar and the page list need only Streamlit, the course and the prog
 torch, the engine and every live widget; My progress draws a table (pandas, pyarrow). Imported before the first
 page, those seconds of imports were a newcomer's wait on a blank page. So Home starts this warm-up once it is
 drawn (`start`), and every other page waits for it (`wait`) before importing those modules: by then they are
-only looked up. A learner who clicks on from Home finds them loaded, or waits only for the rest.
+only looked up. The thread first leaves the CPU to the browser painting Home for `GRACE_S` (on a learner's own
+machine both share the cores), unless a page asks for the modules sooner.
 
 One thread makes every first import: a first import of torch from two threads at once has raced inside numpy's
 import, and a click landing in a script thread's first import of pandas left it half-initialised for the process.
@@ -23,7 +24,10 @@ WIDGETS = "ui.widgets"
 # What Home's path must never import itself (tests/ui/test_warmup.py).
 HEAVY = ("torch", "numpy", "pandas", "pyarrow", "engine", "ui.widgets", "ui.lesson_page", "ui.run_view")
 
+GRACE_S = 2.0  # how long the thread lets the browser paint Home first, unless a page needs the modules sooner
+
 _lock = threading.Lock()
+_needed = threading.Event()  # a page is waiting: no more grace
 _done = threading.Event()
 _thread: threading.Thread | None = None
 failed: dict[str, str] = {}  # module -> error; the page that needs it imports it again and shows the error itself
@@ -37,6 +41,7 @@ def _import(name: str) -> None:
 
 
 def _import_all() -> None:
+    _needed.wait(timeout=GRACE_S)
     try:
         for name in MODULES:
             _import(name)
@@ -64,6 +69,7 @@ def done() -> bool:
 
 
 def wait() -> None:
-    """Start the warm-up if nothing has, and block until it has finished."""
+    """Start the warm-up if nothing has (or end its grace), and block until it has finished."""
     start()
+    _needed.set()
     _done.wait()

@@ -37,8 +37,8 @@ _COLD_PROCESS = textwrap.dedent("""
 """)
 
 
-def test_home_draws_without_the_heavy_imports_and_a_lesson_waits_for_the_warm_up(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "LLM_COURSE_DB": str(tmp_path / "p.sqlite3"),
+def test_home_draws_without_the_heavy_imports_and_a_lesson_waits_for_the_warm_up(db, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "LLM_COURSE_DB": str(db),
            "LLM_COURSE_RUNS": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", _COLD_PROCESS], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
