@@ -1,20 +1,11 @@
 """Which hardware trains the model, and how: chosen once per process, reported in a sentence for the UI.
 
-Order of preference: an NVIDIA GPU (CUDA), then an Apple GPU (MPS), then the CPU. "cuda:N" picks GPU N (a machine
-with several GPUs runs one training process per GPU; `gpu_for_slot` says which).
-- CUDA: bf16 autocast where the GPU computes in bf16 natively (compute capability 8.0+, Ampere and later: half
-  the memory traffic, tensor cores, no loss scaling needed unlike fp16); older GPUs emulate bf16 slowly, even
-  where `torch.cuda.is_bf16_supported()` says True, so they train in float32. TF32 for the float32 matmuls that
-  remain, and `torch.compile` (fuses the many small elementwise kernels of a small model; its compile time is
-  paid back within a minute or two of training, so engine.train.prepare skips it for shorter runs).
-- MPS: float32, no compile (both are still patchy there in torch 2.x); bf16 only from macOS 14.
-- CPU: the intra-op thread pool is set to the number of *physical* cores (hyper-threads share one core's
-  vector units, so they add contention, not speed). bf16 autocast is used only if this machine's CPU has native
-  bf16 dot products (AVX512-BF16 or AMX) *and* it is faster for the run's own model and batch: engine.train.prepare
-  times both on the run's shapes (`faster_precision`). A fixed probe cannot decide it: bf16 wins on wide
-  matrices and big batches, float32 on small ones (nanoGPT's 4 x 128 model at batch 12: ~1.3x faster in float32).
-  No `torch.compile` on CPU: it needs a C++ toolchain and ~30-60 s of compiling on two cores, which is the whole
-  budget of a lesson run.
+An NVIDIA GPU (CUDA; "cuda:N" picks GPU N, one training process per GPU, `gpu_for_slot`), then an Apple GPU
+(MPS), then the CPU. Each gets the precision and compilation that pay off on it: bf16 autocast only where the
+hardware computes in bf16 natively (CUDA compute capability 8.0+; a CPU with AVX512-BF16 or AMX, and there only
+if it is faster on the run's own shapes, `faster_precision`), TF32 and `torch.compile` on CUDA, and on the CPU
+one torch thread per physical core and no compile. The rules and the reasons for each: docs/architecture.md,
+"Choosing the device".
 
 `get_device` configures this process for training (thread count, TF32, the current GPU) and may measure;
 `predicted_sentence` only says what a training process would choose, for a process that does not train (the
@@ -116,8 +107,7 @@ def faster_precision(step: Callable[[bool], None], key: Hashable, rounds: int = 
     """"bfloat16" or "float32": whichever runs `step(bf16)` (one forward and backward of the run's model on one of
     its batches) faster, bf16 needing to win by 10%. One warm-up call each, then `rounds` interleaved timings,
     the best of each kept, so a busy neighbour process does not decide it. Answers are kept per `key` (the
-    run's shape), so a second run of the same shape in this process does not measure again (about 0.5 s for the
-    lesson preset).
+    run's shape), so a second run of the same shape in this process does not measure again.
 
     >>> faster_precision(lambda bf16: time.sleep(0.001 if bf16 else 0.01), key="doctest")  # bf16 10x faster here
     'bfloat16'
@@ -196,8 +186,8 @@ def get_device(
 ) -> DeviceInfo:
     """Pick the device (once: the choice and any measurement are cached) and set torch's CPU thread count.
 
-    `preferred`: "auto", "cuda", "cuda:N" (GPU N), "mps" or "cpu". `dtype`: "auto" (the rule in the module
-    docstring), "float32" or "bfloat16". `processes_per_host`: how many training processes share this machine
+    `preferred`: "auto", "cuda", "cuda:N" (GPU N), "mps" or "cpu". `dtype`: "auto" (the rules in docs/architecture.md,
+    "Choosing the device"), "float32" or "bfloat16". `processes_per_host`: how many training processes share this machine
     (torchrun --nproc_per_node), so CPU threads are divided between them instead of oversubscribing the cores.
     `threads`: force a CPU thread count (toy models run faster on one: handing tiny matrices to a second
     thread costs more than it saves, and on a busy machine a waiting thread can stall the step).
@@ -248,7 +238,7 @@ def _choose(preferred: str, dtype: str, processes_per_host: int) -> DeviceInfo:
 
     if kind == "cuda":
         index = _cuda_index(index)
-        torch.backends.cuda.matmul.allow_tf32 = True  # TF32: ~8x faster fp32 matmuls on Ampere+, ample precision
+        torch.backends.cuda.matmul.allow_tf32 = True  # TF32: float32 matmuls on the tensor cores (Ampere+), ample precision
         torch.backends.cudnn.allow_tf32 = True
         name = torch.cuda.get_device_name(index)
         native = cuda_native_bf16(index)
@@ -309,9 +299,8 @@ def single_thread() -> Iterator[None]:
     web server does for a page (an embedding projection, next-token probabilities), never for training.
 
     Why: these tensors are tiny (a 65 x 128 table, a 3-layer model), and on a machine whose cores are busy (a run
-    training beside the page) two threads spend their time waiting for each other: an SVD measured 280 ms and
-    next-token probabilities 312 ms on two busy cores, 1-2 ms on one thread (bench/embeddings.py,
-    bench/inspection.py). torch's thread count is process-wide, so every caller goes through this one
+    training beside the page) two threads spend their time waiting for each other, many times slower than one
+    (docs/benchmarks.md, "Figures behind choices in the code"). torch's thread count is process-wide, so every caller goes through this one
     lock (Streamlit runs each session in a thread of its own): nested and concurrent callers restore it in order.
     """
     with _one_thread_lock:

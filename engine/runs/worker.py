@@ -1,36 +1,14 @@
-"""One training run from start to saved folder, in this process or in a process of its own.
+"""One training run in a process of its own: `python -m engine.runs.worker`, driven over JSON lines.
 
-`engine.train.job.run_job` is the whole life of a run: prepare, train, explain how it ended, save. The run manager
-(engine.runs.manager) calls it either in a background thread or, by default, in a child process started as
-`python -m engine.runs.worker`, which is this module.
+`engine.train.job.run_job` is the whole life of a run (prepare, train, explain how it ended, save). The run
+manager (engine.runs.manager) calls it in a background thread or, by default, in this child process: a run in a
+thread of the web server shares the server's interpreter lock, and every redraw of the live page took time from
+training (docs/training-notes.md); in a process of its own it trains at the command line's speed.
 
-Why a child process: a run in a thread of the course's web server shares one Python interpreter (and its GIL)
-with the server. Every second the lesson page reruns, the server renders, serialises and sends the chart, and
-while it holds the GIL the training thread cannot launch its next operation; on a 2-core machine that cost
-20-40% of training speed (docs/training-notes.md). In its own process the run has its own interpreter and
-trains at the command line's speed however busy the page is.
-
-The protocol is plain JSON lines over the child's stdin and stdout:
-
-    parent -> child   {"config": {...}, "text": "...", "tokenizer": {...} | null, "resume_from": str | null,
-                       "run_dir": str, "heartbeat_timeout": float}          (first line: the job)
-                      {"stop": "user" | "timeout"}                            (any time later)
-    child -> parent   {"event": "started", "params": int, "device_sentence": str, "config": {...}}
-                      {"event": "record", "record": {...}}                    (one per training step)
-                      {"event": "saved", "step": int}                         (a checkpoint written mid-run)
-                      {"event": "save_failed", "step": int, "message": str}   (one could not be; it trains on)
-                      {"event": "done", "status": str, "message": str, "summary": {...} | null}
-
-The job may also carry "checkpoint_every_s" (float; default engine.train.job.CHECKPOINT_EVERY_S), and for a fine-tune
-(engine.train.finetune) "finetune_from" (a run folder) and "original_text" (str); "started" then carries "finetune".
-A parent must ignore events it does not know, so new ones can be added without breaking it.
-
-If the parent goes away, the run stops as if the learner had pressed Stop (reason "orphan"), saves, and exits
-with code 0. The parent dying closes both pipes: stdin reaches end of file, and the next progress line cannot be
-written (a broken pipe); either one is the signal, and once the output is gone nothing more is written to it.
-Ctrl-C in the terminal that serves the course reaches this process too; it ignores it and stops the same way when
-the server's pipes close, so a run interrupted that way still leaves its checkpoint. SIGTERM (a shutdown, `kill`,
-a container stopping) stops the run too (reason "terminate"): it saves, reports and exits 0.
+The job is the first line on stdin and a stop request may follow; one JSON event per line comes back on stdout
+(started, a record per step, saved, done). If the parent goes away (stdin ends, or stdout breaks) or SIGTERM
+arrives, the run stops, saves and exits 0; Ctrl-C is ignored, since the parent's pipes closing says the same.
+The protocol line by line: docs/architecture.md, "The worker's protocol".
 """
 
 from __future__ import annotations
