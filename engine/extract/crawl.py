@@ -1,22 +1,11 @@
 """A synthetic "web crawl": thousands of pages built from the bundled texts, with the mess a real crawl has.
 
-Real pre-training data starts as crawled web pages (Common Crawl), and most of a crawl is not worth training
-on: navigation bars and cookie banners on every page, the same article at several URLs, copies with small
-edits, mirrors on other sites, error pages, keyword spam. The lessons on cleaning and de-duplication need that
-mess without the internet, so this module manufactures it, deterministically from a seed:
-
-- original:    a passage of Shakespeare (or of the Python code corpus) inside a site's page template
-- exact_dup:   the same page again at another URL (sometimes differing only in whitespace / Unicode forms)
-- near_dup:    a copy with small edits (a few words changed, a line dropped, an "Updated" line)
-- mirror:      the same passage on a different site, so with a different template around it
-- boilerplate: a page that is nearly all template (cookie banner, share buttons, related posts), one teaser
-- short:       an error or placeholder page ("Page not found.")
-- spam:        keyword-stuffed, highly repetitive pages
-
-Every page carries its `label` (hidden from the learner, used by tests and by the UI to score what the
-cleaning and dedup steps found) and, for copies, the `source_id` of the page it copies. About one page in
-eight also has Unicode variants (ligatures, no-break and full-width spaces) or messy whitespace, recorded in
-`flags`, so the normalisation steps have something to do.
+Real pre-training data starts as crawled web pages (Common Crawl), and most of a crawl is not worth training on.
+The lessons on cleaning and de-duplication need that mess without the internet, so this module manufactures it,
+deterministically from a seed: originals (a passage inside a site's page template), exact and near duplicates,
+mirrors, boilerplate, error pages and spam. Every page carries a hidden `label` (and, for a copy, the page it
+copies), which tests and the UI use to score what the cleaning and dedup steps found. The kinds of page, one by
+one: docs/architecture.md, "The generated crawl".
 
 >>> docs = make_crawl(200, seed=1)
 >>> len(docs), crawl_composition(docs)["original"]

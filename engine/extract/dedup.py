@@ -1,18 +1,13 @@
 """Duplicate removal: exact duplicates by hash, near duplicates by MinHash + LSH over shingles.
 
 A crawl holds the same page many times: byte-identical copies (found by hashing a normalised form of each
-document) and copies with small edits, which no hash catches. For those, each document becomes a set of
-*shingles* (overlapping word k-grams), and two documents are near duplicates when the Jaccard similarity of
-their shingle sets |A ∩ B| / |A ∪ B| is at least a threshold. Comparing every pair is quadratic, so:
-
-- MinHash (Broder 1997) squeezes each set into `num_perm` numbers whose agreement rate estimates Jaccard;
-- LSH banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, "Mining of Massive Datasets", ch. 3)
-  puts documents likely to be similar into the same bucket, so only those candidate pairs are compared.
-
-Both come from `datasketch`. Documents are visited in order; each one is compared with the documents kept so
-far and dropped if it duplicates one of them, so the first copy is the one kept. GPT-3 (Brown et al. 2020)
-and The Pile did fuzzy dedup this way; Lee et al. 2022 ("Deduplicating Training Data Makes Language Models
-Better") show why it matters.
+document) and copies with small edits, which no hash catches. For those, each document becomes a set of word
+k-gram *shingles*, and two are near duplicates when the Jaccard similarity of their sets reaches a threshold.
+MinHash (Broder 1997) estimates Jaccard from `num_perm` numbers per document and LSH banding (Indyk & Motwani
+1998; Leskovec, Rajaraman & Ullman, "Mining of Massive Datasets", ch. 3) compares only likely pairs, not every
+pair; both come from `datasketch`. Documents are compared in order with those kept so far, so the first copy is
+kept. GPT-3 (Brown et al. 2020) and The Pile did fuzzy dedup this way; Lee et al. 2022 ("Deduplicating Training
+Data Makes Language Models Better") show why it matters.
 
 >>> report = deduplicate(["To be, or not to be", "to  be, or NOT to be", "A horse! a horse!"])
 >>> report.kept, report.exact_removed
