@@ -5,10 +5,11 @@ that the GPU paths work. This runs them for real and appends the figures to docs
 
 1. bf16: the compute capability, the dtype engine.device picks (bf16 only at 8.0+), a bf16 autocast matmul.
 2. torch.compile: the `gpu` preset's model compiled (its compile time) and its step time against eager mode.
-3. Muon: a short run with engine.train.muon.Muon (batched Newton-Schulz in bf16), or the AdamW fallback where bf16 is not native.
+3. Muon: a short run with engine.train.muon.Muon (batched Newton-Schulz in bf16, or in float32 where bf16 is not
+   native).
 4. a budgeted run: the `gpu` preset for `--time-budget` seconds with compile on, as a learner's run would train
    (steps, tokens/s, validation loss, whether it kept to its budget).
-4b. no stalls (issue 16): the token array on the GPU, the vocabulary padded to a multiple of 64, and the same
+4b. no stalls: the token array on the GPU, the vocabulary padded to a multiple of 64, and the same
    steps with the loss read back every step against every 16 (what the host-device synchronisation cost).
 5. with two or more GPUs: "cuda:1" really trains on GPU 1, and a 2-process NCCL run under torchrun ends cleanly.
 
@@ -71,7 +72,7 @@ def _ms_per_step(model: torch.nn.Module, state, steps: int) -> float:
     """Mean milliseconds of a forward + backward of `model` on the run's batches (synchronised at both ends)."""
     cfg = state.config
     g = torch.Generator().manual_seed(0)
-    x, y = state.data.get_batch("train", cfg.batch_size, cfg.block_size, g, state.device.device)
+    x, y = state.data.get_batch("train", cfg.batch_size, cfg.model.block_size, g, state.device.device)
     sync = torch.cuda.synchronize if state.device.type == "cuda" else (lambda: None)
     sync()
     t0 = time.perf_counter()
@@ -99,7 +100,7 @@ def check_compile(config: TrainConfig, steps: int = 20) -> Rows:
 
 
 def check_muon(config: TrainConfig, steps: int = 60) -> Rows:
-    """A short Muon run: it must learn (loss falls, stays finite), or say it fell back to AdamW."""
+    """A short Muon run: it must learn (loss falls, stays finite); its notes say if it orthogonalised in float32."""
     state = prepare(replace(config, optimizer="muon", max_steps=steps, time_budget=None, compile=False,
                             eval_interval=steps, sample_interval=0), _text())
     t0 = time.perf_counter()

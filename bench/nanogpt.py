@@ -29,6 +29,7 @@ from typing import Any
 import paths
 from bench.report import append_section
 from engine.train.config import TrainConfig
+from engine.transform.model import GPTConfig
 from paths import DEFAULT_CORPUS
 
 TOKENS_PER_ITER = 12 * 64  # batch 12 x context 64
@@ -43,7 +44,7 @@ TARGET_RATIO = 1.2
 
 def readme_config(optimizer: str, steps: int) -> TrainConfig:
     """nanoGPT's README CPU configuration as a TrainConfig (its shakespeare_char settings for the rest)."""
-    return TrainConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
+    return TrainConfig(model=GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0), batch_size=12,
                        optimizer=optimizer, lr=1e-3, beta2=0.99, warmup_steps=100, max_steps=steps,
                        time_budget=None, eval_interval=250, eval_batches=20, final_eval_batches=20,
                        sample_interval=0)

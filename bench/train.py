@@ -1,11 +1,11 @@
 """Training benchmark: `python -m bench train` trains the `lesson` preset for a wall-clock budget on this
 machine and appends what it reached to docs/benchmarks.md.
 
-Target on the 2-core CPU this course is built on (issue 16): validation loss <= 1.58 within 60 s on
+Target on the 2-core CPU this course is built on: validation loss <= 1.58 within 60 s on
 character-level tiny Shakespeare (the 90/10 split, block_size >= 64, loss averaged over >= 50 validation batches),
 as the median of three runs (`--runs 3`, each in a process of its own, as a learner's run is). The budget covers
 the whole loop, final evaluation included; building the model, encoding the text and measuring which precision
-is faster for it (about two seconds) come before it. docs/training-notes.md records how the preset was tuned.
+is faster for it come before it. docs/training-notes.md records how the preset was tuned.
 Each run also times lesson 8's generation of 200 tokens with the model it trained (bench.generate).
 """
 
@@ -48,7 +48,7 @@ def run(time_budget: float = 60.0, write: bool = True) -> dict[str, Any]:
 
     outcome = train_loop(state, on_record=progress)
     s = outcome.summary
-    c = state.config
+    c, m = state.config, state.config.model
     generation = time_generation(state.model, state.tokenizer)
     result = {
         "val_loss": s["final_val_loss"],
@@ -68,14 +68,14 @@ def run(time_budget: float = 60.0, write: bool = True) -> dict[str, Any]:
         met = "yes" if s["final_val_loss"] is not None and s["final_val_loss"] <= TARGET_VAL_LOSS else "no"
         append_section(f"Training: lesson preset, {time_budget:g} s budget", [
             ("device", s["device"]),
-            ("model", f"{c.n_layer} layers, {c.n_head} heads, n_embd {c.n_embd}, block_size {c.block_size}, "
+            ("model", f"{m.n_layer} layers, {m.n_head} heads, n_embd {m.n_embd}, block_size {m.block_size}, "
                       f"{s['params']:,} parameters"),
             ("optimizer", f"{c.optimizer} (lr {c.lr:g}" + (f", muon_lr {c.muon_lr:g})" if c.optimizer == "muon" else ")")
              + f", batch {c.batch_size}"),
             ("steps", f"{s['steps']:,}"),
             ("tokens/s (wall clock, evaluation included)", f"{s['tokens_per_s']:,.0f}"),
             ("training loop wall clock", f"{s['elapsed_s']:.1f} s (+ {setup_s:.1f} s setup before it)"),
-            (f"final validation loss ({config.final_eval_batches} batches of {c.batch_size}x{c.block_size})",
+            (f"final validation loss ({config.final_eval_batches} batches of {c.batch_size}x{m.block_size})",
              f"{s['final_val_loss']:.4f}"),
             ("final training loss (estimate)", f"{s['final_train_loss']:.4f}"),
             (f"target val loss <= {TARGET_VAL_LOSS} met", met),
@@ -99,8 +99,9 @@ def run_many(runs: int, time_budget: float = 60.0) -> dict[str, Any]:
              f"{r['val_loss']:.4f}, {r['steps']}, {r['tokens_per_s']:,.0f}, {r['load_avg_before']:.2f}")
             for i, r in enumerate(results)]
     c = PRESETS["lesson"]
+    m = c.model
     rows += [("device", results[0]["device"]),
-             ("model", f"{c.n_layer} layers, {c.n_head} heads, n_embd {c.n_embd}, block_size {c.block_size}, "
+             ("model", f"{m.n_layer} layers, {m.n_head} heads, n_embd {m.n_embd}, block_size {m.block_size}, "
                        f"{results[0]['params']:,} parameters, batch {c.batch_size}"),
              (f"median final validation loss ({MIN_VAL_BATCHES} batches)", f"{median:.4f}"),
              (f"target median <= {TARGET_VAL_LOSS} met", "yes" if median <= TARGET_VAL_LOSS else "no"),

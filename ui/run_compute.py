@@ -32,7 +32,7 @@ def vocab_from_params(config: TrainConfig, params: int) -> int | None:
     """The vocabulary size that gives a model of this shape `params` parameters (position embeddings left out, as
     `GPT.num_params` counts them), or None if no whole vocabulary does.
 
-    >>> tiny = TrainConfig(n_layer=2, n_head=2, n_embd=32, block_size=16)
+    >>> tiny = TrainConfig(model=GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16))
     >>> vocab_from_params(tiny, 26816)
     65
     >>> vocab_from_params(tiny, 26817) is None

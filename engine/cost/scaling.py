@@ -56,8 +56,7 @@ LADDER_STEPS = 800  # every rung: 800 steps x 24 sequences x 64 tokens = 1.2M to
 # precise enough to fit (the same seed gives the same losses; the fit's residuals are ~0.02). One thread, as `tiny`: on a quiet machine two threads were ~1.6x faster per step, but
 # with another process on the cores (the web server, a browser, a second learner) the second thread waits for the
 # first at every operation, and a 10 s rung took 67 s; one thread only ever slows down by the share it loses.
-LADDER_BASE = replace(
-    PRESETS["tiny"],
+LADDER_BASE = PRESETS["tiny"].with_changes(
     block_size=64, batch_size=24,
     lr=3e-3, warmup_steps=40,
     max_steps=LADDER_STEPS, time_budget=None,
@@ -70,7 +69,7 @@ LADDER_BASE = replace(
 def make_ladder(shapes: Sequence[tuple[int, int, int]], base: TrainConfig) -> list[Rung]:
     """Rungs of the given shapes on one base config (same data, batch, context and steps); the last verifies.
 
-    >>> [(r.name, r.config.n_embd, r.is_verify) for r in make_ladder([(1, 1, 8), (1, 2, 16)], PRESETS["tiny"])]
+    >>> [(r.name, r.config.model.n_embd, r.is_verify) for r in make_ladder([(1, 1, 8), (1, 2, 16)], PRESETS["tiny"])]
     [('1 layer x 8 wide', 8, False), ('1 layer x 16 wide', 16, True)]
     """
     if base.max_steps is None or base.time_budget is not None:
@@ -79,7 +78,7 @@ def make_ladder(shapes: Sequence[tuple[int, int, int]], base: TrainConfig) -> li
     rungs = []
     for i, (n_layer, n_head, n_embd) in enumerate(shapes):
         name = f"{n_layer} layer{'s' if n_layer > 1 else ''} x {n_embd} wide"
-        rungs.append(Rung(name, replace(base, n_layer=n_layer, n_head=n_head, n_embd=n_embd),
+        rungs.append(Rung(name, base.with_changes(n_layer=n_layer, n_head=n_head, n_embd=n_embd),
                           is_verify=i == len(shapes) - 1))
     return rungs
 
@@ -97,7 +96,7 @@ def planned_tokens(config: TrainConfig) -> int:
     """
     if config.max_steps is None:
         raise ValueError("only a fixed-length run (max_steps) has a planned token count")
-    return config.max_steps * config.batch_size * config.block_size
+    return config.max_steps * config.batch_size * config.model.block_size
 
 
 def rung_flops(config: TrainConfig, vocab_size: int, tokens: float | None = None) -> float:

@@ -114,7 +114,7 @@ def load_checkpoint(
         print(tok.decode(model.generate(ids, 100)[0].tolist()))
     """
     ckpt = read_checkpoint(run_dir, map_location=device)
-    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model = GPT(GPTConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     model.to(device)
     model.eval()
@@ -234,7 +234,7 @@ def load_timeline_model(run_dir: Path | str, step: int, device: str | torch.devi
         held = [e["step"] for e in list_timeline(run_dir)]
         raise FileNotFoundError(f"{run_dir} has no timeline snapshot at step {step}; it holds steps {held}.")
     snap = torch.load(path, map_location=device, weights_only=True)
-    model = GPT(GPTConfig(**snap["model_config"]))
+    model = GPT(GPTConfig.from_dict(snap["model_config"]))
     model.load_state_dict(snap["model"])
     model.to(device)
     model.eval()

@@ -168,7 +168,7 @@ def load_quantized(path: Path | str) -> tuple[QuantizedState, Tokenizer]:
             for name, t in tensors.items() if name.endswith(".q")}
     floats = {name: t for name, t in tensors.items()
               if not name.endswith((".q", ".scale"))}
-    qs = QuantizedState(config=GPTConfig(**json.loads(meta["model_config"])), int8=int8, floats=floats,
+    qs = QuantizedState(config=GPTConfig.from_dict(json.loads(meta["model_config"])), int8=int8, floats=floats,
                         ties=json.loads(meta["ties"]))
     return qs, tokenizer_from_dict(json.loads(meta["tokenizer"]))
 

@@ -228,7 +228,7 @@ def validation_loss(model: GPT, data: TextDataset, config: TrainConfig | dict[st
     model.eval()
     total = 0.0
     for _ in range(n_batches):
-        x, y = data.get_batch("val", cfg.batch_size, cfg.block_size, g, device)
+        x, y = data.get_batch("val", cfg.batch_size, cfg.model.block_size, g, device)
         total += float(model(x, y)[1])
     model.train(was_training)
     return total / n_batches

@@ -219,7 +219,7 @@ def export_safetensors(run_dir: Path | str, out_path: Path | str, dtype: torch.d
 
     In float32 the round trip is exact: every weight comes back bit for bit."""
     ckpt = checkpoint.read_checkpoint(run_dir)
-    model = GPT(GPTConfig(**ckpt["model_config"]))
+    model = GPT(GPTConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])  # copies into the (tied) float32 parameters, whatever was stored
     model.to(dtype)
     metadata = {
@@ -246,7 +246,7 @@ def load_safetensors(path: Path | str, device: str | torch.device = "cpu") -> tu
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} holds no model config and tokenizer (not written by export_safetensors)")
-    model = GPT(GPTConfig(**json.loads(meta["model_config"])))
+    model = GPT(GPTConfig.from_dict(json.loads(meta["model_config"])))
     load_model(model, str(path), strict=True)
     model.to(device)
     model.eval()

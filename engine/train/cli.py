@@ -6,9 +6,10 @@ Prints progress, then one JSON line with the result; exits 1 when the run diverg
 stops the run the way the course's Stop button does (it finishes its step, saves, prints its result, exits 0); a
 second Ctrl-C aborts at once, keeping only what the run saved while training.
 
-The stages live in their own modules: engine.train.config (TrainConfig, PRESETS), engine.train.prepare (model, data,
-optimizers), engine.train.schedule (learning rate, time-budget planner), engine.train.distributed (torchrun), engine.train.loop
-(the loop), engine.train.job (one run start to saved folder).
+The stages live in their own modules: engine.train.config (TrainConfig, PRESETS), engine.train.prepare (model,
+data, optimizers), engine.train.schedule (learning rate, time-budget planner), engine.train.distributed (torchrun),
+engine.train.loop (the loop), engine.train.job (one run start to saved folder). `--set KEY=VALUE` changes any
+setting of the flat config, the model's included.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import signal
 import threading
 import time
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,12 @@ def _parse_value(text: str) -> Any:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    config = replace(PRESETS[args.preset])
+    """The preset with --set KEY=VALUE (any setting of the flat config, the model's included) and the flags."""
+    config = PRESETS[args.preset]
     overrides: dict[str, Any] = {}
     for item in args.set or []:
         key, _, value = item.partition("=")
-        if key not in {f.name for f in fields(TrainConfig)}:
+        if key not in config.to_dict():
             raise SystemExit(f"--set: unknown setting {key!r}")
         overrides[key] = _parse_value(value)
     if args.time_budget is not None:
@@ -59,7 +60,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name in ("device", "seed", "dtype"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    return replace(config, **overrides)
+    return config.with_changes(**overrides)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

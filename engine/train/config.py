@@ -1,39 +1,36 @@
-"""What defines a training run: `TrainConfig` (a plain dataclass) and the named presets the course and the CLI use.
+"""What defines a training run: `TrainConfig` (a plain dataclass holding the model's `GPTConfig` and how to train it)
+and the named presets the course and the CLI use.
 
 Kept apart from the loop so the UI, the content validator's limits and the command line can read a preset
-without building a model. Where the settings come from: Karpathy's nanoGPT (shakespeare_char config) for the
-model and AdamW settings; docs/training-notes.md for how the `lesson` preset was tuned on 2 CPU cores.
+without building a model. A run folder stores the config flat (`to_dict`: the model's fields beside the training
+ones), as every run folder has since the first; `from_dict` reads that and the nested form, so old checkpoints and
+the reference model load as they were trained. Where the settings come from: Karpathy's nanoGPT (shakespeare_char
+config) for the model and AdamW settings; docs/training-notes.md for how the `lesson` preset was tuned on 2 CPU
+cores, and which options were measured and dropped.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from engine.transform.model import GPTConfig
+from engine.transform.model import DROPPED_OPTIONS, GPTConfig, refuse_dropped
+
+# Training options measured and dropped (docs/training-notes.md), each with the value that meant "off". The WSD
+# schedule's cooldown_frac and the warm-up's muon_momentum_start did nothing without these, so they are ignored.
+DROPPED_TRAINING_OPTIONS: dict[str, Any] = {"lr_schedule": "cosine", "muon_momentum_warmup": 0}
+MODEL_FIELDS = frozenset(f.name for f in fields(GPTConfig))
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run. Defaults are the `lesson` preset's (see PRESETS), except the recipe
-    options of issue 16 (model and Muon options, the schedule's shape), which default to off: a checkpoint saved
-    before they existed lacks them, and `from_dict` must rebuild the run it was."""
+    """Everything that defines a training run. Defaults are the `lesson` preset's (see PRESETS), except its options
+    (rotary embeddings, QK-norm, Muon's split Q/K/V, the cosine down to zero), which default to off: a checkpoint
+    saved before they existed lacks them, and `from_dict` must rebuild the run it was."""
 
-    # model shape (vocab_size comes from the tokenizer)
-    n_layer: int = 3
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 64  # context length in tokens
-    dropout: float = 0.0
-    bias: bool = False
-    # model options (engine.transform.model.GPTConfig; docs/training-notes.md says which the lesson preset uses and why)
-    mlp_act: str = "gelu"  # "gelu" or "relu2"
-    zero_init_proj: bool = False  # projections into the residual stream start at zero
-    qk_norm: bool = False  # RMS-normalised queries and keys
-    rope: bool = False  # rotary position embeddings (beside the learned ones)
-    logit_softcap: float = 0.0  # > 0: logits soft-capped at +-this
-    attn_scale: float = 0.0  # > 0: attention scores scaled by this instead of 1/sqrt(head size)
-    vocab_multiple: int | None = None  # embedding rows rounded up to a multiple of this; None = 64 on CUDA, else 1
+    # the model's shape: 3 layers x 4 heads x 128 wide, 64 tokens of context. Its vocab_size comes from the
+    # tokenizer when the model is built (model_config); vocab_multiple None pads the table to 64 rows on CUDA only.
+    model: GPTConfig = field(default_factory=lambda: GPTConfig(n_layer=3))
     # optimisation
     batch_size: int = 32  # sequences per step (per process under torchrun)
     optimizer: str = "muon"  # "adamw": AdamW for everything; "muon": Muon for hidden matrices, AdamW for the rest
@@ -45,13 +42,10 @@ class TrainConfig:
     grad_clip: float = 1.0  # clip the global gradient norm to this (0 = off)
     warmup_steps: int = 20
     min_lr_frac: float = 0.1  # the cosine ends at this fraction of the peak learning rate
-    lr_schedule: str = "cosine"  # "cosine": warm-up, cosine decay; "wsd": warm-up, stable, linear cool-down
-    cooldown_frac: float = 0.4  # "wsd": the last this fraction of the run decays linearly to min_lr_frac
     # Muon's options (engine.train.muon)
     muon_split_qkv: bool = False  # orthogonalise the fused Q, K, V weight as three matrices
-    muon_momentum_warmup: int = 0  # steps over which Muon's momentum rises from muon_momentum_start to 0.95
-    muon_momentum_start: float = 0.85
-    muon_ns_dtype: str = "bfloat16"  # Newton-Schulz precision, "bfloat16" or "float32" (bf16 measured faster on CPU too)
+    muon_ns_dtype: str = "bfloat16"  # Newton-Schulz precision, "bfloat16" or "float32" (prepare switches to float32
+    # on a device without native bf16)
     muon_batched: bool = True  # orthogonalise same-shape matrices together
     # how long
     max_steps: int | None = None
@@ -74,29 +68,57 @@ class TrainConfig:
     readback_every: int | None = None  # read loss and gradient norm back every k steps; None: 1 on a CPU, 16 on CUDA
 
     def model_config(self, vocab_size: int, device_type: str = "cpu") -> GPTConfig:
-        """The model's shape. `device_type`: where it will train (a padded table only on CUDA, see vocab_multiple)."""
-        multiple = self.vocab_multiple if self.vocab_multiple is not None else (64 if device_type == "cuda" else 1)
-        return GPTConfig(block_size=self.block_size, vocab_size=vocab_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout, bias=self.bias,
-                         mlp_act=self.mlp_act, zero_init_proj=self.zero_init_proj, qk_norm=self.qk_norm,
-                         rope=self.rope, logit_softcap=self.logit_softcap, attn_scale=self.attn_scale,
-                         vocab_multiple=multiple)
+        """The model to build: `model` with the tokenizer's `vocab_size`, its table padded to a multiple of 64 rows
+        on CUDA unless `model.vocab_multiple` says otherwise. `device_type`: where it will train."""
+        multiple = self.model.vocab_multiple
+        if multiple is None:
+            multiple = 64 if device_type == "cuda" else 1
+        return replace(self.model, vocab_size=vocab_size, vocab_multiple=multiple)
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        """This config with some settings changed, each named as in the flat form (a model field or a training one).
+
+        >>> c = PRESETS["tiny"].with_changes(n_layer=3, lr=1e-3)
+        >>> c.model.n_layer, c.model.n_embd, c.lr
+        (3, 32, 0.001)
+        """
+        model = {k: v for k, v in changes.items() if k in MODEL_FIELDS}
+        train = {k: v for k, v in changes.items() if k not in MODEL_FIELDS}
+        return replace(self, model=replace(self.model, **model), **train)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The flat form a run folder stores: the model's fields (vocab_size left out: the tokenizer's) first, then
+        the training settings."""
+        model = {k: v for k, v in asdict(self.model).items() if k != "vocab_size"}
+        return {**model, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, ignoring keys this version does not know (old checkpoints stay loadable)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """From a saved config: the flat form (`to_dict`, every run folder's) or the model's fields under "model".
+
+        Keys this version does not know are ignored, so old checkpoints stay loadable; a run that turned on an
+        option since dropped is refused with a ValueError that says which (ignoring it would rebuild another run).
+
+        >>> old = {"n_layer": 2, "n_embd": 64, "lr": 1e-3, "mlp_act": "gelu", "lr_schedule": "cosine"}
+        >>> c = TrainConfig.from_dict(old)
+        >>> c.model.n_layer, c.model.n_embd, c.model.n_head, c.lr
+        (2, 64, 4, 0.001)
+        >>> TrainConfig.from_dict(c.to_dict()) == c == TrainConfig.from_dict(asdict(c))
+        True
+        """
+        nested = data.get("model")
+        flat = {**data, **(asdict(nested) if isinstance(nested, GPTConfig) else nested or {})}
+        refuse_dropped(flat, {**DROPPED_OPTIONS, **DROPPED_TRAINING_OPTIONS})
+        model = GPTConfig.from_dict({**asdict(cls().model), **{k: v for k, v in flat.items() if k in MODEL_FIELDS}})
+        train = {f.name for f in fields(cls)} - {"model"}
+        return cls(model=model, **{k: v for k, v in flat.items() if k in train})
 
 
 PRESETS: dict[str, TrainConfig] = {
     # For tests: a toy model that learns something in a few dozen steps, well under a second on a CPU.
     "tiny": TrainConfig(
-        n_layer=2, n_head=2, n_embd=32,  # ~27k parameters
-        block_size=16,
+        model=GPTConfig(n_layer=2, n_head=2, n_embd=32,  # ~27k parameters
+                        block_size=16),  # a short context: toy batches
         batch_size=8,
         optimizer="adamw",  # the simplest, most familiar optimizer for unit tests
         lr=1e-2,  # a toy model tolerates (and needs, in 60 steps) a large learning rate
@@ -108,14 +130,20 @@ PRESETS: dict[str, TrainConfig] = {
         threads=1,  # a second thread costs more than it saves on toy matrices (and stalls on a busy machine)
     ),
     # The default the course's UI uses: 3 layers x 4 heads x 128 wide (0.6M parameters), batch 32 x 64 tokens,
-    # Muon + AdamW, 60 s; rotary position embeddings, QK-norm, Muon orthogonalising Q, K and V apart, and the cosine
-    # down to zero (issue 16: each measured side by side, the other candidates dropped; docs/training-notes.md).
-    "lesson": TrainConfig(rope=True, qk_norm=True, muon_split_qkv=True, min_lr_frac=0.0),
-    # For a CUDA GPU: nanoGPT's shakespeare_char model (10.7M parameters), reaches ~1.47 validation loss.
+    # Muon + AdamW, 60 s. Each option below was measured side by side with the others that were dropped
+    # (docs/training-notes.md).
+    "lesson": TrainConfig(
+        model=GPTConfig(n_layer=3,
+                        rope=True,  # rotary position embeddings: attention gets relative positions from step one
+                        qk_norm=True),  # queries and keys RMS-normalised: attention scores stay bounded
+        muon_split_qkv=True,  # Muon orthogonalises Q, K and V apart, as if they were three matrices
+        min_lr_frac=0.0,  # the cosine decays to zero rather than a tenth of the peak
+    ),
+    # For a CUDA GPU: nanoGPT's shakespeare_char model (10.7M parameters; what it reaches: docs/training-notes.md).
     "gpu": TrainConfig(
-        n_layer=6, n_head=6, n_embd=384,  # deeper and wider: a GPU does this in minutes
-        block_size=256,  # a longer context: the GPU has the memory and the speed
-        dropout=0.2,  # big model, small corpus: it would overfit without dropout
+        model=GPTConfig(n_layer=6, n_head=6, n_embd=384,  # deeper and wider: a GPU does this in minutes
+                        block_size=256,  # a longer context: the GPU has the memory and the speed
+                        dropout=0.2),  # big model, small corpus: it would overfit without dropout
         batch_size=64,
         optimizer="adamw",
         lr=1e-3,  # larger models want smaller steps

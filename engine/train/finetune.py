@@ -1,31 +1,24 @@
 """Fine-tuning: a trained model goes on learning from a second corpus, and the text is fitted to its tokenizer.
 
 A fine-tuning run starts from another run's checkpoint (the learner's, or the reference model in data/reference/):
-its weights and its tokenizer, but new text, a fresh optimizer, a fresh warm-up + cosine (usually to a lower peak,
-`finetune_config`) and its own step count from 0. Resume is different: it continues the same run (optimizer
-moments, step count, batch sampler). Both go through the run manager's queue and a worker process:
+its weights, tokenizer and model shape, but new text, a fresh optimizer, a fresh warm-up + cosine to a lower peak
+(`finetune_config`) and its own step count from 0. Resume, by contrast, continues the same run. Both go through
+the run manager's queue and a worker process:
 
     manager.submit(finetune_config(PRESETS["lesson"]), code_text, finetune_from=run_dir,
                    original_text=shakespeare_text, label="fine-tune on code")
 
-`engine.train.prepare` builds the model from the checkpoint; `engine.train.loop` evaluates the new corpus's validation split
-(`val_loss`) and, when `original_text` is given, the old corpus's (`val_loss_original`) at every evaluation, so
-the page can draw both curves: the new text's loss falls while the old text's rises (forgetting) or holds.
-
-The tokenizer problem. A checkpoint's tokenizer is fixed: its embedding table has one row per token, so a
-character tokenizer of Shakespeare (65 characters) has no id for `_`, `(`, `=`, `{` or the digits that code is
-full of (about 9% of the bundled Python). `fit_text` replaces every character the vocabulary lacks with one
-replacement character it has ("?" when it can, else a space), and counts what it replaced, character by
-character, so the page can say so. Replacing, rather than dropping, keeps the text's shape: `f(x)` becomes
-`f?x?`, not `fx`, and the model's samples show the "?" where it has no way to write the real symbol. Growing the
-table instead would change the model's shape (new rows with untrained weights); a byte-level BPE tokenizer covers
-every text already, so with one nothing is replaced.
+The loop (engine.train.evaluate) measures the new corpus's validation loss and, with `original_text`, the old
+one's (`val_loss_original`), so the page can show the old text's loss rise (forgetting) as the new one's falls.
+A checkpoint's tokenizer is fixed (one embedding row per token), so `fit_text` replaces each character it lacks
+with one it has ("?" when it can, else a space) and counts them: replacing keeps the text's shape where dropping
+would not (`f(x)` becomes `f?x?`, not `fx`), and a byte-level BPE tokenizer needs no replacement at all.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.train.config import TrainConfig
@@ -120,10 +113,9 @@ def finetune_config(config: TrainConfig, lr_scale: float = FINETUNE_LR_SCALE, **
     """`config` with its peak learning rates scaled by `lr_scale` (and any `changes`), for a fine-tune.
 
     A trained model sits in a good valley already, and fine-tunes usually use a peak a few times lower than
-    pre-training's. Measured on the reference model, 150 steps of the lesson preset on the bundled Python (the
-    old text's loss on Shakespeare starts at 1.63, the new text's at 5.10): at the full rate the code loss fell to
-    1.69 and Shakespeare's rose to 2.78; at 0.3 of it, 1.71 and 2.50; at 0.1, 1.85 and 2.14. So 0.3 learns the
-    new text almost as fast and forgets less of the old; a lower rate forgets less still and learns slower.
+    pre-training's. 0.3 of it learns the new text almost as fast as the full rate and forgets less of the old; a
+    lower rate forgets less still and learns slower (measured on the reference model: docs/training-notes.md).
+    `changes` are named as in the flat config (TrainConfig.with_changes).
 
     >>> c = finetune_config(TrainConfig(lr=3e-3, muon_lr=0.04), max_steps=100)
     >>> round(c.lr, 6), round(c.muon_lr, 4), c.max_steps
@@ -131,7 +123,7 @@ def finetune_config(config: TrainConfig, lr_scale: float = FINETUNE_LR_SCALE, **
     """
     if not lr_scale > 0:
         raise ValueError(f"lr_scale must be positive, not {lr_scale}")
-    return replace(config, lr=config.lr * lr_scale, muon_lr=config.muon_lr * lr_scale, **changes)
+    return config.with_changes(lr=config.lr * lr_scale, muon_lr=config.muon_lr * lr_scale, **changes)
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,12 @@ from torch import nn
 from engine.load import checkpoint
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.distributed import agree_mean, agree_min, agree_step
-from engine.train.muon import Muon
 from engine.train.prepare import TrainState
 from engine.train.schedule import (
     BudgetPlanner,
     EarlyStopping,
     eval_every,
     lr_factor,
-    muon_momentum,
     resumed_factor,
 )
 from engine.transform.data import TextDataset
@@ -100,7 +98,7 @@ def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float
     for _ in range(n_batches):
         t = time.perf_counter()
         source = state.data if data is None else data
-        x, y = source.get_batch(split, cfg.batch_size, cfg.block_size, g, state.device.device)
+        x, y = source.get_batch(split, cfg.batch_size, cfg.model.block_size, g, state.device.device)
         with state.device.autocast():
             _, loss = model(x, y)
         total += loss.float()
@@ -249,19 +247,17 @@ def train_loop(
     status, message = "finished", ""
     while planner.total_steps is None or state.step < planner.total_steps:
         factor = lr_factor(state.step, cfg, planner.total_steps, sched_start, start_factor)
-        momentum = muon_momentum(state.step, cfg)
         for opt in state.optimizers:
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * factor
-                if isinstance(opt, Muon):
-                    group["momentum"] = momentum
 
         x, y = batch if batch is not None else state.data.get_batch(
-            "train", cfg.batch_size, cfg.block_size, state.generator, state.device.device)  # (B, T) each
+            "train", cfg.batch_size, cfg.model.block_size, state.generator, state.device.device)  # (B, T) each
         with state.device.autocast():
             _, loss = model(x, y)
         if prefetch:  # the next batch, drawn while the GPU still works: its indexing overlaps the backward
-            batch = state.data.get_batch("train", cfg.batch_size, cfg.block_size, state.generator, state.device.device)
+            batch = state.data.get_batch("train", cfg.batch_size, cfg.model.block_size, state.generator,
+                                         state.device.device)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
         for opt in state.optimizers:

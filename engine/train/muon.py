@@ -11,11 +11,8 @@ each measured for the 60-second lesson run (docs/training-notes.md):
   matmuls instead of one small matmul chain per matrix (small matrices on a CPU are mostly call overhead);
 - **split matrices**: a fused query-key-value weight (3C, C) can be orthogonalised as three (C, C) matrices,
   as if Q, K and V were separate (modded-nanogpt does so), and is scaled as such;
-- **the precision of the iterations**: bf16 (torch's choice, fast on GPUs) or float32, which small matrices on a
-  CPU may do faster than bf16.
-
-Momentum warm-up (0.85 -> 0.95 over the first steps, modded-nanogpt) needs nothing here: the loop sets each group's
-"momentum" every step, as it sets "lr" (engine.train.schedule.muon_momentum).
+- **the precision of the iterations**: bf16 (torch's choice, fast on GPUs) or float32, for a device without
+  native bf16 arithmetic (engine.train.prepare chooses).
 """
 
 from __future__ import annotations

@@ -2,20 +2,13 @@
 
     state = prepare(PRESETS["tiny"], text)      # everything the loop (engine.train.loop) needs, in one TrainState
 
-Sources: AdamW (Loshchilov & Hutter 2019) with nanoGPT's weight-decay groups; Muon (momentum + Newton-Schulz
-orthogonalised updates for the hidden weight matrices; Keller Jordan 2024, kellerjordan.github.io/posts/muon,
-engine.train.muon: torch.optim.Muon's maths, batched), with embeddings, norms and the head on AdamW as in modded-nanogpt.
-
-What can go wrong on someone else's hardware is decided here, once, and told to the learner in `state.notes`
-(also appended to the device sentence): a GPU without native bf16 runs Muon's orthogonalisation in float32
-instead of bf16; torch.compile is skipped for short runs and, because it compiles lazily at the first
-forward, is tried on one batch here, so a compiler that fails falls back to eager mode instead of failing the
-run. Under torchrun every such decision is agreed between ranks (engine.train.distributed.agree_min).
-
-On a CPU with native bf16 and `dtype="auto"`, the precision is measured on this run's own model and batch shape
-(engine.device.faster_precision): bf16 autocast wins on wide matrices and big batches, float32 on small ones
-(nanoGPT's 4 x 128 model at batch 12 trains ~1.3x faster in float32), so no fixed probe can choose for every run.
-On CUDA the whole token array is moved to the GPU when it fits, so a batch is cut there with no copy per step.
+Sources: AdamW (Loshchilov & Hutter 2019) with nanoGPT's weight-decay groups; Muon for the hidden weight matrices
+(Keller Jordan 2024; engine.train.muon) with embeddings, norms and the head on AdamW, as in modded-nanogpt.
+What can go wrong on someone else's hardware is decided here, once, and told to the learner in `state.notes`:
+Muon orthogonalises in float32 where bf16 is not native; torch.compile is skipped for short runs and tried on one
+batch here, so a compiler that fails means eager mode, not a failed run; on a CPU with native bf16 the precision
+is measured on the run's own model and batch shape (engine.device.faster_precision). Under torchrun each such
+decision is agreed between ranks. On CUDA the token array moves to the GPU, so batches are cut there.
 """
 
 from __future__ import annotations
@@ -43,8 +36,8 @@ from engine.transform.tokenization import CharTokenizer, Tokenizer, tokenizer_fr
 # runs started at once in one process still get the weights their seed promises.
 _init_lock = threading.Lock()
 
-# Below this budget a run does not compile: compiling takes 30-60 s on a GPU, and the kernels it fuses save a
-# small model perhaps a third of its step time, so it pays back only in runs of a few minutes.
+# Below this budget a run does not compile: compiling takes most of a minute on a GPU, and the kernels it fuses
+# save a small model only part of its step time, so it pays back only in runs of a few minutes.
 COMPILE_MIN_BUDGET_S = 120.0
 
 
@@ -77,7 +70,7 @@ class TrainState:
 
     @property
     def tokens_per_step(self) -> int:
-        return self.config.batch_size * self.config.block_size * self.dist.world_size
+        return self.config.batch_size * self.config.model.block_size * self.dist.world_size
 
 
 def build_optimizers(model: GPT, config: TrainConfig, device: DeviceInfo) -> list[torch.optim.Optimizer]:
@@ -150,12 +143,12 @@ def prepare(
     ckpt = checkpoint.read_checkpoint(source) if source is not None else None
     if ckpt is not None:
         tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
-        saved = TrainConfig.from_dict(ckpt["train_config"])
-        # the model's shape, its options included (a checkpoint from before them has them off, as it was trained)
-        shape = ("n_layer", "n_head", "n_embd", "block_size", "bias", "mlp_act", "zero_init_proj", "qk_norm", "rope",
-                 "logit_softcap", "attn_scale")
-        shape += ("optimizer",) if resume_from is not None else ()  # a fine-tune starts a fresh optimizer
-        config = replace(config, **{k: getattr(saved, k) for k in shape})
+        saved = TrainConfig.from_dict(ckpt["train_config"])  # refuses a run that used a dropped option
+        # the checkpoint's model, its options included (one from before them has them off, as it was trained); this
+        # run's dropout, and its table padding unless the checkpoint says (below)
+        model = replace(saved.model, dropout=config.model.dropout, vocab_multiple=config.model.vocab_multiple)
+        kept = {"optimizer": saved.optimizer} if resume_from is not None else {}  # a fine-tune starts a fresh one
+        config = replace(config, model=model, **kept)
     if config.optimizer == "muon" and config.muon_ns_dtype == "bfloat16" and not device.native_bf16:
         # bf16 is unsupported or emulated (slow) here: Muon's Newton-Schulz iterations run in float32 instead
         config = replace(config, muon_ns_dtype="float32")
@@ -174,17 +167,17 @@ def prepare(
             notes.append(fitted.sentence())
     if original_text is not None:
         original_data = TextDataset(fit_text(original_text, tokenizer).text, tokenizer)
-        original_data.check_block_size(config.block_size)
+        original_data.check_block_size(config.model.block_size)
     data = TextDataset(text, tokenizer)
-    data.check_block_size(config.block_size)
+    data.check_block_size(config.model.block_size)
 
-    if ckpt is not None and "vocab_multiple" in ckpt.get("model_config", {}):
-        config = replace(config, vocab_multiple=ckpt["model_config"]["vocab_multiple"])  # its table's rows
-    # resolved here, so the run's config says what its model has (the GPU's padded table, or none)
-    config = replace(config, vocab_multiple=config.model_config(tokenizer.vocab_size, device.type).vocab_multiple)
+    if ckpt is not None and "vocab_multiple" in ckpt.get("model_config", {}):  # its table's rows
+        config = replace(config, model=replace(config.model, vocab_multiple=ckpt["model_config"]["vocab_multiple"]))
+    # resolved here, so the run's config says what its model has (the vocabulary, the GPU's padded table or none)
+    config = replace(config, model=config.model_config(tokenizer.vocab_size, device.type))
     with _init_lock:
         torch.manual_seed(config.seed)  # every rank builds the same initial weights
-        model = GPT(config.model_config(tokenizer.vocab_size, device.type))
+        model = GPT(config.model)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
     model.to(device.device)
@@ -247,9 +240,10 @@ def _cpu_precision(model: GPT, data: TextDataset, config: TrainConfig) -> str:
     and backward each, interleaved; engine.device.faster_precision). The gradients of the tries are discarded and
     the batch has its own generator, so the run's weights and batches are those its seed promises."""
     g = torch.Generator().manual_seed(config.seed + 30_000)
-    x, y = data.get_batch("train", config.batch_size, config.block_size, g, "cpu")  # (B, T) each
-    key = (config.n_layer, config.n_head, config.n_embd, config.block_size, config.batch_size, model.config.vocab_size,
-           config.mlp_act, config.qk_norm, config.rope, torch.get_num_threads())
+    x, y = data.get_batch("train", config.batch_size, config.model.block_size, g, "cpu")  # (B, T) each
+    m = model.config
+    key = (m.n_layer, m.n_head, m.n_embd, m.block_size, config.batch_size, m.vocab_size, m.qk_norm, m.rope,
+           torch.get_num_threads())
 
     def step(bf16: bool) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -289,8 +283,8 @@ def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device
 
     torch.compile is lazy: it returns at once and compiles (and fails: no C compiler, no Triton, an unsupported
     GPU) at the first call. Trying it on one batch here (a training step, then an evaluation forward, each its
-    own graph) lets a failure fall back to the eager model, which always works. The gradients of the try are discarded, and its batch comes from its own generator, so the
-    run's batches are the ones its seed promises. Under torchrun the ranks agree: compiled only if every rank
+    own graph) lets a failure fall back to the eager model, which always works. The gradients of the try are
+    discarded, and its batch comes from its own generator, so the run's batches are the ones its seed promises. Under torchrun the ranks agree: compiled only if every rank
     compiled. The try runs on the plain compiled module (DDP wraps it afterwards), so the compiled graph is not
     split at DDP's gradient buckets; for models of this size that overlap matters little.
 
@@ -301,8 +295,8 @@ def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device
     compiled: nn.Module = model
     try:
         compiled = torch.compile(model)
-        x, y = data.get_batch("train", config.batch_size, config.block_size,
-                              torch.Generator().manual_seed(config.seed + 20_000), device.device)
+        x, y = data.get_batch("train", config.batch_size, config.model.block_size,
+                              torch.Generator().manual_seed(config.seed + 20_000), device.device)  # (B, T) each
         with device.autocast():
             _, loss = compiled(x, y)
         loss.backward()

@@ -1,12 +1,10 @@
-"""The learning-rate schedule (warm-up, then cosine decay) and the planner that fits it to a time budget.
+"""When a run goes how fast and when it ends: the learning-rate schedule, the planner that fits it to a time budget,
+how often to evaluate, and early stopping.
 
-Warm-up then cosine decay: Loshchilov & Hutter 2017 (SGDR), as in GPT-3 and nanoGPT. Or (`lr_schedule="wsd"`)
-warm-up, stable, decay: the peak rate held, then a straight line down over the last `cooldown_frac` of the run
-(Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations"; the
-modded-nanogpt speedrun and nanochat use it). A run with a wall-clock
+Warm-up then cosine decay: Loshchilov & Hutter 2017 (SGDR), as in GPT-3 and nanoGPT. A run with a wall-clock
 budget does not know how many steps it will get, so `BudgetPlanner` measures the speed of the first steps and
 sizes the schedule so the decay reaches its floor just as time runs out, re-planning as it goes (a machine that
-gets busier mid-run would otherwise be cut off at full learning rate).
+gets busier mid-run would otherwise be cut off at full learning rate). Early stopping: Prechelt 1998.
 """
 
 from __future__ import annotations
@@ -38,46 +36,22 @@ def lr_factor(step: int, config: TrainConfig, total_steps: int | None, start_ste
         if total_steps is None:
             return start_factor
         progress = min(1.0, s / max(1, total_steps - start_step))
-        return config.min_lr_frac + (start_factor - config.min_lr_frac) * _decay(progress, config)
+        return config.min_lr_frac + (start_factor - config.min_lr_frac) * _cosine(progress)
     if s < config.warmup_steps:
         return (s + 1) / config.warmup_steps
     if total_steps is None:
         return 1.0
     progress = min(1.0, (s - config.warmup_steps) / max(1, total_steps - start_step - config.warmup_steps))
-    return config.min_lr_frac + (1.0 - config.min_lr_frac) * _decay(progress, config)
+    return config.min_lr_frac + (1.0 - config.min_lr_frac) * _cosine(progress)
 
 
-def _decay(progress: float, config: TrainConfig) -> float:
-    """From 1 (progress 0, just after warm-up) to 0 (the end): a half cosine, or flat then a straight line (wsd).
+def _cosine(progress: float) -> float:
+    """A half cosine from 1 (progress 0, just after warm-up) to 0 (the end).
 
-    >>> c = TrainConfig(lr_schedule="wsd", cooldown_frac=0.4)
-    >>> [round(_decay(p, c), 2) for p in (0.0, 0.6, 0.8, 1.0)]
-    [1.0, 1.0, 0.5, 0.0]
+    >>> [round(_cosine(p), 2) for p in (0.0, 0.5, 1.0)]
+    [1.0, 0.5, 0.0]
     """
-    if config.lr_schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    if config.lr_schedule == "wsd":
-        cool = max(1e-9, config.cooldown_frac)
-        return min(1.0, (1.0 - progress) / cool)
-    raise ValueError(f"lr_schedule must be 'cosine' or 'wsd', not {config.lr_schedule!r}")
-
-
-MUON_MOMENTUM = 0.95
-
-
-def muon_momentum(step: int, config: TrainConfig) -> float:
-    """Muon's momentum for the update that produces step `step + 1`: 0.95, or with `muon_momentum_warmup` a
-    straight rise from `muon_momentum_start` to 0.95 over that many steps (modded-nanogpt: early gradients
-    change direction fast, and a long memory of them slows the first steps down).
-
-    >>> c = TrainConfig(muon_momentum_warmup=100, muon_momentum_start=0.85)
-    >>> [round(muon_momentum(s, c), 3) for s in (0, 50, 100, 500)], muon_momentum(0, TrainConfig())
-    ([0.85, 0.9, 0.95, 0.95], 0.95)
-    """
-    if config.muon_momentum_warmup <= 0:
-        return MUON_MOMENTUM
-    frac = min(1.0, step / config.muon_momentum_warmup)
-    return config.muon_momentum_start + frac * (MUON_MOMENTUM - config.muon_momentum_start)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def resumed_factor(last_lr: float | None, config: TrainConfig) -> float | None:

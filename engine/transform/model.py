@@ -2,22 +2,12 @@
 
 Follows Andrej Karpathy's nanoGPT `model.py` (github.com/karpathy/nanoGPT), keeping its order and names
 (`n_layer`, `n_head`, `n_embd`, `block_size`) so the code learners meet here is the code they meet elsewhere.
-Classes are built bottom-up: LayerNorm, CausalSelfAttention, MLP, Block, GPTConfig, GPT.
-
-Sources:
-- the transformer: Vaswani et al. 2017, "Attention Is All You Need";
-- decoder-only language model with learned positions, pre-norm blocks and tied input/output embeddings:
-  Radford et al. 2019 (GPT-2), Press & Wolf 2017 ("Using the Output Embedding to Improve Language Models");
-- fused attention kernel: `F.scaled_dot_product_attention` (FlashAttention, Dao et al. 2022, where the device has it);
-- the key-value cache for generation (`KVCache`, `GPT.forward_cached`): keep each layer's keys and values of the
-  positions already seen, so a new token costs one position's work (Pope et al. 2022, "Efficiently Scaling
-  Transformer Inference"). Training never uses it: `forward` is unchanged.
-- options, each off by default and each measured for the 60-second lesson run (docs/training-notes.md says which
-  were kept): ReLU² in the MLP (So et al. 2021, "Primer"), zero-initialised output projections and QK-norm
-  (Henry et al. 2020; as in Keller Jordan's modded-nanogpt speedrun and Karpathy's nanochat), rotary position
-  embeddings (Su et al. 2021, "RoFormer"), logit soft-capping (Gemma 2, 2024), a fixed attention scale other
-  than 1/sqrt(head size) (modded-nanogpt pairs one with QK-norm). None of them adds or removes a
-  parameter, so checkpoints, the parameter count and every view of the weights stay the same shape.
+Classes are built bottom-up: LayerNorm, CausalSelfAttention, MLP, Block, GPTConfig, GPT. Sources: the transformer
+(Vaswani et al. 2017); GPT-2's pre-norm blocks, learned positions and tied input/output embeddings (Radford et al.
+2019, Press & Wolf 2017); the fused attention kernel `F.scaled_dot_product_attention` (FlashAttention, Dao et al.
+2022). Two options the lesson preset turns on, neither adding a parameter: rotary position embeddings
+(engine.transform.rotary) and QK-norm (Henry et al. 2020). Generation reads through a key-value cache
+(engine.transform.kv_cache); training never uses it.
 
 Shapes in comments: B = batch size, T = sequence length, C = n_embd, nh = n_head, hs = head size = C // nh,
 V = vocab_size.
@@ -27,11 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+from engine.transform.kv_cache import KVCache, LayerCache, generation_window
+from engine.transform.rotary import apply_rotary, rotary_tables
 
 
 class LayerNorm(nn.Module):
@@ -47,34 +41,6 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
-
-
-def rotary_tables(block_size: int, head_size: int, base: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables (block_size, head_size) of each position's rotation angles (Su et al. 2021), laid out
-    for `apply_rotary`: cos twice, then -sin and sin (one table per half of a head vector).
-
-    Pair i of a query or key at position t is turned by t * base^(-2i / head_size): a query and a key then score
-    by how far apart they are, not where they are.
-    """
-    inv_freq = base ** (-torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)  # (hs/2,)
-    angles = torch.outer(torch.arange(block_size, dtype=torch.float32), inv_freq)  # (T, hs/2)
-    cos, sin = angles.cos(), angles.sin()  # (T, hs/2) each
-    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)  # (T, hs) each
-
-
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int = 0) -> torch.Tensor:
-    """Rotate each pair (x1[i], x2[i]) of the two halves of every (B, nh, T, hs) head vector by its position's
-    angle (positions start, start + 1, ...): x1 cos - x2 sin, x1 sin + x2 cos, as four whole-tensor operations.
-
-    >>> cos, sin = rotary_tables(4, 2)
-    >>> x = torch.tensor([[[[1.0, 0.0]] * 4]])  # (1, 1, 4, 2): the same vector at positions 0..3
-    >>> [round(v, 3) for v in apply_rotary(x, cos, sin)[0, 0, :, 1].tolist()]  # turned by 0, 1, 2, 3 radians
-    [0.0, 0.841, 0.909, 0.141]
-    """
-    T = x.size(-2)
-    c, s = cos[start : start + T].to(x.dtype), sin[start : start + T].to(x.dtype)  # (T, hs) each
-    swapped = x.roll(x.size(-1) // 2, dims=-1)  # (B, nh, T, hs): the halves swapped, (x2, x1)
-    return x * c + swapped * s  # (B, nh, T, hs)
 
 
 class CausalSelfAttention(nn.Module):
@@ -95,9 +61,6 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.qk_norm = config.qk_norm
         self.rope = config.rope
-        # how scores are scaled before the softmax: None = 1/sqrt(hs), which keeps them near unit size (Vaswani et
-        # al. 2017; the kernels' own default, so a model without the option computes exactly what it always did)
-        self.scale = config.attn_scale or None
         if config.rope and (config.n_embd // config.n_head) % 2:
             raise ValueError("rotary embeddings turn pairs of numbers: the head size n_embd // n_head must be even")
         if config.rope:  # each layer holds its own (small) tables, so a caller running one block needs nothing else
@@ -120,10 +83,10 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, T, C) -> (B, nh, T, hs)
         dtype = q.dtype
         if cache is None and not return_attention and q.device.type == "cpu" and dtype == torch.bfloat16:
-            # Measured on torch 2.13: the CPU flash-attention backward is ~3x slower in bf16 than in float32, so
-            # under bf16 autocast on a CPU attention runs in float32 (the matmuls around it stay bf16), and so do
-            # QK-norm and the rotation before it (bf16 elementwise work on a CPU is slower, and less exact). On
-            # GPUs bf16 attention is the fast path and is left alone.
+            # The CPU flash-attention backward is several times slower in bf16 than in float32
+            # (docs/training-notes.md), so under bf16 autocast on a CPU attention runs in float32 (the matmuls around
+            # it stay bf16), and so do QK-norm and the rotation before it (bf16 elementwise work on a CPU is slower,
+            # and less exact). On GPUs bf16 attention is the fast path and is left alone.
             q, k, v = q.float(), k.float(), v.float()
         if self.qk_norm:
             # every query and key scaled to the same length: attention scores cannot grow without bound
@@ -142,23 +105,21 @@ class CausalSelfAttention(nn.Module):
             # query i sits at position L + i and may look at keys 0 .. L + i (True = may attend)
             # (one new token may look at everything: no mask, the kernel's fastest path)
             mask = None if T == 1 else self.mask[:, :, L : L + T, : L + T]  # (1, 1, T, L + T)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)  # (B, nh, T, hs)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, nh, T, hs)
         elif return_attention:
             # The same computation written out, so the weights can be shown: scores, mask the future, softmax.
-            scale = self.scale or 1.0 / math.sqrt(hs)
-            scores = (q @ k.transpose(-2, -1)) * scale  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, hs) @ (B, nh, hs, T) -> (B, nh, T, T)
             scores = scores.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
             att = F.softmax(scores, dim=-1)  # (B, nh, T, T), each row sums to 1
             y = self.attn_dropout(att) @ v  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
         else:
             # One fused kernel: faster and lighter on memory than the explicit version above. CPU autocast lists
-            # this kernel as a bf16 one and would turn the float32 inputs made above back into bf16 (measured: the
-            # lesson step's forward and backward 72 ms instead of 52, the bf16 backward 12.7 ms a layer), so it is switched off around the call.
+            # this kernel as a bf16 one and would turn the float32 inputs made above back into bf16 (the slow
+            # backward again), so it is switched off around the call.
             upcast = q.dtype != dtype
             with torch.autocast("cpu", enabled=False) if upcast else contextlib.nullcontext():
                 y = F.scaled_dot_product_attention(
                     q, k, v, attn_mask=None, dropout_p=self.dropout if self.training else 0.0, is_causal=True,
-                    scale=self.scale,
                 ).to(dtype)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C)
 
@@ -166,22 +127,13 @@ class CausalSelfAttention(nn.Module):
         return y, att
 
 
-class ReLUSquared(nn.Module):
-    """max(0, x)²: cheaper than GELU and, in short runs, learns a little faster (So et al. 2021, "Primer")."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x).square()
-
-
 class MLP(nn.Module):
-    """Per-position feed-forward network: widen 4x, GELU (or ReLU²), project back. Where most parameters live."""
+    """Per-position feed-forward network: widen 4x, GELU, project back. Where most parameters live."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        if config.mlp_act not in ("gelu", "relu2"):
-            raise ValueError(f"mlp_act must be 'gelu' or 'relu2', not {config.mlp_act!r}")
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU() if config.mlp_act == "gelu" else ReLUSquared()  # the name kept: nanoGPT's
+        self.gelu = nn.GELU()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -215,60 +167,6 @@ class Block(nn.Module):
         return x, att
 
 
-class LayerCache:
-    """One layer's keys and values for the positions seen so far, grown as generation goes on."""
-
-    def __init__(self) -> None:
-        self.k: torch.Tensor | None = None  # (B, nh, L, hs)
-        self.v: torch.Tensor | None = None  # (B, nh, L, hs)
-
-    @property
-    def length(self) -> int:
-        return 0 if self.k is None else self.k.size(2)
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add the new positions' (B, nh, T, hs) keys and values; returns all of them, (B, nh, L + T, hs)."""
-        self.k = k if self.k is None else torch.cat((self.k, k), dim=2)
-        self.v = v if self.v is None else torch.cat((self.v, v), dim=2)
-        return self.k, self.v
-
-
-class KVCache:
-    """Every layer's `LayerCache`: what `GPT.forward_cached` reads and extends.
-
-    >>> cache = KVCache(n_layer=2)
-    >>> len(cache.layers), cache.length
-    (2, 0)
-    """
-
-    def __init__(self, n_layer: int):
-        self.layers = [LayerCache() for _ in range(n_layer)]
-
-    @property
-    def length(self) -> int:
-        """How many positions are cached (the position the next token will take)."""
-        return self.layers[0].length if self.layers else 0
-
-
-def generation_window(n: int, block_size: int) -> int:
-    """How many of the last `n` tokens the model reads when it writes the next one: all of them while they fit,
-    and once the text outgrows block_size, between 3/4 of a block and a whole block.
-
-    Why not always the last block_size: the learned position table ties every cached key and value to where its
-    token sat in the window, so sliding the window by one token would mean reading the whole window again for
-    every new token (64 positions' work instead of one). Instead the oldest quarter of the window drops out at
-    once, the cache is rebuilt over the rest, and the next block_size // 4 tokens each cost one position's work
-    again. A function of `n` alone, so the cached and uncached paths read exactly the same tokens.
-
-    >>> [generation_window(n, 8) for n in range(6, 15)]  # block 8: grows to 8, drops to 6, grows again
-    [6, 7, 8, 6, 7, 8, 6, 7, 8]
-    """
-    if n <= block_size:
-        return n
-    keep = block_size - block_size // 4  # what is left after the oldest quarter drops out
-    return keep + (n - block_size - 1) % (block_size - keep + 1)
-
-
 @dataclass
 class GPTConfig:
     """The model's shape. Defaults are CPU-sized: small enough to train in a minute on a laptop."""
@@ -280,14 +178,11 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0  # 0 for short runs: with little training there is little overfitting to prevent
     bias: bool = False  # False: a bit faster, no worse (nanoGPT)
-    # options (module docstring); the defaults are the plain nanoGPT model
-    mlp_act: str = "gelu"  # "gelu" or "relu2"
-    zero_init_proj: bool = False  # projections into the residual stream start at zero (each block starts as identity)
+    # options (module docstring); off by default, the plain nanoGPT model
     qk_norm: bool = False  # RMS-normalise queries and keys per head before attention
     rope: bool = False  # rotary position embeddings on queries and keys (the learned positions stay as well)
-    logit_softcap: float = 0.0  # > 0: logits = cap * tanh(logits / cap), so no logit grows past +-cap
-    attn_scale: float = 0.0  # > 0: attention scores scaled by this instead of 1/sqrt(head size)
-    vocab_multiple: int = 1  # the embedding table's rows rounded up to a multiple of this (64 on a GPU)
+    vocab_multiple: int | None = None  # the token table's rows rounded up to a multiple of this (None: not padded;
+    # the trainer picks 64 on a GPU, engine.train.config.TrainConfig.model_config)
 
     @property
     def padded_vocab_size(self) -> int:
@@ -296,8 +191,33 @@ class GPTConfig:
         >>> GPTConfig(vocab_size=65).padded_vocab_size, GPTConfig(vocab_size=65, vocab_multiple=64).padded_vocab_size
         (65, 128)
         """
-        m = max(1, self.vocab_multiple)
+        m = max(1, self.vocab_multiple or 1)
         return -(-self.vocab_size // m) * m
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
+        """From a saved model config (a checkpoint's "model_config"), ignoring keys this version does not know; one
+        that turned on a dropped option is refused (`refuse_dropped`).
+
+        >>> GPTConfig.from_dict({"n_layer": 2, "mlp_act": "gelu", "unknown": 1}).n_layer
+        2
+        """
+        refuse_dropped(data, DROPPED_OPTIONS)
+        return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
+
+
+# Model options measured and dropped (docs/training-notes.md), each with the value that meant "off": saved configs
+# from when they existed hold them. (zero_init_proj is not listed: it only set the initial weights.)
+DROPPED_OPTIONS: dict[str, Any] = {"mlp_act": "gelu", "logit_softcap": 0.0, "attn_scale": 0.0}
+
+
+def refuse_dropped(data: dict[str, Any], dropped: dict[str, Any]) -> None:
+    """ValueError if the saved config `data` turned on an option of `dropped` (name -> its "off" value): ignoring
+    it would rebuild something other than what was trained."""
+    used = [f"{k}={data[k]!r}" for k, off in dropped.items() if data.get(k, off) != off]
+    if used:
+        raise ValueError(f"This run used {', '.join(used)}, an option measured and dropped (docs/training-notes.md): "
+                         "this version cannot rebuild it. Use the commit it was trained with, or train it again.")
 
 
 class GPT(nn.Module):
@@ -324,22 +244,9 @@ class GPT(nn.Module):
         self.apply(self._init_weights)
         # GPT-2's scaled init of the projections that write into the residual stream: with n_layer blocks
         # each adding to it, scale by 1/sqrt(2 * n_layer) so the stream's variance does not grow with depth.
-        # (zero_init_proj: start them at zero instead, so every block begins as the identity and the first
-        # steps train the embeddings and the head through a clean residual path: modded-nanogpt, nanochat)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                if config.zero_init_proj:
-                    torch.nn.init.zeros_(p)
-                else:
-                    torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Final norm, output head and (if set) soft-capping: (..., C) -> (..., V)."""
-        logits = self.lm_head(self.transformer.ln_f(x))
-        cap = self.config.logit_softcap
-        if cap > 0:
-            logits = cap * torch.tanh(logits.float() / cap)
-        return logits
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
@@ -381,7 +288,7 @@ class GPT(nn.Module):
                 attentions.append(att)
         if last_only:
             x = x[:, -1:, :]  # (B, T, C) -> (B, 1, C)
-        logits = self._logits(x)  # (B, T, C) -> (B, T, V)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, C) -> (B, T, V)
 
         loss = None
         if targets is not None and not last_only:
@@ -407,7 +314,7 @@ class GPT(nn.Module):
             x, _ = block(x, cache=layer_cache)
         if last_only:
             x = x[:, -1:, :]  # (B, T, C) -> (B, 1, C)
-        return self._logits(x)  # (B, T, C) -> (B, T, V)
+        return self.lm_head(self.transformer.ln_f(x))  # (B, T, C) -> (B, T, V)
 
     @torch.inference_mode()
     def generate(

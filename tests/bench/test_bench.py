@@ -114,8 +114,9 @@ def test_nanogpt_iteration_lines_are_read_and_its_config_matches_the_readme() ->
     m = bench_nanogpt.ITER_LINE.match(line)
     assert m and (int(m.group(1)), float(m.group(2))) == (12, 31.07)
     c = bench_nanogpt.readme_config("adamw", 300)
-    assert (c.n_layer, c.n_head, c.n_embd, c.batch_size, c.block_size, c.dropout) == (4, 4, 128, 12, 64, 0.0)
-    assert c.batch_size * c.block_size == bench_nanogpt.TOKENS_PER_ITER
+    shape = c.model
+    assert (shape.n_layer, shape.n_head, shape.n_embd, c.batch_size, shape.block_size, shape.dropout) == (4, 4, 128, 12, 64, 0.0)
+    assert c.batch_size * shape.block_size == bench_nanogpt.TOKENS_PER_ITER
     with pytest.raises(SystemExit, match="not a nanoGPT checkout"):
         bench_nanogpt.run(REPO / "no-such-folder", write=False)
 

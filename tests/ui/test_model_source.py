@@ -27,4 +27,4 @@ def test_reference_first_then_own_run_first(db, tmp_path):
     both = model_source.sources(learner.id)
     assert [s.own for s in both] == [True, False] and "20 steps" in both[0].label
     model, _ = model_source.load_model(both[0], step=0)
-    assert model.config.n_layer == PRESETS["tiny"].n_layer
+    assert model.config.n_layer == PRESETS["tiny"].model.n_layer

@@ -41,7 +41,7 @@ def _chart(at) -> dict:
 def test_config_from_knobs():
     params = TrainRunParams()
     cfg = build_config(params, "lesson", n_layer=2, n_embd=64, lr=1e-3, budget=30)
-    assert (cfg.n_layer, cfg.n_embd, cfg.lr, cfg.time_budget) == (2, 64, 1e-3, 30.0)
+    assert (cfg.model.n_layer, cfg.model.n_embd, cfg.lr, cfg.time_budget) == (2, 64, 1e-3, 30.0)
     assert cfg.eval_interval <= 50  # enough validation points to draw a curve
     assert cfg.muon_lr == PRESETS["lesson"].muon_lr * 1e-3 / PRESETS["lesson"].lr
     tiny = build_config(params, "tiny", 1, 32, 1e-2, 30)
@@ -183,7 +183,7 @@ def test_after_a_server_restart_an_interrupted_run_shows_and_resumes(db, tmp_pat
     run = run_view.load(learner.id, "main")
     steps = [r["step"] for r in run.metrics]
     assert steps[: saved.step + 1] == list(range(saved.step + 1))  # the saved history, then on from there
-    assert run.step > saved.step and run.config["n_layer"] == PRESETS["tiny"].n_layer
+    assert run.step > saved.step and run.config["n_layer"] == PRESETS["tiny"].model.n_layer
 
 
 def test_the_knobs_come_back_at_the_settings_of_the_run_beside_them():

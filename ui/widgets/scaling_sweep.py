@@ -59,7 +59,7 @@ def finished_as_planned(rung: Rung, run: RunView | None) -> bool:
     if run is None or run.status != "finished" or not run.config:
         return False
     trained = TrainConfig.from_dict(run.config)
-    return all(getattr(trained, f) == getattr(rung.config, f) for f in _SHAPE)
+    return all(trained.to_dict()[f] == rung.config.to_dict()[f] for f in _SHAPE)
 
 
 def _start(params: ScalingSweepParams, only_missing: bool = False) -> None:
@@ -209,7 +209,7 @@ def render(params: ScalingSweepParams, key: str) -> bool:
     busy = any(run is not None and run.active for run in runs)
     base = rungs[0].config
     st.caption(f"Training text: {entry(params.corpus).title} · {len(rungs)} sizes, each "
-               f"{base.max_steps:,} steps of {base.batch_size} × {base.block_size} characters "
+               f"{base.max_steps:,} steps of {base.batch_size} × {base.model.block_size} characters "
                f"({scaling.planned_tokens(base):,} tokens) · the last size is the check, left out of the fit · "
                "all of it takes a few minutes here.")
     c1, c2 = st.columns([2, 1])

@@ -41,11 +41,11 @@ def presets_available() -> list[str]:
 def build_config(params: TrainRunParams, preset: str, n_layer: int, n_embd: int, lr: float, budget: int) -> TrainConfig:
     """The preset with the learner's knobs applied. Muon's rate moves in proportion to the Adam rate they chose."""
     base = PRESETS[preset]
-    n_head = base.n_head if n_embd % base.n_head == 0 else 1
+    n_head = base.model.n_head if n_embd % base.model.n_head == 0 else 1
     # Evaluate at least every 50 steps, and 16 times in all however short the run: the validation curve is what
     # the lesson is about (~2-3 s of a 60 s run; a 10 s run still draws a curve, not three points).
-    cfg = replace(base, n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr,
-                  eval_interval=min(base.eval_interval, 50), eval_points=16)
+    cfg = base.with_changes(n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr,
+                            eval_interval=min(base.eval_interval, 50), eval_points=16)
     if base.max_steps is None:  # time-bounded presets take the learner's budget
         cfg = replace(cfg, time_budget=float(budget))
     return cfg
@@ -116,8 +116,8 @@ def knob_start(params: TrainRunParams, base: TrainConfig, run: RunView | None) -
         if (cfg.max_steps is None) == (base.max_steps is None):  # the same kind of run as the preset on screen
             if cfg.time_budget is not None:
                 budget = int(min(params.max_time_budget, max(10, 5 * round(cfg.time_budget / 5))))
-            return cfg.n_layer, cfg.n_embd, cfg.lr, budget
-    return base.n_layer, base.n_embd, base.lr, budget
+            return cfg.model.n_layer, cfg.model.n_embd, cfg.lr, budget
+    return base.model.n_layer, base.model.n_embd, base.lr, budget
 
 
 def render(params: TrainRunParams, key: str) -> bool:

@@ -8,7 +8,6 @@ import html
 import json
 import math
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ EVIL = "ok ``` <script>alert(1)</script> `x` [link](http://evil.example) |cell| 
 
 def _train(tmp_path_factory, name: str, text: str, **changes) -> Path:
     run_dir = tmp_path_factory.mktemp(name) / "run"
-    status, message, _ = run_job(replace(PRESETS["tiny"], **changes), text, None, None, run_dir)
+    status, message, _ = run_job(PRESETS["tiny"].with_changes(**changes), text, None, None, run_dir)
     assert status == "finished", message
     return run_dir
 

@@ -95,7 +95,7 @@ def test_default_ladder_is_one_budget_over_growing_sizes() -> None:
     assert 5 <= len(rungs) <= 6
     assert [r.is_verify for r in rungs] == [False] * (len(rungs) - 1) + [True]
     configs = [r.config for r in rungs]
-    assert len({(c.block_size, c.batch_size, c.max_steps, c.time_budget, c.lr) for c in configs}) == 1
+    assert len({(c.model.block_size, c.batch_size, c.max_steps, c.time_budget, c.lr) for c in configs}) == 1
     assert configs[0].time_budget is None and configs[0].max_steps
     assert configs[0].final_eval_batches >= 50 and configs[0].eval_interval >= configs[0].max_steps // 4
     params = [scaling.rung_parameters(c, 65) for c in configs]

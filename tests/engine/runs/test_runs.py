@@ -53,7 +53,7 @@ def test_a_run_finishes_and_leaves_a_readable_folder(manager: RunManager, small_
     assert [r["step"] for r in snap.metrics] == list(range(TINY.max_steps + 1))
     assert snap.samples[0][0] == 0 and all(isinstance(text, str) for _, text in snap.samples)
     assert snap.device_sentence.startswith("Training on") and snap.params and snap.started_at
-    assert snap.config["n_layer"] == TINY.n_layer
+    assert snap.config["n_layer"] == TINY.model.n_layer
 
     saved = snapshot_from_folder(snap.run_dir)
     assert saved.status == "finished" and saved.step == snap.step and saved.checkpoint_step == snap.step
@@ -129,7 +129,7 @@ def test_divergence_and_failure_are_explained(manager: RunManager, small_text: s
     assert "learning rate is too high" in manager.snapshot(bad).message
     assert not (Path(manager.snapshot(bad).run_dir) / "ckpt.pt").exists()  # NaN weights are not worth keeping
 
-    broken = manager.submit(replace(TINY, block_size=5000), small_text)
+    broken = manager.submit(TINY.with_changes(block_size=5000), small_text)
     snap = manager.wait(broken, timeout=30)
     assert snap.status == "failed" and "block_size" in snap.message
 

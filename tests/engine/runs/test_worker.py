@@ -89,7 +89,7 @@ def test_a_killed_training_process_is_reported_not_hung(tmp_path: Path, small_te
 def test_run_job_in_this_process_reports_a_failure_as_a_status(tmp_path: Path, small_text: str) -> None:
     started = []
     status, message, summary = run_job(
-        replace(TINY, block_size=50_000), small_text, None, None, tmp_path / "run", threading.Event(),
+        TINY.with_changes(block_size=50_000), small_text, None, None, tmp_path / "run", threading.Event(),
         lambda: None, 300.0, on_started=started.append, on_record=lambda r: None)
     assert status == "failed" and "block_size" in message and summary is None and not started
 

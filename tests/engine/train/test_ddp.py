@@ -20,7 +20,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 WORKER = """
 import json, sys, time
-from dataclasses import replace
 import torch
 import engine.device
 from engine.train.config import PRESETS
@@ -32,7 +31,7 @@ out_dir, corpus, overrides, options = sys.argv[1], sys.argv[2], json.loads(sys.a
 dinfo = setup_distributed("cpu")
 if options.get("split_probe"):  # the CPU bf16 speed probe answers differently on each rank
     engine.device._measure_bf16_cpu = lambda: dinfo.rank == 0
-state = prepare(replace(PRESETS["tiny"], **{"max_steps": 8, "device": "cpu", **overrides}),
+state = prepare(PRESETS["tiny"].with_changes(**{"max_steps": 8, "device": "cpu", **overrides}),
                 open(corpus, encoding="utf-8").read(), dist_info=dinfo)
 dropout_seed = torch.initial_seed()
 if dinfo.rank == 1:
@@ -117,3 +116,4 @@ def test_muon_under_ddp_keeps_identical_weights(tmp_path: Path, small_text: str)
     assert reports[0]["optimizers"] == reports[1]["optimizers"] == ["AdamW", "Muon"]
     assert reports[0]["losses"][-1] < reports[0]["losses"][0]
     assert_same_weights(tmp_path)
+

@@ -85,10 +85,10 @@ def test_a_byte_level_bpe_covers_every_character(code_text: str) -> None:
 
 def test_prepare_takes_the_weights_and_tokenizer_but_not_the_run(source_run: Path, code_text: str) -> None:
     source = read_checkpoint(source_run)
-    state = prepare(replace(FINETUNE, n_layer=5), code_text, finetune_from=source_run)
+    state = prepare(FINETUNE.with_changes(n_layer=5), code_text, finetune_from=source_run)
     assert state.step == 0 and state.metrics == [] and state.tokens_before == 0  # its own run, from step 0
     assert state.tokenizer.to_dict() == source["tokenizer"]
-    assert state.config.n_layer == TINY.n_layer  # the checkpoint's shape wins
+    assert state.config.model.n_layer == TINY.model.n_layer  # the checkpoint's shape wins
     for name, tensor in state.model.state_dict().items():
         assert torch.equal(tensor, source["model"][name]), name
     assert all(not opt.state for opt in state.optimizers)  # a fresh optimizer: no moments yet
@@ -170,7 +170,7 @@ def test_finetuning_the_reference_model(small_text: str, code_text: str) -> None
                                      eval_batches=2, final_eval_batches=2, sample_interval=6, sample_tokens=16,
                                      dtype="float32", threads=1, compile=False))
     state = prepare(config, code_text, finetune_from=REFERENCE_DIR, original_text=small_text)
-    assert state.config.n_embd == reference["train_config"]["n_embd"] and state.finetune["from_step"] == 750
+    assert state.config.model.n_embd == reference["train_config"]["n_embd"] and state.finetune["from_step"] == 750
     records: list[dict] = []
     outcome = train_loop(state, on_record=records.append)
     assert outcome.status == "finished"
@@ -196,7 +196,7 @@ def test_the_command_line_fine_tunes(source_run: Path, code_text: str, small_tex
 
 def test_a_finetune_starts_from_the_saved_weights_its_first_losses_are_the_checkpoints(
         source_run: Path, code_text: str, small_text: str) -> None:
-    """Issue 13: the fine-tune's step-0 losses, on the new text and on the original one, equal the saved model's
+    """The fine-tune's step-0 losses, on the new text and on the original one, equal the saved model's
     own losses on the same validation batches: it really starts where the checkpoint left off."""
     from engine.load.checkpoint import load_checkpoint
     from engine.load.reference import validation_loss

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from engine.train.config import TrainConfig
 from engine.train.schedule import BudgetPlanner, lr_factor
 
@@ -70,12 +68,3 @@ def test_lr_factor_warms_up_then_decays_to_the_floor() -> None:
     assert factors[:10] == [(s + 1) / 10 for s in range(10)]
     assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
     assert abs(lr_factor(110, c, 110) - 0.1) < 1e-9
-
-
-def test_wsd_holds_the_peak_then_falls_in_a_straight_line() -> None:
-    c = TrainConfig(warmup_steps=10, min_lr_frac=0.0, lr_schedule="wsd", cooldown_frac=0.5)
-    f = [lr_factor(s, c, 110) for s in range(111)]
-    assert f[9] == f[30] == f[60] == 1.0  # warm-up done, stable until half-way through the rest
-    assert f[85] == pytest.approx(0.5) and f[110] == pytest.approx(0.0)
-    steps = [f[s] - f[s + 1] for s in range(61, 109)]
-    assert max(steps) - min(steps) < 1e-9  # a straight line down

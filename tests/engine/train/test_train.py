@@ -1,4 +1,5 @@
-"""engine.train.cli and engine.load.checkpoint: the loop learns, stops, diverges politely, saves, loads and resumes."""
+"""engine.train.loop, engine.train.config, engine.train.cli and engine.load.checkpoint: the loop learns, stops,
+diverges politely, saves, loads and resumes, and old configs load as they were trained."""
 
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(small_text: str, tmp_path
     state.model.eval()
     assert torch.equal(model(idx)[0], state.model(idx)[0])
     assert {p.name for p in tmp_path.iterdir()} >= {"ckpt.pt", "config.json", "metrics.jsonl", "summary.json"}
-    assert json.loads((tmp_path / "config.json").read_text())["train"]["n_layer"] == TINY.n_layer
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["n_layer"] == TINY.model.n_layer  # stored flat
     assert len(read_metrics(tmp_path)) == 11
 
 
@@ -244,8 +245,8 @@ def test_a_timed_run_stopped_part_way_resumes_down_its_cosine(small_text: str, t
 def test_early_stopping_ends_a_run_that_has_started_to_memorise(small_text: str) -> None:
     """On a few thousand characters a model soon gets better only at its own training text; with a patience the
     engine stops it and says where its best validation loss was."""
-    config = replace(PRESETS["tiny"], n_embd=64, max_steps=3000, eval_interval=10, early_stop_patience=3,
-                     sample_interval=0)
+    config = PRESETS["tiny"].with_changes(n_embd=64, max_steps=3000, eval_interval=10, early_stop_patience=3,
+                                          sample_interval=0)
     state = prepare(config, small_text[:3000])
     outcome = train_loop(state)
     evals = [(r["step"], r["val_loss"]) for r in state.metrics if r.get("val_loss") is not None]
@@ -273,8 +274,8 @@ def test_a_short_timed_run_draws_its_validation_curve_from_many_points(small_tex
 
 
 def test_reading_the_loss_back_every_k_steps_publishes_the_same_records(small_text: str) -> None:
-    """The GPU's read-back every k steps (issue 16) holds records back and fills them in: same records, same
-    order, same losses as reading every step; divergence is still caught."""
+    """The GPU's read-back every k steps holds records back and fills them in: same records, same order, same
+    losses as reading every step; divergence is still caught."""
     config = replace(TINY, max_steps=23, eval_interval=10)
     _, every, a = run(config, small_text)
     _, batched, b = run(replace(config, readback_every=4), small_text)
@@ -298,22 +299,57 @@ def test_drawing_the_next_batch_before_the_backward_trains_the_same(small_text: 
     assert [r["train_loss"] for r in a] == [r["train_loss"] for r in b]
 
 
-def test_recipe_options_train(small_text: str) -> None:
-    """Every option of the recipe (issue 16) trains a tiny model without trouble."""
-    config = replace(TINY, max_steps=30, optimizer="muon", muon_lr=0.02, mlp_act="relu2", zero_init_proj=True,
-                     qk_norm=True, rope=True, logit_softcap=15.0, lr_schedule="wsd", muon_split_qkv=True,
-                     muon_momentum_warmup=10)
+def test_the_lesson_presets_options_train(small_text: str) -> None:
+    """Every option the lesson preset turns on trains a tiny model without trouble."""
+    config = TINY.with_changes(max_steps=30, optimizer="muon", muon_lr=0.02, qk_norm=True, rope=True,
+                               muon_split_qkv=True, min_lr_frac=0.0)
     _, outcome, records = run(config, small_text)
     assert outcome.status == "finished" and records[-1]["val_loss"] < records[0]["val_loss"] - 0.5
 
 
 def test_resuming_or_fine_tuning_keeps_the_checkpoints_model_options(small_text: str, tmp_path: Path) -> None:
-    """A run saved with the plain model and continued under a preset whose options differ (issue 16's rotary
-    embeddings, QK-norm) must rebuild the model it saved, not the preset's."""
+    """A run saved with the plain model and continued under a preset whose options differ (rotary embeddings,
+    QK-norm) must rebuild the model it saved, not the preset's."""
     state, outcome, _ = run(replace(TINY, max_steps=4), small_text)
     save_run(state, outcome, tmp_path / "run")
-    newer = replace(TINY, max_steps=6, rope=True, qk_norm=True, mlp_act="relu2")
+    newer = TINY.with_changes(max_steps=6, rope=True, qk_norm=True, n_layer=4)
     for kwargs in ({"resume_from": tmp_path / "run"}, {"finetune_from": tmp_path / "run"}):
         again = prepare(newer, small_text, **kwargs)
-        assert (again.config.rope, again.config.qk_norm, again.config.mlp_act) == (False, False, "gelu")
-        assert not again.model.config.rope
+        assert (again.config.model.rope, again.config.model.qk_norm, again.config.model.n_layer) == (False, False, 2)
+        assert again.model.config == again.config.model  # the run's config says what its model is
+
+
+def test_an_old_flat_train_config_loads_with_the_same_model_shape() -> None:
+    """data/reference/config.json's "train" dict, saved flat before TrainConfig held a GPTConfig (and before the
+    options measured and dropped since), rebuilds the same model; to_dict writes the same flat form back."""
+    saved = json.loads((REPO / "data" / "reference" / "config.json").read_text(encoding="utf-8"))
+    config = TrainConfig.from_dict(saved["train"])
+    shape = config.model_config(saved["model"]["vocab_size"])
+    assert {k: getattr(shape, k) for k in saved["model"]} == saved["model"]
+    assert (config.lr, config.max_steps, config.dtype, config.min_lr_frac) == (0.003, 750, "float32", 0.1)
+    assert not (config.model.rope or config.model.qk_norm or config.muon_split_qkv)  # trained before them: off
+    assert {k: v for k, v in config.to_dict().items() if k in saved["train"]} == saved["train"]
+    nested = {"model": saved["model"], **{k: v for k, v in saved["train"].items() if k not in saved["model"]}}
+    assert TrainConfig.from_dict(nested).model_config(saved["model"]["vocab_size"]) == shape  # the new form too
+
+
+def test_a_run_that_used_a_dropped_option_is_refused(small_text: str, tmp_path: Path) -> None:
+    """Options measured and dropped (docs/training-notes.md) are ignored while off, as old configs hold them; a
+    saved run that turned one on cannot be rebuilt as it trained, so loading it says so instead of guessing."""
+    off = {"mlp_act": "gelu", "zero_init_proj": False, "logit_softcap": 0.0, "attn_scale": 0.0,
+           "lr_schedule": "cosine", "cooldown_frac": 0.4, "muon_momentum_warmup": 0, "muon_momentum_start": 0.85}
+    assert TrainConfig.from_dict({**TINY.to_dict(), **off}) == TINY
+    for used in ({"mlp_act": "relu2"}, {"attn_scale": 0.25}, {"lr_schedule": "wsd"}, {"muon_momentum_warmup": 300}):
+        with pytest.raises(ValueError, match=f"used {next(iter(used))}=.*measured and dropped"):
+            TrainConfig.from_dict({**TINY.to_dict(), **off, **used})
+    state, outcome, _ = run(replace(TINY, max_steps=3), small_text)
+    save_run(state, outcome, tmp_path / "run")
+    ckpt = read_checkpoint(tmp_path / "run")
+    ckpt["train_config"]["logit_softcap"] = 15.0
+    ckpt["model_config"]["logit_softcap"] = 15.0
+    torch.save(ckpt, tmp_path / "run" / "ckpt.pt")
+    for kwargs in ({"resume_from": tmp_path / "run"}, {"finetune_from": tmp_path / "run"}):
+        with pytest.raises(ValueError, match="logit_softcap=15.0"):
+            prepare(TINY, small_text, **kwargs)
+    with pytest.raises(ValueError, match="logit_softcap=15.0"):
+        load_checkpoint(tmp_path / "run")
