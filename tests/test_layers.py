@@ -1,7 +1,8 @@
 """The layers stay as docs/architecture.md draws them, checked from the source (imports inside functions included).
 
 - `engine/` and `course/` never import Streamlit or `ui`, and not each other;
-- `paths.py` (every layer's folders and environment variables) imports nothing of the project;
+- `paths.py` (every layer's folders and environment variables) imports nothing of the project, and `manifests.py`
+  (the one reader of the data manifests engine and course share) only `paths`, PyYAML and the standard library;
 - no production module imports `tests` or `bench` (benchmarks import the course, never the other way round);
 - an engine stage imports no stage listed after it in STAGES, except the crossings docs/architecture.md names;
 - a live widget (ui/widgets/X.py) never imports another widget's module: what two widgets share lives in ui/;
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,7 @@ def _sources() -> dict[str, Path]:
     found = {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
     found["app"] = ROOT / "app.py"
     found["paths"] = ROOT / "paths.py"
+    found["manifests"] = ROOT / "manifests.py"
     return found
 
 
@@ -80,6 +83,14 @@ def test_paths_is_a_leaf_every_layer_may_import() -> None:
     """paths.py holds the folders and environment variables of every layer, so it may import nothing of theirs."""
     graph = _graph()
     assert graph["paths"] <= {"__future__", "os", "pathlib"}, f"paths.py imports {sorted(graph['paths'])}"
+
+
+def test_manifests_is_a_leaf_every_layer_may_import() -> None:
+    """manifests.py is the one reader of data files both the engine and the course read (they never import each
+    other), so it may import only `paths`, PyYAML and the standard library: no layer, no pydantic, no torch."""
+    imported = _graph()["manifests"]
+    allowed = set(sys.stdlib_module_names) | {"__future__", "yaml", "paths"}
+    assert {i.split(".")[0] for i in imported} <= allowed, f"manifests.py imports {sorted(imported)}"
 
 
 def test_nothing_in_the_course_imports_the_benchmarks() -> None:
