@@ -1,6 +1,6 @@
-"""The engine's own readers of data/*.yaml (catalogues, corpus manifest) on hostile files: a ValueError naming the
-file, quickly, never a hang (an alias bomb in a message), a RecursionError or a bare PyYAML crash. `course.validate`
-refuses such files first; these readers must still not take a page down if one ships."""
+"""The engine's entry points to data/*.yaml (catalogues, corpus manifest; all read by manifests.py) on hostile files:
+a ValueError naming the file, quickly, never a hang (an alias bomb in a message), a RecursionError or a bare PyYAML
+crash. `course.validate` refuses such files first; these readers must still not take a page down if one ships."""
 
 from __future__ import annotations
 
@@ -34,5 +34,5 @@ def test_hostile_data_files_give_a_short_error_naming_the_file(parse, name, text
     assert time.perf_counter() - started < 5.0  # the deep one takes a second on a busy 2-core machine
     message = str(info.value)
     assert message.startswith(name) and len(message) < 400, message
-    if parse is parse_accelerators:  # the other readers may stop at another field first
+    if parse is parse_accelerators:  # the other files' rows may stop at another field first
         assert words in message, message
