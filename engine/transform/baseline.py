@@ -1,18 +1,16 @@
 """Counting models: the loss a "model" reaches with no neural network at all, only tallies of the training text.
 
 Three landmarks every loss chart in the course can draw, each the held-out loss of a simpler rule:
-
-- **uniform**: every token equally likely, so the loss is ln V (ln 65 ≈ 4.17 for Shakespeare's characters). An
-  untrained transformer starts here.
-- **token counts** (a unigram model): p(next) = how often that token appears in the training text, whatever came
-  before. About 3.3 on Shakespeare's characters.
-- **token pairs** (a bigram model): p(next | previous) = how often `previous` was followed by `next`. About 2.5.
-  This is lesson 2's table of next-character counts made into a model, and the line a transformer has to beat:
-  below it, the network has learned something that one character of context cannot tell.
+- **uniform**: every token equally likely, so the loss is ln V; an untrained transformer starts here.
+- **token counts** (a unigram model): p(next) = how often that token appears in the training text.
+- **token pairs** (a bigram model): p(next | previous) = how often `previous` was followed by `next`: lesson 2's
+  table of next-character counts made into a model, and the line a transformer has to beat (below it, the
+  network has learned something one character of context cannot tell).
 
 Each is fitted on the training split and scored on the validation split, exactly as a training run scores itself
 (engine.transform.data.TextDataset's 90/10 split). Pairs never seen in training get a share of the token-count model
-(additive smoothing towards the unigram, a Dirichlet prior), so no held-out pair gets probability zero.
+(additive smoothing towards the unigram, a Dirichlet prior), so no held-out pair gets probability zero. What they
+come to on Tiny Shakespeare: docs/benchmarks.md, "Figures behind choices in the code".
 """
 
 from __future__ import annotations
@@ -24,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-PAIR_PRIOR = 1.0  # how many "pretend" occurrences of the unigram distribution each context gets (tuned: 0.3-3 all
-# land within 0.01 of each other on Shakespeare; 1 is the textbook choice)
+PAIR_PRIOR = 1.0  # how many "pretend" occurrences of the unigram distribution each context gets: the textbook
+# choice, and the held-out loss hardly depends on it (docs/benchmarks.md)
 MAX_PAIR_VOCAB = 4096  # a V x V table of counts: 4096² int64 is 128 MiB; bigger vocabularies skip the pairs model
 
 
