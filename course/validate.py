@@ -1,4 +1,4 @@
-"""Validator CLI: `python -m course.validate [paths...]` (default: `lessons quizzes`; the catalogues under data/ always).
+"""Validator CLI: `python -m course.validate [paths...]` (default: `lessons quizzes`; the data manifests always).
 
 Besides the schema, it checks the authoring rules of course.authoring (cards short enough to read at once, quiz
 answers that cannot be picked by their length), which the course itself does not enforce.
@@ -17,8 +17,8 @@ from course.loader import ROOT, Course, Problem, classify, load_from_files, rel_
 
 
 def validate(paths: list[Path], data_dir: Path | None = None) -> list[str]:
-    """Problems in the lesson and quiz files under `paths`, and in the catalogues lesson 9 prices runs against
-    (data/accelerators.yaml, data/published_models.yaml; `data_dir` for tests)."""
+    """Problems in the lesson and quiz files under `paths`, and in the data manifests under data/ (the catalogues
+    lesson 9 prices runs against and corpora.yaml; `data_dir` for tests)."""
     missing = [f"{p}: no such file or folder" for p in paths if not p.exists()]
     lesson_files, quiz_files = classify([p for p in paths if p.exists()])
     course = load_from_files(lesson_files, quiz_files)

@@ -8,15 +8,12 @@ names to render functions; a test checks that both sides list exactly the same n
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-import paths
+import manifests
 from course import safe_yaml
-
-CORPORA_MANIFEST = paths.CORPORA_MANIFEST
 
 
 class WidgetParams(BaseModel):
@@ -25,22 +22,22 @@ class WidgetParams(BaseModel):
 
 @functools.lru_cache(maxsize=1)
 def corpus_ids() -> tuple[str, ...]:
-    """The corpus ids a lesson may name: those of data/corpora.yaml, the manifest the engine's registry reads too
-    (read here with a small reader of our own, since `course` never imports the engine). Bundled files and the
-    generated web crawl alike: the widgets that take a `corpus` load any of them."""
-    return _ids(CORPORA_MANIFEST)
+    """The corpus ids a lesson may name: those of data/corpora.yaml, read by the same rules as the engine's registry
+    (`manifests.CORPORA`). Bundled files and the generated web crawl alike: the widgets that take a `corpus` load
+    any of them."""
+    return _ids(manifests.CORPORA)
 
 
-def _ids(path: Path) -> tuple[str, ...]:
-    """The string `id`s of a list of rows in a data file, read as safely as a lesson (course.safe_yaml: size, encoding,
-    nesting and alias bombs checked first); a file that cannot be read is a ValueError naming it."""
+def _ids(manifest: manifests.Manifest) -> tuple[str, ...]:
+    """The row ids of one of the project's data manifests, read as safely as a lesson (course.safe_yaml: size,
+    encoding, nesting and alias bombs checked first) and by the manifest's own rules; a file that cannot be read or
+    breaks a rule is a ValueError naming it (`python -m course.validate` lists all its problems)."""
+    shown = f"data/{manifest.name}"
     try:
-        rows = safe_yaml.parse(safe_yaml.read_text(path))[0] or []
+        data = safe_yaml.parse(safe_yaml.read_text(manifest.path))[0]
     except safe_yaml.YamlRefused as err:
-        raise ValueError(f"{path.parent.name}/{path.name} cannot be read: {err}") from None
-    if not isinstance(rows, list):
-        return ()
-    return tuple(r["id"] for r in rows if isinstance(r, dict) and isinstance(r.get("id"), str))
+        raise ValueError(f"{shown} cannot be read: {err}") from None
+    return tuple(row.id for row in manifest.rows(data, shown))
 
 
 def _check_corpus(value: str) -> str:
@@ -278,14 +275,10 @@ class OverfitRunParams(WidgetParams):
     _corpus = field_validator("corpus")(_check_corpus)
 
 
-CATALOGUES_DIR = paths.DATA_DIR
-
-
 @functools.lru_cache(maxsize=2)
 def catalogue_ids(filename: str) -> tuple[str, ...]:
-    """Row ids of a catalogue under data/ (accelerators.yaml, published_models.yaml), read with a small reader of
-    our own like `corpus_ids`; `course.catalogues` validates the rows themselves."""
-    return _ids(CATALOGUES_DIR / filename)
+    """Row ids of a catalogue under data/ (accelerators.yaml, published_models.yaml), read like `corpus_ids`."""
+    return _ids(manifests.MANIFESTS[filename])
 
 
 def _check_accelerator(value: str) -> str:
