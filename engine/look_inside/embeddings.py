@@ -1,29 +1,15 @@
 """Inside the model, part 1: the token-embedding table as a map (lesson 5, "Embeddings: tokens as vectors").
 
-A GPT's first layer is a table `transformer.wte.weight` of shape (V, C): one learned C-number vector per token
-(tied with the output layer, as in GPT-2 and nanoGPT). This module turns it into things a learner can look at:
+A GPT's first layer is a table `transformer.wte.weight` of shape (V, C): one learned vector per token (tied with
+the output layer, as in GPT-2 and nanoGPT). This module turns it into things a learner can look at:
+`project_table` / `project_model` (every token as a point in 2-D or 3-D by principal component analysis, Pearson
+1901, Hotelling 1933: an SVD of the centred table in float64, with each axis's share of the variance),
+`run_projection` (the same map for every snapshot of a run's timeline, engine.load.checkpoint, on axes that stay
+put, so scrubbing shows tokens moving because the model moved them; cached), `nearest_neighbours` (cosine
+similarity, at any snapshot) and `table_size` (V x C numbers, bytes at fp32, the share of the model).
 
-- `project_table` / `project_model`: every token as a point in 2-D or 3-D, by principal component analysis
-  (Pearson 1901; Hotelling 1933) computed with an SVD of the centred table (torch.linalg.svd, float64), with
-  the fraction of the table's variance each axis shows.
-- `run_projection`: the same map for every snapshot of a run's timeline (engine.load.checkpoint), on axes that stay
-  put, so that scrubbing through training shows tokens moving because the model moved them. Cached, so
-  scrubbing is a dictionary lookup.
-- `nearest_neighbours`: the tokens whose vectors point the same way (cosine similarity), at any snapshot.
-- `table_size`: the table's size from a run's own config (V x C numbers, bytes at fp32, share of the model).
-
-Why the axes are fitted once per run, on its latest snapshot: PCA's axes are only defined up to rotation and
-sign, and fitting every snapshot afresh would let them swap and flip from one step to the next, so points would
-jump across the screen although the model hardly changed. We fit the principal axes (and the centre) on the
-run's latest snapshot, the map the model has learned, and project every earlier snapshot onto those same
-centred axes: early snapshots are then seen "through the trained model's eyes", and the step-0 cloud of random
-vectors (no preferred directions of its own) gathers into the final layout as the learner scrubs. Stacking all
-snapshots would give much the same axes (the trained tables have the largest spread) but change whenever a new
-snapshot arrives anyway, and cost more. Each axis's sign is fixed by a rule: the token lying furthest along the
-axis in the fitted table is on its positive side (the convention of scikit-learn's `svd_flip`, applied to the
-token scores), so the same table always gives the same picture, and a slightly changed table keeps its signs.
-
-Token labels and groups (vowels, word pieces ...) live in engine.look_inside.groups.
+Why the axes are fitted once per run, on its latest snapshot, and how their signs are fixed: docs/architecture.md,
+"The embedding map's axes". Token labels and groups (vowels, word pieces ...) live in engine.look_inside.groups.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Token groups and display labels for the embedding map (lesson 5): which tokens a learner can highlight together.
 
 A token's group is decided from its text alone, so the same rule serves character and BPE vocabularies:
-
 - one character: `whitespace`, `digit`, `upper` (an upper-case letter), `vowel` / `consonant` (a lower-case
   Latin letter, accents ignored: "é" is a vowel), `punctuation` (Unicode punctuation and symbols), else `other`.
   The first rule that matches wins, so "A" is `upper`: a character model has to learn that "A" and "a" play

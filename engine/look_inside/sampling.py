@@ -1,20 +1,16 @@
 """Sampling: how a GPT's next-token scores become a choice, shown knob by knob (lesson 8).
 
-The model gives one score (logit) per vocabulary token; softmax turns them into probabilities. Three knobs reshape
-that distribution before a token is drawn, applied in this order (the order Hugging Face `generate` uses):
-
-- temperature: divide the logits by T before the softmax. T < 1 sharpens (T -> 0 is greedy: all mass on the
-  likeliest token), T > 1 flattens (Ackley, Hinton & Sejnowski 1985 for the Boltzmann form; GPT-2 samples so);
+Softmax turns the model's scores (logits) into probabilities; three knobs reshape them before a token is drawn,
+in the order Hugging Face `generate` applies them, and what they remove is renormalised away:
+- temperature: divide the logits by T (T < 1 sharpens, T -> 0 is greedy; T > 1 flattens), the Boltzmann form of
+  Ackley, Hinton & Sejnowski 1985, as GPT-2 samples;
 - top-k: keep only the k likeliest tokens (Fan, Lewis & Dauphin 2018, "Hierarchical Neural Story Generation");
-- top-p (nucleus): keep the smallest set of likeliest tokens whose mass reaches p (Holtzman et al. 2020,
-  "The Curious Case of Neural Text Degeneration").
-
-What is removed is renormalised away. Ties are broken by the lower token id, so every result is deterministic.
-
-Show-me functions for the UI, all plain data: `next_token_distribution` (the raw softmax next to the filtered one,
-so a page can show what the knobs removed) and `generate_steps` (token by token, each step keeping its
-distribution; sampled with a seeded generator, or forced to the token a learner clicked). Generation uses only the
-last position's logits and the model's key-value cache (`GPT.forward_cached`).
+- top-p (nucleus): the smallest set of likeliest tokens whose mass reaches p (Holtzman et al. 2020, "The Curious
+  Case of Neural Text Degeneration").
+Ties go to the lower token id, so every result is deterministic. Show-me functions, all plain data:
+`next_token_distribution` (the raw softmax beside the filtered one, so a page can show what the knobs removed) and
+`generate_steps` (token by token, each step with its distribution; sampled with a seeded generator or forced to the
+token a learner clicked; on the model's key-value cache, `GPT.forward_cached`).
 """
 
 from __future__ import annotations
@@ -95,7 +91,7 @@ def eval_mode(model: GPT) -> Iterator[GPT]:
     leave it; callers of this block may keep theirs.)"""
     with single_thread():
         was_training = model.training
-        if was_training:  # (a model already in eval mode is left alone: walking its modules costs ~0.5 ms a token)
+        if was_training:  # (a model already in eval mode is left alone: walking its modules at every token is not free)
             model.eval()
         try:
             with torch.no_grad():
@@ -268,7 +264,7 @@ def generate_steps(
     generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
     context = _Context(model, ids, use_cache)
     # One thread for the whole generation, not switched on and off at every token: changing torch's thread pool
-    # cost more than a token's arithmetic (200 tokens: 0.46 s switching at each, bench.generate). The
+    # costs more than a token's arithmetic (docs/benchmarks.md, "Figures behind choices in the code"). The
     # caller's code between two tokens runs on one thread too; the count is restored when the loop ends or the
     # generator is closed (also when a caller stops early and drops it).
     with single_thread():
