@@ -28,7 +28,7 @@ ENGINE_CODE: dict[str, tuple[str, ...]] = {
     "counting_loss": ("engine.transform.baseline:fit_counts", "engine.transform.baseline:score"),
     "descent_steps": ("engine.transform.descent:descend", "engine.transform.descent:bowl_gradient"),
     "next_char_counts": ("engine.transform.next_token:following_counts",),
-    "train_run": ("engine.train.loop:train_loop", "engine.train.loop:estimate_loss"),
+    "train_run": ("engine.train.loop:train_step", "engine.train.evaluate:estimate_loss"),
     "corpus_picker": ("engine.extract.uploads:validate_upload", "engine.extract.cleaning:corpus_stats"),
     "cleaning_lab": ("engine.extract.cleaning:clean",),
     "dedup_lab": ("engine.extract.dedup:deduplicate", "engine.extract.dedup:minhashes", "engine.extract.dedup:jaccard"),

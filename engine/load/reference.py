@@ -219,7 +219,7 @@ def load_timeline_model(step: int, run_dir: Path | str | None = None,
 
 @torch.no_grad()
 def validation_loss(model: GPT, data: TextDataset, config: TrainConfig | dict[str, Any], n_batches: int) -> float:
-    """Mean loss over the first `n_batches` validation batches that engine.train.loop.estimate_loss draws (the same
+    """Mean loss over the first `n_batches` validation batches that engine.train.evaluate.estimate_loss draws (the same
     seed, so with `config.final_eval_batches` batches it measures what a run's final val_loss measured)."""
     cfg = TrainConfig.from_dict(config) if isinstance(config, dict) else config
     g = torch.Generator().manual_seed(cfg.seed + 10_000 + 1)  # estimate_loss's val generator at rank 0

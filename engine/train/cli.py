@@ -7,9 +7,9 @@ stops the run the way the course's Stop button does (it finishes its step, saves
 second Ctrl-C aborts at once, keeping only what the run saved while training.
 
 The stages live in their own modules: engine.train.config (TrainConfig, PRESETS), engine.train.prepare (model,
-data, optimizers), engine.train.schedule (learning rate, time-budget planner), engine.train.distributed (torchrun),
-engine.train.loop (the loop), engine.train.job (one run start to saved folder). `--set KEY=VALUE` changes any
-setting of the flat config, the model's included.
+data, optimizers), engine.train.schedule (learning rate, time budget), engine.train.distributed (torchrun),
+engine.train.loop (the training step and the loop around it), engine.train.evaluate (validation loss, samples),
+engine.train.job (one run start to saved folder). `--set KEY=VALUE` changes any setting of the flat config.
 """
 
 from __future__ import annotations

@@ -1,21 +1,14 @@
 """One training run from start to saved folder: prepare, train, explain how it ended, save (the "Load" stage).
 
-`run_job` is the whole life of a run, and the one place it is written: the command line (`python -m
-engine.train.cli`) and the training process the course starts for each run (`python -m engine.runs.worker`, followed by
-the run manager in engine.runs.manager) both call it, so a run saves and reports the same way wherever it was started.
-It never raises: a failure is a status with a message a learner can read.
+`run_job` is the whole life of a run, written once: the command line (`python -m engine.train`) and the training
+process the course starts for each run (`python -m engine.runs.worker`) both call it, so a run saves and reports
+the same way wherever it started. It never raises: a failure is a status with a message a learner can read.
 
-A run is saved while it trains, not only at its end, so a crash, an out-of-memory kill or a power cut loses
-seconds, not the run: at step 0 and then at evaluations at most every `CHECKPOINT_EVERY_S` seconds, the job
-rewrites ckpt.pt (the latest, to resume from), metrics.jsonl, a summary.json with status "running", and adds a
-snapshot to the run's timeline (engine.load.checkpoint). Only rank 0 writes, under torchrun.
-
-When saving fails (a full disk, a folder that is not writable): during training the failure is reported
-(`on_event` gets {"event": "save_failed", ...}, and the server log) and the run keeps training, since the model
-in memory is fine and the next save, or the final one, may succeed once space is freed; the previous checkpoint
-stays intact (every write is atomic). If the final save fails, the run ends as "failed" with a message that says
-why ("could not save: disk full") and which step the last good checkpoint holds; its summary and metrics are
-still written when they fit.
+A run is saved while it trains, so a crash or a power cut loses seconds, not the run: at step 0, then at
+evaluations at most every `CHECKPOINT_EVERY_S` seconds, ckpt.pt, metrics.jsonl, summary.json ("running") and a
+timeline snapshot (engine.load.checkpoint); only rank 0 writes. A save that fails during training (a full disk)
+is reported (`on_event`) and training goes on, the last checkpoint intact (writes are atomic); a final save that
+fails ends the run as "failed", saying why and which step the last good checkpoint holds.
 """
 
 from __future__ import annotations
@@ -34,7 +27,8 @@ from typing import Any
 from engine.load import checkpoint
 from engine.train.config import TrainConfig
 from engine.train.distributed import DistInfo
-from engine.train.loop import TrainOutcome, generate_sample, train_loop
+from engine.train.evaluate import generate_sample
+from engine.train.loop import TrainOutcome, train_loop
 from engine.train.prepare import TrainState, prepare
 from engine.transform.baseline import save_landmarks
 from engine.transform.tokenization import Tokenizer

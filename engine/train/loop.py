@@ -4,21 +4,19 @@
     outcome = train_loop(state, on_record=print)       # this module
     save_run(state, outcome, "runs/demo")              # engine.train.job: the "Load" stage
 
-Where the ideas come from: the loop itself is Karpathy's nanoGPT `train.py`; gradient clipping Pascanu et al.
-2013; the evaluation on fixed batches so the curve moves only when the model does. The loop ends at `max_steps`,
-when its wall-clock `time_budget` runs out (engine.train.schedule plans the schedule for it), on divergence, or when
-`stop_event` is set.
-
-On a GPU the loop keeps the device busy: no host synchronisation per step (the loss is read back every 16 steps,
-`readback_every`), the next batch drawn before the backward pass, evaluation with the compiled model under
-torch.inference_mode, and samples generated with the key-value cache.
+`train_step` is one step as in Karpathy's nanoGPT `train.py`: a batch, the forward pass under autocast, the
+backward pass, the gradient clipped (Pascanu et al. 2013), the optimizers' step. `train_loop` runs it until
+`max_steps`, the wall-clock `time_budget` (engine.train.schedule plans the learning rate for it), divergence,
+early stopping or a stop request, and around it, each in a function of its own: the learning rate, evaluations
+and samples (engine.train.evaluate), records, the read-back, and agreement between ranks under torchrun. On a GPU
+the loss is read back every 16 steps, not every step (`readback_every`: each read-back makes the host wait for
+the device), and the next batch is drawn before the backward pass.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,18 +26,13 @@ from torch import nn
 
 from engine.load import checkpoint
 from engine.train.config import PRESETS, TrainConfig
-from engine.train.distributed import agree_mean, agree_min, agree_step
+from engine.train.distributed import agree_mean, agree_step
+from engine.train.evaluate import Evaluations, generate_sample
 from engine.train.prepare import TrainState
-from engine.train.schedule import (
-    BudgetPlanner,
-    EarlyStopping,
-    eval_every,
-    lr_factor,
-    resumed_factor,
-)
-from engine.transform.data import TextDataset
+from engine.train.schedule import Budget, EarlyStopping, Speed
 
 CUDA_READBACK_EVERY = 16  # steps between loss read-backs on a GPU (a 10 ms step: about every 0.2 s)
+Record = dict[str, Any]
 
 
 def readback_every(config: TrainConfig, device_type: str) -> int:
@@ -61,75 +54,135 @@ def prefetches(device_type: str) -> bool:
     return device_type == "cuda"
 
 
-def _read_back(pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor]],
-               dinfo: Any) -> list[tuple[int, float]]:
-    """Fill the waiting records' train_loss and grad_norm in one transfer (averaged over ranks under torchrun);
-    returns (step, loss) of each, oldest first."""
-    if not pending:
-        return []
-    losses = torch.stack([loss.float() for _, loss, _ in pending])  # (n,)
-    norms = torch.stack([norm.float() for _, _, norm in pending])  # (n,)
-    if dinfo.enabled:
-        losses = agree_mean(losses, dinfo)
-    both = torch.stack([losses, norms]).tolist()  # the one host-device transfer
-    for (rec, _, _), loss, norm in zip(pending, both[0], both[1], strict=True):
-        rec["train_loss"], rec["grad_norm"] = loss, norm
-    return [(rec["step"], rec["train_loss"]) for rec, _, _ in pending]
+class Batches:
+    """The run's training batches, in the order its seed draws them; with `ahead`, one step ahead."""
+
+    def __init__(self, state: TrainState, ahead: bool):
+        self.state, self.ahead = state, ahead
+        self.drawn: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.state
+        return s.data.get_batch("train", s.config.batch_size, s.config.model.block_size, s.generator, s.device.device)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This step's inputs and targets, (B, T) each: the batch drawn ahead, or a new one."""
+        batch, self.drawn = self.drawn or self._draw(), None
+        return batch
+
+    def draw_ahead(self) -> None:
+        if self.ahead:
+            self.drawn = self._draw()
 
 
-@torch.inference_mode()
-def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float | None = None,
-                  min_batches: int = 1, timings: list[float] | None = None,
-                  data: TextDataset | None = None) -> float:
-    """Mean loss over `n_batches` batches of `split`. The batches are the same at every call (a fixed seed),
-    so the curve moves only because the model changed, not because the batches did.
+@dataclass
+class StepMetrics:
+    """What one step measured, still on the device: reading it back makes the host wait (see readback_every)."""
 
-    `deadline` (a time.perf_counter() value): stop early, after at least `min_batches`, if it passes (a machine
-    that suddenly got busy must not push a timed run far past its budget). Ignored under DDP, where every
-    process must run the same number of batches. `timings`, if given, receives each batch's seconds. `data`:
-    another text's splits instead of the run's (a fine-tune's original corpus). Under torch.inference_mode:
-    no autograd bookkeeping at all, not only no gradients.
-    """
-    model, cfg = state.evaluator, state.config  # the compiled model where there is one
-    model.eval()
-    g = torch.Generator().manual_seed(cfg.seed + 10_000 + 7 * state.dist.rank + (1 if split == "val" else 0))
-    total = torch.zeros((), device=state.device.device)
-    done = 0
-    for _ in range(n_batches):
-        t = time.perf_counter()
-        source = state.data if data is None else data
-        x, y = source.get_batch(split, cfg.batch_size, cfg.model.block_size, g, state.device.device)
-        with state.device.autocast():
-            _, loss = model(x, y)
-        total += loss.float()
-        done += 1
-        if timings is not None:
-            timings.append(time.perf_counter() - t)
-        if deadline is not None and not state.dist.enabled and done >= min_batches and time.perf_counter() > deadline:
-            break
-    model.train()
-    mean = total / done
-    if state.dist.enabled:
-        mean = agree_mean(mean, state.dist)
-    return float(mean)
+    loss: torch.Tensor  # (): the batch's mean cross-entropy
+    grad_norm: torch.Tensor  # (): the gradient's global norm, before clipping
 
 
-def generate_sample(state: TrainState, n_tokens: int | None = None, prompt: str | None = None) -> str:
-    """A short text from a fixed prompt and a fixed random seed, so successive samples differ only because the
-    model learned something. Returns the prompt followed by what the model wrote."""
+def train_step(state: TrainState, batches: Batches) -> StepMetrics:
+    """One optimizer step on one batch: forward, backward, clip, step. The learning rate is set before it."""
     cfg = state.config
-    prompt = cfg.sample_prompt if prompt is None else prompt
-    try:
-        ids = state.tokenizer.encode(prompt)
-    except ValueError:  # the prompt uses a character this corpus lacks
-        ids = []
-    if not ids:
-        ids = state.data.train[:1].tolist()
-    idx = torch.tensor([ids], dtype=torch.long, device=state.device.device)  # (1, T)
-    g = torch.Generator(device=state.device.device).manual_seed(cfg.seed)
-    with state.device.autocast():
-        out = state.model.generate(idx, n_tokens or cfg.sample_tokens, temperature=1.0, generator=g)
-    return state.tokenizer.decode(out[0].tolist())
+    x, y = batches.next()  # (B, T) tokens and (B, T) targets: the same windows, one token further on
+    with state.device.autocast():  # bf16 matmuls where the device is fast at them, else nothing changes
+        _, loss = state.train_model(x, y)  # (B, T, V) logits -> the mean cross-entropy of every next-token guess
+    batches.draw_ahead()  # on a GPU the next batch is cut while the device still works on this one
+    loss.backward()  # every parameter's gradient of the loss
+    max_norm = cfg.grad_clip if cfg.grad_clip > 0 else 1e30  # grad_clip 0: never clipped, but still measured
+    grad_norm = nn.utils.clip_grad_norm_(state.model.parameters(), max_norm)
+    for opt in state.optimizers:  # AdamW, and Muon for the hidden matrices
+        opt.step()
+    for opt in state.optimizers:
+        opt.zero_grad(set_to_none=True)
+    state.step += 1
+    return StepMetrics(loss.detach(), grad_norm.detach())
+
+
+def set_learning_rate(state: TrainState, factor: float) -> None:
+    """Every parameter group at `factor` times its peak rate (engine.train.schedule.lr_factor)."""
+    for opt in state.optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * factor
+
+
+@dataclass
+class Ends:
+    """Reasons to end that each process sees on its own clock or request; under torchrun they must be agreed."""
+
+    stop: bool  # a stop request (the Stop button, Ctrl-C, a heartbeat that timed out)
+    over_time: bool  # the time budget is spent
+    replan: bool  # the plan ended with more than a tenth of the budget left: plan again
+
+
+def stop_requested(stop_event: threading.Event | None) -> bool:
+    return stop_event is not None and stop_event.is_set()
+
+
+def agree(state: TrainState, metrics: StepMetrics, ends: Ends) -> tuple[float, Ends]:
+    """The step's loss (averaged over ranks under torchrun) and the `ends` every rank acts on (each raised if any
+    rank raised it), in one collective: ranks taking different branches would wait in different collectives."""
+    if not state.dist.enabled:
+        return metrics.loss.item(), ends
+    loss, stop, over_time, replan = agree_step(metrics.loss, ends.stop, ends.over_time, ends.replan, state.dist)
+    return loss, Ends(stop, over_time, replan)
+
+
+class ReadBack:
+    """Records held back until their losses and gradient norms come back from the device, every `k` steps."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.held: list[tuple[Record, StepMetrics]] = []
+
+    def due(self, state: TrainState, budget: Budget, ends: Ends) -> bool:
+        """Read back now: every k steps, and wherever a decision needs the loss (an evaluation, a sample, a re-plan,
+        the planned end; alone, a reason to end). Under torchrun these step counts are the same on every rank, so
+        all ranks meet in the same collective."""
+        step = state.step
+        return (self.k == 1 or step % self.k == 0 or step % budget.eval_every() == 0 or sample_due(state.config, step)
+                or budget.replan_due(step) or budget.done(step)
+                or (not state.dist.enabled and (ends.stop or ends.over_time or ends.replan)))
+
+    def hold(self, record: Record, metrics: StepMetrics) -> None:
+        self.held.append((record, metrics))
+
+    def fill(self, state: TrainState) -> list[tuple[int, float]]:
+        """Fill the held records' train_loss and grad_norm in one transfer (losses averaged over ranks under
+        torchrun); returns (step, loss) of each, oldest first."""
+        if not self.held:
+            return []
+        losses = torch.stack([m.loss.float() for _, m in self.held])  # (n,)
+        norms = torch.stack([m.grad_norm.float() for _, m in self.held])  # (n,)
+        if state.dist.enabled:
+            losses = agree_mean(losses, state.dist)
+        both = torch.stack([losses, norms]).tolist()  # the one host-device transfer
+        for (record, _), loss, norm in zip(self.held, both[0], both[1], strict=True):
+            record["train_loss"], record["grad_norm"] = loss, norm
+        return [(record["step"], record["train_loss"]) for record, _ in self.held]
+
+    def release(self, tokens_per_s: float | None) -> list[Record]:
+        """The held records, complete, to publish; none held after."""
+        records = [record for record, _ in self.held]
+        for record in records:
+            record["tokens_per_s"] = record["tokens_per_s"] or tokens_per_s
+        self.held.clear()
+        return records
+
+
+def first_divergence(losses: list[tuple[int, float]], ln_vocab: float) -> tuple[int, float] | None:
+    """The first (step, loss) showing the run blew up: not a finite number, or (after step 1) far above the
+    untrained model's loss, ln(vocab_size).
+
+    >>> first_divergence([(1, 4.0), (2, 3.1), (3, float("nan"))], ln_vocab=4.17)
+    (3, nan)
+    >>> first_divergence([(1, 11.0), (2, 3.1)], ln_vocab=4.17) is None
+    True
+    """
+    return next(((step, loss) for step, loss in losses
+                 if not math.isfinite(loss) or (step > 1 and loss > 2 * ln_vocab + 2)), None)
 
 
 def divergence_message(loss: float, step: int, config: TrainConfig, start_loss: float) -> str:
@@ -148,6 +201,38 @@ def divergence_message(loss: float, step: int, config: TrainConfig, start_loss: 
             f"({used}); try something near {near}.")
 
 
+def sample_due(config: TrainConfig, step: int) -> bool:
+    """A text sample is drawn at this step (by rank 0 alone: add_sample)."""
+    return bool(config.sample_interval) and step % config.sample_interval == 0
+
+
+def add_sample(state: TrainState, record: Record) -> None:
+    """A text sample in the record (rank 0 only; sample_interval 0: never)."""
+    if state.dist.is_main and state.config.sample_interval:
+        record["sample"] = generate_sample(state)
+
+
+def step_record(state: TrainState, budget: Budget, tokens_per_s: float | None) -> Record:
+    """A step's record as the host knows it before the read-back (train_loss and grad_norm come then)."""
+    return {"step": state.step, "train_loss": None, "val_loss": None, "lr": state.optimizers[0].param_groups[0]["lr"],
+            "grad_norm": None, "tokens_per_s": tokens_per_s, "elapsed_s": state.elapsed_before + budget.elapsed(),
+            "eta_s": budget.eta(state.step) if state.config.time_budget is not None else None,
+            "tokens": state.tokens_before + (state.step - budget.start_step) * state.tokens_per_step}
+
+
+def untrained_record(state: TrainState, evals: Evaluations) -> Record:
+    """Step 0 of a fresh run: the untrained model, its validation loss near ln(vocab_size), its sample gibberish."""
+    cfg = state.config
+    record = {"step": 0, "train_loss": None, "val_loss": None, "lr": 0.0, "grad_norm": None, "tokens_per_s": None,
+              "elapsed_s": 0.0, "eta_s": cfg.time_budget, "tokens": 0}
+    evals.validate(record, cfg.eval_batches)
+    record["train_loss"] = record["val_loss"]  # nothing trained yet: both splits look the same to the model
+    add_sample(state, record)
+    if state.notes:
+        record["notes"] = list(state.notes)
+    return record
+
+
 @dataclass
 class TrainOutcome:
     """How a run ended: status "finished", "stopped" or "diverged", a message for the learner, headline numbers."""
@@ -157,211 +242,85 @@ class TrainOutcome:
     summary: dict[str, Any]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The loop
-
-
 def train_loop(
     state: TrainState,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[Record], None] | None = None,
     stop_event: threading.Event | None = None,
-    on_checkpoint: Callable[[TrainState, dict[str, Any]], None] | None = None,
+    on_checkpoint: Callable[[TrainState, Record], None] | None = None,
 ) -> TrainOutcome:
-    """Train until max_steps, the time budget, divergence or `stop_event`; publish one record per step.
+    """Train until max_steps, the time budget, divergence, early stopping or `stop_event`; publish one record a step.
 
-    `on_checkpoint(state, record)` is called after each published record of a healthy run (the job uses it to
-    save checkpoints during training); it must not run collectives, since only rank 0 may call it.
+    `on_checkpoint(state, record)` is called after each published record of a healthy run (the job saves
+    checkpoints with it); it must not run collectives, since only rank 0 may call it.
 
     A record is a plain dict: step, train_loss (this step's batch), val_loss (None except at evaluations),
     lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "val_loss_original" beside every val_loss when
     the run fine-tunes with its original corpus (state.original_data), "sample" (text) when one was generated, on
     the first record this call publishes "notes" (state.notes: what prepare changed, e.g. no torch.compile) if
-    any, and on the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model: its
-    validation loss is near ln(vocab_size) and its sample is gibberish.
-
-    On a GPU the loss is read back every `readback_every` steps (16), not every step: the records of the steps
-    between are held back and published together at the read-back, complete (train_loss and grad_norm filled
-    in), so every consumer sees the same records as on a CPU, in bursts of 16. Divergence is noticed there too.
+    any, and on the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model.
+    On a GPU the records of the steps between read-backs are held back and published together, complete, at the
+    read-back: every consumer sees the same records as on a CPU, in bursts of 16. Divergence is noticed there too.
     """
-    cfg, model, dinfo = state.config, state.train_model, state.dist
-    publish = on_record or (lambda record: None)
-    t0 = time.perf_counter()
-    start_step = state.step
-    # A resumed run with a fresh time budget gets a fresh warm-up + cosine; with max_steps it continues.
-    sched_start = start_step if (cfg.time_budget and start_step > 0) else 0
-    # ... unless it was stopped part-way: then it goes on down the cosine it was on (engine.train.schedule).
-    start_factor = resumed_factor(state.metrics[-1].get("lr"), cfg) if sched_start and state.metrics else None
+    cfg, publish = state.config, on_record or (lambda record: None)
+    budget = Budget(state)
+    evals = Evaluations(state, budget.deadline)
+    if state.step == 0:
+        state.metrics.append(untrained_record(state, evals))
+        publish(state.metrics[-1])
+    speed = Speed(state)  # from here: step 0's evaluation and sample left out
     ln_vocab = math.log(state.tokenizer.vocab_size)
-    eval_s_per_batch = [float("inf")]  # best measured time of one evaluation batch
-
-    def elapsed() -> float:
-        return time.perf_counter() - t0
-
-    # the end-of-run evaluation may overrun the budget by 5% + 1 s at most, however busy the machine gets
-    deadline = t0 + 1.05 * cfg.time_budget + 1.0 if cfg.time_budget else None
-
-    def timed_eval(split: str, n: int, data: TextDataset | None = None) -> float:
-        times: list[float] = []
-        loss = estimate_loss(state, split, n, deadline=deadline, min_batches=min(n, cfg.eval_batches), timings=times,
-                             data=data)
-        # the median batch: the very first evaluation pays one-off costs on its first batch
-        eval_s_per_batch[0] = min(eval_s_per_batch[0], sorted(times)[len(times) // 2])
-        return loss
-
-    step_times = [float("inf"), 0.0]  # best and recent (smoothed) seconds per training step (between read-backs)
-
-    def final_reserve() -> float:
-        # time the end-of-run evaluation will take: val over final_eval_batches + train over eval_batches,
-        # at the best measured speed, slowed down as much as training has been lately (a busy machine)
-        per = eval_s_per_batch[0] if math.isfinite(eval_s_per_batch[0]) else 0.0
-        slowdown = max(1.0, step_times[1] / step_times[0]) if math.isfinite(step_times[0]) else 1.0
-        val_sets = 2 if state.original_data is not None else 1
-        return 1.1 * per * slowdown * (val_sets * cfg.final_eval_batches + cfg.eval_batches) + 0.05
-
-    def eval_original(rec: dict[str, Any], n: int) -> None:
-        """A fine-tune's old corpus, on the same kind of fixed batches as its new one: is it forgetting?"""
-        if state.original_data is not None:
-            rec["val_loss_original"] = timed_eval("val", n, state.original_data)
-
-    if start_step == 0:
-        rec = {"step": 0, "train_loss": None, "val_loss": timed_eval("val", cfg.eval_batches), "lr": 0.0,
-               "grad_norm": None, "tokens_per_s": None, "elapsed_s": 0.0, "eta_s": cfg.time_budget, "tokens": 0}
-        rec["train_loss"] = rec["val_loss"]  # nothing trained yet: both splits look the same to the model
-        eval_original(rec, cfg.eval_batches)
-        if dinfo.is_main and cfg.sample_interval:
-            rec["sample"] = generate_sample(state)
-        if state.notes:
-            rec["notes"] = list(state.notes)
-        state.metrics.append(rec)
-        publish(rec)
     start_loss = state.metrics[0]["val_loss"] if state.metrics else ln_vocab
-
-    planner = BudgetPlanner(cfg.time_budget, cfg.max_steps, start_step, cfg.eval_interval)
     early = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
-    k = readback_every(cfg, state.device.type)
-    prefetch = prefetches(state.device.type)
-    pending: list[tuple[dict[str, Any], torch.Tensor, torch.Tensor]] = []  # records awaiting their read-back
-    synced = (time.perf_counter(), start_step)  # clock and step of the last read-back
-    batch: tuple[torch.Tensor, torch.Tensor] | None = None
-    tok_rate = None
+    readback = ReadBack(readback_every(cfg, state.device.type))
+    batches = Batches(state, ahead=prefetches(state.device.type))
     status, message = "finished", ""
-    while planner.total_steps is None or state.step < planner.total_steps:
-        factor = lr_factor(state.step, cfg, planner.total_steps, sched_start, start_factor)
-        for opt in state.optimizers:
-            for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * factor
-
-        x, y = batch if batch is not None else state.data.get_batch(
-            "train", cfg.batch_size, cfg.model.block_size, state.generator, state.device.device)  # (B, T) each
-        with state.device.autocast():
-            _, loss = model(x, y)
-        if prefetch:  # the next batch, drawn while the GPU still works: its indexing overlaps the backward
-            batch = state.data.get_batch("train", cfg.batch_size, cfg.model.block_size, state.generator,
-                                         state.device.device)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else 1e30)
-        for opt in state.optimizers:
-            opt.step()
-        for opt in state.optimizers:
-            opt.zero_grad(set_to_none=True)
-        state.step += 1
-
-        planner.note_step(state.step, elapsed())
-        reserve = final_reserve()
-        want_stop = stop_event is not None and stop_event.is_set()
-        over_time = cfg.time_budget is not None and elapsed() + reserve >= cfg.time_budget
-        early_end = planner.ran_out_early(state.step, elapsed(), reserve)
-        every = eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points)
-        due_sample = bool(dinfo.is_main and cfg.sample_interval and state.step % cfg.sample_interval == 0)
-        # Read the loss back (a host-device synchronisation on a GPU) every k steps, and wherever a decision needs
-        # it: evaluations, samples, a re-plan, the planned end. On a CPU k = 1: every step, as reading is free.
-        # Under torchrun the step-count conditions are the same on every rank, so they meet in the same collective.
-        sync = (k == 1 or state.step % k == 0 or state.step % every == 0 or due_sample or planner.due(state.step)
-                or (planner.total_steps is not None and state.step >= planner.total_steps)
-                or (not dinfo.enabled and (want_stop or over_time or early_end)))
-        tokens = state.tokens_before + (state.step - start_step) * state.tokens_per_step
-        rec = {"step": state.step, "train_loss": None, "val_loss": None, "lr": state.optimizers[0].param_groups[0]["lr"],
-               "grad_norm": None, "tokens_per_s": tok_rate, "elapsed_s": state.elapsed_before + elapsed(),
-               "eta_s": None, "tokens": tokens}
-        if not sync:
-            if cfg.time_budget is not None:
-                rec["eta_s"] = max(0.0, cfg.time_budget - elapsed())
-            pending.append((rec, loss.detach(), grad_norm.detach()))
+    while not budget.done(state.step):
+        set_learning_rate(state, budget.lr_factor(state.step))
+        metrics = train_step(state, batches)
+        budget.note_step(state.step)
+        reserve = evals.final_seconds(speed.slowdown)  # time kept for the end-of-run evaluation
+        ends = Ends(stop_requested(stop_event), budget.over_time(reserve), budget.ran_out_early(state.step, reserve))
+        record = step_record(state, budget, speed.tokens_per_s)
+        if not readback.due(state, budget, ends):
+            readback.hold(record, metrics)
             continue
 
-        # One read-back per k steps: every waiting loss and gradient norm in one transfer. Every decision a process
-        # could make from its own clock (stop now, out of time, the plan ran out early) is agreed here in the same
-        # collective, so all ranks take the same branch and none waits in a collective its partners skipped.
-        if dinfo.enabled:
-            loss_val, want_stop, over_time, early_end = agree_step(loss, want_stop, over_time, early_end, dinfo)
-        earlier = _read_back(pending, dinfo)
-        if not dinfo.enabled:
-            loss_val = loss.item()
-        grad_val = float(grad_norm)
-        now = time.perf_counter()
-        dt = (now - synced[0]) / max(1, state.step - synced[1])  # seconds per step since the last read-back
-        if state.step > start_step + 1:  # the first step pays one-off costs (allocations, kernel choice)
-            step_times[0] = min(step_times[0], dt)
-            step_times[1] = dt if step_times[1] == 0.0 else 0.8 * step_times[1] + 0.2 * dt
-        rate = state.tokens_per_step / dt
-        tok_rate = rate if tok_rate is None else 0.9 * tok_rate + 0.1 * rate
-
-        diverged = False
-        for step_no, value in [*earlier, (state.step, loss_val)]:
-            if not math.isfinite(value) or (step_no > 1 and value > 2 * ln_vocab + 2):
-                status, message = "diverged", divergence_message(value, step_no, cfg, start_loss)
-                diverged = True
-                break
-        for old, _, _ in pending:
-            old["tokens_per_s"] = old["tokens_per_s"] or tok_rate
-            state.metrics.append(old)
-            publish(old)
-        pending.clear()
-
-        # Plan the schedule for the time budget from the measured speed (engine.train.schedule.BudgetPlanner).
-        if planner.due(state.step) or early_end:
-            planned = planner.propose(state.step, elapsed(), reserve)
-            if dinfo.enabled:
-                planned = agree_min(planned, state.device.device)
-            planner.accept(planned)
-            every = eval_every(cfg.eval_interval, planner.total_steps, cfg.eval_points)  # from the new plan
-
-        last = diverged or want_stop or over_time or (planner.total_steps is not None and state.step >= planner.total_steps)
-        rec.update(train_loss=loss_val, grad_norm=grad_val, tokens_per_s=tok_rate)
+        loss, ends = agree(state, metrics, ends)
+        losses = [*readback.fill(state), (state.step, loss)]
+        speed.measure(state.step)
+        bad = first_divergence(losses, ln_vocab)
+        if bad is not None:
+            status, message = "diverged", divergence_message(bad[1], bad[0], cfg, start_loss)
+        for held in readback.release(speed.tokens_per_s):
+            state.metrics.append(held)
+            publish(held)
+        if budget.replan_due(state.step) or ends.replan:
+            budget.replan(state, reserve)
+        record.update(train_loss=loss, grad_norm=float(metrics.grad_norm), tokens_per_s=speed.tokens_per_s)
+        diverged = bad is not None
+        last = diverged or ends.stop or ends.over_time or budget.done(state.step)
         if last and not diverged:
-            thorough = not want_stop  # a learner pressing Stop wants it to stop now, not in 5 seconds
-            rec["val_loss"] = timed_eval("val", cfg.final_eval_batches if thorough else cfg.eval_batches)
-            eval_original(rec, cfg.final_eval_batches if thorough else cfg.eval_batches)
-            rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
-            rec["final"] = True
-        elif not diverged and state.step % every == 0:
-            rec["val_loss"] = timed_eval("val", cfg.eval_batches)
-            eval_original(rec, cfg.eval_batches)
-            # the validation loss is agreed across ranks, so every rank takes this branch together
-            if early is not None and early.update(state.step, rec["val_loss"]):
-                last, message = True, early.message(state.step, every)
-                rec["train_eval_loss"] = timed_eval("train", cfg.eval_batches)
-                rec["final"] = True
-        if dinfo.is_main and cfg.sample_interval and not diverged and (due_sample or last):
-            rec["sample"] = generate_sample(state)
-        if state.step == start_step + 1 and start_step > 0 and state.notes:  # resumed: no step-0 record
-            rec["notes"] = list(state.notes)
-        rec["elapsed_s"] = state.elapsed_before + elapsed()
-        if cfg.time_budget is not None:
-            rec["eta_s"] = 0.0 if last else max(0.0, cfg.time_budget - elapsed())
-        elif planner.total_steps is not None and state.step > start_step:
-            rec["eta_s"] = (planner.total_steps - state.step) * elapsed() / (state.step - start_step)
-        state.metrics.append(rec)
-        publish(rec)
+            evals.final(record, thorough=not ends.stop)
+        elif not diverged and state.step % budget.eval_every() == 0:
+            evals.validate(record, cfg.eval_batches)
+            # the validation loss is agreed across ranks, so every rank stops early (or not) together
+            if early is not None and early.update(state.step, record["val_loss"]):
+                last, message = True, early.message(state.step, budget.eval_every())
+                evals.finish(record)
+        if not diverged and (last or sample_due(cfg, state.step)):
+            add_sample(state, record)
+        if state.step == budget.start_step + 1 and budget.start_step > 0 and state.notes:  # resumed: no step 0
+            record["notes"] = list(state.notes)
+        record.update(elapsed_s=state.elapsed_before + budget.elapsed(), eta_s=budget.eta(state.step, last))
+        state.metrics.append(record)
+        publish(record)
         if on_checkpoint is not None and not diverged:
-            on_checkpoint(state, rec)
-        synced = (time.perf_counter(), state.step)  # the next steps' time starts here: evaluations left out
+            on_checkpoint(state, record)
+        speed.restart(state.step)  # the next steps' time starts here: evaluations left out
         if last:
-            if want_stop and not diverged:
-                status = "stopped"
+            status = "stopped" if ends.stop and not diverged else status
             break
 
     summary = checkpoint.summarize_metrics(state.metrics)
     summary.update(params=state.model.num_params(), device=state.device.sentence, status=status, message=message)
     return TrainOutcome(status=status, message=message, summary=summary)
-

@@ -1,5 +1,5 @@
 """When a run goes how fast and when it ends: the learning-rate schedule, the planner that fits it to a time budget,
-how often to evaluate, and early stopping.
+the loop's clock and speed (`Budget`, `Speed`), how often to evaluate, and early stopping.
 
 Warm-up then cosine decay: Loshchilov & Hutter 2017 (SGDR), as in GPT-3 and nanoGPT. A run with a wall-clock
 budget does not know how many steps it will get, so `BudgetPlanner` measures the speed of the first steps and
@@ -10,9 +10,12 @@ gets busier mid-run would otherwise be cut off at full learning rate). Early sto
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from engine.train.config import TrainConfig
+from engine.train.distributed import agree_min
+from engine.train.prepare import TrainState
 
 
 def lr_factor(step: int, config: TrainConfig, total_steps: int | None, start_step: int = 0,
@@ -135,6 +138,92 @@ class BudgetPlanner:
 
     def accept(self, total_steps: int) -> None:
         self.total_steps = total_steps
+
+
+class Budget:
+    """How long one call of the training loop (engine.train.loop) may train: its wall clock, max_steps or the time
+    budget's plan (`BudgetPlanner`), and the learning-rate schedule that plan sizes."""
+
+    def __init__(self, state: TrainState):
+        cfg = self.config = state.config
+        self.t0, self.start_step = time.perf_counter(), state.step
+        self.planner = BudgetPlanner(cfg.time_budget, cfg.max_steps, state.step, cfg.eval_interval)
+        # A resumed run with a fresh time budget gets a fresh warm-up + cosine; with max_steps it continues ...
+        self.sched_start = state.step if (cfg.time_budget and state.step > 0) else 0
+        # ... unless it was stopped part-way: then it goes on down the cosine it was on (`lr_factor`).
+        last_lr = state.metrics[-1].get("lr") if self.sched_start and state.metrics else None
+        self.start_factor = resumed_factor(last_lr, cfg)
+        # the end-of-run evaluation may overrun the budget by 5% + 1 s at most, however busy the machine gets
+        self.deadline = self.t0 + 1.05 * cfg.time_budget + 1.0 if cfg.time_budget else None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def lr_factor(self, step: int) -> float:
+        return lr_factor(step, self.config, self.planner.total_steps, self.sched_start, self.start_factor)
+
+    def note_step(self, step: int) -> None:
+        self.planner.note_step(step, self.elapsed())
+
+    def replan_due(self, step: int) -> bool:
+        """A re-plan is planned at this step (the same answer on every rank)."""
+        return self.planner.due(step)
+
+    def ran_out_early(self, step: int, reserve: float) -> bool:
+        """The plan has ended with over a tenth of the budget left (this process's clock: agree before acting)."""
+        return self.planner.ran_out_early(step, self.elapsed(), reserve)
+
+    def done(self, step: int) -> bool:
+        """The planned end (max_steps, or the plan for the time budget) is reached."""
+        return self.planner.total_steps is not None and step >= self.planner.total_steps
+
+    def over_time(self, reserve: float) -> bool:
+        """No time left for another step and the `reserve` the last evaluation needs (this process's clock)."""
+        return self.config.time_budget is not None and self.elapsed() + reserve >= self.config.time_budget
+
+    def eval_every(self) -> int:
+        return eval_every(self.config.eval_interval, self.planner.total_steps, self.config.eval_points)
+
+    def replan(self, state: TrainState, reserve: float) -> None:
+        """Size the schedule to the time left at the measured speed; under torchrun every rank keeps the shortest."""
+        planned = self.planner.propose(state.step, self.elapsed(), reserve)
+        if state.dist.enabled:
+            planned = agree_min(planned, state.device.device)
+        self.planner.accept(planned)
+
+    def eta(self, step: int, last: bool = False) -> float | None:
+        """Seconds to the end: what is left of the time budget, or the planned steps at the speed so far."""
+        if self.config.time_budget is not None:
+            return 0.0 if last else max(0.0, self.config.time_budget - self.elapsed())
+        if self.planner.total_steps is not None and step > self.start_step:
+            return (self.planner.total_steps - step) * self.elapsed() / (step - self.start_step)
+        return None
+
+
+class Speed:
+    """Seconds per training step and tokens per second, measured between read-backs (evaluations left out)."""
+
+    def __init__(self, state: TrainState):
+        self.tokens_per_step, self.start_step = state.tokens_per_step, state.step
+        self.since = (time.perf_counter(), state.step)  # clock and step of the last read-back
+        self.best_s, self.recent_s = math.inf, 0.0  # best and recent (smoothed) seconds per step
+        self.tokens_per_s: float | None = None
+
+    def measure(self, step: int) -> None:
+        dt = (time.perf_counter() - self.since[0]) / max(1, step - self.since[1])
+        if step > self.start_step + 1:  # the first step pays one-off costs (allocations, kernel choice)
+            self.best_s = min(self.best_s, dt)
+            self.recent_s = dt if self.recent_s == 0.0 else 0.8 * self.recent_s + 0.2 * dt
+        rate = self.tokens_per_step / dt
+        self.tokens_per_s = rate if self.tokens_per_s is None else 0.9 * self.tokens_per_s + 0.1 * rate
+
+    def restart(self, step: int) -> None:
+        self.since = (time.perf_counter(), step)
+
+    @property
+    def slowdown(self) -> float:
+        """How much slower training has been lately than at its best (a machine that got busy)."""
+        return max(1.0, self.recent_s / self.best_s) if math.isfinite(self.best_s) else 1.0
 
 
 def eval_every(eval_interval: int, planned_steps: int | None, eval_points: int | None, floor: int = 5) -> int:

@@ -117,3 +117,12 @@ def test_muon_under_ddp_keeps_identical_weights(tmp_path: Path, small_text: str)
     assert reports[0]["losses"][-1] < reports[0]["losses"][0]
     assert_same_weights(tmp_path)
 
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed support")
+def test_reading_back_every_k_steps_keeps_the_ranks_in_the_same_collectives(tmp_path: Path, small_text: str) -> None:
+    """A read-back is a collective under torchrun, so it must fall on the same steps on every rank: a sample step
+    (rank 0 alone draws the sample) reads back on both, as the GPU's read-back every 16 steps must."""
+    reports = run_two(tmp_path, small_text, {"readback_every": 4, "sample_interval": 6, "max_steps": 14}, timeout=120)
+    assert all(r["status"] == "finished" and r["steps"] == 14 for r in reports)
+    assert reports[0]["losses"] == reports[1]["losses"] and len(reports[0]["losses"]) == 15
+    assert_same_weights(tmp_path)

@@ -1,8 +1,9 @@
-"""engine.train.loop, engine.train.config, engine.train.cli and engine.load.checkpoint: the loop learns, stops,
-diverges politely, saves, loads and resumes, and old configs load as they were trained."""
+"""engine.train.loop, engine.train.config, engine.train.cli and engine.load.checkpoint: the training step stays short,
+the loop learns, stops, diverges politely, saves, loads and resumes, and old configs load as they were trained."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import signal
@@ -18,7 +19,7 @@ import torch
 from engine.load.checkpoint import load_checkpoint, read_checkpoint, read_metrics
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.job import save_run
-from engine.train.loop import train_loop
+from engine.train.loop import train_loop, train_step
 from engine.train.prepare import prepare
 from engine.train.schedule import lr_factor, lr_schedule_points
 from engine.transform.data import TextDataset, next_token_examples
@@ -317,6 +318,12 @@ def test_resuming_or_fine_tuning_keeps_the_checkpoints_model_options(small_text:
         again = prepare(newer, small_text, **kwargs)
         assert (again.config.model.rope, again.config.model.qk_norm, again.config.model.n_layer) == (False, False, 2)
         assert again.model.config == again.config.model  # the run's config says what its model is
+
+
+def test_train_step_stays_short() -> None:
+    """Lesson 7 shows `train_step` to learners as the heart of training: it must read like nanoGPT's step."""
+    lines = [line for line in inspect.getsource(train_step).splitlines() if line.strip()]
+    assert len(lines) <= 30, f"train_step has grown to {len(lines)} lines: move what is not the step around it"
 
 
 def test_an_old_flat_train_config_loads_with_the_same_model_shape() -> None:
