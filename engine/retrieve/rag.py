@@ -10,17 +10,6 @@ document's id, name and text. Change any of them (a lesson edited, an upload add
 name changes, so the next `build_index` builds a new store; the same inputs load the saved store in a fraction
 of a second. A new store reuses the vectors of every chunk whose text the folder's other stores already hold, so
 adding one upload embeds only the upload's chunks. Only the few most recent stores are kept in the folder.
-
->>> prompt = assemble_prompt("What is BPE?", [Chunk("d", "Lesson 4, Merges", 0, 0, 9, "BPE merges")])
->>> print(prompt)
-Answer the question using only the numbered passages below. Cite the passages you use by number, like [1].
-If the passages do not contain the answer, say that they do not.
-<BLANKLINE>
-[1] Lesson 4, Merges
-BPE merges
-<BLANKLINE>
-Question: What is BPE?
-Answer:
 """
 
 from __future__ import annotations
@@ -119,8 +108,8 @@ def build_index(documents: Sequence[Document], folder: Path, size: int = DEFAULT
     and knobs. A saved store that cannot be read (a crash, another version) is rebuilt.
 
     Embedding runs on `threads` torch threads (None: the process's count). One by default: on two cores shared
-    with other work, one thread indexed the course text and the stdlib corpus in 23 s and two took 38 s
-    (`python -m bench retrieval`), as two threads spent their time waiting for each other."""
+    with other work, two threads spend their time waiting for each other and index more slowly than one
+    (docs/benchmarks.md, Retrieval)."""
     check_knobs(size, overlap)
     t0 = time.perf_counter()
     key = index_key(documents, size, overlap)
@@ -151,8 +140,8 @@ def retrieve(question: str, k: int = 5, *, index: RetrievalIndex) -> RetrievalRe
     """The top k chunks of each retriever for `question`, their scores, and which chunks both found.
 
     The question is embedded on one thread (`device.single_thread`): a dozen tokens are too little work to share,
-    and on two cores busy with a training run two threads made the median query ten times slower (132 ms against
-    about 10 ms, `python -m bench retrieval`)."""
+    and on two cores busy with a training run two threads made the query many times slower (docs/benchmarks.md,
+    "Figures behind choices in the code")."""
     t0 = time.perf_counter()
     with device.single_thread():
         query = embedder.embed([question])[0]  # (384,)
@@ -168,7 +157,19 @@ def retrieve(question: str, k: int = 5, *, index: RetrievalIndex) -> RetrievalRe
 
 def assemble_prompt(question: str, chunks: Sequence[Chunk | Hit]) -> str:
     """The prompt a model answers from: the instruction, the passages numbered [1], [2], ... each under its
-    source, then the question. Passages keep the order given (best first)."""
+    source, then the question. Passages keep the order given (best first).
+
+    >>> prompt = assemble_prompt("What is BPE?", [Chunk("d", "Lesson 4, Merges", 0, 0, 9, "BPE merges")])
+    >>> print(prompt)
+    Answer the question using only the numbered passages below. Cite the passages you use by number, like [1].
+    If the passages do not contain the answer, say that they do not.
+    <BLANKLINE>
+    [1] Lesson 4, Merges
+    BPE merges
+    <BLANKLINE>
+    Question: What is BPE?
+    Answer:
+    """
     parts = [PROMPT_HEAD]
     for n, item in enumerate(chunks, start=1):
         chunk = item.chunk if isinstance(item, Hit) else item

@@ -2,13 +2,11 @@
 whose vectors point most nearly the same way (cosine similarity).
 
 The store is FAISS (`faiss-cpu`), in process, no server: an exact `IndexFlatIP` (inner product) over unit-length
-vectors, so the inner product *is* the cosine. Exact rather than approximate (IVF, HNSW) because a course's worth
-of text is a few thousand chunks: scanning them all takes well under a millisecond, and the learner sees the true
-top k. Why FAISS and not sqlite-vec or LanceDB: docs/dependencies.md.
-
-On disk a store is two files in the caller's folder, named by a key (the retrieval index uses a content hash):
-`<key>.faiss` (the vectors, FAISS's own format) and `<key>.json` (the chunks, in the same order). Both are written
-to a temporary name and renamed, so a crash never leaves half a store under the real name.
+vectors, so the inner product *is* the cosine. Exact rather than approximate (IVF, HNSW): a course's worth of text
+is a few thousand chunks, few enough to compare the question with every one, so the learner sees the true top k.
+Why FAISS and not sqlite-vec or LanceDB: docs/dependencies.md. On disk a store is `<key>.faiss` (the vectors) and
+`<key>.json` (the chunks, in the same order) in the caller's folder, both written to a temporary name and renamed,
+so a crash never leaves half a store under the real name.
 
 >>> s = VectorStore(2)
 >>> s.add(torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, -3.0]]), [_c("east"), _c("north-east"), _c("south")])
