@@ -1,17 +1,12 @@
 """This machine's peak FLOP/s, measured once and kept: the denominator of a run's model FLOPs utilisation.
 
-`engine.cost.flops.probe_peak_flops` times big matmuls for about 1.5 s on every core. That is too slow to repeat on
-each page view and, worse, it must never run while a training run trains: the two would share the cores, the run
-would slow down and the probe would read low. So the probe runs only when the learner asks (`measure_peak`, which
-refuses while the run manager trains anything), and its result is kept:
-
-- on disk, in `peak.json` next to the run folders (the run manager's `runs_root`), one entry per device, with the
-  time it was measured, torch's thread count and the device's name, so a server restart keeps it;
-- in memory, keyed by the file's modification stamp, so a page polling every two seconds reads one `stat`, not the
-  file, and still sees a peak another server process measured.
-
-A missing, unreadable or hand-broken file is "not measured yet" (None), never an error: the next measurement
-writes a fresh one.
+`engine.cost.flops.probe_peak_flops` times big matmuls on every core for up to 1.5 s: too slow to repeat on each
+page view, and it must never run beside a training run (they would share the cores, the run would slow down and
+the probe would read low). So it runs only when the learner asks (`measure_peak`, which refuses while the run
+manager trains anything), and its result is kept: on disk in `peak.json` beside the run folders, one entry per
+device (when, torch's thread count, the device's name), so a server restart keeps it; in memory keyed by the
+file's modification stamp, so a page polling every two seconds reads one `stat` and still sees a peak another
+server process measured. A missing, unreadable or hand-broken file is "not measured yet" (None), never an error.
 
 >>> import tempfile
 >>> root = tempfile.mkdtemp()
