@@ -1,29 +1,13 @@
 """Read a content file's YAML without letting a hostile or broken file crash, hang or exhaust the course.
 
-`yaml.safe_load` runs no code, but on its own it still lets a file do harm: an alias bomb (a few lines whose
-anchors and aliases stand for billions of nodes) blows up anything that walks the result, ten thousand nested
-brackets overflow the composer's recursion, a self-referencing alias (`&a [*a]`) makes a structure that contains
-itself, and a few scalars (`2020-13-45` read as a date, `!!int junk`, an integer of 5,000 digits) raise plain
-Python errors that are no `YAMLError`. So a file is checked in three steps, each ending in a `YamlRefused` with a
-sentence and, where known, a line:
-
-1. its size on disk (`MAX_BYTES`) and that it is UTF-8, before it is read into memory;
-2. one streaming pass over the parser's events (no tree is built) that stops at the first node nested deeper than
-   `MAX_DEPTH`, an alias used inside the node it names, or more than `MAX_NODES` nodes with every alias counted
-   as the nodes it stands for;
-3. one compose (the nodes give line numbers) and one construction from those nodes, any error turned into a
-   message. Both the event pass and the compose use libyaml when PyYAML has it: the composer recurses once per
-   level, which is why the depth is checked first.
-
-The limits are far above what a lesson needs: the largest lesson file is about 13 KB, 12 levels deep and 1,000
-nodes.
-
->>> parse("a: &x [1, 2]\\nb: *x\\n")[0]
-{'a': [1, 2], 'b': [1, 2]}
->>> parse("a: [[[[1]]]]", max_depth=3)
-Traceback (most recent call last):
-...
-course.safe_yaml.YamlRefused: line 1: nested more than 3 levels deep; content files need a handful
+`yaml.safe_load` runs no code, but on its own a file can still do harm: an alias bomb (a few anchors and aliases
+standing for billions of nodes), thousands of nested brackets overflowing the composer's recursion, an alias used
+inside the node it names (a structure that contains itself), or a scalar such as `2020-13-45` or `!!int junk`
+raising a plain Python error that is no `YAMLError`. So a file is checked in three steps, each refusal a
+`YamlRefused` with a sentence and, where known, a line: its size and encoding before it is read (`read_text`); one
+streaming pass over the parser's events that stops at too deep a nest, a self-reference or too many nodes, every
+alias counted as what it stands for (`check_shape`); then one compose and one construction, any error turned into
+a message (`parse`). The limits are far above what any content file needs (docs/architecture.md, "Content as data").
 """
 
 from __future__ import annotations
@@ -34,11 +18,12 @@ from typing import Any
 
 import yaml
 
-MAX_BYTES = 512 * 1024  # a lesson file is ~13 KB: 40 times that is a mistake or an attack, not a lesson
-MAX_DEPTH = 64  # mappings and lists inside each other; lessons use about 12
+MAX_BYTES = 512 * 1024  # many times the largest lesson file: a file this big is a mistake or an attack
+MAX_DEPTH = 64  # mappings and lists inside each other; lessons use a handful of levels
 MAX_NODES = 200_000  # scalars, lists and mappings, each alias counted as everything it stands for
 
-# libyaml's parser where PyYAML was built with it: the same events and nodes (marks included), 15 times faster.
+# libyaml's parser where PyYAML was built with it: the same events and nodes (marks included), much faster
+# (docs/benchmarks.md).
 _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -138,7 +123,15 @@ def check_shape(text: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODE
 def parse(text: str, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> tuple[Any, yaml.Node | None]:
     """The document's data and its node tree (for line numbers), or YamlRefused.
 
-    One parse serves both: the data is constructed from the composed nodes, as `yaml.safe_load` would.
+    One parse serves both: the data is constructed from the composed nodes, as `yaml.safe_load` would. The shape
+    is checked first (`check_shape`), since the composer recurses once per level of nesting.
+
+    >>> parse("a: &x [1, 2]\\nb: *x\\n")[0]
+    {'a': [1, 2], 'b': [1, 2]}
+    >>> parse("a: [[[[1]]]]", max_depth=3)
+    Traceback (most recent call last):
+    ...
+    course.safe_yaml.YamlRefused: line 1: nested more than 3 levels deep; content files need a handful
     """
     check_shape(text, max_depth, max_nodes)
     try:
