@@ -2,10 +2,10 @@
 the source files at run time (inspect), never pasted into a lesson. What a lesson describes is literally the code
 that runs, and a learner can check it.
 
-`ENGINE_CODE` names, per widget, the one to three engine functions at its heart as "module:qualified.name"
-strings, resolved only when drawn (a test checks every name resolves to code in engine/). Strings, not imports,
-so this module costs nothing until a learner opens the expander, and a renamed function shows a plain message
-instead of taking the lesson down.
+Each widget module names, beside its `render`, the one to three engine functions at its heart as
+"module:qualified.name" strings (`ENGINE_CODE`), resolved only when drawn (a test checks every name resolves to code
+in engine/). Strings, not imports, so this costs nothing until a learner opens the expander, and a renamed function
+shows a plain message instead of taking the lesson down.
 """
 
 from __future__ import annotations
@@ -22,41 +22,6 @@ import streamlit as st
 import paths
 
 REPO = paths.ROOT
-
-ENGINE_CODE: dict[str, tuple[str, ...]] = {
-    "pipeline_trace": ("engine.pipeline_trace:trace_line",),
-    "counting_loss": ("engine.transform.baseline:fit_counts", "engine.transform.baseline:score"),
-    "descent_steps": ("engine.transform.descent:descend", "engine.transform.descent:bowl_gradient"),
-    "next_char_counts": ("engine.transform.next_token:following_counts",),
-    "train_run": ("engine.train.loop:train_step", "engine.train.evaluate:estimate_loss"),
-    "corpus_picker": ("engine.extract.uploads:validate_upload", "engine.extract.cleaning:corpus_stats"),
-    "cleaning_lab": ("engine.extract.cleaning:clean",),
-    "dedup_lab": ("engine.extract.dedup:deduplicate", "engine.extract.dedup:minhashes", "engine.extract.dedup:jaccard"),
-    "dedup_compare": ("engine.extract.dedup:comparison_texts",),
-    "tokenizer_playground": ("engine.transform.tokenization:train_bpe", "engine.transform.tokenization:CharTokenizer.encode"),
-    "bpe_trainer": ("engine.transform.tokenization:trace_merges",),
-    "vocab_sweep": ("engine.transform.tokenization:compression_table",),
-    "attention_heatmap": ("engine.transform.model:CausalSelfAttention.forward", "engine.look_inside.inspection:attention_view"),
-    "parameter_breakdown": ("engine.look_inside.inspection:parameter_breakdown",),
-    "forward_pass": ("engine.transform.model:GPT.forward", "engine.look_inside.inspection:forward_stages"),
-    "embedding_map": ("engine.look_inside.embeddings:fit_axes", "engine.look_inside.embeddings:project"),
-    "embedding_neighbours": ("engine.look_inside.embeddings:nearest_neighbours",),
-    "embedding_table_size": ("engine.look_inside.embeddings:table_size",),
-    "next_token_probs": ("engine.look_inside.sampling:next_token_distribution", "engine.look_inside.sampling:filter_probs"),
-    "model_vs_counts": ("engine.look_inside.sampling:next_token_distribution", "engine.transform.next_token:following_counts"),
-    "timeline_samples": ("engine.load.checkpoint:list_timeline",),
-    "overfit_run": ("engine.train.schedule:EarlyStopping",),
-    "checkpoint_file": ("engine.load.weights:anatomy", "engine.load.weights:predicted_bytes"),
-    "scaling_sweep": ("engine.cost.scaling:fit_power_law",),
-    "report_card": ("engine.cost.report:report_from_folder",),
-    "cost_meter": ("engine.cost.flops:flops_per_token", "engine.cost.flops:run_compute"),
-    "model_price": ("engine.cost.flops:price_run",),
-    "compute_optimal": ("engine.cost.flops:compute_optimal",),
-    "finetune_run": ("engine.train.finetune:finetune_config", "engine.train.finetune:loss_shift"),
-    "rag_playground": ("engine.retrieve.rag:retrieve", "engine.retrieve.rag:assemble_prompt"),
-    "checkpoint_anatomy": ("engine.load.weights:round_trip", "engine.load.quantize:quantize_int8"),
-}
-
 
 @dataclass(frozen=True)
 class CodeSnippet:
@@ -86,7 +51,7 @@ def resolve(target: str) -> CodeSnippet:
                        source=textwrap.dedent("".join(lines)).rstrip())  # a method loses its class's indent
 
 
-def render_code(widget: str, key: str) -> None:
+def render_code(targets: tuple[str, ...], key: str) -> None:
     """A collapsed expander under the demo with the engine code behind it, drawn only once it is opened.
 
     Why lazy: the browser syntax-highlights every st.code it receives, opened or not. On a demo card that was ~0.2 s
@@ -94,7 +59,6 @@ def render_code(widget: str, key: str) -> None:
     never open; with ten learners' browsers on one machine it was the largest part of a click's time
     (bench.load). `on_change="rerun"` makes Streamlit report whether the expander is open.
     """
-    targets = ENGINE_CODE.get(widget, ())
     if not targets:
         return
     box = st.expander("The engine code behind this demo", icon=":material/code:", key=f"{key}-code",

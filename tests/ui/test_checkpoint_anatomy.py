@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import ui.widgets
 from engine.load.quantize import compare_quantized
 from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import anatomy
@@ -17,13 +16,6 @@ from engine.train.job import run_job
 from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.cost_format import human_bytes
-from ui.widgets import checkpoint_anatomy
-
-
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch):
-    """The widget as ui/widgets/__init__.py registers it (done here too, so the test does not depend on it)."""
-    monkeypatch.setitem(ui.widgets.RENDERERS, "checkpoint_anatomy", checkpoint_anatomy.render)
 
 
 @pytest.fixture(scope="module")

@@ -165,9 +165,9 @@ def _widget(name: str, params: dict) -> None:
     import streamlit as st
 
     from course.widgets import WIDGET_PARAMS
-    from ui.widgets import RENDERERS
+    from ui.widgets import widget_module
 
-    st.session_state["returned"] = RENDERERS[name](WIDGET_PARAMS[name].model_validate(params), f"t-{name}")
+    st.session_state["returned"] = widget_module(name).render(WIDGET_PARAMS[name].model_validate(params), f"t-{name}")
 
 
 def _app(name: str, params: dict | None = None) -> AppTest:

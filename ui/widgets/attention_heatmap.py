@@ -70,6 +70,10 @@ def summary(view: AttentionView, layer: int, head: int) -> str:
             f"{row[k]:.0%}, from {where}.")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.model:CausalSelfAttention.forward", "engine.look_inside.inspection:attention_view")
+
+
 def render(params: AttentionHeatmapParams, key: str) -> None:
     me = session.learner()
     source = model_source.pick(me.id, key=f"{key}-model")

@@ -190,6 +190,10 @@ def _step_through(params: BPETrainerParams, corpus: learner_tokenizer.CorpusText
         st.markdown(chips_markdown(pieces))
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.tokenization:trace_merges",)
+
+
 def render(params: BPETrainerParams, key: str) -> bool:
     """Returns True once the learner has trained a tokenizer (the card's `after` text discusses it)."""
     me = session.learner()

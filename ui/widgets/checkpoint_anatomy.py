@@ -322,6 +322,10 @@ def _quant_section(learner_id: int, source: Checkpoint, key: str) -> None:
     right.code(q.text_int8, language=None, wrap_lines=True)
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.load.weights:round_trip", "engine.load.quantize:quantize_int8")
+
+
 def render(params: CheckpointAnatomyParams, key: str) -> bool:
     """Returns True once a checkpoint is drawn (the learner's or the reference model's), False with nothing to
     open."""

@@ -24,6 +24,10 @@ def _anatomy(run_dir: str, stamp: float) -> CheckpointAnatomy:
     return anatomy(run_dir)
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.load.weights:anatomy", "engine.load.weights:predicted_bytes")
+
+
 def render(params: CheckpointFileParams, key: str) -> bool:
     me = session.learner()
     run = run_view.load(me.id, params.run_key)

@@ -47,6 +47,10 @@ def _steps_table(report: CleaningReport) -> list[dict]:
     return rows
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.extract.cleaning:clean",)
+
+
 def render(params: CleaningLabParams, key: str) -> bool:
     me = session.learner()
     info = learner_corpus.chosen(me.id)

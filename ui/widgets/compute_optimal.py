@@ -108,6 +108,10 @@ def _typed_own(key: str) -> None:
     st.session_state[f"{key}-preset"] = CUSTOM  # a typed budget is no longer the preset's
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.cost.flops:compute_optimal",)
+
+
 def render(params: ComputeOptimalParams, key: str) -> bool:
     me = session.learner()
     table = presets(me.id)

@@ -59,6 +59,10 @@ def _on_paste(key: str) -> None:
     _take("pasted text", (st.session_state.get(f"{key}-paste") or "").encode("utf-8"), key)
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.extract.uploads:validate_upload", "engine.extract.cleaning:corpus_stats")
+
+
 def render(params: CorpusPickerParams, key: str) -> bool:
     me = session.learner()
     options = learner_corpus.available(me.id)

@@ -138,6 +138,10 @@ def _peak_controls(device: str, key: str) -> None:
                    "case for the hardware, a ceiling a model can approach but not reach.")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.cost.flops:flops_per_token", "engine.cost.flops:run_compute")
+
+
 def render(params: CostMeterParams, key: str) -> bool:
     """Returns True once the learner's run has ended: the card's text discusses its final numbers."""
     me = session.learner()

@@ -51,6 +51,10 @@ def surprise_text(chars: list[str], losses: list[float]) -> str:
     return f"Chart as text, loss per character: {bars}."
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.baseline:fit_counts", "engine.transform.baseline:score")
+
+
 def render(params: CountingLossParams, key: str) -> None:
     tokenizer, model, losses = _fitted(params.corpus)
 

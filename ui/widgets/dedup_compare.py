@@ -107,6 +107,10 @@ def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None
             st.caption(f"{RUNS[run.run_key].capitalize()}: {run.message}")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.extract.dedup:comparison_texts",)
+
+
 def render(params: DedupCompareParams, key: str) -> bool:
     me = session.learner()
     info = learner_corpus.chosen(me.id)

@@ -46,6 +46,10 @@ def word_changes(kept: str, removed: str, limit: int = 4) -> str:
     return "What changed: " + "; ".join(changes[:limit]) + more
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.extract.dedup:deduplicate", "engine.extract.dedup:minhashes", "engine.extract.dedup:jaccard")
+
+
 def render(params: DedupLabParams, key: str) -> bool:
     me = session.learner()
     info = learner_corpus.chosen(me.id)

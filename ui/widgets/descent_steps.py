@@ -47,6 +47,10 @@ def path_text(path: DescentPath) -> str:
     return f"Chart as text, weight and loss after each step: {steps}."
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.descent:descend", "engine.transform.descent:bowl_gradient")
+
+
 def render(params: DescentStepsParams, key: str) -> None:
     default = min(RATES, key=lambda r: abs(r - params.lr))
     lr = st.select_slider("Learning rate", RATES, value=default, key=f"{key}-lr")

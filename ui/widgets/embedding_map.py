@@ -101,6 +101,10 @@ def summary(frame: Projection, dims: int) -> str:
             f"lower = gathered together), tightest first: {parts}.")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.look_inside.embeddings:fit_axes", "engine.look_inside.embeddings:project")
+
+
 def render(params: EmbeddingMapParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     left, right = st.columns(2)

@@ -26,6 +26,10 @@ def rows(neighbours: list[Neighbour]) -> list[dict[str, object]]:
              "cosine similarity": round(n.similarity, 4)} for i, n in enumerate(neighbours)]
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.look_inside.embeddings:nearest_neighbours",)
+
+
 def render(params: EmbeddingNeighboursParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     final = source.final_step

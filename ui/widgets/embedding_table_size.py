@@ -33,6 +33,10 @@ def tiles(size: TableSize) -> None:
     cols[4].metric("Share of model", f"{size.share:.1%}", help=f"of all {size.model_params:,} parameters")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.look_inside.embeddings:table_size",)
+
+
 def render(params: EmbeddingTableSizeParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     size = run_table_size(source.run_dir)

@@ -316,6 +316,10 @@ def _stop(params: FinetuneRunParams) -> None:
         run_view.stop(run)
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.train.finetune:finetune_config", "engine.train.finetune:loss_shift")
+
+
 def render(params: FinetuneRunParams, key: str) -> bool:
     """Returns True once the learner's fine-tune has ended, so the card's `after` text discusses a real result."""
     me = session.learner()

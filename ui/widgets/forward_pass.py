@@ -47,6 +47,10 @@ def _run(run_dir: str, step: int, prompt: str) -> tuple[list[Stage], LogitLens, 
     return forward_stages(model, tokenizer, prompt), lens, [(text, p) for _, text, p in top]
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.model:GPT.forward", "engine.look_inside.inspection:forward_stages")
+
+
 def render(params: ForwardPassParams, key: str) -> None:
     me = session.learner()
     source = model_source.pick(me.id, key=f"{key}-model")

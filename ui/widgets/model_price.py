@@ -122,6 +122,10 @@ def this_machine_line(flops: float, learner_id: int) -> str:
             f"need **{years:,.0f} years** for the same compute.")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.cost.flops:price_run",)
+
+
 def render(params: ModelPriceParams, key: str) -> bool:
     me = session.learner()
     models = {m.id: m for m in published_models()}

@@ -64,6 +64,10 @@ def chart_text(data: list[tuple[str, float, float]]) -> str:
     return f"Chart as text, share in the training text against the model: {pairs}."
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.look_inside.sampling:next_token_distribution", "engine.transform.next_token:following_counts")
+
+
 def render(params: ModelVsCountsParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     model, tokenizer = model_source.load_model(source)

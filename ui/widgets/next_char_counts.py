@@ -52,6 +52,10 @@ def contexts_tried(key: str, context: str) -> int:
     return len(tried)
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.next_token:following_counts",)
+
+
 def render(params: NextCharCountsParams, key: str) -> bool:
     """True once the learner has looked at three contexts: the card's notes, which answer the questions it asks
     about them, show only then."""

@@ -117,6 +117,10 @@ def _clear(key: str) -> None:
         state["steps"] = []
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.look_inside.sampling:next_token_distribution", "engine.look_inside.sampling:filter_probs")
+
+
 def render(params: NextTokenProbsParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     model, tokenizer = model_source.load_model(source)

@@ -58,6 +58,10 @@ def _start(params: OverfitRunParams, key: str) -> None:
                    label=f"{me.name} overfitting run" + (" (early stopping)" if stop_early else ""))
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.train.schedule:EarlyStopping",)
+
+
 def render(params: OverfitRunParams, key: str) -> bool:
     me = session.learner()
     text = slice_text(params)

@@ -46,6 +46,10 @@ def chart_text(parts: list[ParamPart]) -> str:
     return "Chart as text: " + ", ".join(f"{p.name} {p.count:,} ({p.count / total:.0%})" for p in parts) + "."
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.look_inside.inspection:parameter_breakdown",)
+
+
 def render(params: ParameterBreakdownParams, key: str) -> None:
     me = session.learner()
     source = model_source.pick(me.id, key=f"{key}-model")

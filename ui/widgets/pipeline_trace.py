@@ -75,6 +75,10 @@ def draw(trace: PipelineTrace, corpus_title: str) -> None:
             st.markdown("No passage shares a word with your line (very common words such as *the* are ignored).")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.pipeline_trace:trace_line",)
+
+
 def render(params: PipelineTraceParams, key: str) -> None:
     text, tokenizer, index, parameters = _corpus(params.corpus)
     line = st.text_input("A line of text to follow", value=params.line, key=f"{key}-line", max_chars=120,

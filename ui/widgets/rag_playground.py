@@ -192,6 +192,10 @@ def prompt_passages(result: RetrievalResult, which: str) -> list[Hit]:
     return merged
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.retrieve.rag:retrieve", "engine.retrieve.rag:assemble_prompt")
+
+
 def render(params: RagPlaygroundParams, key: str) -> bool:
     me = session.learner()
     st.caption("The course's own model does not answer here: it is a character model trained for a minute, and "

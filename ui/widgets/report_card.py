@@ -133,6 +133,10 @@ def show_comparison(a: report.RunReport, b: report.RunReport, names: tuple[str, 
                key)
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.cost.report:report_from_folder",)
+
+
 def render(params: ReportCardParams, key: str) -> bool:
     """Returns False while the learner has no ended run (the card's text is about their own numbers)."""
     me = session.learner()

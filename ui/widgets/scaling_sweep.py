@@ -202,6 +202,10 @@ def _live(learner_id: int, params: ScalingSweepParams, key: str) -> None:
         st.rerun(scope="app")
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.cost.scaling:fit_power_law",)
+
+
 def render(params: ScalingSweepParams, key: str) -> bool:
     me = session.learner()
     rungs = ladder()

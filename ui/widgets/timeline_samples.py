@@ -25,6 +25,10 @@ def heading(entry: dict) -> str:
     return f"Step **{entry['step']:,}** · validation loss {loss}"
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.load.checkpoint:list_timeline",)
+
+
 def render(params: TimelineSamplesParams, key: str) -> None:
     source = model_source.pick(session.learner().id, key=f"{key}-source")
     entries = [e for e in list_timeline(source.run_dir) if e.get("sample")]

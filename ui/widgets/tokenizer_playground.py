@@ -42,6 +42,10 @@ def _panel(title: str, note: str, tok: Tokenizer, text: str, key: str) -> None:
                                 "end": st.column_config.NumberColumn(help="offset one past the last character")})
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.tokenization:train_bpe", "engine.transform.tokenization:CharTokenizer.encode")
+
+
 def render(params: TokenizerPlaygroundParams, key: str) -> None:
     me = session.learner()
     text = st.text_area("Type or paste anything", value=params.text, key=f"{key}-text", height=100,

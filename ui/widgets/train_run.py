@@ -120,6 +120,10 @@ def knob_start(params: TrainRunParams, base: TrainConfig, run: RunView | None) -
     return base.model.n_layer, base.model.n_embd, base.lr, budget
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.train.loop:train_step", "engine.train.evaluate:estimate_loss")
+
+
 def render(params: TrainRunParams, key: str) -> bool:
     """Returns True once the learner has a run, so the card's `after` text (which discusses results) shows then."""
     me = session.learner()

@@ -104,6 +104,10 @@ TABLE_COLUMNS = {
 }
 
 
+# The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
+ENGINE_CODE = ("engine.transform.tokenization:compression_table",)
+
+
 def render(params: VocabSweepParams, key: str) -> None:
     me = session.learner()
     corpus = learner_tokenizer.corpus_text(me.id)
