@@ -7,8 +7,8 @@ ask about. Training is cached by the text's content hash and the vocabulary size
 the same corpus, or the playground asking for the same size never trains twice.
 
 The trained tokenizer is cached with `st.cache_resource`, not `st.cache_data`: cache_data hands back an unpickled
-copy on every hit, which costs 24 ms at 8,192 tokens and 61 ms at 16,384 (measured), too slow for a playground
-that re-encodes on every keystroke. The tokenizer is never modified after training, so one shared object is safe.
+copy on every hit, too slow for a playground that re-encodes on every keystroke (docs/benchmarks.md). The
+tokenizer is never modified after training, so one shared object is safe.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 Every other chart in the course is plotly. These are not, because of what a redraw costs on the machine that is
 training at the same time. Streamlit 1.67 identifies a plotly chart by a hash of its whole figure, so a figure
-whose data changed is a new element: the browser tears the chart down and builds it again, every second. We
-measured ~90 ms of browser CPU per redraw on a 2-core machine, and because the two training threads wait for each
-other, every millisecond the browser takes from one of them is a millisecond of training lost (docs/training-notes.md).
-A keyed `st.echarts_chart` keeps its chart and swaps only the data: about a third of the cost. ECharts ships inside
-Streamlit's frontend, so this adds no dependency, and with `theme="streamlit"` it follows the light or dark theme.
+whose data changed is a new element: the browser tears the chart down and builds it again, every second, and
+because the two training threads wait for each other, every millisecond the browser takes from one of them is a
+millisecond of training lost. A keyed `st.echarts_chart` keeps its chart and swaps only the data, a fraction of
+the cost (docs/training-notes.md measures both). ECharts ships inside Streamlit's frontend, so this adds no
+dependency, and with `theme="streamlit"` it follows the light or dark theme.
 
 `loss_chart_spec` is plain data (an ECharts option dict), so tests can read what would be drawn.
 """
