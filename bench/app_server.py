@@ -1,9 +1,9 @@
 """Serve the course from a script: `streamlit run app.py` in a child process on a free port, for the browser tests
 and the benchmarks (`bench/pages.py`, `bench/live.py`, `bench/load.py`).
 
-It lives in engine/, not in the tests or ui/, because production modules need it too (the load benchmark is
-`python -m bench load`, and engine never imports ui) and must not import test code. No Streamlit import:
-the server is a subprocess, started and stopped by its own PID.
+It lives in bench/, not in the tests, because the benchmarks need it too and no production module may import
+test code; the browser tests import it from here. No Streamlit import: the server is a subprocess, started and
+stopped by its own PID.
 """
 
 from __future__ import annotations

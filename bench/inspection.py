@@ -7,7 +7,8 @@ on every knob change): next-token probabilities for a full-block prompt under 10
 
 Measured with torch set to one thread, then to its default count: the show-me functions run on one thread
 whatever the caller set (`engine.look_inside.sampling.eval_mode`), because on a small shared machine whose cores other
-processes keep busy a model this small was 10-100x slower on two threads (1.9 ms vs 312 ms on 2 busy cores).
+processes keep busy a model this small runs many times slower on two threads (docs/benchmarks.md, "Figures behind
+choices in the code").
 """
 
 from __future__ import annotations

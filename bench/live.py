@@ -1,16 +1,15 @@
 """How much does watching a run cost it? `python -m bench live` appends the answer to docs/benchmarks.md.
 
-Issue 4's target: the live page slows training by at most about 10% compared with the command line. On a 2-core
+The target: the live page slows training by at most about 10% compared with the command line. On a 2-core
 machine the browser, the course server and the training share the same cores, so this measures all three at once,
 in Debian's Chromium, headless and without a GPU (the worst case: a learner's browser usually has a GPU and more
 cores).
 
 The `lesson` preset runs from `python -m engine.train` (with lesson 7's page open and idle) and the same run is
 started from the page while Chromium watches it, `reps` pairs in alternating order; the figure is the median of the
-paired ratios. This
-machine's own speed drifts by ±20% from minute to minute (other work on its host), so one pair proves little and
-the pairs are interleaved. The CPU each party (browser, course server, training process) used while the page
-trained is recorded too: it is the steadier measure of what the page takes from the training.
+paired ratios. This machine's own speed drifts from minute to minute (other work on its host; docs/training-notes.md),
+so one pair proves little and the pairs are interleaved. The CPU each party (browser, course server, training
+process) used while the page trained is recorded too: it is the steadier measure of what the page takes.
 """
 
 from __future__ import annotations
@@ -124,7 +123,7 @@ class _Course:
 
 
     def watch_on_cost_meter(self) -> None:
-        """Leave lesson 7 for lesson 9's cost meter, which then polls the same run (issue 12: it must cost the
+        """Leave lesson 7 for lesson 9's cost meter, which then polls the same run (watching it must cost the
         run nothing measurable)."""
         lesson = load_course().entry("compute-and-scaling").lesson
         card = next(i for i, c in enumerate(lesson.cards) if c.widget and c.widget.name == "cost_meter")

@@ -1,6 +1,6 @@
 """Where benchmark figures go: one dated section per run appended to docs/benchmarks.md.
 
-Its own module so every benchmark (bench.train, bench_tokenize, bench_gpu, bench.pages) can import it
+Its own module so every benchmark (bench.train, bench.tokenization, bench.gpu, bench.pages, ...) can import it
 without importing the command line in bench.cli, which imports them (a cycle otherwise).
 """
 
