@@ -1,4 +1,4 @@
-"""The live demos issue 14 added to lessons 1, 2 and 7, in AppTest: the pipeline trace, the counting models' loss
+"""The live demos of lessons 1, 2 and 7, in AppTest: the pipeline trace, the counting models' loss
 and gradient descent on one weight. Each shows the engine's numbers, reacts to the learner, and shows its code."""
 
 from __future__ import annotations
