@@ -1,10 +1,10 @@
-"""Lesson 8's overfitting run: the lesson preset trained on a small slice of a corpus (its first ~10,000
-characters) and evaluated often, so the training loss keeps falling while the validation loss turns up.
+"""Lesson 8's overfitting run: the lesson preset trained on a small slice of a corpus (its first
+`slice_chars` characters) and evaluated often, so the training loss keeps falling while the validation loss turns up.
 
 It reuses the lesson-7 machinery end to end: `ui.run_view.start` under its own run key ("overfit"), drawn by
-`ui.run_panel.show_run` (live while it trains, once it has ended). Measured on 2 CPU cores (lesson preset, first
-10,000 characters of Tiny Shakespeare, evaluation every 25 steps): validation loss bottoms out near step 100
-(~15 s) and climbs for the rest of a 40 s run while the training loss keeps falling.
+`ui.run_panel.show_run` (live while it trains, once it has ended). The defaults (`course.widgets.OverfitRunParams`)
+are sized so the turn comes early in the run on a small CPU (docs/training-notes.md, "Figures behind settings in
+the code").
 """
 
 from __future__ import annotations
