@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from engine.device import predicted_sentence
+from engine.number_format import clock, loss
 from engine.runs.status import RESUMABLE, RunStatus
 from engine.transform.baseline import LANDMARKS_FILE, read_landmarks
 from ui import live_chart, run_status, run_view, session
@@ -101,16 +102,9 @@ def chart_summary(run: RunView, vocab_size: int) -> str:
     parts = ["Loss chart:"]
     if evals:
         (s0, v0), (s1, v1) = evals[0], evals[-1]
-        parts.append(f"validation loss {v0:.3f} at step {s0:,}, {v1:.3f} at step {s1:,}.")
+        parts.append(f"validation loss {loss(v0)} at step {s0:,}, {loss(v1)} at step {s1:,}.")
     lines = "; ".join(label for _, label in landmarks(run, vocab_size))
     return " ".join(parts + [f"Dotted lines: {lines}."])
-
-
-def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def numbers_line(run: RunView) -> str:
@@ -125,12 +119,12 @@ def numbers_line(run: RunView) -> str:
     val, start = run.final_val_loss, run.start_val_loss
     if val is not None and math.isfinite(val):
         since = f" ({val - start:+.2f} since step 0)" if len(run.evals) > 1 and start is not None else ""
-        parts.append(f"validation loss **{val:.3f}**{since}")
+        parts.append(f"validation loss **{loss(val)}**{since}")
     else:
         parts.append("validation loss –")
     tps = run.tokens_per_s
     parts.append(f"**{tps:,.0f}** tokens/s" if tps else "– tokens/s")
-    parts.append(f"**{_fmt_eta(run.eta_s)}** left")
+    parts.append(f"**{clock(run.eta_s)}** left")
     return " · ".join(parts)
 
 
@@ -141,11 +135,11 @@ def result_tiles(run: RunView) -> None:
     val, start = run.final_val_loss, run.start_val_loss
     finite = val is not None and math.isfinite(val)
     delta = f"{val - start:+.2f} since step 0" if finite and len(run.evals) > 1 and start is not None else None
-    b.metric("Validation loss", f"{val:.3f}" if finite else "–", delta=delta, delta_color="inverse")
+    b.metric("Validation loss", loss(val) if finite else "–", delta=delta, delta_color="inverse")
     tps = run.tokens_per_s
     c.metric("Tokens / second", f"{tps:,.0f}" if tps else "–")
     elapsed = run.metrics[-1].get("elapsed_s")
-    d.metric("Training time", _fmt_eta(elapsed) if elapsed is not None else "–")
+    d.metric("Training time", clock(elapsed))
 
 
 @dataclass(frozen=True)

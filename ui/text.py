@@ -20,3 +20,21 @@ def escape_md(text: str) -> str:
     True
     """
     return _REWRITTEN_AFTER.sub(lambda m: m.group(1) + WORD_JOINER, _ASCII_PUNCT.sub(r"\\\1", text))
+
+
+_BARE_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    """Rows as a Markdown table: one element, light to redraw. Cells are Markdown (escape file-provided text with
+    `ui.text.escape_md`); a bare `|` is escaped so it cannot split a cell.
+
+    >>> print(markdown_table([{"a": "1", "b": "x|y"}]))
+    | a | b |
+    |---|---|
+    | 1 | x\\|y |
+    """
+    heads = list(rows[0])
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    lines += ["| " + " | ".join(_BARE_PIPE.sub(r"\\|", r[h]) for h in heads) + " |" for r in rows]
+    return "\n".join(lines)

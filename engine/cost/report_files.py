@@ -15,9 +15,9 @@ import re
 from typing import Any
 
 from engine.cost.report import RunReport
-from engine.cost.report_format import fmt_int
 from engine.cost.report_tables import Table, card_tables, compare_chart, compare_tables, loss_chart
 from engine.cost.svg_chart import svg_data_uri
+from engine.number_format import count
 
 # ---------------------------------------------------------------------------------------------- Markdown
 
@@ -63,7 +63,7 @@ def _md_samples(samples: list[tuple[int, str]], heading: str) -> list[str]:
     if not samples:
         return [*lines, "(none recorded)", ""]
     for step, text in samples:
-        lines += [f"Step {fmt_int(step)}:", "", md_code_block(text), ""]
+        lines += [f"Step {count(step)}:", "", md_code_block(text), ""]
     return lines
 
 
@@ -127,7 +127,7 @@ def _html_table(t: Table) -> str:
 def _html_samples(samples: list[tuple[int, str]], heading: str) -> str:
     if not samples:
         return f"<h2>{_h(heading)}</h2><p>(none recorded)</p>"
-    return f"<h2>{_h(heading)}</h2>" + "".join(f"<p>Step {fmt_int(s)}:</p><pre>{_h(t)}</pre>" for s, t in samples)
+    return f"<h2>{_h(heading)}</h2>" + "".join(f"<p>Step {count(s)}:</p><pre>{_h(t)}</pre>" for s, t in samples)
 
 
 def _html_page(title: str, body: list[str]) -> str:

@@ -14,17 +14,13 @@ from typing import Any
 
 from engine.cost.report import RunReport
 from engine.cost.report_format import (
+    LOSS_DIGITS,
     fmt,
     fmt_difference,
-    fmt_dollars,
-    fmt_duration,
-    fmt_int,
-    fmt_loss,
-    fmt_percent,
-    fmt_si,
     fmt_value,
 )
 from engine.cost.svg_chart import Series, line_chart_svg
+from engine.number_format import count, dollars, duration, loss, percent, si
 
 COLOURS = ("#2563eb", "#ea580c")  # run A blue, run B orange: distinct on white, and for most colour-blind eyes
 
@@ -71,11 +67,11 @@ def _config_items(r: RunReport) -> list[tuple[str, Any]]:
 
 
 def _elsewhere_table(r: RunReport) -> Table:
-    rows = [[e.name, f"{fmt_si(e.peak_flops_per_s, 'FLOP/s')} ({'16-bit' if e.precision == '16bit' else 'FP32'})",
-             fmt_duration(e.seconds), fmt_dollars(e.dollars),
-             "–" if e.energy_kwh is None else fmt_si(e.energy_kwh * 1000, "Wh"), e.price_date or "–"]
+    rows = [[e.name, f"{si(e.peak_flops_per_s, 'FLOP/s')} ({'16-bit' if e.precision == '16bit' else 'FP32'})",
+             duration(e.seconds), dollars(e.dollars, sign=False),
+             "–" if e.energy_kwh is None else si(e.energy_kwh * 1000, "Wh"), e.price_date or "–"]
             for e in r.elsewhere]
-    note = (f"The same {fmt_si(r.compute.flops, 'FLOP')} on one of each chip at {fmt_percent(r.utilisation)} of its "
+    note = (f"The same {si(r.compute.flops, 'FLOP')} on one of each chip at {percent(r.utilisation)} of its "
             "peak (data/accelerators.yaml: vendors' dense peaks, indicative on-demand prices with their dates). "
             "A run this small would never keep a big chip busy: this is the arithmetic, not a quote.")
     return Table("What the same FLOPs would take elsewhere",
@@ -84,8 +80,8 @@ def _elsewhere_table(r: RunReport) -> Table:
 
 def card_tables(r: RunReport) -> list[Table]:
     """The card's tables, in order: headline and compute, evaluations, cost elsewhere, configuration."""
-    evals = [[fmt_int(e.step), fmt_int(e.tokens), fmt_duration(e.elapsed_s), fmt_loss(e.train_loss),
-              fmt_loss(e.val_loss), "–" if e.lr is None else f"{e.lr:.3g}"] for e in r.evaluations]
+    evals = [[count(e.step), count(e.tokens), duration(e.elapsed_s), loss(e.train_loss, LOSS_DIGITS),
+              loss(e.val_loss, LOSS_DIGITS), "–" if e.lr is None else f"{e.lr:.3g}"] for e in r.evaluations]
     return [
         Table("The run in numbers", ["", "value"], [[name, fmt(kind, v)] for name, kind, v in _headline(r)]),
         Table("Evaluations", ["step", "tokens", "elapsed", "training loss (that step's batch)", "validation loss",
@@ -107,15 +103,15 @@ def compare_tables(a: RunReport, b: RunReport) -> list[Table]:
     config = [[k, fmt_value(config_a.get(k)), fmt_value(config_b.get(k)),
                "same" if config_a.get(k) == config_b.get(k) else "differs"] for k in keys]
     price_b = {e.accelerator: e for e in b.elsewhere}
-    cost = [[e.name, fmt_duration(e.seconds), fmt_duration(price_b[e.accelerator].seconds),
-             fmt_dollars(e.dollars), fmt_dollars(price_b[e.accelerator].dollars)]
+    cost = [[e.name, duration(e.seconds), duration(price_b[e.accelerator].seconds),
+             dollars(e.dollars, sign=False), dollars(price_b[e.accelerator].dollars, sign=False)]
             for e in a.elsewhere if e.accelerator in price_b]
     evals_a, evals_b = {e.step: e for e in a.evaluations}, {e.step: e for e in b.evaluations}
     evals = []
     for step in sorted(evals_a.keys() | evals_b.keys()):
         ea, eb = evals_a.get(step), evals_b.get(step)
-        evals.append([fmt_int(step), fmt_loss(ea.train_loss) if ea else "", fmt_loss(ea.val_loss) if ea else "",
-                      fmt_loss(eb.train_loss) if eb else "", fmt_loss(eb.val_loss) if eb else ""])
+        evals.append([count(step), loss(ea.train_loss, LOSS_DIGITS) if ea else "", loss(ea.val_loss, LOSS_DIGITS) if ea else "",
+                      loss(eb.train_loss, LOSS_DIGITS) if eb else "", loss(eb.val_loss, LOSS_DIGITS) if eb else ""])
     return [
         Table("The two runs in numbers", ["", *names], numbers),
         Table("Evaluations", ["step", "A: training loss", "A: validation loss", "B: training loss",
@@ -123,7 +119,7 @@ def compare_tables(a: RunReport, b: RunReport) -> list[Table]:
               "Training loss: that step's batch. An empty cell: that run did not evaluate at that step."),
         Table("What their FLOPs would take elsewhere",
               ["accelerator", "A: time", "B: time", "A: cost (US dollars)", "B: cost (US dollars)"], cost,
-              f"At {fmt_percent(a.utilisation)} of each chip's peak."),
+              f"At {percent(a.utilisation)} of each chip's peak."),
         Table("Configuration", ["setting", *names[:2], "same?"], config),
     ]
 

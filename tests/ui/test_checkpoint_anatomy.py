@@ -11,11 +11,11 @@ import pytest
 from engine.load.quantize import compare_quantized
 from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import anatomy
+from engine.number_format import file_size
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
-from ui.cost_format import human_bytes
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ def test_the_learners_checkpoint_with_the_engines_numbers(db, tiny_run):
     assert at.radio[0].value.startswith("Your run")  # theirs first, the reference beside it
     metrics = _metrics(at)
     assert metrics["Parameters"] == f"{a.parameters:,}"
-    assert metrics["Predicted at fp32"] == human_bytes(a.predictions[0].bytes)
-    assert metrics["The real ckpt.pt"] == human_bytes(a.file_bytes)
+    assert metrics["Predicted at fp32"] == file_size(a.predictions[0].bytes)
+    assert metrics["The real ckpt.pt"] == file_size(a.file_bytes)
     sizes = at.dataframe[0].value
     assert list(sizes["bytes"]) == [p.bytes for p in a.predictions] + [a.weights_bytes, a.file_bytes]
     parts = at.dataframe[1].value
@@ -96,7 +96,7 @@ def test_int8_shows_both_losses_and_sizes(db, tiny_run):
     assert metrics["Validation loss, float32"] == f"{q.val_loss_fp32:.4f}"
     assert metrics["Validation loss, int8"] == f"{q.val_loss_int8:.4f}"
     table = at.dataframe[-1].value
-    assert list(table["in memory"]) == [human_bytes(q.model_fp32_bytes), human_bytes(q.model_int8_bytes)]
-    assert list(table["as a .safetensors file"]) == [human_bytes(q.fp32_file_bytes), human_bytes(q.int8_file_bytes)]
+    assert list(table["in memory"]) == [file_size(q.model_fp32_bytes), file_size(q.model_int8_bytes)]
+    assert list(table["as a .safetensors file"]) == [file_size(q.fp32_file_bytes), file_size(q.int8_file_bytes)]
     shown = [c.value.strip() for c in at.code if c.language != "python"]  # st.code trims
     assert shown == [q.text_fp32.strip(), q.text_int8.strip()]

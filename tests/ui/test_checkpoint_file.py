@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from engine.cost.flops import count_parameters
+from engine.number_format import file_size
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from engine.transform.model import GPTConfig
 from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
-from ui.cost_format import human_bytes
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_the_learners_run_as_a_file(db, tiny_run):
     params = count_parameters(GPTConfig(**json.loads((tiny_run / "config.json").read_text())["model"])).total
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Parameters"] == f"{params:,}"
-    assert metrics["The weights (float32)"] == human_bytes(4 * params)  # parameters x 4 bytes: a model is its numbers
-    assert metrics["The whole file"] == human_bytes((tiny_run / "ckpt.pt").stat().st_size)
+    assert metrics["The weights (float32)"] == file_size(4 * params)  # parameters x 4 bytes: a model is its numbers
+    assert metrics["The whole file"] == file_size((tiny_run / "ckpt.pt").stat().st_size)
     table = at.dataframe[0].value
     assert list(table["entry"])[0] == "model" and "optimizers" in set(table["entry"])

@@ -16,13 +16,13 @@ from engine.cost import peak as peak_store
 from engine.cost.catalogue import accelerators
 from engine.cost.catalogue import model as published_model
 from engine.cost.flops import count_parameters, flops_per_token, price_run, run_compute
+from engine.number_format import dollars, duration, sci, si
 from engine.runs.status import snapshot_from_folder
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from engine.transform.model import GPTConfig
 from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
-from ui.cost_format import dollars, duration, sci, si
 
 STEPS = 20
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.cost.report import report_from_folder
-from engine.cost.report_format import fmt_loss
+from engine.cost.report_format import LOSS_DIGITS
+from engine.number_format import loss
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from paths import DEFAULT_CORPUS
@@ -61,7 +62,7 @@ def test_the_card_and_its_downloads(db, runs):
     report = report_from_folder(runs["main"])
     shown = texts(at)
     assert escape_md("my <b>first</b> run") in shown and "<b>" not in shown  # the learner's label, shown as text
-    assert fmt_loss(report.final_val_loss) in [m.value for m in at.metric]
+    assert loss(report.final_val_loss, LOSS_DIGITS) in [m.value for m in at.metric]
     assert "Train another run" in shown  # only one run: nothing to compare with yet
     assert [d.proto.label for d in _downloads(at)] == ["Download as Markdown", "Download as HTML"]
     numbers = at.dataframe[0].value

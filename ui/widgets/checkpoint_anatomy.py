@@ -30,9 +30,9 @@ from engine.load import checkpoint
 from engine.load.quantize import QuantReport, compare_quantized
 from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
+from engine.number_format import file_size
 from engine.transform.tokenization import CharTokenizer, tokenizer_from_dict
 from ui import learner_corpus, run_view, session
-from ui.cost_format import human_bytes
 from ui.text import escape_md
 
 # Exports go to the machine's temporary folder, never into the repository (data/reference is shipped content)
@@ -155,12 +155,12 @@ def size_rows(a: CheckpointAnatomy) -> list[dict[str, object]]:
         {"what": f"The weights at {p.format} (predicted)",
          "worked out as": f"{a.parameters:,} × {p.bytes_per_param:g} byte{'' if p.bytes_per_param == 1 else 's'}",
          "bytes": p.bytes,
-         "size": human_bytes(p.bytes)} for p in a.predictions]
+         "size": file_size(p.bytes)} for p in a.predictions]
     rows.append({"what": f"The weights as stored in {Path(a.path).name} ({a.weights_dtype})",
                  "worked out as": "measured in the file", "bytes": a.weights_bytes,
-                 "size": human_bytes(a.weights_bytes)})
+                 "size": file_size(a.weights_bytes)})
     rows.append({"what": f"The whole {Path(a.path).name}", "worked out as": "the file on disk",
-                 "bytes": a.file_bytes, "size": human_bytes(a.file_bytes)})
+                 "bytes": a.file_bytes, "size": file_size(a.file_bytes)})
     return rows
 
 
@@ -192,17 +192,17 @@ def _anatomy_section(a: CheckpointAnatomy, source: Checkpoint, key: str) -> None
     c1, c2, c3 = st.columns(3)
     c1.metric("Parameters", f"{a.parameters:,}", help="Every number the model learned, the shared "
               "embedding/output matrix counted once.")
-    c2.metric("Predicted at fp32", human_bytes(a.predictions[0].bytes),
+    c2.metric("Predicted at fp32", file_size(a.predictions[0].bytes),
               help=f"{a.parameters:,} parameters × 4 bytes each.")
-    c3.metric(f"The real {Path(a.path).name}", human_bytes(a.file_bytes))
-    st.markdown(f"{whose} **{a.parameters:,} parameters** should weigh **{human_bytes(a.predictions[0].bytes)}** "
-                f"at 4 bytes each. Its file weighs **{human_bytes(a.file_bytes)}**: the weights are stored as "
-                f"**{a.weights_dtype}** ({human_bytes(a.weights_bytes)}), and the file holds more than weights.")
+    c3.metric(f"The real {Path(a.path).name}", file_size(a.file_bytes))
+    st.markdown(f"{whose} **{a.parameters:,} parameters** should weigh **{file_size(a.predictions[0].bytes)}** "
+                f"at 4 bytes each. Its file weighs **{file_size(a.file_bytes)}**: the weights are stored as "
+                f"**{a.weights_dtype}** ({file_size(a.weights_bytes)}), and the file holds more than weights.")
     st.plotly_chart(size_chart(a), key=f"{key}-sizes", config={"displayModeBar": False})
     st.dataframe(size_rows(a), hide_index=True, width="stretch",
                  column_config={"bytes": st.column_config.NumberColumn("bytes", format="localized")})
     st.markdown("**What else the file holds**, entry by entry (each measured as the bytes it adds to the file):")
-    st.dataframe([{"what": p.meaning, "entry": p.key, "size": human_bytes(p.bytes)} for p in a.parts if p.bytes > 0],
+    st.dataframe([{"what": p.meaning, "entry": p.key, "size": file_size(p.bytes)} for p in a.parts if p.bytes > 0],
                  hide_index=True, width="stretch",
                  column_config={"what": st.column_config.TextColumn("What it is", width="large")})
     if not any(p.key == "optimizers" for p in a.parts):
@@ -241,11 +241,11 @@ def _round_trip_section(source: Checkpoint, key: str) -> None:
         rt = _round_trip(source.run_dir, source.stamp)
         path = Path(rt.path)
     c1, c2, c3 = st.columns(3)
-    c1.metric(f"{path.name}", human_bytes(rt.file_bytes))
-    c2.metric("ckpt.pt", human_bytes(rt.ckpt_bytes))
+    c1.metric(f"{path.name}", file_size(rt.file_bytes))
+    c2.metric("ckpt.pt", file_size(rt.ckpt_bytes))
     c3.metric("Largest logit difference", f"{rt.max_logit_difference:g}")
     st.caption(f"{path.name} holds the weights alone, in float32 ({rt.parameters:,} × 4 bytes = "
-               f"{human_bytes(rt.parameters * 4)}, plus a small header naming them); ckpt.pt holds them as the run "
+               f"{file_size(rt.parameters * 4)}, plus a small header naming them); ckpt.pt holds them as the run "
                "stored them, with everything else listed above.")
     if rt.identical:
         st.success(f"**identical**: the model loaded from the .safetensors file alone writes the same text, and its "
@@ -258,7 +258,7 @@ def _round_trip_section(source: Checkpoint, key: str) -> None:
     left.code(rt.original_text, language=None, wrap_lines=True)
     right.caption(f"From {path.name}")
     right.code(rt.loaded_text, language=None, wrap_lines=True)
-    st.download_button(f"Download {path.name} ({human_bytes(rt.file_bytes)})", data=path.read_bytes(),
+    st.download_button(f"Download {path.name} ({file_size(rt.file_bytes)})", data=path.read_bytes(),
                        file_name=path.name, mime="application/octet-stream", key=f"{key}-download",
                        icon=":material/download:", on_click="ignore")
 
@@ -278,10 +278,10 @@ def loss_change(before: float, after: float) -> str:
 def quant_rows(q: QuantReport) -> list[dict[str, object]]:
     """The side-by-side table: float32 against int8, in memory, on disk and in validation loss."""
     return [
-        {"version": "float32 (original)", "in memory": human_bytes(q.model_fp32_bytes),
-         "as a .safetensors file": human_bytes(q.fp32_file_bytes), "validation loss": round(q.val_loss_fp32, 4)},
-        {"version": "int8", "in memory": human_bytes(q.model_int8_bytes),
-         "as a .safetensors file": human_bytes(q.int8_file_bytes), "validation loss": round(q.val_loss_int8, 4)},
+        {"version": "float32 (original)", "in memory": file_size(q.model_fp32_bytes),
+         "as a .safetensors file": file_size(q.fp32_file_bytes), "validation loss": round(q.val_loss_fp32, 4)},
+        {"version": "int8", "in memory": file_size(q.model_int8_bytes),
+         "as a .safetensors file": file_size(q.int8_file_bytes), "validation loss": round(q.val_loss_int8, 4)},
     ]
 
 
@@ -300,7 +300,7 @@ def _quant_section(learner_id: int, source: Checkpoint, key: str) -> None:
     with st.spinner(f"Quantising, then measuring both models on {text_name}..."):
         q = _quantized(source.run_dir, source.stamp, text_id, text)
     c1, c2, c3 = st.columns(3)
-    c1.metric("Size in memory", human_bytes(q.model_int8_bytes),
+    c1.metric("Size in memory", file_size(q.model_int8_bytes),
               delta=f"{q.model_int8_bytes / q.model_fp32_bytes:.0%} of float32", delta_color="off",
               delta_arrow="off")
     c2.metric("Validation loss, float32", f"{q.val_loss_fp32:.4f}")
@@ -311,8 +311,8 @@ def _quant_section(learner_id: int, source: Checkpoint, key: str) -> None:
     st.dataframe(quant_rows(q), hide_index=True, width="stretch")
     worst = max(r.max_error for r in q.layers)
     st.markdown(f"Loss measured on the same {q.val_batches} batches of {escape_md(text_name)} for both. "
-                f"{len(q.layers)} matrices became int8 ({human_bytes(q.linear_fp32_bytes)} → "
-                f"{human_bytes(q.linear_int8_bytes)}); {len(q.kept_float)} tensors stayed float32 (the embeddings "
+                f"{len(q.layers)} matrices became int8 ({file_size(q.linear_fp32_bytes)} → "
+                f"{file_size(q.linear_int8_bytes)}); {len(q.kept_float)} tensors stayed float32 (the embeddings "
                 f"and LayerNorms). Rounding moved no weight by more than **{worst:.3g}**: each one stays within half a "
                 "step of its row's grid.")
     left, right = st.columns(2)

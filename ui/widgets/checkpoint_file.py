@@ -14,8 +14,8 @@ import streamlit as st
 from course.widgets import CheckpointFileParams
 from engine.load import checkpoint
 from engine.load.weights import CheckpointAnatomy, anatomy
+from engine.number_format import file_size
 from ui import run_view, session
-from ui.cost_format import human_bytes
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -37,15 +37,15 @@ def render(params: CheckpointFileParams, key: str) -> bool:
                 "trains, and this card opens that file.", icon=":material/save:")
         return False
     a = _anatomy(run.run_dir, path.stat().st_mtime)
-    st.markdown(f"Your run's folder holds **`{path.name}`**, **{human_bytes(a.file_bytes)}**"
+    st.markdown(f"Your run's folder holds **`{path.name}`**, **{file_size(a.file_bytes)}**"
                 + (" (saved while it trains; it grows no bigger, it is rewritten)." if run.active else "."))
     c1, c2, c3 = st.columns(3)
     c1.metric("Parameters", f"{a.parameters:,}", help="Every number the model learned, counted once.")
-    c2.metric(f"The weights ({a.weights_dtype})", human_bytes(a.weights_bytes),
+    c2.metric(f"The weights ({a.weights_dtype})", file_size(a.weights_bytes),
               help=f"{a.parameters:,} parameters × {a.weights_bytes / max(a.parameters, 1):g} bytes each: the "
                    "numbers themselves. The table's first row adds the names and shapes stored with them.")
-    c3.metric("The whole file", human_bytes(a.file_bytes))
-    st.dataframe([{"what": p.meaning, "entry": p.key, "size": human_bytes(p.bytes)} for p in a.parts if p.bytes > 0],
+    c3.metric("The whole file", file_size(a.file_bytes))
+    st.dataframe([{"what": p.meaning, "entry": p.key, "size": file_size(p.bytes)} for p in a.parts if p.bytes > 0],
                  hide_index=True, width="stretch",
                  column_config={"what": st.column_config.TextColumn("What it is", width="large")})
     with st.expander(f"The {len(a.tensors)} weight tensors, by name and shape"):

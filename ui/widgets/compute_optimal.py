@@ -14,8 +14,8 @@ import streamlit as st
 from course.widgets import ComputeOptimalParams
 from engine.cost.catalogue import published_models
 from engine.cost.flops import CHINCHILLA_TOKENS_PER_PARAM, ComputeOptimal, compute_optimal, count_parameters
+from engine.number_format import sci
 from ui import run_compute, run_view, session
-from ui.cost_format import sci
 
 MAIN_RUN = "main"
 CUSTOM = "custom"

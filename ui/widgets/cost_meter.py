@@ -6,12 +6,9 @@ per token split into the dense layers, the output head and attention; FLOPs so f
 achieved; and, once the learner has measured this machine's peak (`engine.cost.peak`), the model FLOPs utilisation.
 
 Watching must not slow the run it watches (docs/architecture.md): while the run trains, one fragment polls it
-every two seconds and redraws a few Markdown elements; each poll is arithmetic on one record, a `stat` of the
-peak file and a handful of `price_run` calls (0.3 ms together). Measured on the served app in Chromium while the
-lesson preset trained (20 s per page, 2 busy cores): watching the meter cost the server ~1% and the browser ~5-6%
-of one core, against ~0.7% + 3% with only the sidebar polling the run and ~1.5% + 13% on lesson 7's own live panel.
-The peak probe takes every core for about 1.5 s, so its button is disabled while any run trains (and
-`engine.cost.peak.measure_peak` refuses then anyway).
+every two seconds and redraws a few Markdown elements, each poll only arithmetic on one record, a `stat` of the
+peak file and a handful of `price_run` calls (what watching costs: docs/benchmarks.md). The peak probe takes every
+core, so its button is disabled while any run trains (and `engine.cost.peak.measure_peak` refuses then anyway).
 """
 
 from __future__ import annotations
@@ -24,9 +21,10 @@ from course.widgets import CostMeterParams
 from engine.cost import peak as peak_store
 from engine.cost.catalogue import accelerators
 from engine.cost.flops import FlopsPerToken, count_parameters, flops_per_token, price_run
+from engine.number_format import dollars, duration, sci, si
 from ui import page_links, run_compute, run_status, run_view, session
-from ui.cost_format import dollars, duration, markdown_table, sci, si
 from ui.run_view import RunView
+from ui.text import markdown_table
 
 POLL_SECONDS = 2.0  # as gentle as the sidebar's poll: the numbers move slowly enough
 TRAINING_LESSON = "training-loop"

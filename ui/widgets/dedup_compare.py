@@ -13,6 +13,7 @@ import streamlit as st
 
 from course.widgets import DedupCompareParams
 from engine.extract.dedup import ComparisonTexts, comparison_texts
+from engine.number_format import loss
 from engine.runs.status import RunStatus
 from engine.train.config import PRESETS
 from engine.transform.tokenization import CharTokenizer
@@ -50,7 +51,7 @@ def comparison_chart(runs: dict[str, run_view.RunView]) -> dict:
 
 def epochs_read(tokens: int | None, train_chars: int) -> float | None:
     """How many times a run went through its training text: tokens trained on / training characters (one token per
-    character). On 2 CPU cores a 20 s run reads well under one epoch; on a GPU, or with a small upload, many.
+    character). A short run on a CPU may read well under one epoch; on a GPU, or with a small upload, many.
 
     >>> epochs_read(400_000, 800_000), epochs_read(None, 800_000)
     (0.5, None)
@@ -82,7 +83,7 @@ def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None
         where = f" (position {run.queue_position} in line)" if run.status == RunStatus.QUEUED else ""
         val = run.final_val_loss
         col.metric(f"{RUNS[run_key].capitalize()}: {run_status.label(run.status)}{where}",
-                   f"{val:.3f}" if val is not None else "–", help="latest validation loss")
+                   loss(val), help="latest validation loss")
         epochs = epochs_read(run.metrics[-1].get("tokens") if run.metrics else None, train_chars)
         if epochs is not None:
             col.caption(f"Read its training text **{epochs:.2f}** times so far")

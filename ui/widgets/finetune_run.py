@@ -26,6 +26,7 @@ from course.widgets import FinetuneRunParams
 from engine.extract.bundled import entry
 from engine.load import checkpoint
 from engine.load.reference import reference_run_dir
+from engine.number_format import clock, loss
 from engine.runs.status import RunStatus, saved_step
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.finetune import finetune_config, fit_text, loss_shift
@@ -174,17 +175,6 @@ def chart_spec(run: RunView, new_title: str, original_title: str, vocab_size: in
     return live_chart.loss_chart_spec(curves, y_title="validation loss (nats per token)", guides=guides, y_max=top)
 
 
-def _fmt(value: float | None) -> str:
-    return f"{value:.3f}" if value is not None and math.isfinite(value) else "–"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def numbers_line(run: RunView, new_title: str, original_title: str) -> str:
     """The live headline: step, the newest loss on each corpus, time left.
 
@@ -193,8 +183,8 @@ def numbers_line(run: RunView, new_title: str, original_title: str) -> str:
     'Step **0** · loss on Code **5.100** · on Plays **1.600** · **0:30** left'
     """
     shift = loss_shift(run.metrics)
-    return (f"Step **{run.step:,}** · loss on {new_title} **{_fmt(shift.new_after)}** · on {original_title} "
-            f"**{_fmt(shift.original_after)}** · **{_eta(run.eta_s)}** left")
+    return (f"Step **{run.step:,}** · loss on {new_title} **{loss(shift.new_after)}** · on {original_title} "
+            f"**{loss(shift.original_after)}** · **{clock(run.eta_s)}** left")
 
 
 def shift_sentence(run: RunView, new_title: str, original_title: str) -> str:
@@ -247,7 +237,7 @@ def draw_result(run: RunView, new_title: str, original_title: str) -> None:
                                        s.original_before, s.original_after)):
         change = after - before if None not in (before, after) else None
         delta = None if change is None else f"{change:+.3f} since step 0" if abs(change) >= 5e-4 else "no change"
-        col.metric(label, _fmt(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
+        col.metric(label, loss(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
     if sentence := shift_sentence(run, new_title, original_title):
         st.markdown(sentence)
 

@@ -17,9 +17,9 @@ import streamlit as st
 from course.widgets import ModelPriceParams
 from engine.cost.catalogue import Accelerator, PublishedModel, accelerator, accelerators, published_models
 from engine.cost.flops import RunPrice, price_run
+from engine.number_format import dollars, duration, sci, si
 from ui import run_compute, run_view, session
-from ui.cost_format import dollars, duration, markdown_table, sci, si
-from ui.text import escape_md
+from ui.text import escape_md, markdown_table
 
 MAIN_RUN = "main"  # the learner's lesson-7 run
 

@@ -7,13 +7,13 @@ import streamlit as st
 from course.widgets import PipelineTraceParams
 from engine.cost.flops import count_parameters
 from engine.extract.bundled import entry
+from engine.number_format import file_size
 from engine.pipeline_trace import PipelineTrace, trace_line
 from engine.retrieve.chunking import Document, chunk_documents
 from engine.retrieve.keyword_search import KeywordIndex
 from engine.train.config import PRESETS
 from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus
-from ui.cost_format import human_bytes
 from ui.text import escape_md
 from ui.token_chips import chips_markdown, visible
 
@@ -60,8 +60,8 @@ def draw(trace: PipelineTrace, corpus_title: str) -> None:
     with st.container(border=True):
         _stage(3, "Load", "what is saved is the model, not the text")
         st.markdown(f"The model you will train in lesson 7 has **{ld.parameters:,}** numbers. Saved as 32-bit "
-                    f"floats they fill **{human_bytes(ld.weight_bytes)}**, whichever lines it learned from: the "
-                    f"file holds no copy of this line, or of the {human_bytes(ld.corpus_bytes)} of text.")
+                    f"floats they fill **{file_size(ld.weight_bytes)}**, whichever lines it learned from: the "
+                    f"file holds no copy of this line, or of the {file_size(ld.corpus_bytes)} of text.")
     with st.container(border=True):
         _stage(4, "Retrieve", "at question time, fetch passages that match")
         if rt.passages:

@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from course.widgets import ReportCardParams
+from engine import number_format
 from engine.cost import peak as peak_store
 from engine.cost import report, report_files, report_format, report_tables
 from engine.load import checkpoint
@@ -88,15 +89,15 @@ def _downloads(markdown: str, page: str, name: str, key: str) -> None:
 def _headline(r: report.RunReport) -> None:
     """Six numbers in two rows, short enough for a narrow column (SI prefixes; the exact ones are in the table)."""
     top, bottom = st.columns(3), st.columns(3)
-    top[0].metric("final validation loss", report_format.fmt_loss(r.final_val_loss))
-    top[1].metric("steps", report_format.fmt_int(r.steps))
-    top[2].metric("tokens", report_format.fmt_si(r.tokens, "").strip(), help=f"{report_format.fmt_int(r.tokens)} tokens")
-    bottom[0].metric("elapsed", report_format.fmt_duration(r.elapsed_s))
-    bottom[1].metric("training FLOPs", report_format.fmt_si(r.compute.flops, "").strip(),
-                     help=f"{report_format.fmt_int(r.flops.total)} FLOPs per token × {report_format.fmt_int(r.tokens)} tokens")
-    bottom[2].metric("achieved FLOP/s", report_format.fmt_si(r.compute.achieved_flops_per_s, "").strip(),
+    top[0].metric("final validation loss", number_format.loss(r.final_val_loss, report_format.LOSS_DIGITS))
+    top[1].metric("steps", number_format.count(r.steps))
+    top[2].metric("tokens", number_format.si(r.tokens, "").strip(), help=f"{number_format.count(r.tokens)} tokens")
+    bottom[0].metric("elapsed", number_format.duration(r.elapsed_s))
+    bottom[1].metric("training FLOPs", number_format.si(r.compute.flops, "").strip(),
+                     help=f"{number_format.count(r.flops.total)} FLOPs per token × {number_format.count(r.tokens)} tokens")
+    bottom[2].metric("achieved FLOP/s", number_format.si(r.compute.achieved_flops_per_s, "").strip(),
                      help="Model FLOPs per token × the training steps' token rate"
-                     + ("" if r.compute.mfu is None else f": {report_format.fmt_percent(r.compute.mfu)} of this machine's "
+                     + ("" if r.compute.mfu is None else f": {number_format.percent(r.compute.mfu)} of this machine's "
                         "measured peak"))
 
 

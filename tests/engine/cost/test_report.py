@@ -15,8 +15,9 @@ import pytest
 from engine.cost.flops import flops_per_token
 from engine.cost.report import report_from_folder
 from engine.cost.report_files import compare_html, compare_markdown, md_text, to_html, to_markdown
-from engine.cost.report_format import fmt_duration, fmt_int, fmt_loss, fmt_rate, fmt_si, fmt_value
+from engine.cost.report_format import LOSS_DIGITS, fmt_value
 from engine.load import checkpoint
+from engine.number_format import count, duration, loss, rate, si
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from engine.transform.model import GPTConfig
@@ -72,21 +73,21 @@ def test_the_card_holds_every_number_the_run_recorded(run_a):
     evals = [r for r in metrics if r.get("val_loss") is not None]
     assert [e["step"] for e in evals] == [0, 20, 40]
     for r in evals:  # each evaluation: its step, tokens, time, both losses, learning rate
-        cells = (fmt_int(r["step"]), fmt_int(r["tokens"]), fmt_duration(r["elapsed_s"]), fmt_loss(r["train_loss"]),
-                 fmt_loss(r["val_loss"]), f"{r['lr']:.3g}")
+        cells = (count(r["step"]), count(r["tokens"]), duration(r["elapsed_s"]), loss(r["train_loss"], LOSS_DIGITS),
+                 loss(r["val_loss"], LOSS_DIGITS), f"{r['lr']:.3g}")
         assert _md_row(*cells) in md and _html_row(*cells) in page
     headline = {
-        "steps": fmt_int(summary["steps"]), "tokens trained on": fmt_int(summary["tokens"]),
-        "elapsed": fmt_duration(summary["elapsed_s"]), "validation loss at the start": fmt_loss(summary["start_loss"]),
-        "final validation loss": fmt_loss(summary["final_val_loss"]),
-        "final training loss": fmt_loss(summary["final_train_loss"]),
-        "tokens per second (wall clock, evaluations included)": fmt_rate(summary["tokens_per_s"]),
-        "tokens per second (training steps alone)": fmt_rate(metrics[-1]["tokens_per_s"]),
+        "steps": count(summary["steps"]), "tokens trained on": count(summary["tokens"]),
+        "elapsed": duration(summary["elapsed_s"]), "validation loss at the start": loss(summary["start_loss"], LOSS_DIGITS),
+        "final validation loss": loss(summary["final_val_loss"], LOSS_DIGITS),
+        "final training loss": loss(summary["final_train_loss"], LOSS_DIGITS),
+        "tokens per second (wall clock, evaluations included)": rate(summary["tokens_per_s"]),
+        "tokens per second (training steps alone)": rate(metrics[-1]["tokens_per_s"]),
         "status": summary["status"], "device": summary["device"], "tokenizer": config["tokenizer"],
     }
     for name, value in headline.items():
         assert _md_row(name, value) in md and _html_row(name, value) in page, name
-    recorded = ("parameters as the run counted them (no position embeddings, as nanoGPT)", fmt_int(summary["params"]))
+    recorded = ("parameters as the run counted them (no position embeddings, as nanoGPT)", count(summary["params"]))
     assert _md_row(*recorded) in md and _html_row(*recorded) in page
     assert report.parameters.total == summary["params"] + config["model"]["block_size"] * config["model"]["n_embd"]
     for key, value in config["train"].items():  # every setting of the run
@@ -96,9 +97,9 @@ def test_the_card_holds_every_number_the_run_recorded(run_a):
         assert f"Step {step}:" in md and sample in md and html.escape(sample) in page
     # and the compute worked out from them
     per_token = flops_per_token(GPTConfig(**config["model"])).total
-    assert _md_row("training FLOPs per token: total", fmt_int(per_token)) in md
+    assert _md_row("training FLOPs per token: total", count(per_token)) in md
     total = per_token * summary["tokens"]
-    assert fmt_si(total, "FLOP") in md and fmt_si(total, "FLOP") in page
+    assert si(total, "FLOP") in md and si(total, "FLOP") in page
     assert report.compute.flops == total
     assert report.compute.achieved_flops_per_s == pytest.approx(per_token * metrics[-1]["tokens_per_s"])
     assert report.compute.mfu is None and "model FLOPs utilisation" in md  # no peak given: shown as –
@@ -152,10 +153,10 @@ def test_comparison_holds_both_runs(run_a, run_b):
     md, page = compare_markdown(a, b), compare_html(a, b)
     for r in (a, b):
         for e in r.evaluations:
-            assert fmt_loss(e.val_loss) in md and fmt_loss(e.val_loss) in page
+            assert loss(e.val_loss, LOSS_DIGITS) in md and loss(e.val_loss, LOSS_DIGITS) in page
     for name, va, vb, diff in [("steps", "40", "20", "-20 (×0.5)"),
-                               ("tokens trained on", fmt_int(a.tokens), fmt_int(b.tokens), "-2,560 (×0.5)"),
-                               ("final validation loss", fmt_loss(a.final_val_loss), fmt_loss(b.final_val_loss),
+                               ("tokens trained on", count(a.tokens), count(b.tokens), "-2,560 (×0.5)"),
+                               ("final validation loss", loss(a.final_val_loss, LOSS_DIGITS), loss(b.final_val_loss, LOSS_DIGITS),
                                 f"{b.final_val_loss - a.final_val_loss:+.4f}")]:
         assert _md_row(name, va, vb, diff) in md and _html_row(name, va, vb, diff) in page
     assert _md_row("train.n_embd", "32", "16", "differs") in md and _html_row("train.seed", "1337", "1337", "same") in page
