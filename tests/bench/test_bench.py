@@ -136,4 +136,7 @@ def test_versus_exports_the_commit_it_compares_against(tmp_path: Path) -> None:
     from bench import versus as bench_versus
 
     tree = bench_versus.export_commit("HEAD", tmp_path)
-    assert (tree / "engine" / "bench_train.py").is_file() and (tree / "data" / "tinyshakespeare.txt").is_file()
+    assert (tree / "bench" / "train.py").is_file() and (tree / "paths.py").is_file()
+    assert (tree / "data" / "tinyshakespeare.txt").is_file()
+    old = bench_versus.export_commit(bench_versus.BEFORE_COMMIT, tmp_path / "before")
+    assert (old / "engine" / "bench_train.py").is_file() and not (old / "bench").exists()  # its own layout, whole
