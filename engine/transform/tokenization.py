@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from engine.transform.bpe_trace import trace_merges  # noqa: F401  (named here by ui/code_view.py)
 from engine.transform.byte_level import bytes_to_unicode, readable
 
 # The most distinct characters a character tokenizer may be built from. The model's embedding and output layer

@@ -191,7 +191,7 @@ def _step_through(params: BPETrainerParams, corpus: learner_tokenizer.CorpusText
 
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
-ENGINE_CODE = ("engine.transform.tokenization:trace_merges",)
+ENGINE_CODE = ("engine.transform.bpe_trace:trace_merges",)
 
 
 def render(params: BPETrainerParams, key: str) -> bool:
