@@ -35,6 +35,7 @@ from bench.report import append_section
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.loop import train_loop
 from engine.train.prepare import prepare
+from engine.train.status import RunStatus
 from paths import DEFAULT_CORPUS
 
 Rows = list[tuple[str, str]]
@@ -107,7 +108,7 @@ def check_muon(config: TrainConfig, steps: int = 60) -> Rows:
     outcome = train_loop(state)
     seconds = time.perf_counter() - t0
     s = outcome.summary
-    if outcome.status != "finished":
+    if outcome.status != RunStatus.FINISHED:
         raise CheckFailed(f"the Muon run ended {outcome.status}: {outcome.message}")
     if not s["final_val_loss"] < state.metrics[0]["val_loss"]:
         raise CheckFailed(f"validation loss did not fall: {state.metrics[0]['val_loss']:.3f} -> {s['final_val_loss']:.3f}")
@@ -124,7 +125,7 @@ def check_budget(config: TrainConfig, time_budget: float) -> Rows:
     setup_s = time.perf_counter() - t0
     outcome = train_loop(state)
     s = outcome.summary
-    if outcome.status != "finished":
+    if outcome.status != RunStatus.FINISHED:
         raise CheckFailed(f"the budgeted run ended {outcome.status}: {outcome.message}")
     if s["elapsed_s"] > 1.05 * time_budget + 1.0:
         raise CheckFailed(f"the run took {s['elapsed_s']:.1f} s of a {time_budget:g} s budget")
@@ -187,7 +188,7 @@ def check_nccl(time_budget: float = 30.0) -> Rows:
     if done.returncode != 0 or not lines:
         raise CheckFailed(f"torchrun exited {done.returncode}: {done.stderr.strip()[-500:]}")
     result = json.loads(lines[-1])
-    if result["status"] != "finished":
+    if result["status"] != RunStatus.FINISHED:
         raise CheckFailed(f"the 2-GPU run ended {result['status']}: {result['message']}")
     return [(f"2 GPUs, NCCL, {time_budget:g} s budget", f"{result['steps']:,} steps, {result['tokens_per_s']:,.0f} "
                                                           f"tokens/s, val loss {result['val_loss']:.4f}, "

@@ -18,6 +18,7 @@ from typing import Any
 from bench.report import append_section
 from engine.cost.scaling import Rung, RungPoint, default_ladder, rung_flops, rung_parameters, sweep_view
 from engine.runs.manager import RunManager
+from engine.train.status import RunStatus
 from engine.transform.tokenization import CharTokenizer
 from paths import DEFAULT_CORPUS
 
@@ -35,7 +36,7 @@ def run_ladder(rungs: Sequence[Rung], text: str, workers: str = "process",
     rows, points = [], []
     for rung, run_id in zip(rungs, ids, strict=True):
         snap = manager.wait(run_id)
-        if snap.status != "finished":
+        if snap.status != RunStatus.FINISHED:
             raise RuntimeError(f"rung {rung.name} ended {snap.status}: {snap.message}")
         tokens = int(snap.metrics[-1]["tokens"])
         point = RungPoint(rung.name, rung_parameters(rung.config, vocab), tokens,

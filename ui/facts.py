@@ -11,7 +11,8 @@ import math
 
 from engine.cost.catalogue import model as published_model
 from engine.cost.flops import count_parameters
-from engine.runs.status import RunSnapshot, RunStatus
+from engine.runs.snapshot import RunSnapshot
+from engine.train.status import RunStatus
 from ui import run_compute, run_view, session
 from ui.learner_tokenizer import bpe_facts
 

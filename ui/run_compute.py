@@ -20,7 +20,7 @@ import torch
 
 from engine.cost.flops import RunCompute, count_parameters, run_compute
 from engine.load import checkpoint
-from engine.runs.status import RunSnapshot
+from engine.runs.snapshot import RunSnapshot
 from engine.train.config import TrainConfig
 from engine.transform.model import GPTConfig
 

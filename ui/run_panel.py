@@ -17,7 +17,7 @@ import streamlit as st
 
 from engine.device import predicted_sentence
 from engine.number_format import clock, loss
-from engine.runs.status import RESUMABLE, RunStatus
+from engine.train.status import RESUMABLE, RunStatus
 from engine.transform.baseline import LANDMARKS_FILE, read_landmarks
 from ui import live_chart, run_status, run_view, session
 from ui.run_view import RunView

@@ -3,7 +3,7 @@ so a run that is "⏹️ Stopped" on its lesson page is not "paused" or "ended" 
 
 from __future__ import annotations
 
-from engine.runs.status import RunStatus
+from engine.train.status import RunStatus
 
 # status -> (emoji, label on the run's own panel, what the sidebar says happened to it)
 STATUS_TABLE: dict[RunStatus, tuple[str, str, str]] = {

@@ -4,7 +4,7 @@ Each learner has named runs (`main` for their lesson run, `diverge` for the too-
 Which run a name points at is saved in the progress store (a fact `run.<name>`), so the run is found again after a
 page switch, a reload or a server restart, and so every run a learner has can be listed (the sidebar heartbeats
 them all, whatever widget started them). A run this server trains is read from the run manager; any other from its
-folder (engine.runs.status.snapshot_from_folder), which says "interrupted" for a run the server died under.
+folder (engine.runs.snapshot.snapshot_from_folder), which says "interrupted" for a run the server died under.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import streamlit as st
 
 from engine.load import checkpoint
 from engine.runs.manager import get_manager
-from engine.runs.status import RunSnapshot, snapshot_from_folder
+from engine.runs.snapshot import RunSnapshot, snapshot_from_folder
 from engine.train.config import TrainConfig
 from engine.transform.tokenization import Tokenizer
 from ui import session
@@ -29,7 +29,7 @@ FACT_PREFIX = "run."  # progress-store facts that name a learner's run: run.main
 
 @dataclass(frozen=True, init=False)
 class RunView(RunSnapshot):
-    """A RunSnapshot (engine.runs.status) plus the learner's name for the run and whether this server trains it.
+    """A RunSnapshot (engine.runs.snapshot) plus the learner's name for the run and whether this server trains it.
 
     Written like a snapshot with the run key first: `RunView("main", run_id, run_dir, status, metrics, samples, ...)`;
     `RunView.of(run_key, snapshot)` wraps one the engine made.

@@ -13,7 +13,7 @@ import re
 
 import streamlit as st
 
-from engine.runs.status import RunStatus
+from engine.train.status import RunStatus
 from ui import run_status, run_view
 
 RUN_NAMES = {"main": "your run", "diverge": "the divergence demo", "bpe": "your BPE run",

@@ -27,7 +27,7 @@ from engine.cost.flops import (
     run_compute,
 )
 from engine.load import checkpoint
-from engine.runs.status import snapshot_from_folder
+from engine.runs.snapshot import snapshot_from_folder
 from engine.transform.model import GPTConfig
 
 DEFAULT_UTILISATION = 0.4  # a well-tuned large training run reaches 40-50% of the chips' peak (PaLM: 46%)

@@ -42,6 +42,7 @@ import torch
 import paths
 from engine.load import checkpoint
 from engine.train.config import TrainConfig
+from engine.train.status import RunStatus
 from engine.transform.data import TextDataset
 from engine.transform.model import GPT
 from engine.transform.tokenization import Tokenizer
@@ -143,7 +144,7 @@ def build(out_dir: Path | str = REFERENCE_DIR, train_args: list[str] | None = No
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="reference-run-") as work:
         result = train.main([*train_args, "--out", work])
-        if result["status"] != "finished":
+        if result["status"] != RunStatus.FINISHED:
             raise RuntimeError(f"the reference run ended {result['status']}: {result['message']}")
         export_run(work, out_dir, timeline_kept)
     _write_readme(out_dir, train_args, command or "python -m engine.load.reference build", result)

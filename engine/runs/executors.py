@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs import worker
-from engine.runs.status import RunStatus, saved_step
+from engine.runs.snapshot import saved_step
 from engine.train.config import TrainConfig
 from engine.train.job import run_job
+from engine.train.status import RunStatus
 from engine.transform.tokenization import Tokenizer
 
 log = logging.getLogger(__name__)

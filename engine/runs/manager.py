@@ -18,7 +18,7 @@ sharing two cores would each go at half speed and both finish late).
     manager.submit(finetune_config(PRESETS["lesson"]), code, finetune_from=snap.run_dir, original_text=text)
                                            # fine-tune that model on other text (engine.train.finetune)
 
-A finished or stopped run leaves its folder (engine.load.checkpoint) behind; `engine.runs.status.snapshot_from_folder`
+A finished or stopped run leaves its folder (engine.load.checkpoint) behind; `engine.runs.snapshot.snapshot_from_folder`
 reads it back as the same kind of snapshot after a server restart (its headline numbers in `.summary`).
 
 A training process that does not answer a stop request (a deadlock, a compile that never ends, a collective that
@@ -52,14 +52,9 @@ from engine.files import slug
 from engine.runs import worker
 from engine.runs.executors import Events, RunRecord, send_stop, thin, train_in_process, train_in_thread
 from engine.runs.retention import prune_runs
-from engine.runs.status import (
-    RESUMABLE,
-    RunSnapshot,
-    RunStatus,
-    saved_step,
-    snapshot_from_folder,
-)
+from engine.runs.snapshot import RunSnapshot, saved_step, snapshot_from_folder
 from engine.train.config import TrainConfig
+from engine.train.status import RESUMABLE, RunStatus
 from engine.transform.tokenization import CharTokenizer, Tokenizer
 
 __all__ = ["RunManager", "RunSnapshot", "RunStatus", "get_manager", "snapshot_from_folder"]

@@ -1,4 +1,4 @@
-"""One run model for the whole course: a run's status, and a snapshot of a run that the UI draws.
+"""One run model for the whole course: a snapshot of a run that the UI draws (its status is engine.train.status).
 
 The run manager (engine.runs.manager) makes snapshots of the runs it follows; `snapshot_from_folder` makes the same kind of
 snapshot from what a run left on disk (engine.load.checkpoint's folder), so a page draws a run the same way whether this
@@ -14,47 +14,13 @@ Which old run folders may go is engine.runs.retention's call.
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.load import checkpoint
-
-
-class RunStatus(enum.StrEnum):
-    """Where a run is in its life. A StrEnum, so it compares equal to the plain strings the worker sends and
-    summary.json stores ("finished" == RunStatus.FINISHED)."""
-
-    QUEUED = "queued"  # waiting for a free slot
-    RUNNING = "running"  # training (or starting to)
-    FINISHED = "finished"  # reached its step count or time budget
-    STOPPED = "stopped"  # the learner pressed Stop, nobody watched it, or it hung and was ended
-    DIVERGED = "diverged"  # the loss became NaN or exploded
-    FAILED = "failed"  # an error; the message says which
-    INTERRUPTED = "interrupted"  # the server stopped mid-run: the folder still says "running"
-
-    @property
-    def active(self) -> bool:
-        """Still holds (or waits for) a training slot."""
-        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
-
-    @property
-    def ended(self) -> bool:
-        return not self.active
-
-    @classmethod
-    def parse(cls, value: str | None, default: RunStatus) -> RunStatus:
-        """`value` as a status, or `default` for anything this version does not know (old or foreign folders)."""
-        try:
-            return cls(value)
-        except ValueError:
-            return default
-
-
-# Can be continued from its checkpoint. A finished run has spent its budget; a diverged one has no good weights.
-RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
+from engine.train.status import RESUMABLE, RunStatus
 
 
 @dataclass(frozen=True)

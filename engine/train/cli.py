@@ -29,6 +29,7 @@ from engine.load import checkpoint
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.distributed import setup_distributed
 from engine.train.job import run_job
+from engine.train.status import RunStatus
 
 
 def _parse_value(text: str) -> Any:
@@ -174,5 +175,5 @@ def _stop_on_signals(say: Any) -> tuple[threading.Event, list[str | None], Any]:
 
 def exit_code(result: dict[str, Any]) -> int:
     """0 for a run that finished or was stopped; 1 when it diverged or failed (scripts and CI can tell)."""
-    return 1 if result.get("status") in ("diverged", "failed") else 0
+    return 1 if result.get("status") in (RunStatus.DIVERGED, RunStatus.FAILED) else 0
 

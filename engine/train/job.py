@@ -30,6 +30,7 @@ from engine.train.distributed import DistInfo
 from engine.train.evaluate import generate_sample
 from engine.train.loop import TrainOutcome, train_loop
 from engine.train.prepare import TrainState, prepare
+from engine.train.status import RunStatus
 from engine.transform.baseline import save_landmarks
 from engine.transform.tokenization import Tokenizer
 
@@ -112,14 +113,14 @@ def run_job(
 
         outcome: TrainOutcome = train_loop(state, on_record=publish, stop_event=stop_event, on_checkpoint=saver)
         status, message, summary = outcome.status, outcome.message, outcome.summary
-        if status == "stopped":
+        if status == RunStatus.STOPPED:
             message = stop_message(stop_reason(), state.step, heartbeat_timeout)
             summary["message"] = message
         if dist_info.is_main:
             try:
-                save_run(state, TrainOutcome(status, message, summary), run_dir, save_weights=status != "diverged")
+                save_run(state, TrainOutcome(status, message, summary), run_dir, save_weights=status != RunStatus.DIVERGED)
             except OSError as err:
-                status, message = "failed", _final_save_failed(err, run_dir, state.step, saver.saved_step)
+                status, message = RunStatus.FAILED, _final_save_failed(err, run_dir, state.step, saver.saved_step)
                 summary.update(status=status, message=message)
                 _log(f"training run in {run_dir}: {message}")
                 with contextlib.suppress(OSError):  # the small files may still fit where the weights did not
@@ -127,7 +128,7 @@ def run_job(
         return status, message, summary
     except Exception as err:  # noqa: BLE001 - a run's failure must not take its host down
         _log(f"training run in {run_dir} failed:\n{traceback.format_exc()}")
-        return "failed", f"The run could not continue: {err}", None
+        return RunStatus.FAILED, f"The run could not continue: {err}", None
 
 
 def _final_save_failed(err: OSError, run_dir: Path | str, step: int, saved_step: int | None) -> str:
@@ -210,7 +211,7 @@ def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | st
         (run_dir / checkpoint.CKPT).unlink(missing_ok=True)
     if outcome is None:
         summary = checkpoint.summarize_metrics(state.metrics)
-        summary.update(params=state.model.num_params(), device=state.device.sentence, status="running", message="")
+        summary.update(params=state.model.num_params(), device=state.device.sentence, status=RunStatus.RUNNING, message="")
     else:
         summary = outcome.summary
     _write_readable_files(state, summary, run_dir)

@@ -30,6 +30,7 @@ from engine.train.distributed import agree_mean, agree_step
 from engine.train.evaluate import Evaluations, generate_sample
 from engine.train.prepare import TrainState
 from engine.train.schedule import Budget, EarlyStopping, Speed
+from engine.train.status import RunStatus
 
 CUDA_READBACK_EVERY = 16  # steps between loss read-backs on a GPU (a 10 ms step: about every 0.2 s)
 Record = dict[str, Any]
@@ -273,7 +274,7 @@ def train_loop(
     early = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
     readback = ReadBack(readback_every(cfg, state.device.type))
     batches = Batches(state, ahead=prefetches(state.device.type))
-    status, message = "finished", ""
+    status, message = RunStatus.FINISHED, ""
     while not budget.done(state.step):
         set_learning_rate(state, budget.lr_factor(state.step))
         metrics = train_step(state, batches)
@@ -290,7 +291,7 @@ def train_loop(
         speed.measure(state.step)
         bad = first_divergence(losses, ln_vocab)
         if bad is not None:
-            status, message = "diverged", divergence_message(bad[1], bad[0], cfg, start_loss)
+            status, message = RunStatus.DIVERGED, divergence_message(bad[1], bad[0], cfg, start_loss)
         for held in readback.release(speed.tokens_per_s):
             state.metrics.append(held)
             publish(held)
@@ -318,7 +319,7 @@ def train_loop(
             on_checkpoint(state, record)
         speed.restart(state.step)  # the next steps' time starts here: evaluations left out
         if last:
-            status = "stopped" if ends.stop and not diverged else status
+            status = RunStatus.STOPPED if ends.stop and not diverged else status
             break
 
     summary = checkpoint.summarize_metrics(state.metrics)

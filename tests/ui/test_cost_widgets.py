@@ -17,7 +17,7 @@ from engine.cost.catalogue import accelerators
 from engine.cost.catalogue import model as published_model
 from engine.cost.flops import count_parameters, flops_per_token, price_run, run_compute
 from engine.number_format import dollars, duration, sci, si
-from engine.runs.status import snapshot_from_folder
+from engine.runs.snapshot import snapshot_from_folder
 from engine.train.config import PRESETS
 from engine.train.job import run_job
 from engine.transform.model import GPTConfig

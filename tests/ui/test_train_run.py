@@ -189,7 +189,7 @@ def test_after_a_server_restart_an_interrupted_run_shows_and_resumes(db, tmp_pat
 def test_the_knobs_come_back_at_the_settings_of_the_run_beside_them():
     """A learner who returns sees their run's own settings, not the preset's 60 s beside a run that trained 10 s."""
     from course.widgets import TrainRunParams
-    from engine.runs.status import RunSnapshot
+    from engine.runs.snapshot import RunSnapshot
     from ui.widgets.train_run import knob_start
 
     lesson = PRESETS["lesson"]

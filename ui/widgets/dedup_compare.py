@@ -14,8 +14,8 @@ import streamlit as st
 from course.widgets import DedupCompareParams
 from engine.extract.dedup import ComparisonTexts, comparison_texts
 from engine.number_format import loss
-from engine.runs.status import RunStatus
 from engine.train.config import PRESETS
+from engine.train.status import RunStatus
 from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus, live_chart, run_status, run_view, session
 

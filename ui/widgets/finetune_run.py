@@ -27,9 +27,10 @@ from engine.extract.bundled import entry
 from engine.load import checkpoint
 from engine.load.reference import reference_run_dir
 from engine.number_format import clock, loss
-from engine.runs.status import RunStatus, saved_step
+from engine.runs.snapshot import saved_step
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.finetune import finetune_config, fit_text, loss_shift
+from engine.train.status import RunStatus
 from engine.transform.tokenization import tokenizer_from_dict
 from ui import live_chart, run_panel, run_status, run_view, session
 from ui.run_view import RunView

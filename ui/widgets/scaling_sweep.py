@@ -21,6 +21,7 @@ from engine.cost import scaling
 from engine.cost.scaling import Rung, RungPoint, SweepView
 from engine.extract.bundled import entry
 from engine.train.config import TrainConfig
+from engine.train.status import RunStatus
 from engine.transform.tokenization import CharTokenizer
 from ui import learner_corpus, run_status, run_view, session
 from ui.run_view import RunView
@@ -56,7 +57,7 @@ _SHAPE = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_steps"
 
 def finished_as_planned(rung: Rung, run: RunView | None) -> bool:
     """The rung's run finished, with the size and budget the ladder asks for now (not an older ladder's)."""
-    if run is None or run.status != "finished" or not run.config:
+    if run is None or run.status != RunStatus.FINISHED or not run.config:
         return False
     trained = TrainConfig.from_dict(run.config)
     return all(trained.to_dict()[f] == rung.config.to_dict()[f] for f in _SHAPE)
@@ -91,7 +92,7 @@ def rung_point(rung: Rung, run: RunView | None, vocab_size: int) -> RungPoint:
     (5184, 1228800, None)
     """
     config = TrainConfig.from_dict(run.config) if run is not None and run.config else rung.config
-    finished = run is not None and run.status == "finished" and run.metrics
+    finished = run is not None and run.status == RunStatus.FINISHED and run.metrics
     tokens = int(run.metrics[-1].get("tokens") or 0) if finished else scaling.planned_tokens(config)
     loss = run.final_val_loss if finished else None
     return RungPoint(rung.name, scaling.rung_parameters(config, vocab_size), tokens,
@@ -101,9 +102,9 @@ def rung_point(rung: Rung, run: RunView | None, vocab_size: int) -> RungPoint:
 def _status_cell(run: RunView | None, config: TrainConfig) -> str:
     if run is None:
         return "not started"
-    if run.status == "queued":
+    if run.status == RunStatus.QUEUED:
         return f"⏳ waiting in line ({run.queue_position})"
-    if run.status == "running":
+    if run.status == RunStatus.RUNNING:
         total = config.max_steps or 0
         return f"🟢 training: step {run.step:,} of {total:,}" if run.metrics else "🟢 starting"
     return run_status.label(run.status)

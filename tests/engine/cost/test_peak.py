@@ -11,7 +11,7 @@ import torch
 
 from engine.cost import peak
 from engine.device import physical_cores
-from engine.runs.status import RunSnapshot
+from engine.runs.snapshot import RunSnapshot
 
 SMALL = {"size": 96, "repeats": 3, "budget_s": 0.5}  # a quick probe: the tests check the bookkeeping, not speed
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.runs.manager import RunManager
+from engine.runs.snapshot import snapshot_from_folder
+from engine.runs.worker import make_job, spawn
 from engine.train.config import PRESETS
 from engine.train.job import run_job, stop_message
-from engine.runs.status import snapshot_from_folder
-from engine.runs.manager import RunManager
-from engine.runs.worker import make_job, spawn
 
 TINY = PRESETS["tiny"]
 ENDLESS = replace(TINY, max_steps=1_000_000)
@@ -65,9 +65,9 @@ def test_the_server_going_away_stops_the_run_and_saves(tmp_path: Path, small_tex
         if message["event"] == "record" and message["record"]["step"] >= 3:
             break
     proc.send_signal(signal.SIGINT)  # Ctrl-C in the server's terminal reaches the worker too: it must not die
-    time.sleep(0.3)
-    assert proc.poll() is None
     proc.stdin.close()
+    # The signal is ignored or pending from the moment send_signal returns, so a worker that Ctrl-C killed could
+    # not go on to notice the closed stdin, save as stopped by the server going away and exit 0.
     assert proc.wait(timeout=30) == 0
     saved = snapshot_from_folder(tmp_path / "run")
     assert saved.status == "stopped" and "course server stopped" in saved.message

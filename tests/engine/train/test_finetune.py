@@ -17,7 +17,7 @@ from engine.extract.corpus import load_corpus
 from engine.load.checkpoint import read_checkpoint
 from engine.load.reference import REFERENCE_DIR
 from engine.runs.manager import RunManager
-from engine.runs.status import snapshot_from_folder
+from engine.runs.snapshot import snapshot_from_folder
 from engine.train.config import PRESETS
 from engine.train.finetune import finetune_config, fit_text, loss_shift, replacement_for
 from engine.train.job import run_job, save_run
