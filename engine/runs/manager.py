@@ -1,32 +1,15 @@
 """The run manager: training runs in the background, a bounded number at a time, the rest in a queue.
 
 Each run trains in a process of its own (`python -m engine.runs.worker`, followed by a thread here), so the web
-server's work never competes with it for Python's interpreter lock (docs/training-notes.md measures why that
-matters). `RunManager(workers="thread")` trains in a thread of this process instead, which saves the second or
-two a new process spends importing torch.
+server's work never competes with it for Python's interpreter lock; `RunManager(workers="thread")` trains in a
+thread of this process instead. The UI keeps no training state: it submits a run, polls `snapshot(run_id)` (a copy
+of plain data under a lock) and calls `heartbeat(run_id)`; a run nobody polls for `heartbeat_timeout` seconds (a
+closed tab) stops itself and saves. At most `max_concurrent` runs train at once: one per GPU (slot i on
+`engine.device.gpu_for_slot`), or one on a CPU. `stop` asks politely, then sends SIGTERM and SIGKILL to a process
+that does not answer. docs/architecture.md ("A run's life") gives the protocol and what each failure leaves.
 
-The course's UI keeps no training state of its own. It submits a run, then polls `snapshot(run_id)` (cheap: a
-copy of plain data under a lock) and calls `heartbeat(run_id)` on every poll. A run nobody has polled for
-`heartbeat_timeout` seconds (a closed browser tab) stops itself and saves a checkpoint, so abandoned runs do
-not hold the machine. At most `max_concurrent` runs train at once (one per GPU, or one on a CPU: two runs
-sharing two cores would each go at half speed and both finish late).
-
-    manager = get_manager()
-    run_id = manager.submit(PRESETS["lesson"], text, label="my first GPT")
-    snap = manager.snapshot(run_id)        # status, queue position, metrics, samples, message ...
-    manager.stop(run_id)
-    manager.submit(finetune_config(PRESETS["lesson"]), code, finetune_from=snap.run_dir, original_text=text)
-                                           # fine-tune that model on other text (engine.train.finetune)
-
-A finished or stopped run leaves its folder (engine.load.checkpoint) behind; `engine.runs.snapshot.snapshot_from_folder`
-reads it back as the same kind of snapshot after a server restart (its headline numbers in `.summary`).
-
-A training process that does not answer a stop request (a deadlock, a compile that never ends, a collective that
-never returns) must not hold its slot forever: `stop` asks politely, then sends SIGTERM after
-`terminate_after` seconds and SIGKILL `kill_after` seconds later; the run then reports what its folder holds.
-
-With several CUDA GPUs, one run trains per GPU: each running run holds a slot, and slot i trains on
-`engine.device.gpu_for_slot(i, n_gpus)`.
+    run_id = get_manager().submit(PRESETS["lesson"], text, label="my first GPT")
+    snap = get_manager().snapshot(run_id)        # status, queue position, metrics, samples, message ...
 """
 
 from __future__ import annotations
