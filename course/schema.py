@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from course.widgets import LEARNER_FACTS, WIDGET_PARAMS
+from course.learner_facts import LEARNER_FACTS
+from course.widgets import WIDGET_PARAMS
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)]
 Text = Annotated[str, Field(min_length=1)]

@@ -1,394 +1,46 @@
-"""Live widgets a lesson card may name, and the parameters each accepts.
+"""The widget registry's one list of names: every live widget a lesson card may name, with its parameter model.
 
-This is the validator's side of the widget registry: a card says `widget: {name: ..., params: {...}}`, and
-the name must be one of `WIDGET_PARAMS` with params that fit its model. `ui/widgets/__init__.py` maps the same
-names to render functions; a test checks that both sides list exactly the same names.
+The validator checks a card's `widget: {name: ..., params: {...}}` against it; `ui/widgets/<name>.py` draws each
+name (ui.widgets.widget_module), and tests/ui/test_registry.py checks the two sides match. The parameter models
+live in course.widget_params and are importable from here too.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-import manifests
-from course import safe_yaml
-
-
-class WidgetParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-@functools.lru_cache(maxsize=1)
-def corpus_ids() -> tuple[str, ...]:
-    """The corpus ids a lesson may name: those of data/corpora.yaml, read by the same rules as the engine's registry
-    (`manifests.CORPORA`). Bundled files and the generated web crawl alike: the widgets that take a `corpus` load
-    any of them."""
-    return _ids(manifests.CORPORA)
-
-
-def _ids(manifest: manifests.Manifest) -> tuple[str, ...]:
-    """The row ids of one of the project's data manifests, read as safely as a lesson (course.safe_yaml: size,
-    encoding, nesting and alias bombs checked first) and by the manifest's own rules; a file that cannot be read or
-    breaks a rule is a ValueError naming it (`python -m course.validate` lists all its problems)."""
-    shown = f"data/{manifest.name}"
-    try:
-        data = safe_yaml.parse(safe_yaml.read_text(manifest.path))[0]
-    except safe_yaml.YamlRefused as err:
-        raise ValueError(f"{shown} cannot be read: {err}") from None
-    return tuple(row.id for row in manifest.rows(data, shown))
-
-
-def _check_corpus(value: str) -> str:
-    """A corpus id must be one of data/corpora.yaml (e.g. `tinyshakespeare`), not a file name."""
-    if value not in corpus_ids():
-        raise ValueError(f"unknown corpus {value!r}; known corpora are: {', '.join(corpus_ids())}")
-    return value
-
-
-class NextCharCountsParams(WidgetParams):
-    """'Labels come from the text itself': which characters follow a typed context, counted in real text."""
-
-    corpus: str = "tinyshakespeare"
-    context: str = Field("th", min_length=1, max_length=40, description="the context shown first")
-    top_k: int = Field(15, ge=3, le=40)
-    allow_own_text: bool = True
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-
-class PipelineTraceParams(WidgetParams):
-    """Lesson 1: one line of text followed through Extract, Transform, Load and Retrieve (engine.pipeline_trace)."""
-
-    corpus: str = "tinyshakespeare"
-    line: str = Field("But, soft! what light through yonder window breaks?", min_length=1, max_length=120,
-                      description="the line shown first")
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-
-class CountingLossParams(WidgetParams):
-    """Lesson 2: the loss as surprise, −ln p, and what counting models score on held-out text (engine.transform.baseline)."""
-
-    corpus: str = "tinyshakespeare"
-    line: str = Field("To be, or not to be", min_length=2, max_length=80,
-                      description="the line whose characters are scored first")
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-
-class DescentStepsParams(WidgetParams):
-    """Lesson 7: plain gradient descent on a one-weight bowl, the learning rate chosen by the learner."""
-
-    lr: float = Field(0.1, gt=0, le=3, description="the learning rate selected first")
-    steps: int = Field(12, ge=3, le=40)
-
-
-class TrainRunParams(WidgetParams):
-    """A real training run with a few safe knobs. Limits here are what the learner's sliders allow."""
-
-    preset: Literal["tiny", "lesson", "gpu"] = "lesson"
-    corpus: str = "tinyshakespeare"
-    knobs: list[Literal["n_layer", "n_embd", "learning_rate", "time_budget"]] = Field(
-        default_factory=lambda: ["n_layer", "n_embd", "learning_rate", "time_budget"]
-    )
-    max_layers: int = Field(6, ge=1, le=12)
-    max_width: int = Field(256, ge=32, le=1024)
-    min_learning_rate: float = Field(1e-4, gt=0)
-    max_learning_rate: float = Field(1e-2, gt=0)
-    time_budget: int = Field(60, ge=5, le=600, description="default seconds")
-    max_time_budget: int = Field(180, ge=5, le=900)
-    show_diverge_button: bool = True
-    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="which of the learner's runs this card shows")
-    tokenizer: Literal["char", "learner_bpe"] = Field(
-        "char", description="learner_bpe: the BPE tokenizer the learner trained in the tokenization lesson")
-    use_learner_corpus: bool = Field(False, description="train on the corpus the learner picked in lesson 3")
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-    @model_validator(mode="after")
-    def _limits_are_ordered(self) -> TrainRunParams:
-        if self.min_learning_rate >= self.max_learning_rate:
-            raise ValueError("min_learning_rate must be below max_learning_rate")
-        if self.time_budget > self.max_time_budget:
-            raise ValueError("time_budget must not exceed max_time_budget")
-        return self
-
-
-class CorpusPickerParams(WidgetParams):
-    """Choose the text the learner works with from here on: a bundled corpus, the web-crawl sample, or their own."""
-
-    allow_upload: bool = True
-    allow_paste: bool = True
-
-
-class CleaningLabParams(WidgetParams):
-    """Toggle cleaning steps on the learner's corpus and see what each removed."""
-
-    min_chars: int = Field(50, ge=0, le=5000)
-    max_repetition: float = Field(0.3, gt=0, le=1)
-
-
-class DedupLabParams(WidgetParams):
-    """Find exact and near duplicates (MinHash over shingles) at a threshold the learner sets."""
-
-    threshold: float = Field(0.8, ge=0.3, le=1.0)
-    min_threshold: float = Field(0.5, ge=0.1, le=1.0)
-    max_threshold: float = Field(0.95, ge=0.1, le=1.0)
-    max_pairs: int = Field(4, ge=1, le=20, description="example pairs shown side by side")
-
-    @model_validator(mode="after")
-    def _threshold_in_range(self) -> DedupLabParams:
-        if not self.min_threshold <= self.threshold <= self.max_threshold:
-            raise ValueError("threshold must lie between min_threshold and max_threshold")
-        return self
-
-
-class DedupCompareParams(WidgetParams):
-    """Two short training runs on the same budget, with and without the duplicates, on one chart."""
-
-    preset: Literal["tiny", "lesson"] = "lesson"
-    time_budget: int = Field(20, ge=5, le=120, description="seconds per run")
-
-
-class TokenizerPlaygroundParams(WidgetParams):
-    """Type text and see it as tokens, character-level and BPE side by side."""
-
-    text: str = Field("To be, or not to be: that is the question.", min_length=1, max_length=2000)
-    vocab_size: int = Field(1024, ge=260, le=16384, description="BPE vocabulary used until the learner trains one")
-
-
-class BPETrainerParams(WidgetParams):
-    """Train a byte-level BPE on the learner's corpus and step through its first merges."""
-
-    vocab_size: int = Field(1024, ge=260, le=16384)
-    min_vocab_size: int = Field(260, ge=257, le=16384)
-    max_vocab_size: int = Field(8192, ge=260, le=32768)
-    merges_to_trace: int = Field(40, ge=5, le=200)
-
-    @model_validator(mode="after")
-    def _vocab_in_range(self) -> BPETrainerParams:
-        if not self.min_vocab_size <= self.vocab_size <= self.max_vocab_size:
-            raise ValueError("vocab_size must lie between min_vocab_size and max_vocab_size")
-        return self
-
-
-class VocabSweepParams(WidgetParams):
-    """Characters per token at several vocabulary sizes, on the learner's corpus."""
-
-    vocab_sizes: list[int] = Field(default_factory=lambda: [512, 1024, 2048, 4096, 8192], min_length=2, max_length=10,
-                                   validate_default=True)
-
-    @field_validator("vocab_sizes")
-    @classmethod
-    def _sizes_ok(cls, sizes: list[int]) -> list[int]:
-        if any(v < 257 or v > 32768 for v in sizes):
-            raise ValueError("each vocabulary size must be between 257 and 32768")
-        if sorted(set(sizes)) != sizes:
-            raise ValueError("vocabulary sizes must be increasing and distinct")
-        return sizes
-
-
-class AttentionHeatmapParams(WidgetParams):
-    """One head's attention weights over a prompt the learner types, as a heatmap (layer and head chosen on screen)."""
-
-    prompt: str = Field("ROMEO: What light through yonder", min_length=1, max_length=400)
-    layer: int = Field(1, ge=1, le=12, description="layer shown first, counting from 1")
-    head: int = Field(1, ge=1, le=16, description="head shown first, counting from 1")
-
-
-class ParameterBreakdownParams(WidgetParams):
-    """The model's parameters by part (embeddings, attention, MLP, norms, the tied output head), with the total."""
-
-    show_table: bool = True
-
-
-class ForwardPassParams(WidgetParams):
-    """A prompt through the model stage by stage with real tensor shapes, the likeliest next tokens, the logit lens."""
-
-    prompt: str = Field("ROMEO: What light through yonder", min_length=1, max_length=400)
-
-
-class EmbeddingMapParams(WidgetParams):
-    """The shown model's token-embedding table as a 2-D (or 3-D) PCA map, at each step of its training timeline."""
-
-    start_at: Literal["first", "last"] = Field("first", description="the timeline step the slider starts on")
-    allow_3d: bool = True
-
-
-class EmbeddingNeighboursParams(WidgetParams):
-    """A token's nearest neighbours by cosine similarity, at step 0 and at a chosen timeline step."""
-
-    token: str = Field("e", min_length=1, max_length=40, description="the token shown first, if the vocabulary has it")
-    k: int = Field(6, ge=3, le=15, description="neighbours listed")
-
-
-class EmbeddingTableSizeParams(WidgetParams):
-    """The embedding table's size from the shown model's own config, and for a vocabulary size the learner types."""
-
-    what_if: bool = True
-    what_if_vocab: int = Field(1024, ge=2, le=262_144)
-
-
-class NextTokenProbsParams(WidgetParams):
-    """The model's next-token probabilities for a typed prompt, raw beside temperature / top-k / top-p, and
-    generation one token at a time (the model samples, or the learner picks)."""
-
-    prompt: str = Field("To be, or not to be, th", min_length=1, max_length=400)
-    temperature: float = Field(1.0, ge=0.0, le=2.0, description="the slider's first value")
-    top_k: int = Field(0, ge=0, le=100, description="0 = off")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="1.0 = off")
-    show: int = Field(10, ge=3, le=20, description="candidates shown in the chart")
-    seed: int = Field(0, ge=0, le=10_000)
-
-
-class ModelVsCountsParams(WidgetParams):
-    """For a short context, a character model's next-character probabilities beside the real next-character
-    shares in the text it was trained on (engine.transform.next_token.following_counts)."""
-
-    context: str = Field("th", min_length=1, max_length=20)
-    corpus: str = Field("tinyshakespeare", description="the text the counts come from (the reference model's)")
-    show: int = Field(10, ge=3, le=20)
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-
-class TimelineSamplesParams(WidgetParams):
-    """The sample the shown run wrote at each snapshot of its timeline, with step and validation loss."""
-
-    columns: int = Field(2, ge=1, le=3)
-
-
-class OverfitRunParams(WidgetParams):
-    """A training run on a small slice of a corpus, long enough for validation loss to turn up (memorising)."""
-
-    preset: Literal["tiny", "lesson"] = Field("lesson", description="tiny: a few seconds, for tests")
-    corpus: str = "tinyshakespeare"
-    slice_chars: int = Field(10_000, ge=2_000, le=100_000, description="the first this many characters")
-    time_budget: int = Field(40, ge=10, le=180)
-    eval_interval: int = Field(25, ge=5, le=200)
-    early_stop_patience: int = Field(4, ge=1, le=20, description="evaluations without improvement before the "
-                                     "engine's early-stopping rule ends the run (when the learner switches it on)")
-    run_key: str = Field("overfit", pattern=r"^[a-z0-9_-]+$")
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-
-@functools.lru_cache(maxsize=2)
-def catalogue_ids(filename: str) -> tuple[str, ...]:
-    """Row ids of a catalogue under data/ (accelerators.yaml, published_models.yaml), read like `corpus_ids`."""
-    return _ids(manifests.MANIFESTS[filename])
-
-
-def _check_accelerator(value: str) -> str:
-    if value not in catalogue_ids("accelerators.yaml"):
-        raise ValueError(f"unknown accelerator {value!r}; known: {', '.join(catalogue_ids('accelerators.yaml'))}")
-    return value
-
-
-def _check_published_model(value: str) -> str:
-    if value not in catalogue_ids("published_models.yaml"):
-        raise ValueError(f"unknown model {value!r}; known: {', '.join(catalogue_ids('published_models.yaml'))}")
-    return value
-
-
-class CheckpointFileParams(WidgetParams):
-    """Lesson 7: the file the learner's run saved (ckpt.pt), taken apart: weights, optimizer state, the record."""
-
-    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$")
-
-
-class CostMeterParams(WidgetParams):
-    """Lesson 9: the learner's lesson-7 run (live or ended) with its FLOPs so far, achieved FLOP/s, utilisation
-    against this machine's measured peak, and what the same run would cost and take on each catalogue chip."""
-
-    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="which of the learner's runs to meter")
-    utilisation: float = Field(0.4, gt=0, le=1, description="the utilisation assumed for the catalogue chips")
-
-
-class ModelPriceParams(WidgetParams):
-    """Lesson 9: price a published model's training (data/published_models.yaml) on a catalogue accelerator."""
-
-    model: str = "gpt3_175b"
-    accelerator: str = "a100_40gb"
-    count: int = Field(1024, ge=1, le=100_000, description="chips training together")
-    utilisation: float = Field(0.4, gt=0, le=1)
-    grid_g_per_kwh: float = Field(400.0, ge=0, le=1500, description="the grid's carbon intensity, g CO2 per kWh")
-
-    _model = field_validator("model")(_check_published_model)
-    _accelerator = field_validator("accelerator")(_check_accelerator)
-
-
-class ComputeOptimalParams(WidgetParams):
-    """Lesson 9: split a compute budget into parameters and tokens (Chinchilla, ~20 tokens per parameter)."""
-
-    flops: float = Field(1e21, gt=0, description="the budget the calculator opens with, in FLOPs")
-    tokens_per_parameter: float = Field(20.0, gt=0, le=10_000)
-
-
-class ScalingSweepParams(WidgetParams):
-    """Lesson 9: a ladder of model sizes trained on the same data and token budget, a power law fitted to their
-    losses against compute, and the next size up trained to check the prediction."""
-
-    corpus: str = "tinyshakespeare"
-    run_key: str = Field("sweep", pattern=r"^[a-z0-9_-]+$", description="prefix of the rungs' run keys")
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
-
-class ReportCardParams(WidgetParams):
-    """Lesson 9: one page for a run (config, device, curves, samples, tokens, FLOPs, cost elsewhere), downloadable
-    as Markdown or HTML, and set beside another of the learner's runs."""
-
-    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="the run the card opens with")
-    compare: bool = True
-
-
-class CheckpointAnatomyParams(WidgetParams):
-    """Lesson 10: the learner's checkpoint (or the reference model's) taken apart, its size predicted at fp32, bf16,
-    int8 and 4-bit against the real file, the safetensors round trip, and int8 quantisation done for real."""
-
-    run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="the learner's run to open, if they have it")
-
-
-class RagPlaygroundParams(WidgetParams):
-    """Lesson 10: ask a question of a document collection (the course's own lesson text, bundled corpora, the
-    learner's uploads) and see what semantic and keyword retrieval return, with scores, and the prompt they make."""
-
-    corpora: list[str] = Field(default_factory=lambda: ["python_stdlib"], max_length=3,
-                               description="bundled corpora searched beside the lesson text")
-    include_lessons: bool = True
-    include_uploads: bool = True
-    question: str = Field("Why does a model's loss start near ln of the vocabulary size?", min_length=1,
-                          max_length=300)
-    chunk_size: int = Field(600, ge=100, le=4000, description="characters per chunk")
-    overlap: int = Field(100, ge=0, le=2000, description="characters shared by neighbouring chunks")
-    k: int = Field(5, ge=1, le=20)
-
-    @field_validator("corpora")
-    @classmethod
-    def _known_corpora(cls, values: list[str]) -> list[str]:
-        return [_check_corpus(v) for v in values]
-
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> RagPlaygroundParams:
-        if self.overlap >= self.chunk_size:
-            raise ValueError("overlap must be smaller than chunk_size")
-        return self
-
-
-class FinetuneRunParams(WidgetParams):
-    """Lesson 10: continue the learner's lesson-7 model (or the reference model) on another corpus, a queued run
-    like any other, with the loss on both corpora and samples before and after."""
-
-    corpus: str = Field("python_stdlib", description="the new text the model is fine-tuned on")
-    time_budget: int = Field(30, ge=5, le=300, description="seconds")
-    run_key: str = Field("finetune", pattern=r"^[a-z0-9_-]+$")
-    source_run_key: str = Field("main", pattern=r"^[a-z0-9_-]+$", description="the learner's run to start from")
-
-    _corpus = field_validator("corpus")(_check_corpus)
-
+from course.widget_params import (  # noqa: F401 - re-exported: callers import a widget's params from here
+    AttentionHeatmapParams,
+    BPETrainerParams,
+    CheckpointAnatomyParams,
+    CheckpointFileParams,
+    CleaningLabParams,
+    ComputeOptimalParams,
+    CorpusPickerParams,
+    CostMeterParams,
+    CountingLossParams,
+    DedupCompareParams,
+    DedupLabParams,
+    DescentStepsParams,
+    EmbeddingMapParams,
+    EmbeddingNeighboursParams,
+    EmbeddingTableSizeParams,
+    FinetuneRunParams,
+    ForwardPassParams,
+    ModelPriceParams,
+    ModelVsCountsParams,
+    NextCharCountsParams,
+    NextTokenProbsParams,
+    OverfitRunParams,
+    ParameterBreakdownParams,
+    PipelineTraceParams,
+    RagPlaygroundParams,
+    ReportCardParams,
+    ScalingSweepParams,
+    TimelineSamplesParams,
+    TokenizerPlaygroundParams,
+    TrainRunParams,
+    VocabSweepParams,
+    WidgetParams,
+)
 
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "pipeline_trace": PipelineTraceParams,
@@ -422,28 +74,4 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "checkpoint_anatomy": CheckpointAnatomyParams,
     "rag_playground": RagPlaygroundParams,
     "finetune_run": FinetuneRunParams,
-}
-
-# Numeric quiz answers that come from the learner's own work rather than from the YAML. The UI computes them;
-# the validator only checks the name is one of these.
-LEARNER_FACTS: dict[str, str] = {
-    "run.start_loss": "validation loss at step 0 of the learner's training run",
-    "run.final_val_loss": "last validation loss of the learner's training run",
-    "run.val_loss_drop": "how much the validation loss fell during the learner's run",
-    "run.final_val_bits": "the last validation loss of the learner's run in bits per character (nats / ln 2)",
-    "run.final_val_choices": "e^(last validation loss) of the learner's run: how many equally likely characters "
-                             "that loss amounts to",
-    "dedup.removed": "how many documents the learner's last deduplication removed (exact + near)",
-    "dedup.near_removed": "how many near-duplicates the learner's last deduplication removed",
-    "dedup.removed_percent": "the share of the corpus's documents, in percent, that the learner's last "
-                             "deduplication removed",
-    "corpus.documents": "how many documents the learner's chosen corpus has",
-    "bpe.vocab_size": "the vocabulary size of the BPE tokenizer the learner trained",
-    "bpe.chars_per_token": "characters per token of the learner's BPE on their corpus",
-    "bpe.start_loss_4x_vocab": "the loss a model should start at with four times the learner's BPE vocabulary: "
-                               "ln(4 x vocabulary size)",
-    "run.achieved_tflops": "the training throughput of the learner's run, in TFLOP/s (model FLOPs per second)",
-    "run.gpt3_years": "years the learner's machine would take for GPT-3's training compute at their run's throughput",
-    "run.parameters": "the parameter count of the learner's lesson-7 model (the tied embedding counted once)",
-    "run.bf16_mb": "megabytes (10^6 bytes) the learner's lesson-7 model's weights take at 2 bytes per parameter",
 }

@@ -9,9 +9,9 @@ import math
 import pytest
 
 from course.grading import grade, parse_number
+from course.learner_facts import LEARNER_FACTS
 from course.loader import load_course
 from course.schema import Numeric
-from course.widgets import LEARNER_FACTS
 from ui.facts import dedup_facts, facts_from_losses, tokenizer_facts
 
 # Computed from a run's folder by ui.facts.throughput_facts and checkpoint_facts (tested in test_cost_widgets).
