@@ -5,17 +5,11 @@
         config.json     the training config, the model shape, the device: readable in any editor
         metrics.jsonl   one JSON object per training step (loss, lr, grad norm, samples ...)
         summary.json    start and final loss, steps, speed, status: what a results page shows after a restart
-        timeline/       a few weights-only snapshots spread over training, for replaying how the model changed
-            index.json      one entry per snapshot: step, losses, sample, file (readable without the weights)
-            ckpt-000100.pt  the model's weights at step 100, its shape and tokenizer
+        timeline/       weights-only snapshots spread over training; index.json lists them (step, losses, sample)
 
-All of it is rewritten while the run trains (engine.train.job), not only at its end, so a crash, an out-of-memory kill
-or a power cut loses at most the last few seconds; summary.json then still says "running" and how far it got.
-Every file is written atomically (engine.files: a temporary file, fsync, rename), so a reader never sees half a file and a
-full disk leaves the previous version in place rather than a truncated one.
-
-Everything in a .pt file is tensors and plain Python containers, so it loads with `torch.load(weights_only=True)`,
-which cannot run code hidden in a malicious file (unlike a full pickle).
+All of it is rewritten while the run trains (engine.train.job), each file atomically (engine.files), so a crash
+loses at most the last few seconds and a reader never sees half a file. A .pt file holds only tensors and plain
+containers, so it loads with `torch.load(weights_only=True)`, which cannot run code hidden in a malicious file.
 """
 
 from __future__ import annotations

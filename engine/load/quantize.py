@@ -1,34 +1,16 @@
-"""Quantisation done for real: a trained model's weights stored as 8-bit integers, then run again (issue 13).
+"""Quantisation done for real: a trained model's weights stored as 8-bit integers, then run again.
 
-Symmetric per-output-channel int8, the scheme most weight-only int8 inference starts from (Jacob et al. 2018 for
-integer quantisation; per-channel scales as in PyTorch's and LLM.int8's weight quantisers). For a Linear weight W
-(out, in), each output row r gets its own scale s_r = max|W_r| / 127, and
+Symmetric per-output-channel int8, where most weight-only int8 inference starts (Jacob et al. 2018 for integer
+quantisation; per-channel scales as in PyTorch's weight quantisers and LLM.int8's, Dettmers et al. 2022). For a
+Linear weight W (out, in), each output row r gets its own scale s_r = max|W_r| / 127, and
 
     q = round(W / s)  clamped to [-127, 127], stored as int8      W' = q * s  (what the model runs with)
 
-so every element is off by at most s_r / 2 (rounding to the nearest step of size s_r), and a row of small weights
-is not forced onto the coarse grid a row of large weights needs (one scale for the whole matrix would be). -128 is
-left unused so that the grid is symmetric around 0. Storage: 1 byte per weight plus one float32 scale per row,
-about a quarter of float32 (a quarter plus 1/in_features).
-
-What is quantised, and what is not:
-- every Linear inside the blocks (attention's c_attn and c_proj, the MLP's c_fc and c_proj): nearly all the
-  parameters, and the matrices whose errors average out over many inputs;
-- the token embedding, which is also the output head (tied), stays float32 by default: its errors land straight
-  on the logits, and it serves two roles; the position embedding stays float32 with it. `include_embeddings=True`
-  quantises both, per row: per token for the embedding and per output channel (per logit) for the head, per
-  position for the position embedding;
-- LayerNorm weights stay float32: C numbers each (a rounding error on them would scale a whole channel), too few
-  to be worth saving.
-
-The compute is not int8: `dequantize` turns q * s back into a float32 GPT, which runs as any other. This is
-weight-only quantisation, where the gain is memory and bandwidth (what a large model's inference is bound by);
-integer matrix kernels are a separate step this lesson does not need. The quantised state is saved for real as a
-.safetensors file (int8 tensors `NAME.q`, float32 scales `NAME.scale`, the float tensors as they are, the config
-and tokenizer as metadata), and `compare_quantized` sets its size and validation loss against the original's on
-the very same validation batches. Measured on the shipped reference model (0.6M parameters): the block Linears go
-from 2,359,296 bytes to 603,648 (0.256x), the whole model from 2.43 MB to 0.67 MB (70 kB of it the float32
-embeddings and norms), and validation loss from 1.6304 to 1.6305 over its 50 final-evaluation batches.
+so every element is off by at most s_r / 2. The blocks' Linears are quantised; the LayerNorms and, unless
+`include_embeddings=True`, the tied embedding and head stay float32. The compute stays float32 (`dequantize`
+builds a GPT that runs as any other): the gain is memory and bandwidth. `compare_quantized` saves the int8 state as
+a real .safetensors file and sets its size and validation loss against the original's on the same batches.
+docs/architecture.md ("Checkpoints, safetensors and int8") says why each part is or is not quantised.
 """
 
 from __future__ import annotations

@@ -1,25 +1,13 @@
 """The course's reference model: a real run of this engine, shipped in data/reference/, for every view of the inside
 of a model (embeddings over training, attention, next-token probabilities) when the learner has no run of their own.
 
-Issue 11: a learner who skipped the training lesson should still see a real model at once, not a made-up one. So
-the project trains the `lesson` preset on tiny Shakespeare with its own engine, deterministically (a fixed step
-count, float32, the default seed, an evaluation every 50 steps so its timeline is dense enough to scrub), and
-ships the run folder without what only resuming needs:
-
-    data/reference/
-        ckpt.pt         the final weights in float16, model and training config, tokenizer, metrics; no optimizer
-                        state and no RNG state (those are ~2x the weights again and serve only to resume)
-        config.json, metrics.jsonl, summary.json    as the run wrote them
-        timeline/       REFERENCE_TIMELINE snapshots (step 0, the final step, log-spaced between), float16
-        README.md       the exact command that made it, the date, the engine commit, its final loss, its size
-
-Why float16, and why six snapshots: the model has ~0.6M parameters, 2.4 MB per float32 copy and 1.2 MB per half
-copy. Ten float32 files would weigh 24 MB; seven float16 ones (the final checkpoint plus six snapshots) weigh
-8.8 MB, small enough for a repository. float16 rather than bfloat16: these weights are small numbers, well inside
-float16's range, and its 10-bit mantissa rounds 8x more finely than bfloat16's 7 bits (the shipped model's
-validation loss moves by about 1e-5). `model.load_state_dict` copies into the model's float32 parameters, so
-`engine.load.checkpoint.load_checkpoint`, `list_timeline` and `load_timeline_model` read this folder exactly as they
-read a learner's run, and every model they return is float32. Only resuming it (`--resume`) is not possible.
+A learner who skipped the training lesson should still see a real model at once, not a made-up one. `build` trains
+the `lesson` preset on tiny Shakespeare deterministically (REFERENCE_TRAIN_ARGS: a fixed step count, float32, an
+evaluation every 50 steps so the timeline is dense enough to scrub) and ships the run folder in float16, without
+the optimizer and RNG state only resuming needs, with REFERENCE_TIMELINE snapshots and a README.md that records
+the command, date, engine commit, final loss and size. Every reader of a run folder loads it as it loads a
+learner's run, into float32 models; only resuming it is not possible. docs/architecture.md ("The reference
+model") says why it is shaped so.
 
     .venv/bin/python -m engine.load.reference build      # retrain and rewrite data/reference/ (a few minutes on a CPU)
     .venv/bin/python -m engine.load.reference check      # the shipped model's validation loss against the recorded one
@@ -48,14 +36,14 @@ from engine.transform.model import GPT
 from engine.transform.tokenization import Tokenizer
 
 REFERENCE_DIR = paths.REFERENCE_DIR
-REFERENCE_STEPS = 750  # about what the lesson preset reaches in its 60 s on a 2-core CPU
+REFERENCE_STEPS = 750  # a lesson-length run, fixed so that the build is deterministic
 REFERENCE_TRAIN_ARGS = [  # the `python -m engine.train` arguments of the reference run (its --out is a temp dir)
     "--preset", "lesson", "--corpus", "data/tinyshakespeare.txt", "--max-steps", str(REFERENCE_STEPS),
     "--dtype", "float32", "--set", "eval_interval=50",
 ]
 REFERENCE_TIMELINE = 6  # snapshots shipped: step 0, the final step and 4 log-spaced between
 SHIPPED_DTYPE = torch.float16
-SIZE_LIMIT = 9_000_000  # bytes: the folder must stay under this (it is 8.8 MB; see the docstring)
+SIZE_LIMIT = 9_000_000  # bytes: small enough to keep in the repository; `check` fails a folder over it
 README = "README.md"
 DROPPED = ("optimizers", "rng")  # ckpt.pt keys only resuming needs
 
@@ -167,7 +155,7 @@ def _write_readme(out_dir: Path, train_args: list[str], command: str, result: di
         f"- timeline steps: {steps}",
     ]
     head = ("# The reference model\n\nThe model the course shows when a learner has no run of their own "
-            "(issue 11; `engine/load/reference.py` says why it is shaped so). Weights in float16, no optimizer state.\n\n")
+            "(docs/architecture.md, \"The reference model\", says why it is shaped so). Weights in float16, no optimizer state.\n\n")
     text = ""
     for _ in range(3):  # the size line counts this file too: settle it
         size = folder_bytes(out_dir) - ((out_dir / README).stat().st_size if (out_dir / README).exists() else 0)

@@ -1,31 +1,15 @@
 """The "Load" stage, opened up: what a checkpoint file holds, what it should weigh, and the same weights exported as
-`safetensors`, the format models are shared in, then loaded back and run (issue 13).
+`safetensors`, the format models are shared in, then loaded back and run.
 
-Why a lesson looks inside ckpt.pt: "a 0.6M-parameter model" should mean "about 2.4 MB in float32", and a learner
-can check that by hand: parameters x bytes per parameter (4 for fp32, 2 for bf16, 1 for int8, half a byte at 4
-bits). The real ckpt.pt of a learner's run is two to three times its float32 weights (measured on the tiny
-preset: 3.3x with AdamW, 2.3x with Muon), and `anatomy` says where the rest goes:
-
-- the optimizer state. AdamW keeps two moments per parameter (`exp_avg`, `exp_avg_sq`, float32), so 8 more
-  bytes per parameter; Muon keeps one momentum buffer per hidden matrix (4 bytes per parameter), and its AdamW
-  half two moments for the embeddings and norms. It is there only to resume training; the shipped reference
-  model drops it (engine/load/reference.py);
-- the metrics list (one record per step, with text samples), the tokenizer, both configs and the RNG state:
-  plain Python objects pickled into the file;
-- the container: `torch.save` writes a zip archive (one uncompressed record per tensor storage, aligned to 64
-  bytes, plus `data.pkl`, the pickled structure that names them);
-- not the tied embedding. The token embedding and the output head are one matrix (engine/transform/model.py), listed
-  under two names in the state dict (`transformer.wte.weight`, `lm_head.weight`); `torch.save` writes each
-  storage once and has both names point at it, so it is stored once and loads back tied (checked in
-  tests/engine/load/test_weights.py). It is counted once in the parameters, too.
-
-`safetensors` (Hugging Face) is a JSON header (names, dtypes, shapes, offsets, string metadata) followed by the raw
-tensor bytes: loading it parses JSON and copies bytes, so unlike a pickle it cannot run code hidden in a file, and
-it refuses two names for one storage. `export_safetensors` therefore goes through `safetensors.torch.save_model`,
-which keeps one name per shared storage (`lm_head.weight`) and records the dropped alias in the metadata;
-`load_safetensors` builds a fresh GPT, which ties the two by construction, and `load_model` fills the kept name, so
-the tie is restored rather than duplicated. The model config and tokenizer travel as JSON metadata strings, so the
-file alone rebuilds a model that generates (`round_trip`).
+"A 0.6M-parameter model" should mean "about 2.4 MB in float32": parameters x bytes per parameter (4 for fp32, 2 for
+bf16, 1 for int8, half a byte at 4 bits), arithmetic a learner can check against a file they made. A real ckpt.pt
+weighs more, and `anatomy` says where the rest goes: the optimizer state (there only to resume), the metrics,
+tokenizer, configs and RNG state pickled beside the weights, and `torch.save`'s zip container. The tied token
+embedding and output head (Press & Wolf 2017) are one storage under two names, stored and counted once.
+`export_safetensors` writes Hugging Face's safetensors (a JSON header, then raw tensor bytes: loading it cannot run
+code, unlike a pickle), one name per shared storage, the model config and tokenizer as metadata; `round_trip`
+rebuilds a GPT from that file alone, tied again, and checks it writes the same text. docs/architecture.md
+("Checkpoints, safetensors and int8") has the details.
 """
 
 from __future__ import annotations
