@@ -2,19 +2,15 @@
 
 `data/accelerators.yaml` lists chips (peak dense 16-bit and FP32 TFLOP/s, memory, power draw, an indicative
 hourly cloud price with its date); `data/published_models.yaml` lists well-known trained models (parameters,
-training tokens, reported compute, energy and emissions where the authors published them). Every row names its
-`source:` (a datasheet, a paper, a model card); a figure that was not published is `null`, never a guess.
-
-The rows and their rules live in the top-level `manifests` module, shared with the content validator (which
-lists every problem of a file at once); here they are read strictly and once: a ValueError naming the file, the row
-and the field stops the first use of a broken catalogue.
+training tokens, reported compute, energy and emissions). Every row names its `source:` (a datasheet, a paper, a
+model card), and a figure that was not published is `null`, never a guess. The rows and their rules live in the
+top-level `manifests` module, shared with the content validator; here they are read strictly and once: a
+ValueError naming the file, the row and the field stops the first use of a broken catalogue.
 
 >>> [a.id for a in accelerators()][:3]
 ['a100_40gb', 'h100_sxm', 'h200']
->>> accelerator("h100_sxm").tflops_16bit
-989.0
->>> model("gpt3_175b").training_flops
-3.14e+23
+>>> accelerator("h100_sxm").tflops_16bit, model("gpt3_175b").training_flops
+(989.0, 3.14e+23)
 """
 
 from __future__ import annotations

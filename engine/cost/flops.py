@@ -1,31 +1,15 @@
 """What training costs: parameters, FLOPs, this machine's peak, utilisation, money, energy, and the optimal split.
 
 Every function returns plain data (dataclasses) for a page to draw; the chips and published models it prices
-against live in `data/*.yaml` (read by `engine.cost.catalogue`).
-
-Sources:
-- parameters: counted the way `engine.transform.model.GPT` builds them (token embedding tied with the output head,
-  Press & Wolf 2017), so the count equals `sum(p.numel() for p in GPT(cfg).parameters())`;
-- training FLOPs per token ~ 6N: Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Table 1 and
-  section 2.1 (a forward pass costs ~2 FLOPs per parameter per token, one multiply and one add; the backward pass
-  twice that). Kaplan's N leaves out the embeddings;
-- the attention term: we use the form in nanoGPT's `estimate_mfu` (github.com/karpathy/nanoGPT, model.py),
-  taken from PaLM (Chowdhery et al. 2022, appendix B): 12 * n_layer * n_embd * block_size per token. It counts
-  both attention matmuls (scores q.k and the weighted sum of v) over the full context. Kaplan's 6 * n_layer *
-  n_ctx * d_attn is half that: Kaplan counts one of the two (equivalently, both over the average causal context,
-  block_size / 2). We keep the PaLM/nanoGPT form because model FLOPs utilisation is defined with it, so our
-  utilisation compares with nanoGPT's and PaLM's;
-- the output head (n_embd x vocab_size, the tied embedding) is a real matmul Kaplan's non-embedding N leaves out;
-  nanoGPT counts it. We show it apart, so 6 * N_non_embedding + head + attention is exactly nanoGPT's estimate;
-- compute-optimal training, ~20 tokens per parameter: Hoffmann et al. 2022, "Training Compute-Optimal Large
-  Language Models" ("Chinchilla"), with C = 6ND.
-
->>> p = count_parameters(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65))
->>> p.total, p.non_embedding
-(27328, 24736)
->>> f = flops_per_token(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65))
->>> f.dense, f.head, f.attention, f.total
-(148416, 12480, 12288, 173184)
+against live in `data/*.yaml` (read by `engine.cost.catalogue`). Sources:
+- parameters are counted as `engine.transform.model.GPT` builds them, the token embedding tied with the output
+  head (Press & Wolf 2017), so the count equals `sum(p.numel() for p in GPT(cfg).parameters())`;
+- training FLOPs per token ~ 6N: Kaplan et al. 2020, "Scaling Laws for Neural Language Models", Table 1, plus the
+  output head and attention as nanoGPT's `estimate_mfu` counts them (github.com/karpathy/nanoGPT, model.py, after
+  PaLM, Chowdhery et al. 2022, appendix B), so our utilisation compares with nanoGPT's and PaLM's;
+- compute-optimal training, ~20 tokens per parameter with C = 6ND: Hoffmann et al. 2022, "Training
+  Compute-Optimal Large Language Models" ("Chinchilla").
+docs/architecture.md ("Counting FLOPs") says how the terms differ from Kaplan's.
 """
 
 from __future__ import annotations
@@ -72,6 +56,9 @@ def count_parameters(config: GPTConfig) -> ParameterCount:
 
     >>> count_parameters(GPTConfig(n_layer=1, n_head=1, n_embd=4, block_size=2, vocab_size=3)).total
     224
+    >>> p = count_parameters(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65))
+    >>> p.total, p.non_embedding
+    (27328, 24736)
     """
     C, L, b = config.n_embd, config.n_layer, 1 if config.bias else 0
     attention = L * (4 * C * C + b * 4 * C)  # c_attn C x 3C (+3C), c_proj C x C (+C)
@@ -95,7 +82,12 @@ class FlopsPerToken:
 
 
 def flops_per_token(config: GPTConfig) -> FlopsPerToken:
-    """Training FLOPs per token; the total equals nanoGPT's estimate_mfu numerator per token."""
+    """Training FLOPs per token; the total equals nanoGPT's estimate_mfu numerator per token.
+
+    >>> f = flops_per_token(GPTConfig(n_layer=2, n_head=2, n_embd=32, block_size=16, vocab_size=65))
+    >>> f.dense, f.head, f.attention, f.total
+    (148416, 12480, 12288, 173184)
+    """
     dense = 6 * count_parameters(config).non_embedding
     head = 6 * config.n_embd * config.vocab_size
     attention = 12 * config.n_layer * config.n_embd * config.block_size

@@ -2,20 +2,12 @@
 power law with an irreducible term fitted to their final losses against training compute, and a prediction for
 the next size up, which is then trained to check it (the "verifying run").
 
-The law is Kaplan et al. 2020's and Hoffmann et al. 2022's form, with compute on the x axis:
-
-    L(C) = E + A * C^(-alpha)
-
-E is the loss no model size reaches on this data and budget (the irreducible part); A and alpha say how fast the
-rest falls as compute grows. With the token budget fixed, compute grows with the model's size alone, so the
-sweep asks: how much better does a bigger model get on the same data?
-
-Everything here is plain data: the UI submits `default_ladder()`'s configs through the run manager and hands the
-finished rungs to `sweep_view`, which returns the points, the fitted curve and the prediction to draw.
-
->>> fit = fit_power_law([1e9, 1e10, 1e11, 1e12], [2.0 + 5 * c ** -0.1 for c in (1e9, 1e10, 1e11, 1e12)])
->>> round(fit.E, 3), round(fit.alpha, 3), round(fit.predict(1e13), 4)
-(2.0, 0.1, 2.2506)
+The law is Kaplan et al. 2020's and Hoffmann et al. 2022's form, with compute on the x axis: L(C) = E + A * C^(-alpha),
+where E is the loss no model size reaches on this data and budget, and A and alpha say how fast the rest falls.
+With the token budget fixed, compute grows with the model's size alone, so the sweep asks how much better a bigger
+model gets on the same data. Everything here is plain data: the UI submits `default_ladder()`'s configs through
+the run manager and hands the finished rungs to `sweep_view`, which returns the points, the fitted curve and the
+prediction to draw.
 """
 
 from __future__ import annotations
@@ -44,18 +36,20 @@ class Rung:
 
 
 # (n_layer, n_head, n_embd): widths and depths growing, ~5k to ~345k parameters with 65 characters. The last is the
-# verifying size, one step beyond the fitted ones. Measured on 2 CPU cores shared with other work (docs/benchmarks.md,
-# "Scaling sweep"; load average ~4): the whole ladder, worker start-up included, trained in 189 s, and the law
-# fitted to the first four predicted the fifth's loss within 0.6%. At 600 steps x 32 sequences (the same tokens in
-# fewer, larger steps) the two-layer sizes lagged, the fit was worse and the prediction off by 3%.
+# verifying size, one step beyond the fitted ones. Small enough that the whole ladder trains within the 5 minutes
+# bench/scaling.py allows on 2 CPU cores, and spread enough that the law fitted to the first four predicts the fifth
+# closely (docs/benchmarks.md, "Scaling sweep").
 LADDER_SHAPES: tuple[tuple[int, int, int], ...] = ((1, 1, 16), (2, 2, 32), (2, 2, 48), (3, 4, 64), (3, 4, 96))
-LADDER_STEPS = 800  # every rung: 800 steps x 24 sequences x 64 tokens = 1.2M tokens (about 1.4 passes over the text)
+# Every rung: 800 steps x 24 sequences x 64 tokens = 1.2M tokens (about 1.2 passes over the training split). The same
+# tokens in fewer, larger steps leave the two-layer sizes behind and the fit worse (docs/benchmarks.md).
+LADDER_STEPS = 800
 
 # The `tiny` preset's style (AdamW, float32, fixed length), at the lesson's context and batch. Evaluated only at
 # the end, but thoroughly: 50 batches of 1,536 tokens, about 70% of the validation split, so the final losses are
-# precise enough to fit (the same seed gives the same losses; the fit's residuals are ~0.02). One thread, as `tiny`: on a quiet machine two threads were ~1.6x faster per step, but
-# with another process on the cores (the web server, a browser, a second learner) the second thread waits for the
-# first at every operation, and a 10 s rung took 67 s; one thread only ever slows down by the share it loses.
+# precise enough to fit (the same seed gives the same losses). One thread, as `tiny`: two threads are faster on a
+# quiet machine, but with another process on the cores (the web server, a browser, a second learner) the second
+# thread waits for the first at every operation and a rung takes many times longer; one thread only ever slows down
+# by the share it loses (docs/benchmarks.md's notes).
 LADDER_BASE = PRESETS["tiny"].with_changes(
     block_size=64, batch_size=24,
     lr=3e-3, warmup_steps=40,
@@ -164,6 +158,9 @@ def fit_power_law(compute: Sequence[float], loss: Sequence[float]) -> PowerLawFi
     Traceback (most recent call last):
     ...
     ValueError: the loss does not fall as compute grows (2.00, 2.20, 2.40), so no power law describes it
+    >>> fit = fit_power_law([1e9, 1e10, 1e11, 1e12], [2.0 + 5 * c ** -0.1 for c in (1e9, 1e10, 1e11, 1e12)])
+    >>> round(fit.E, 3), round(fit.alpha, 3), round(fit.predict(1e13), 4)
+    (2.0, 0.1, 2.2506)
     """
     c = np.asarray(compute, dtype=float)
     y = np.asarray(loss, dtype=float)
