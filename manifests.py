@@ -4,10 +4,9 @@
 are the cost lesson's catalogues. The engine loads them and the content validator checks them, and those two layers
 never import each other, so the rows and every rule about them live here once, beside `paths.py` (standard library,
 PyYAML and `paths` only). `Manifest.problems` reports every problem of a file as a `RowProblem` (row, id, field,
-message), so `course.catalogues` can list them all with their lines; `parse` and `read` are the strict entry points
-the engine uses: a ValueError naming the file, the row and the field of the first. Refusing a hostile file before
-it is parsed (size, encoding, alias bombs) is the course's job (`course.safe_yaml`); here every way `yaml.safe_load`
-can fail is still a ValueError naming the file, and values in messages stay short (reprlib) even for an alias bomb.
+message) for `course.catalogues` to list with their lines; `parse` and `read`, the engine's entry points, raise a
+ValueError naming the file, the row and the field of the first. Refusing a hostile file before it is parsed is
+`course.safe_yaml`'s job; here every failure of `yaml.safe_load` is a ValueError too, its values kept short (reprlib).
 
 >>> [c.id for c in CORPORA.read()]
 ['tinyshakespeare', 'python_stdlib', 'web_crawl']

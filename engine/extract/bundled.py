@@ -3,11 +3,8 @@
 This is the bottom of the Extract stage: it knows the manifest, the bundled files and nothing else, so both the
 corpus registry (`engine.extract.corpus`) and the generated crawl (`engine.extract.crawl`, built from the bundled
 texts) can use it without importing each other. The manifest's rows and rules live in the top-level `manifests`
-module, which the content validator (`course/widgets.py`, `course/catalogues.py`) reads the file through too.
-
-A corpus id reaches the disk only through its manifest entry: `read_text` looks the id up and opens the entry's
-`file`, which the reader checks is a plain file name inside `data/`. An id such as `../secrets` is just an
-unknown id.
+module, shared with the content validator. A corpus id reaches the disk only through its manifest entry, a plain
+file name inside `data/`, so `../secrets` is just an unknown id (docs/architecture.md, "One corpus namespace").
 
 >>> [e.id for e in manifest()]
 ['tinyshakespeare', 'python_stdlib', 'web_crawl']

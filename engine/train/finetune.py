@@ -2,17 +2,12 @@
 
 A fine-tuning run starts from another run's checkpoint (the learner's, or the reference model in data/reference/):
 its weights, tokenizer and model shape, but new text, a fresh optimizer, a fresh warm-up + cosine to a lower peak
-(`finetune_config`) and its own step count from 0. Resume, by contrast, continues the same run. Both go through
-the run manager's queue and a worker process:
-
-    manager.submit(finetune_config(PRESETS["lesson"]), code_text, finetune_from=run_dir,
-                   original_text=shakespeare_text, label="fine-tune on code")
-
-The loop (engine.train.evaluate) measures the new corpus's validation loss and, with `original_text`, the old
-one's (`val_loss_original`), so the page can show the old text's loss rise (forgetting) as the new one's falls.
-A checkpoint's tokenizer is fixed (one embedding row per token), so `fit_text` replaces each character it lacks
-with one it has ("?" when it can, else a space) and counts them: replacing keeps the text's shape where dropping
-would not (`f(x)` becomes `f?x?`, not `fx`), and a byte-level BPE tokenizer needs no replacement at all.
+(`finetune_config`) and its own step count from 0; resume, by contrast, continues the same run. It goes through the
+run manager like any run (`submit(config, new_text, finetune_from=run_dir, original_text=old_text)`), and with
+`original_text` the evaluations (engine.train.evaluate) measure the old corpus too (`val_loss_original`), so a page
+can show the old text's loss rise (forgetting) as the new one's falls. A checkpoint's tokenizer is fixed (one
+embedding row per token), so `fit_text` replaces each character it lacks with one it has ("?" when it can, else a
+space) and counts them: replacing keeps the text's shape where dropping would not (`f(x)` becomes `f?x?`, not `fx`).
 """
 
 from __future__ import annotations
@@ -137,7 +132,7 @@ class Shift:
 
 
 def loss_shift(metrics: list[dict[str, Any]]) -> Shift:
-    """The first and last evaluation of each corpus in a run's records (engine.train.loop's keys).
+    """The first and last evaluation of each corpus in a run's records (keys as engine.train.evaluate writes them).
 
     >>> loss_shift([{"step": 0, "val_loss": 3.0, "val_loss_original": 1.6}, {"step": 5, "val_loss": None},
     ...             {"step": 10, "val_loss": 2.1, "val_loss_original": 1.9}])

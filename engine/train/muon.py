@@ -3,16 +3,11 @@
 The maths is torch.optim.Muon's (torch 2.9+, after Keller Jordan's Muon, kellerjordan.github.io/posts/muon):
 nesterov momentum as an exponential average, the update divided by its norm, five quintic Newton-Schulz steps
 (a, b, c) = (3.4445, -4.7750, 2.0315), decoupled weight decay `lr * weight_decay`, and the step scaled by
-sqrt(max(1, rows / cols)). With its defaults this optimizer takes the same steps as torch.optim.Muon (up to bf16
-rounding), which is what the `lesson` preset was first tuned with. Why our own copy: three things torch's lacks,
-each measured for the 60-second lesson run (docs/training-notes.md):
-
-- **batched Newton-Schulz**: matrices of one shape are stacked and orthogonalised together, a few batched
-  matmuls instead of one small matmul chain per matrix (small matrices on a CPU are mostly call overhead);
-- **split matrices**: a fused query-key-value weight (3C, C) can be orthogonalised as three (C, C) matrices,
-  as if Q, K and V were separate (modded-nanogpt does so), and is scaled as such;
-- **the precision of the iterations**: bf16 (torch's choice, fast on GPUs) or float32, for a device without
-  native bf16 arithmetic (engine.train.prepare chooses).
+sqrt(max(1, rows / cols)); with its defaults it takes torch's steps (up to bf16 rounding). Our own copy adds three
+things for the 60-second lesson run (docs/training-notes.md): matrices of one shape orthogonalised together in a
+few batched matmuls (small matrices on a CPU are mostly call overhead); a fused query-key-value weight (3C, C)
+orthogonalised and scaled as three (C, C) matrices, as modded-nanogpt does; and the iterations in bf16, or in
+float32 on a device without native bf16 arithmetic (engine.train.prepare chooses).
 """
 
 from __future__ import annotations
