@@ -1,17 +1,12 @@
 """GPU check: `python -m bench gpu` proves on a CUDA machine, in under 5 minutes, what CPU tests cannot.
 
 The unit tests run on CPUs and fake CUDA with monkeypatched queries, so they show the decisions are right but not
-that the GPU paths work. This runs them for real and appends the figures to docs/benchmarks.md:
-
-1. bf16: the compute capability, the dtype engine.device picks (bf16 only at 8.0+), a bf16 autocast matmul.
-2. torch.compile: the `gpu` preset's model compiled (its compile time) and its step time against eager mode.
-3. Muon: a short run with engine.train.muon.Muon (batched Newton-Schulz in bf16, or in float32 where bf16 is not
-   native).
-4. a budgeted run: the `gpu` preset for `--time-budget` seconds with compile on, as a learner's run would train
-   (steps, tokens/s, validation loss, whether it kept to its budget).
-4b. no stalls: the token array on the GPU, the vocabulary padded to a multiple of 64, and the same
-   steps with the loss read back every step against every 16 (what the host-device synchronisation cost).
-5. with two or more GPUs: "cuda:1" really trains on GPU 1, and a 2-process NCCL run under torchrun ends cleanly.
+that the GPU paths work. This runs them for real and appends the figures to docs/benchmarks.md: bf16 (the compute
+capability, the dtype engine.device picks, a bf16 autocast matmul); torch.compile on the `gpu` preset's model (its
+compile time, its step against eager mode); Muon (batched Newton-Schulz in bf16, or in float32 where bf16 is not
+native); the `gpu` preset for `--time-budget` seconds with compile on, as a learner's run would train; no stalls
+(the token array on the GPU, the padded vocabulary, the loss read back every step against every 16); and with two
+or more GPUs, "cuda:1" training on GPU 1 and a 2-process NCCL run under torchrun.
 
 Exits non-zero when a check fails; on a machine without CUDA it says so and exits 0 without writing anything.
 """

@@ -2,16 +2,13 @@
 configuration (4 layers, 4 heads, width 128, batch 12, context 64, no dropout) with nanoGPT's own train.py and
 with this engine, in pairs, on this machine, and appends tokens per second of both to docs/benchmarks.md.
 
-PATH is a checkout of github.com/karpathy/nanoGPT (the course never downloads anything at run time, so the
-benchmark takes one the caller already has). Its train.py runs as its README says for a CPU
-(`--device=cpu --compile=False --eval_iters=20 --log_interval=1 ...`), in a temporary copy whose
-data/shakespeare_char/ is prepared by its own prepare.py from this repository's copy of tiny Shakespeare.
-
-What is compared: the median milliseconds per iteration each prints or records (nanoGPT's `iter N: ... time X ms`
-lines; the engine's per-step records), so the evaluations both make every 250 steps do not decide it, and a
-busy moment on this shared machine moves one median less than a total would. Each pair runs both back to back,
-the order alternating from pair to pair (this machine drifts by +-20% from minute to minute). The engine runs
-twice per pair: with AdamW, nanoGPT's optimizer (the like-for-like figure), and with Muon, its default.
+PATH is a checkout of github.com/karpathy/nanoGPT (the course never downloads anything at run time). Its train.py
+runs as its README says for a CPU, in a temporary copy whose data/shakespeare_char/ its own prepare.py builds from
+this repository's tiny Shakespeare. Compared: the median milliseconds per iteration each prints or records, so the
+evaluations both make do not decide it and a busy moment moves one median less than a total would. Each pair runs
+both back to back, the order alternating, since this shared machine's speed drifts from minute to minute by more
+than the difference measured. The engine runs twice per pair: with AdamW, nanoGPT's optimizer (the like-for-like
+figure), and with Muon, its default.
 """
 
 from __future__ import annotations

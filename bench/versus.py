@@ -2,8 +2,9 @@
 ("before") and as the working tree has it ("after"), each for the same wall-clock budget, in alternating pairs,
 and appends every pair and the medians to docs/benchmarks.md.
 
-Why alternating pairs of whole runs: this 2-core machine drifts by +-20% from minute to minute, more than most
-changes worth measuring, so a change is judged by runs made back to back, the order swapped from pair to pair.
+Why alternating pairs of whole runs: this shared 2-core machine's speed drifts from minute to minute by more than
+most changes worth measuring (docs/benchmarks.md), so a change is judged by runs made back to back, the order
+swapped from pair to pair.
 Why a commit rather than a copy of the old settings: the old preset is only what it was with the code it ran on
 (its Muon, its loop, its precision rule); `git archive` of that commit's engine (and whatever it imports) runs
 exactly that. Each run is its own process (the training benchmark's `run(write=False)` in that tree).

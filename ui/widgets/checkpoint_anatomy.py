@@ -1,17 +1,13 @@
 """Lesson 10's Load card: the learner's checkpoint taken apart, its size predicted against the real file, then the
 same weights saved as `safetensors` (and run again from that file alone) and squeezed to int8 (and run again).
 
-Why these three together: "a 0.6M-parameter model is about 2.4 MB" is arithmetic a learner can do and then check
-against a file they made. The file turns out bigger (the optimizer's state, the training record) or smaller (the
-reference ships in float16), and the table says by how much and why. Saving as safetensors shows what "loading a
-model" means: a file of named numbers that rebuilds the very same model, so the text and the logits match to the
-last bit. Int8 shows the other direction: a quarter of the bytes for nearly the same loss.
-
-Everything on screen comes from `engine.load.weights` and `engine.load.quantize` on a real run folder: the learner's run
-(`params.run_key`, lesson 7's by default) once it has ended with a ckpt.pt, else the course's reference model
-(engine.load.reference), with a radio when both exist. Nothing heavy runs on a plain rerun: the anatomy is cached by
-the file's mtime, and the export and int8 comparison run only when their button is pressed (then cached per
-checkpoint, so pressing again or coming back is instant).
+"A 0.6M-parameter model is about 2.4 MB" is arithmetic a learner can do and then check against a file they made;
+the table says by how much the file differs, and why. The safetensors copy shows what "loading a model" means (the
+text and the logits match to the last bit); int8 goes the other way, a quarter of the bytes for nearly the same
+loss. Everything comes from `engine.load.weights` and `engine.load.quantize` on a real run folder: the learner's run
+(`params.run_key`) once it has ended with a ckpt.pt, else the course's reference model, with a radio when both
+exist. Nothing heavy runs on a plain rerun: the anatomy is cached by the file's mtime, and the export and the int8
+comparison run only when their button is pressed (then cached per checkpoint).
 """
 
 from __future__ import annotations
