@@ -23,7 +23,8 @@ import torch
 from torch.nn import functional as F
 
 from engine.device import single_thread
-from engine.transform.model import GPT, KVCache, generation_window
+from engine.transform.kv_cache import KVCache, generation_window
+from engine.transform.model import GPT
 from engine.transform.tokenization import Tokenizer
 
 # Below this temperature sampling is greedy: dividing by ~0 would overflow, and the limit is the argmax anyway.
@@ -66,7 +67,7 @@ def encode_prompt(tokenizer: Tokenizer, prompt: str, block_size: int) -> tuple[l
 
 def reading_window(tokenizer: Tokenizer, prompt: str, block_size: int) -> tuple[list[int], int]:
     """The prompt's ids cut to the window the model reads when writing the next token
-    (`engine.transform.model.generation_window`: at most `block_size`), and how many were dropped from the front.
+    (`engine.transform.kv_cache.generation_window`: at most `block_size`), and how many were dropped from the front.
 
     >>> from engine.transform.tokenization import CharTokenizer
     >>> reading_window(CharTokenizer.from_text("abc"), "abcab", block_size=4)  # 5 > 4: the oldest quarter went
@@ -165,7 +166,7 @@ class NextToken:
     """What the model would say next after a prompt, and what the knobs did to it."""
 
     tokens: list[str]  # the prompt's tokens as the model saw them (display text)
-    dropped: int  # tokens cut from the front (a prompt longer than block_size: engine.transform.model.generation_window)
+    dropped: int  # tokens cut from the front (a prompt longer than block_size: engine.transform.kv_cache.generation_window)
     temperature: float
     top_k: int | None
     top_p: float | None
@@ -221,7 +222,7 @@ class Step:
 
 class _Context:
     """The ids so far and a KV cache over the window the model reads (rebuilt when the window drops its oldest
-    quarter: `engine.transform.model.generation_window`)."""
+    quarter: `engine.transform.kv_cache.generation_window`)."""
 
     def __init__(self, model: GPT, ids: list[int], use_cache: bool):
         self.model, self.ids, self.use_cache = model, list(ids), use_cache
@@ -257,7 +258,7 @@ def generate_steps(
 
     Step i takes `forced[i]` when given (the token a learner clicked), otherwise samples from the filtered
     distribution with a `torch.Generator` seeded by `seed` (same seed, same text). The model reads the window
-    `engine.transform.model.generation_window` gives for the text so far (at most block_size tokens).
+    `engine.transform.kv_cache.generation_window` gives for the text so far (at most block_size tokens).
     """
     ids = _encode(tokenizer, prompt)
     forced = forced or []

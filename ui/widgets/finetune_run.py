@@ -36,10 +36,10 @@ from ui import live_chart, run_panel, run_status, run_view, session
 from ui.run_view import RunView
 
 ORIGINAL_CORPUS = "tinyshakespeare"  # what the reference model and the lesson-7 run (its card names it) learned
-EVAL_INTERVAL = 25  # both corpora measured every 25 steps: ~a dozen points per curve in a 30 s run on 2 cores
+EVAL_INTERVAL = 25  # steps between evaluations of both corpora: enough points for two curves in a 30 s run
 FINAL_EVAL_BATCHES = 24  # per corpus, at the end (see run_config)
 SAMPLE_TOKENS = 160  # longer than a training run's samples: before and after are the point of this card
-SAMPLE_INTERVAL = 50  # an 'after' sample while it trains (~0.3 s each), not only at the end of a 30 s run
+SAMPLE_INTERVAL = 50  # an 'after' sample while it trains, not only at the end of a 30 s run
 SHOWN_CHARS = 8  # missing characters named on screen, the most common first
 _SOURCE_STATUSES = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.INTERRUPTED)  # ended, with usable weights
 
@@ -106,8 +106,9 @@ def run_config(params: FinetuneRunParams, source: Source) -> TrainConfig:
     function to fine-tune with the tiny preset.
 
     The end-of-run evaluation measures both corpora, so it costs twice a plain run's, and the engine keeps time
-    for it out of the budget (engine.train.loop's final reserve, scaled up when the machine is busy). FINAL_EVAL_BATCHES
-    (24 per corpus instead of 50) keeps that reserve from eating a 30 s run on a shared 2-core machine.
+    for it out of the budget (engine.train.evaluate's `final_seconds`, scaled up when the machine is busy).
+    FINAL_EVAL_BATCHES (24 per corpus instead of 50) keeps that reserve from eating a 30 s run on a shared 2-core
+    machine.
 
     >>> cfg = run_config(FinetuneRunParams(), Source("d", False, 750, {"lr": 3e-3, "muon_lr": 0.04}))
     >>> cfg.time_budget, cfg.max_steps, round(cfg.lr, 6), cfg.eval_interval, cfg.final_eval_batches
