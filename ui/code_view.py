@@ -54,10 +54,10 @@ def resolve(target: str) -> CodeSnippet:
 def render_code(targets: tuple[str, ...], key: str) -> None:
     """A collapsed expander under the demo with the engine code behind it, drawn only once it is opened.
 
-    Why lazy: the browser syntax-highlights every st.code it receives, opened or not. On a demo card that was ~0.2 s
-    of the browser's CPU at every rerun of the page (a profile of lesson 1's pipeline card), for code most learners
-    never open; with ten learners' browsers on one machine it was the largest part of a click's time
-    (bench.load). `on_change="rerun"` makes Streamlit report whether the expander is open.
+    Why lazy: the browser syntax-highlights every st.code it receives, opened or not, at every rerun of the page,
+    for code most learners never open; with a class's browsers on one machine that is a large part of a click's
+    time (docs/benchmarks.md, the load benchmark). `on_change="rerun"` makes Streamlit report whether the expander
+    is open.
     """
     if not targets:
         return

@@ -43,7 +43,8 @@ def build_config(params: TrainRunParams, preset: str, n_layer: int, n_embd: int,
     base = PRESETS[preset]
     n_head = base.model.n_head if n_embd % base.model.n_head == 0 else 1
     # Evaluate at least every 50 steps, and 16 times in all however short the run: the validation curve is what
-    # the lesson is about (~2-3 s of a 60 s run; a 10 s run still draws a curve, not three points).
+    # the lesson is about, worth the few seconds it takes (docs/training-notes.md), and a 10 s run still draws a
+    # curve, not three points.
     cfg = base.with_changes(n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr,
                             eval_interval=min(base.eval_interval, 50), eval_points=16)
     if base.max_steps is None:  # time-bounded presets take the learner's budget
