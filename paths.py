@@ -1,9 +1,9 @@
 """Where the course keeps its files, and the environment variables that move them: one definition of each.
 
 Every layer reads its paths here (engine, course, ui, bench), so this module imports nothing from the project and
-nothing heavy. The variables share one prefix, LLM_COURSE_. COURSE_RUNS_DIR, the runs folder's name before, is
-still read for one release (README, "Where your work is kept"). Folders named by a variable are read when asked
-for, not at import, so a test or a second server can point them elsewhere.
+nothing heavy. The variables share one prefix, LLM_COURSE_; the runs folder's is also read under its deprecated
+name, COURSE_RUNS_DIR, for one release (README, "Where your work is kept"). Folders named by a variable are read
+when asked for, not at import, so a test or a second server can point them elsewhere.
 """
 
 from __future__ import annotations

@@ -4,11 +4,9 @@ would take and cost on each chip of the catalogue.
 Everything shown is worked out from the run's latest metrics record (`ui.run_compute`, on `engine.cost.flops`): FLOPs
 per token split into the dense layers, the output head and attention; FLOPs so far; the FLOP/s the training steps
 achieved; and, once the learner has measured this machine's peak (`engine.cost.peak`), the model FLOPs utilisation.
-
-Watching must not slow the run it watches (docs/architecture.md): while the run trains, one fragment polls it
-every two seconds and redraws a few Markdown elements, each poll only arithmetic on one record, a `stat` of the
-peak file and a handful of `price_run` calls (what watching costs: docs/benchmarks.md). The peak probe takes every
-core, so its button is disabled while any run trains (and `engine.cost.peak.measure_peak` refuses then anyway).
+Watching must not slow the run it watches: one fragment polls it every POLL_SECONDS and redraws a few Markdown
+elements from arithmetic on one record (what that costs: docs/benchmarks.md). The peak probe takes every core, so
+its button is disabled while any run trains (and `engine.cost.peak.measure_peak` refuses then anyway).
 """
 
 from __future__ import annotations
