@@ -7,7 +7,7 @@ import doctest
 
 import pytest
 
-from course import widgets as course_widgets
+from course import widget_params as course_widgets
 from engine.extract import bundled, corpus, crawl, dedup
 from engine.extract.corpus import (
     content_hash,
