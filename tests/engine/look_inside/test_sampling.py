@@ -101,7 +101,7 @@ def test_display_text_and_prompt_cut(tok: CharTokenizer) -> None:
 
 def test_next_token_distribution(model: GPT, tok: CharTokenizer) -> None:
     out = next_token_distribution(model, tok, "ab cdefghijk", temperature=0.8, top_k=4, show=tok.vocab_size)
-    # 12 tokens, block_size 8: generation reads 6 of them here (engine.transform.model.generation_window), so do the bars
+    # 12 tokens, block_size 8: generation reads 6 of them here (engine.transform.kv_cache.generation_window), so do the bars
     assert out.dropped == 6 and out.tokens == list("fghijk")
     assert out.kept == 4
     assert abs(sum(c.raw for c in out.candidates) - 1) < 1e-5
