@@ -1,9 +1,9 @@
 """Accessibility in a real browser: axe-core finds no critical or serious violation on any page, light or dark, and
 a keyboard alone (Tab, Enter, Space, the arrow keys) walks a lesson, works its live widget and answers its quiz.
 
-Pages checked: Home, My progress, every lesson at its first card, lesson 2's chart card and lesson 2's quiz. One
-server for the module, one browser context per theme (dark through the browser's `prefers-color-scheme`, which
-Streamlit follows). axe-core comes bundled in `axe-playwright-python` (docs/dependencies.md).
+Pages checked: Home, My progress, every lesson at its first card, lesson 2's chart card and lesson 2's quiz. The
+test run's shared server, a fresh learner and one browser context per theme (dark through the browser's
+`prefers-color-scheme`, which Streamlit follows). axe-core comes bundled in `axe-playwright-python` (docs/dependencies.md).
 
 The viewport is tall on purpose: axe measures contrast only for text it can see, and Streamlit scrolls its main
 area inside the page, so on a short screen the lower half of a card would go unchecked.
@@ -15,9 +15,9 @@ import re
 
 import pytest
 
-from bench.app_server import Server, find_chromium
 from course.loader import load_course
 from course.progress import ProgressStore
+from tests.e2e.conftest import Site, settled
 
 pytestmark = pytest.mark.browser
 LESSON2 = "how-llms-are-trained"
@@ -54,40 +54,21 @@ AXE_RUN = """async ([excusedRules, darkSelected]) => {
 
 
 @pytest.fixture(scope="module")
-def a11y_server(tmp_path_factory):
-    """One server for every test here (a lesson page costs seconds to draw on two busy cores, a server more).
-    Skips before starting it where Chromium is missing; any run a page starts is saved under the test's folder."""
-    if not find_chromium():
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it so CI runs this test")
-    folder = tmp_path_factory.mktemp("a11y")
-    srv = Server(folder / "progress.sqlite3", folder / "streamlit.log")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLM_COURSE_RUNS", str(folder / "runs"))
-        srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def axe_script() -> str:
     axe = pytest.importorskip("axe_playwright_python.base", reason="axe-playwright-python is not installed")
     return axe.AXE_SCRIPT
 
 
-def _set_card(server: Server, lesson_id: str, stage: int) -> None:
-    store = ProgressStore(server.db)
-    store.set_card(store.get_or_create_learner("Guest").id, lesson_id, stage)
+def _set_card(site: Site, lesson_id: str, stage: int) -> None:
+    store = ProgressStore(site.db)
+    store.set_card(site.learner_id, lesson_id, stage)
     store.close()
-
-
-SETTLED = """() => document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState === 'notRunning'
-                 && !document.querySelector('[data-stale="true"]')"""
 
 
 def _settled(page) -> None:
     """Wait until the script has finished its run and nothing on the page is stale (Streamlit fades an element
     from the last run to 40% while a rerun may replace it: checked then, its text would fail contrast)."""
-    page.wait_for_function(SETTLED, timeout=60_000)
+    settled(page)
 
 
 def _drawn(page, text: str) -> None:
@@ -125,14 +106,14 @@ def _pages() -> list[tuple[str, str, str | None, int | None, str]]:
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_no_serious_axe_violations_on_any_page(a11y_server, browser, axe_script, theme):
+def test_no_serious_axe_violations_on_any_page(site, browser, axe_script, theme):
     context = browser.new_context(color_scheme=theme, viewport=VIEWPORT)
     page = context.new_page()
     found = []
     for name, path, lesson_id, stage, marker in _pages():
         if lesson_id is not None:
-            _set_card(a11y_server, lesson_id, stage)
-        page.goto(a11y_server.url + path)
+            _set_card(site, lesson_id, stage)
+        page.goto(site.url + path)
         _drawn(page, marker)
         if name == "lesson 2, chart card":
             page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=60_000)
@@ -174,7 +155,7 @@ def _card_is(page, number: int, total: int) -> None:
     _settled(page)
 
 
-def test_keyboard_only_through_a_lesson_its_widget_and_quiz(a11y_server, browser):
+def test_keyboard_only_through_a_lesson_its_widget_and_quiz(site, browser):
     """Lesson 2 from its first card to a right answer in its quiz, with page.keyboard only: no click anywhere."""
     entry = load_course().entry(LESSON2)
     lesson, quiz = entry.lesson, entry.quiz
@@ -182,9 +163,9 @@ def test_keyboard_only_through_a_lesson_its_widget_and_quiz(a11y_server, browser
     widget_card = next(i for i, c in enumerate(lesson.cards) if c.widget is not None and c.widget.name == CHART_WIDGET)
     q = next(q for q in quiz.questions if q.type == "single_choice")
     right = next(o for o in q.options if o.id == q.answer)
-    _set_card(a11y_server, lesson.id, 0)
+    _set_card(site, lesson.id, 0)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{a11y_server.url}/lesson-{lesson.number}")
+    page.goto(f"{site.url}/lesson-{lesson.number}")
     _card_is(page, 1, total)
     next_button = f".st-key-lesson-{lesson.id}-next button"
 

@@ -18,14 +18,14 @@ def _points(page) -> str:
                          ".map(d => d.data.map(t => t.x)))")
 
 
-def test_map_slider_moves_the_tokens(server, browser):
-    lesson, card = put_on_card(server, "embeddings", widget="embedding_map")
+def test_map_slider_moves_the_tokens(site, browser):
+    lesson, card = put_on_card(site, "embeddings", widget="embedding_map")
     rp = run_projection(REFERENCE_DIR)
     final, tokens = rp.steps[-1], len(rp.frame(rp.steps[-1]).points)
 
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-5")
+    page.goto(f"{site.url}/lesson-5")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
     page.get_by_text("What the map keeps at step 0:").wait_for()
     page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for()

@@ -8,7 +8,6 @@ import random
 import pytest
 
 from course.loader import load_course
-from course.progress import ProgressStore
 
 pytestmark = pytest.mark.browser
 
@@ -34,17 +33,14 @@ def _next_to(page, lesson, index: int, start: int) -> None:
         _card(page, lesson.cards[i].title)
 
 
-def test_upload_clean_dedup_tokenize_and_train(server, browser, tmp_path, monkeypatch):
+def test_upload_clean_dedup_tokenize_and_train(site, browser, tmp_path):
     extract, tokenization = load_course().entry("extract").lesson, load_course().entry("tokenization").lesson
-    store = ProgressStore(server.db)
-    store.get_or_create_learner("Guest")
-    store.close()
     upload = tmp_path / "my-notes.txt"
     upload.write_text(_my_text(), encoding="utf-8")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-3")
+    page.goto(f"{site.url}/lesson-3")
     _card(page, extract.cards[0].title)
     picker = next(i for i, c in enumerate(extract.cards) if c.widget and c.widget.name == "corpus_picker")
     _next_to(page, extract, picker, 0)
@@ -62,7 +58,7 @@ def test_upload_clean_dedup_tokenize_and_train(server, browser, tmp_path, monkey
     exact = page.locator('[data-testid="stMetric"]').filter(has_text="Exact copies removed")
     assert exact.locator('[data-testid="stMetricValue"]').inner_text().strip() == "30"
 
-    page.goto(f"{server.url}/lesson-4")
+    page.goto(f"{site.url}/lesson-4")
     _card(page, tokenization.cards[0].title)
     trainer = next(i for i, c in enumerate(tokenization.cards) if c.widget and c.widget.name == "bpe_trainer")
     _next_to(page, tokenization, trainer, 0)
@@ -81,4 +77,5 @@ def test_upload_clean_dedup_tokenize_and_train(server, browser, tmp_path, monkey
     page.get_by_text("Tiny (seconds, a toy)").click()
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("✅ Finished").first.wait_for(timeout=120_000)
+    assert len(site.run_folders()) == 1  # the run trained in the course's runs folder, under this learner's name
     page.screenshot(path=str(tmp_path / "lesson4-bpe-run.png"))

@@ -3,19 +3,20 @@
 uploaded file's name, the tokenizer playground, a sampling prompt, a quiz reflection and My progress); nothing may
 run (no dialog, `window.__pwned` stays undefined) and no element built from them may appear in the page, while the
 text itself is on screen. Hostile uploads (a ZIP renamed to .txt, Latin-1, an empty file, one over the limit) are
-refused with a reason and the picker keeps working. One server serves both tests."""
+refused with a reason and the picker keeps working. Both run on the test run's shared server, each with learners
+of its own."""
 
 from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
 
 import pytest
 
 from bench.app_server import Server
 from course.loader import load_course
 from course.progress import ProgressStore
+from tests.e2e.conftest import new_learner
 
 pytestmark = pytest.mark.browser
 
@@ -40,26 +41,6 @@ FOUND = """() => {
     frames: [...document.querySelectorAll('iframe[srcdoc]')].length,
   };
 }"""
-
-
-@pytest.fixture(scope="module")
-def hostile_server(tmp_path_factory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("hostile-e2e")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLM_COURSE_UPLOADS", str(tmp / "uploads"))
-        mp.setenv("LLM_COURSE_RUNS", str(tmp / "runs"))
-        srv = Server(tmp / "progress.sqlite3", tmp / "streamlit.log")
-        srv.start()
-    yield srv
-    srv.stop()
-
-
-def _learner(server: Server, name: str) -> int:
-    store = ProgressStore(server.db)
-    me = store.get_or_create_learner(name)
-    store.touch_learner(me.id)  # the most recent learner: a fresh tab opens this profile
-    store.close()
-    return me.id
 
 
 def _open_at(page, server: Server, learner_id: int, lesson_id: str, widget: str | None = None) -> str:
@@ -93,9 +74,9 @@ def _shown_as_text(page, text: str) -> None:
         raise AssertionError(f"{text!r} not on the page; its end: {page.inner_text('body')[-1500:]!r}") from err
 
 
-def test_markup_typed_or_pasted_anywhere_is_shown_as_text_and_never_runs(hostile_server, browser):
-    server = hostile_server
-    me = _learner(server, NAME)
+def test_markup_typed_or_pasted_anywhere_is_shown_as_text_and_never_runs(course_server, browser):
+    server = course_server
+    me, _ = new_learner(server, NAME)  # the most recent learner: a fresh tab opens this profile
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)
     dialogs: list[str] = []
@@ -164,9 +145,9 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def test_hostile_uploads_are_refused_with_a_reason_and_the_picker_keeps_working(hostile_server, browser):
-    server = hostile_server
-    me = _learner(server, "Uploader")
+def test_hostile_uploads_are_refused_with_a_reason_and_the_picker_keeps_working(course_server, browser):
+    server = course_server
+    me, _ = new_learner(server)
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)
     _open_at(page, server, me, "extract", "corpus_picker")

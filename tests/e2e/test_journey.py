@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 
 import pytest
 
@@ -22,6 +21,7 @@ from course.grading import is_graded, shuffled
 from course.loader import load_course
 from course.progress import ProgressStore
 from course.schema import FillBlanks, MultipleSelect, Numeric, Ordering, Quiz, Reflection, SingleChoice
+from tests.conftest import wait_until
 from tests.e2e.conftest import LESSON7, card_shown, next_card, put_on_card
 
 pytestmark = pytest.mark.browser
@@ -30,13 +30,6 @@ WRONG_NUMBER = "-12345"  # far from every answer, fixed or the learner's own (lo
 # Error boxes that are not a quiz's own feedback on a wrong answer.
 _STRAY_ERRORS = """() => [...document.querySelectorAll('[data-testid="stAlertContentError"]')]
     .filter(e => !e.closest('[class*="st-key-qbox-"]')).map(e => e.innerText)"""
-
-
-@pytest.fixture
-def uploads_dir(tmp_path, monkeypatch):
-    """The learner's tokenizer (lesson 4) is saved here, not in the project's data/uploads."""
-    monkeypatch.setenv("LLM_COURSE_UPLOADS", str(tmp_path / "uploads"))
-    return tmp_path / "uploads"
 
 
 def assert_clean(page, where: str) -> None:
@@ -122,13 +115,11 @@ def _order_on_screen(box, key: str) -> list[str]:
 
 def _settled_order(box, key: str, n: int, done=lambda order: True) -> list[str]:
     """The order on screen once every row is drawn (and `done` says the move landed)."""
-    deadline = time.time() + 60
-    while True:
+    def drawn() -> list[str] | None:
         order = _order_on_screen(box, key)
-        if len(order) == n and len(set(order)) == n and done(order):
-            return order
-        assert time.time() < deadline, f"{key}: the list never redrew as expected (last seen {order})"
-        time.sleep(0.1)
+        return order if len(order) == n and len(set(order)) == n and done(order) else None
+
+    return wait_until(drawn, what=lambda: f"{key}: the list redrawn as expected (last seen {_order_on_screen(box, key)})")
 
 
 def _ordering(page, box, quiz: Quiz, q: Ordering, key: str, learner_id: int, wrong_first: bool) -> None:
@@ -290,7 +281,7 @@ def _assert_all_saved(db, entries, learner_id: int, wrong_first: set[tuple[str, 
         store.close()
 
 
-def test_the_whole_course_survives_reload_and_server_kill(runs_dir, uploads_dir, server, browser):
+def test_the_whole_course_survives_reload_and_server_kill(runs_dir, server, browser):
     entries = [e for e in load_course().entries if e.ok]
     assert entries
     store = ProgressStore(server.db)

@@ -11,17 +11,11 @@ from tests.e2e.conftest import put_on_card
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def no_uploads(tmp_path, monkeypatch):
-    """Servers started after this fixture look for uploads in an empty folder (not the project's data/uploads/)."""
-    monkeypatch.setenv("LLM_COURSE_UPLOADS", str(tmp_path / "uploads"))
-
-
-def test_ask_the_course_a_question_and_get_the_right_passage(runs_dir, no_uploads, server, browser):
-    put_on_card(server, "load-and-beyond", widget="rag_playground")
+def test_ask_the_course_a_question_and_get_the_right_passage(site, browser):
+    put_on_card(site, "load-and-beyond", widget="rag_playground")  # a fresh learner: no uploads of their own
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-10")
+    page.goto(f"{site.url}/lesson-10")
     page.get_by_role("button", name="Build the search index").click()
     page.get_by_text("so far").first.wait_for()  # built in the background, the page polling it
     question = page.get_by_label("Your question")
@@ -36,4 +30,4 @@ def test_ask_the_course_a_question_and_get_the_right_passage(runs_dir, no_upload
     first = semantic[semantic.index("1. score"):semantic.index("2. score")]
     assert "Lesson 7, Batches, steps and epochs" in first  # the card that defines an epoch, ranked first
     assert "[1] Lesson 7, Batches, steps and epochs" in prompt.inner_text()  # the prompt a model would read
-    assert (runs_dir / "retrieval").is_dir()  # the index was saved beside the runs, not in the project's data/
+    assert (site.runs_dir / "retrieval").is_dir()  # the index was saved beside the runs, not in the project's data/

@@ -8,16 +8,14 @@ import json
 import os
 import re
 import signal
-import time
 
 import pytest
 
 from bench.app_server import free_port
+from tests.conftest import wait_until
 from tests.e2e.conftest import open_at_training_card, step_shown
 
 pytestmark = pytest.mark.browser
-
-
 
 
 def _saved(runs_dir) -> dict | None:
@@ -49,10 +47,8 @@ def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, br
     os.kill(server.proc.pid, signal.SIGKILL)  # our own child, by its PID: no chance to clean up
     server.proc.wait()
     server.proc = None
-    deadline = time.time() + 60  # its training process notices the server is gone, saves and ends
-    while (saved := _saved(runs_dir)) is None:
-        assert time.time() < deadline, "the orphaned run never saved"
-        time.sleep(0.5)
+    # its training process notices the server is gone, saves and ends
+    saved = wait_until(lambda: _saved(runs_dir), timeout=60, interval=0.3, what="the orphaned run saved")
     assert saved["steps"] >= 10
 
     server.port = free_port()

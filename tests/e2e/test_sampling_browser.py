@@ -18,12 +18,12 @@ def _kept_bars(page) -> str:
                          ".map(d => d.data.filter(t => t.name === 'after your settings').map(t => t.y)))")
 
 
-def test_temperature_and_token_by_token(server, browser):
-    lesson, card = put_on_card(server, "sampling", card_id="try-it")
+def test_temperature_and_token_by_token(site, browser):
+    lesson, card = put_on_card(site, "sampling", card_id="try-it")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-8")
+    page.goto(f"{site.url}/lesson-8")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
     page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for()
     before = _kept_bars(page)

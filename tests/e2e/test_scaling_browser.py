@@ -11,12 +11,12 @@ from tests.e2e.conftest import put_on_card
 pytestmark = pytest.mark.browser
 
 
-def test_start_the_sweep_see_the_first_size_finish_then_stop(runs_dir, server, browser):
-    lesson, card = put_on_card(server, "compute-and-scaling", widget="scaling_sweep")
+def test_start_the_sweep_see_the_first_size_finish_then_stop(site, browser):
+    lesson, card = put_on_card(site, "compute-and-scaling", widget="scaling_sweep")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-9")
+    page.goto(f"{site.url}/lesson-9")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
     page.get_by_text("Nothing trained yet").wait_for()
     page.get_by_role("button", name="Run the scaling sweep").click()

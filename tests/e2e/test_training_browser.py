@@ -13,15 +13,13 @@ from tests.e2e.conftest import LESSON7, open_at_training_card, step_shown, to_la
 pytestmark = pytest.mark.browser
 
 
-
-
-def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
-    lesson, card = open_at_training_card(server)
+def test_train_watch_leave_come_back_and_answer(site, browser):
+    lesson, card = open_at_training_card(site)
     entry = load_course().entry(LESSON7)
 
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-7")
+    page.goto(f"{site.url}/lesson-7")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
     # The real lesson preset (a 3-layer transformer), with a 20 s budget: the slider's minimum, then two steps up.
     budget = page.locator('[data-testid="stSlider"]').filter(has_text="Time budget").get_by_role("slider")
@@ -49,7 +47,7 @@ def test_train_watch_leave_come_back_and_answer(runs_dir, server, browser):
     # At least the step seen before leaving (a machine busy with other work may have reached the end of the
     # budget by then), and one run folder: the same run, not a second one.
     assert int(steps.locator('[data-testid="stMetricValue"]').inner_text().replace(",", "")) >= seen
-    assert len([d for d in runs_dir.iterdir() if d.is_dir()]) == 1
+    assert len(site.run_folders()) == 1
     loss = page.locator('[data-testid="stMetric"]').filter(has_text="Validation loss")
     val = float(loss.locator('[data-testid="stMetricValue"]').inner_text())
     drop = float(re.match(r"[-+][\d.]+", loss.locator('[data-testid="stMetricDelta"]').inner_text().strip()).group())

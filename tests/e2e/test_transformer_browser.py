@@ -10,12 +10,12 @@ from tests.e2e.conftest import put_on_card
 pytestmark = pytest.mark.browser
 
 
-def test_typed_prompt_becomes_the_heatmap_axes(server, browser):
-    lesson, card = put_on_card(server, "transformer", widget="attention_heatmap")
+def test_typed_prompt_becomes_the_heatmap_axes(site, browser):
+    lesson, card = put_on_card(site, "transformer", widget="attention_heatmap")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/lesson-6")
+    page.goto(f"{site.url}/lesson-6")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
     page.get_by_role("button", name="I have my guess: show the attention").click()  # the card asks for a guess first
     prompt = page.get_by_role("textbox", name="Prompt")

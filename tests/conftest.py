@@ -1,0 +1,116 @@
+"""What every test shares: one wait helper, and the `slow` and `browser` marks that `make check` selects by.
+
+`make check` (the inner loop, about a minute) runs `-m "not slow and not browser"`; `make test` runs everything.
+A test is marked here, not in its own file, by one rule each:
+
+- `browser`: everything under tests/e2e (a real Chromium; those files also say so themselves);
+- `slow`: every browser test, every AppTest page test (a tests/ui test that opens the app on a progress
+  database: it asks for the `db` fixture), and the tests in SLOW below (each starts a process or trains for
+  seconds). The run's summary names any unmarked test that took longer than SLOW_AFTER_S, so the list keeps up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+# Node-id prefixes of the tests, outside tests/ui and tests/e2e, that take seconds: a training process, a CLI, a
+# two-process DDP run, a real download-free model load, or a training run long enough to be timed.
+SLOW = (
+    "tests/engine/runs/",
+    "tests/engine/train/test_ddp.py",
+    "tests/engine/train/test_train.py::test_cli_",
+    "tests/engine/train/test_train.py::test_a_short_timed_run",
+    "tests/engine/train/test_train.py::test_a_slow_start",
+    "tests/engine/train/test_train.py::test_a_timed_run_stopped",
+    "tests/engine/train/test_train.py::test_early_stopping",
+    "tests/engine/train/test_finetune.py::test_a_finetune_is_a_queued_run",
+    "tests/engine/train/test_finetune.py::test_the_command_line",
+    "tests/engine/load/test_checkpoint.py::test_sigterm",
+    "tests/engine/load/test_checkpoint.py::test_a_crashed_worker",
+    "tests/engine/load/test_checkpoint.py::test_a_long_run_timeline",
+    "tests/engine/load/test_checkpoint.py::test_timeline_lists_and_loads",
+    "tests/engine/load/test_reference.py::test_validation_loss",
+    "tests/engine/load/test_quantize.py::test_the_reference_model_in_int8",
+    "tests/engine/cost/test_scaling.py::test_a_tiny_ladder",
+    "tests/engine/look_inside/test_embeddings.py::test_benchmark_rows",
+    "tests/engine/look_inside/test_inspection.py::test_bench_timings",
+    "tests/engine/retrieve/test_retrieval_embedder.py::test_the_model_loads_offline",
+    "tests/bench/test_bench.py::test_gpu_checks",
+    "tests/bench/test_bench.py::test_python_m_",
+    "tests/bench/test_bench.py::test_benchmarks_do_not_import",
+)
+SLOW_AFTER_S = 3.0  # an unmarked test slower than this on two busy cores belongs in SLOW
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 60.0, interval: float = 0.1,
+               what: str | Callable[[], str] = "condition") -> T:
+    """Call `condition` until it returns something truthy and return that; AssertionError after `timeout` seconds,
+    saying `what` was awaited (a callable is asked at that moment, to describe what was last seen).
+
+    The deadline is on the monotonic clock (a wall-clock step cannot cut a wait short or stretch it), and the
+    condition is tried once more at the deadline, so a slow machine fails only when the thing never happened.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        last_try = time.monotonic() >= deadline
+        if value := condition():
+            return value
+        if last_try:
+            raise AssertionError(f"{what() if callable(what) else what}: not within {timeout:g} s")
+        time.sleep(interval)
+
+
+def _slow(item: pytest.Item) -> bool:
+    nodeid = item.nodeid
+    if nodeid.startswith("tests/e2e/"):
+        return True
+    if nodeid.startswith("tests/ui/") and "db" in getattr(item, "fixturenames", ()):
+        return True
+    return nodeid.startswith(SLOW)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.browser)
+        if _slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under `pytest -n 2 --dist loadgroup` (`make test`), every browser test goes to one worker, in file order,
+    as one unit: one Chromium and one shared server serve them all, while the other worker takes the rest one
+    test at a time (and joins in when its partner is done). pytest-xdist's own `xdist_group` mark would say the
+    same, but 3.8 renames the test ids it groups by through an attribute pytest 9 no longer reads."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "browser" if nodeid.startswith("tests/e2e/") else nodeid
+
+    return BrowserTestsTogether(config, log)
+
+
+_unmarked_slow: list[tuple[float, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.duration > SLOW_AFTER_S and "slow" not in report.keywords:
+        _unmarked_slow.append((report.duration, report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _unmarked_slow:
+        terminalreporter.section(f"tests slower than {SLOW_AFTER_S:g} s without the slow mark "
+                                 "(add them to SLOW in tests/conftest.py)")
+        for duration, nodeid in sorted(_unmarked_slow, reverse=True):
+            terminalreporter.write_line(f"{duration:6.2f}s {nodeid}")
