@@ -1,4 +1,10 @@
-"""AppTest helpers: a fresh progress database per test, and navigation to a page by its url path."""
+"""AppTest helpers: a fresh progress database and run manager per test, and navigation to a page by its url path.
+
+Runs a page starts train in a thread of the test's own process (`RunManager(workers="thread")`), not in a worker
+process: each worker spends seconds importing torch, and what these tests check is the page, not the process. The
+worker processes are tested where they are the subject: tests/engine/runs and the real-browser tests, whose
+server trains in them as the course does.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
+
+import paths
+from tests.conftest import wait_until
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 HARNESS = str(Path(__file__).with_name("widget_harness.py"))
@@ -17,8 +26,25 @@ def _runs_folder(tmp_path_factory):
     """Training runs started by page tests go to a temporary folder, not the project's runs/."""
     import os
 
-    os.environ["LLM_COURSE_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    os.environ[paths.RUNS_VAR] = str(tmp_path_factory.mktemp("runs"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def run_manager(tmp_path, monkeypatch):
+    """The server's run manager, fresh for this test: training in threads, saving under the test's own folder.
+    Whatever the test left training is stopped and waited for, so no run of one test trains through the next."""
+    from engine.runs import manager as runs
+
+    monkeypatch.setenv(paths.RUNS_VAR, str(tmp_path / "runs"))
+    fresh = runs.RunManager(workers="thread", runs_root=tmp_path / "runs")
+    monkeypatch.setattr(runs, "_manager", fresh)
+    yield fresh
+    live = [snap.run_id for snap in fresh.list_runs() if not snap.status.ended]
+    for run_id in live:
+        fresh.stop(run_id)
+    for run_id in live:
+        fresh.wait(run_id, timeout=60)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -100,12 +126,9 @@ def no_errors(at: AppTest) -> None:
 
 def poll_until(at: AppTest, done, timeout: float = 60.0) -> AppTest:
     """Rerun until `done(at)`: run_every does not fire inside AppTest, so each at.run() is one poll."""
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    def polled() -> bool:
         at.run()
-        if done(at):
-            return at
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout} s; page said:\n{texts(at)[-1500:]}")
+        return bool(done(at))
+
+    wait_until(polled, timeout=timeout, interval=0.3, what=lambda: f"condition not met; page said:\n{texts(at)[-1500:]}")
+    return at
