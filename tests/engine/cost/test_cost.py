@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import pytest
 
@@ -59,10 +58,8 @@ def test_run_compute_from_metrics() -> None:
     assert (first.flops, first.achieved_flops_per_s, first.average_flops_per_s, first.mfu) == (0.0, None, None, None)
 
 
-def test_probe_is_quick_and_positive() -> None:
-    t = time.perf_counter()
+def test_probe_measures_a_positive_peak() -> None:
     probe = cost.probe_peak_flops(size=256, repeats=5)
-    assert time.perf_counter() - t < 2.0
     assert 1 <= probe.repeats == len(probe.seconds) <= 5
     assert probe.flops_per_s == pytest.approx(2 * 256**3 / probe.median_s)
     assert probe.flops_per_s > 1e8  # even one slow thread does more than 0.1 GFLOP/s

