@@ -4,7 +4,6 @@ come from the shown model's own config."""
 
 from __future__ import annotations
 
-import doctest
 import json
 
 from streamlit.testing.v1 import AppTest
@@ -12,17 +11,12 @@ from streamlit.testing.v1 import AppTest
 from engine.load.reference import REFERENCE_DIR
 from engine.look_inside.embeddings import run_projection, run_table_size
 from tests.ui.conftest import no_errors, texts, widget_app
-from ui.widgets import embedding_map, embedding_table_size
+from ui.widgets import embedding_map
 
 
 def _points(at: AppTest) -> dict[str, tuple[float, float]]:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     return {t: (x, y) for trace in spec["data"] for t, x, y in zip(trace["text"], trace["x"], trace["y"], strict=True)}
-
-
-def test_doc_examples():
-    for module in (embedding_map, embedding_table_size):
-        assert doctest.testmod(module).failed == 0
 
 
 def test_map_starts_at_step_0_and_the_slider_moves_the_tokens(db):

@@ -3,7 +3,6 @@ and its two downloads; with two it sets them side by side with a download of its
 
 from __future__ import annotations
 
-import doctest
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from engine.train.job import run_job
 from paths import DEFAULT_CORPUS
 from tests.ui.conftest import no_errors, texts, widget_app
 from ui.text import escape_md
-from ui.widgets import report_card
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +39,6 @@ def _record(name: str, run_dir: Path, label: str) -> None:
 
 def _downloads(at) -> list:
     return list(at.get("download_button"))
-
-
-def test_doc_examples():
-    assert doctest.testmod(report_card).failed == 0
 
 
 def test_no_run_says_where_to_train(db):

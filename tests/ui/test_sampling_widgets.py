@@ -4,7 +4,6 @@ are listed with their steps, and the overfitting run starts under its own run ke
 
 from __future__ import annotations
 
-import doctest
 import json
 import time
 
@@ -13,17 +12,11 @@ from streamlit.testing.v1 import AppTest
 from engine.load.checkpoint import list_timeline
 from engine.load.reference import REFERENCE_DIR
 from tests.ui.conftest import no_errors, texts, widget_app
-from ui.widgets import model_vs_counts, next_token_probs, overfit_run, timeline_samples
 
 
 def _bars(at: AppTest) -> dict[str, list[float]]:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     return {trace["name"]: trace["y"] for trace in spec["data"]}
-
-
-def test_doc_examples():
-    for module in (model_vs_counts, next_token_probs, overfit_run, timeline_samples):
-        assert doctest.testmod(module).failed == 0
 
 
 def test_knobs_reshape_the_distribution(db):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import re
 
@@ -13,10 +12,10 @@ from streamlit.testing.v1 import AppTest
 from course.widgets import BPETrainerParams
 from engine.transform.bpe_trace import trace_merges
 from tests.ui.conftest import texts
-from ui import learner_corpus, learner_tokenizer, token_chips
+from ui import learner_corpus, learner_tokenizer
 from ui.text import WORD_JOINER, escape_md
 from ui.token_chips import PALETTE, chip, chips_markdown, visible
-from ui.widgets import bpe_trainer, tokenizer_playground, vocab_sweep
+from ui.widgets import bpe_trainer
 
 NASTY = [
     "]", "[", "a]b", "[x](http://e.com)", ":red[boom]", "]:red-background[x", "**bold**", "`code`", "```", "\\",
@@ -83,12 +82,6 @@ def test_chips_alternate_colours_and_keep_line_breaks():
 def test_escape_md_keeps_ordinary_text():
     assert escape_md("hello world") == "hello world"
     assert escape_md("a]b") == "a\\]b"
-
-
-def test_doc_examples():
-    for module in (token_chips, tokenizer_playground, bpe_trainer, vocab_sweep, learner_tokenizer):
-        result = doctest.testmod(module)
-        assert result.failed == 0, module.__name__
 
 
 def test_applying_traced_merges_gives_the_traced_length():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 from engine.extract import cleaning
 from engine.extract.cleaning import CleaningOptions, clean
 from engine.extract.corpus import load_corpus, load_documents
@@ -91,7 +89,3 @@ def test_code_keeps_its_lines_with_the_suggested_options():
     assert "else:" in dict(step(web, "boilerplate").flagged)  # the web filter would strip code lines
     report = clean(modules, cleaning.suggested_options("code"))
     assert report.after.documents == 29 and "        else:" in report.docs[0] + report.docs[-1]
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(cleaning).failed == 0

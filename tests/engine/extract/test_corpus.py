@@ -3,8 +3,6 @@ and duplicate removal, each on a constructed case."""
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
 from course import widget_params as course_widgets
@@ -179,9 +177,3 @@ def test_shingles_and_jaccard():
     assert dedup.jaccard(dedup.shingles(A), dedup.shingles(A.upper())) == 1.0
     assert dedup.jaccard(dedup.shingles(A), dedup.shingles(B)) == 0.0
     assert len(dedup.shingles("abcdef", k=3, unit="char")) == 4
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(corpus).failed == 0
-    assert doctest.testmod(bundled).failed == 0
-    assert doctest.testmod(dedup).failed == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
 from engine.extract import crawl
@@ -121,7 +119,3 @@ def test_small_crawls_and_limits():
     with pytest.raises(ValueError):
         make_crawl(10)
     assert CleaningOptions().boilerplate  # the default cleaning removes templates
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(crawl).failed == 0

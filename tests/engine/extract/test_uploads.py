@@ -3,7 +3,6 @@ per-learner limits and retention rule."""
 
 from __future__ import annotations
 
-import doctest
 import os
 import time
 
@@ -190,7 +189,3 @@ def test_prune_all_walks_every_learner_folder(tmp_path):
     assert prune_all(tmp_path) == {"1": [a.id]}
     assert b.path.exists() and not a.path.exists()
     assert prune_all(tmp_path / "missing") == {}
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(uploads).failed == 0

@@ -3,7 +3,6 @@ test_bpe_trace.py)."""
 
 from __future__ import annotations
 
-import doctest
 import json
 import random
 
@@ -200,7 +199,3 @@ def test_compression_table_rows():
     assert rows[1].requested_vocab_size == 300 and rows[2].requested_vocab_size == 400
     assert rows[0].tokens > rows[1].tokens >= rows[2].tokens  # a bigger vocabulary gives shorter sequences
     assert rows[2].chars_per_token == pytest.approx(len(text) / rows[2].tokens)
-
-
-def test_docstring_examples_run():
-    assert doctest.testmod(tokenization).failed == 0
