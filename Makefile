@@ -1,10 +1,19 @@
 # Two commands on a fresh machine: `make run` serves the course, `make test` runs the whole suite.
+# `make check` is the inner loop: lint, content validation and the fast tests (no browser, no app pages).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# pytest-xdist workers for `make test`: every browser test runs in one of them (one Chromium, one shared server),
+# the rest are shared out test by test (tests/conftest.py). WORKERS=0 runs everything in this process.
+WORKERS ?= 2
+ifeq ($(WORKERS),0)
+PARALLEL :=
+else
+PARALLEL := -n $(WORKERS) --dist loadgroup
+endif
 
-.PHONY: run test lint validate bench clean
+.PHONY: run test check lint validate bench clean
 
 $(VENV)/.runtime: requirements.txt requirements-models.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +38,12 @@ validate: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(PY) -m course.validate lessons quizzes
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PARALLEL) --durations=10
+
+check: $(VENV)/.dev
+	$(PY) -m ruff check .
+	$(PY) -m course.validate lessons quizzes
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 bench: $(VENV)/.dev
 	$(PY) -m bench pages

@@ -11,6 +11,7 @@ A test is marked here, not in its own file, by one rule each:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -85,10 +86,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Under `pytest -n 2 --dist loadgroup` (`make test`), every browser test goes to one worker, in file order,
-    as one unit: one Chromium and one shared server serve them all, while the other worker takes the rest one
-    test at a time (and joins in when its partner is done). pytest-xdist's own `xdist_group` mark would say the
-    same, but 3.8 renames the test ids it groups by through an attribute pytest 9 no longer reads."""
+    """Under `pytest -n 2 --dist loadgroup` (`make test`) every browser test goes to one worker as one unit, in
+    file order (one Chromium and one shared server serve them all); it is the biggest unit, so it starts first, and
+    the other tests are shared out one at a time to whichever worker is free. pytest-xdist's own `xdist_group` mark
+    would say the same, but 3.8 renames the test ids it groups by through an attribute pytest 9 no longer reads."""
     if config.getoption("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -100,17 +101,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return BrowserTestsTogether(config, log)
 
 
-_unmarked_slow: list[tuple[float, str]] = []
+NICE_BESIDE_BROWSER = 10  # the CPU priority (niceness) of the other tests while a worker runs the browser tests
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.duration > SLOW_AFTER_S and "slow" not in report.keywords:
-        _unmarked_slow.append((report.duration, report.nodeid))
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    if _unmarked_slow:
-        terminalreporter.section(f"tests slower than {SLOW_AFTER_S:g} s without the slow mark "
-                                 "(add them to SLOW in tests/conftest.py)")
-        for duration, nodeid in sorted(_unmarked_slow, reverse=True):
-            terminalreporter.write_line(f"{duration:6.2f}s {nodeid}")
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """In an xdist worker, a test that is not a browser test runs at a lower CPU priority, and so do the training
+    processes it starts (they inherit it). The browser tests are the run's longest chain and each of their clicks
+    waits on a server and a browser that need the CPU at that moment; the other tests only need it some time (on two
+    cores, 383 s without this and 344-366 s with it: docs/benchmarks.md). In file order the run manager's process
+    tests, whose waits are the shortest, come while the browser tests are on pages that train nothing. Priority
+    never rises again: a worker takes its browser tests before anything else."""
+    if "PYTEST_XDIST_WORKER" in os.environ and "browser" not in item.keywords:
+        if os.getpriority(os.PRIO_PROCESS, 0) < NICE_BESIDE_BROWSER:
+            os.setpriority(os.PRIO_PROCESS, 0, NICE_BESIDE_BROWSER)
