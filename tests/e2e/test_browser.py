@@ -82,4 +82,3 @@ def test_a_stopped_server_is_explained_in_the_course_words(server, browser):
     }""")
     assert shown[0] == "hidden"  # Streamlit's sentence is neither seen nor read out
     assert "make run" in shown[1] and "internet" not in shown[1]
-    server.start()  # the fixture stops it again at the end
