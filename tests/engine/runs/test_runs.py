@@ -71,7 +71,7 @@ def test_stop_ends_the_run_and_saves(manager: RunManager, small_text: str) -> No
     run_id = manager.submit(ENDLESS, small_text)
     wait_for(lambda: manager.snapshot(run_id).step >= 5)
     manager.stop(run_id)
-    wait_for(lambda: manager.snapshot(run_id).status != "running", timeout=10)
+    wait_for(lambda: manager.snapshot(run_id).status != "running", timeout=30)
     snap = manager.snapshot(run_id)
     assert snap.status == "stopped" and "Stopped at step" in snap.message
     assert (Path(snap.run_dir) / "ckpt.pt").exists()
@@ -102,13 +102,13 @@ def test_never_more_than_the_limit_and_queue_positions(manager: RunManager, smal
     assert [manager.snapshot(i).status for i in ids] == ["running", "queued", "queued"]
 
     manager.stop(ids[0])
-    wait_for(lambda: manager.snapshot(ids[1]).status == "running", timeout=10)
+    wait_for(lambda: manager.snapshot(ids[1]).status == "running", timeout=30)
     assert manager.snapshot(ids[2]).queue_position == 1
     manager.stop(ids[2])  # a queued run just leaves the queue
     assert manager.snapshot(ids[2]).status == "stopped"
     assert "before it started" in manager.snapshot(ids[2]).message
     manager.stop(ids[1])
-    manager.wait(ids[1], timeout=10)
+    manager.wait(ids[1], timeout=30)
     assert manager.peak_running == 1
     assert [s.run_id for s in manager.list_runs()] == ids
 
