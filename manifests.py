@@ -20,7 +20,7 @@ import datetime
 import math
 import re
 import reprlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -281,6 +281,23 @@ PUBLISHED_MODELS = Manifest(
      "note": (_TEXT, False)},
     {"note": ""}, _model_rules, "must say where the figures come from")
 MANIFESTS = {m.name: m for m in (CORPORA, ACCELERATORS, PUBLISHED_MODELS)}  # by file name
+
+
+def find(rows: Iterable[Any], row_id: str, what: str) -> Any:
+    """The row of `rows` whose id is `row_id`; a KeyError naming `what` and the ids there are otherwise.
+
+    >>> find(CORPORA.read(), "tinyshakespeare", "corpus").title
+    'Tiny Shakespeare'
+    >>> find([], "x", "accelerator")
+    Traceback (most recent call last):
+    ...
+    KeyError: "unknown accelerator 'x'; known: "
+    """
+    rows = list(rows)
+    for row in rows:
+        if row.id == row_id:
+            return row
+    raise KeyError(f"unknown {what} {row_id!r}; known: {', '.join(r.id for r in rows)}")
 
 
 def describe(problem: RowProblem, filename: str) -> str:

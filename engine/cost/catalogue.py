@@ -61,15 +61,9 @@ def published_models() -> tuple[PublishedModel, ...]:
 
 def accelerator(accelerator_id: str) -> Accelerator:
     """One accelerator by id; KeyError lists the ids there are."""
-    for a in accelerators():
-        if a.id == accelerator_id:
-            return a
-    raise KeyError(f"no accelerator {accelerator_id!r}; known: {', '.join(a.id for a in accelerators())}")
+    return manifests.find(accelerators(), accelerator_id, "accelerator")
 
 
 def model(model_id: str) -> PublishedModel:
     """One published model by id; KeyError lists the ids there are."""
-    for m in published_models():
-        if m.id == model_id:
-            return m
-    raise KeyError(f"no published model {model_id!r}; known: {', '.join(m.id for m in published_models())}")
+    return manifests.find(published_models(), model_id, "published model")

@@ -51,10 +51,7 @@ def manifest() -> list[BundledCorpus]:
 
 def entry(corpus_id: str) -> BundledCorpus:
     """The manifest entry for `corpus_id`; KeyError names the ids that exist."""
-    for item in _manifest():
-        if item.id == corpus_id:
-            return item
-    raise KeyError(f"unknown corpus {corpus_id!r}; known: {', '.join(e.id for e in _manifest())}")
+    return manifests.find(_manifest(), corpus_id, "corpus")
 
 
 def read_text(corpus_id: str) -> str:
