@@ -7,17 +7,21 @@ the run (ui.run_view); it keeps no copy of these fields.
 
     snap = snapshot_from_folder("runs/20260101-120000-my-run-abc123")
     snap.status            # RunStatus.INTERRUPTED: summary.json said "running" and nobody is training it now
-    snap.resumable         # True if ckpt.pt is there: RunManager.submit(..., resume_from=snap.run_dir)
+    snap.resumable         # True if its ckpt.pt reads: RunManager.submit(..., resume_from=snap.run_dir)
 
-Which old run folders may go is engine.runs.retention's call.
+`resumable(status, run_dir)` is the one rule for Resume, for the manager and for folders alike. Which old run
+folders may go is engine.runs.retention's call.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from engine.load import checkpoint
 from engine.train.status import RESUMABLE, RunStatus
@@ -39,6 +43,7 @@ class RunSnapshot:
     samples: list[tuple[int, str]] = field(default_factory=list)  # (step, generated text)
     label: str = ""
     queue_position: int | None = None  # 1 = next to start; None unless queued
+    starts_in_s: float | None = None  # while queued: about how long until it starts (engine.runs.fair_queue.forecast)
     device_sentence: str = ""  # "Training on CPU, 2 threads" (from the training process, once it has started)
     params: int | None = None
     message: str = ""  # plain-language explanation on divergence, failure, timeout, stop or interruption
@@ -48,12 +53,13 @@ class RunSnapshot:
     created_at: float = 0.0
     finished_at: float | None = None
     summary: dict[str, Any] | None = None  # headline numbers, once the run has ended
-    resumable: bool = False  # ended early with a checkpoint: it can continue from `checkpoint_step`
+    resumable: bool = False  # ended early with a readable checkpoint: it can continue from `checkpoint_step`
     checkpoint_step: int | None = None  # the step ckpt.pt holds, when the folder has one
     gpu: str | None = None  # the GPU the manager gave this run ("cuda:1"), when there are several
     # a fine-tune (engine.train.finetune): {"from": run folder, "from_step", "replaced_chars", "total_chars",
     # "replaced_fraction", "replacement", "unknown_chars": {char: count}, "distinct_unknown"}; None for other runs
     finetune: dict[str, Any] | None = None
+    save_warning: str | None = None  # the latest mid-run checkpoint that could not be saved (the run trains on)
 
     def __post_init__(self) -> None:
         # written by hand or read from an older folder, a status may arrive as a plain string: keep the enum
@@ -99,17 +105,50 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None  # a folder copied by hand may not be)
 
 
+@functools.lru_cache(maxsize=256)
+def _read_checkpoint_head(path: str, mtime_ns: int, size: int) -> tuple[bool, int | None]:
+    """(whether a ckpt.pt reads as a checkpoint, the step it names). Memory-mapped, so the tensors' bytes stay on
+    disk and only the small pickled part is parsed, once per version of the file (`mtime_ns`, `size`)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - truncated, not a zip, not a checkpoint: whatever it is, it does not read
+        return False, None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        return False, None
+    step = ckpt.get("step")
+    return True, int(step) if isinstance(step, int) else None
+
+
+def _checkpoint_head(run_dir: Path | str) -> tuple[bool, int | None]:
+    path = Path(run_dir) / checkpoint.CKPT
+    try:
+        stat = path.stat()
+    except OSError:
+        return False, None
+    return _read_checkpoint_head(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def saved_step(run_dir: Path | str) -> int | None:
-    """The step the run folder's checkpoint holds, or None without one. Read from summary.json, which is written
-    with every checkpoint, so the weights file (megabytes) is never opened to answer."""
+    """The step the run folder's checkpoint holds, or None without a readable one. From the checkpoint itself
+    (memory-mapped and cached, so its megabytes of weights are not read), else from summary.json."""
     run_dir = Path(run_dir)
-    if not (run_dir / checkpoint.CKPT).exists():
+    readable, step = _checkpoint_head(run_dir)
+    if not readable:
         return None
+    if step is not None:
+        return step
     summary = _read_json(run_dir / checkpoint.SUMMARY) or {}
     if isinstance(summary.get("steps"), int):
         return summary["steps"]
     metrics = checkpoint.read_metrics(run_dir)
     return metrics[-1]["step"] if metrics else 0
+
+
+def resumable(status: str, run_dir: Path | str) -> bool:
+    """Whether Resume can continue this run: it ended early (engine.train.status.RESUMABLE: stopped, interrupted
+    or failed) and its folder holds a checkpoint that reads. A finished run has spent its budget, a diverged one
+    has no good weights: never."""
+    return RunStatus.parse(status, RunStatus.FINISHED) in RESUMABLE and saved_step(run_dir) is not None
 
 
 def interrupted_message(step: int | None) -> str:
@@ -124,7 +163,7 @@ def snapshot_from_folder(run_dir: Path | str, run_id: str = "", label: str = "")
     """A run read back from its folder, for a server that did not train it (after a restart).
 
     summary.json's status wins; "running" there means the process that wrote it is gone (the server was killed
-    mid-run), so the run is INTERRUPTED, resumable if a checkpoint exists. Older folders without summary.json
+    mid-run), so the run is INTERRUPTED, resumable if its checkpoint reads (`resumable`). Older folders without summary.json
     count as stopped; a folder with nothing in it (the server died before the first save) as interrupted.
     """
     run_dir = Path(run_dir)

@@ -40,5 +40,8 @@ class RunStatus(enum.StrEnum):
             return default
 
 
-# Can be continued from its checkpoint. A finished run has spent its budget; a diverged one has no good weights.
-RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED})
+# Can be continued from its checkpoint, when its folder holds one that reads (engine.runs.snapshot.resumable): a
+# stopped or interrupted run, and a failed one (its final save failed, or the process was killed mid-run, say for
+# memory): its last periodic checkpoint is as good as a stopped run's. A finished run has spent its budget; a
+# diverged one has no good weights.
+RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.FAILED})

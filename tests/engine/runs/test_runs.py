@@ -13,12 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.load.checkpoint import load_checkpoint
 from engine.runs import worker
 from engine.runs.manager import RunManager, RunSnapshot, get_manager
 from engine.runs.retention import prune_runs
-from engine.runs.snapshot import snapshot_from_folder
+from engine.runs.snapshot import resumable, snapshot_from_folder
 from engine.train.config import PRESETS
 from engine.train.status import RunStatus
 
@@ -171,8 +172,8 @@ def _write_folder(run_dir: Path, summary: dict | None, steps: int = 3, ckpt: boo
     (run_dir / "config.json").write_text(json.dumps({"train": {"n_layer": 2}, "device": "Training on CPU", "params": 9}))
     if summary is not None:
         (run_dir / "summary.json").write_text(json.dumps({"steps": steps, **summary}))
-    if ckpt:
-        (run_dir / "ckpt.pt").write_bytes(b"weights")
+    if ckpt:  # a checkpoint that reads (engine.runs.snapshot.resumable opens it), without real weights
+        torch.save({"model": {}, "step": steps}, run_dir / "ckpt.pt")
     return run_dir
 
 
@@ -196,6 +197,25 @@ def test_folder_statuses_and_old_folders(tmp_path: Path) -> None:
     assert old.status is RunStatus.STOPPED and old.step == 3
     nothing = snapshot_from_folder(tmp_path / "never-written")  # the server died before the first save
     assert nothing.status is RunStatus.INTERRUPTED and not nothing.resumable and nothing.metrics == []
+
+
+def test_any_readable_checkpoint_is_resumable_and_nothing_else(tmp_path: Path) -> None:
+    """A run whose final save failed (failed, its last periodic checkpoint intact) resumes from that checkpoint's
+    own step; a finished or diverged run never does; a ckpt.pt that does not read (cut short, or not a checkpoint)
+    is no checkpoint."""
+    failed = _write_folder(tmp_path / "failed", {"status": "failed", "message": "could not save: disk full"}, steps=9)
+    torch.save({"model": {}, "step": 6}, failed / "ckpt.pt")  # the final save (step 9) never reached the disk
+    snap = snapshot_from_folder(failed)
+    assert snap.status is RunStatus.FAILED and snap.resumable and snap.checkpoint_step == 6
+    assert resumable("failed", failed) and resumable(RunStatus.INTERRUPTED, failed)
+    assert not resumable("finished", failed) and not resumable("diverged", failed) and not resumable("running", failed)
+
+    whole = (failed / "ckpt.pt").read_bytes()
+    (failed / "ckpt.pt").write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    assert not resumable("failed", failed) and snapshot_from_folder(failed).checkpoint_step is None
+    (failed / "ckpt.pt").write_bytes(b"weights")
+    assert not snapshot_from_folder(failed).resumable
+    assert not resumable("stopped", tmp_path / "never-written")
 
 
 # ---- a training process that ignores stop requests --------------------------------------------------------
