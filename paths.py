@@ -26,6 +26,7 @@ DB_VAR = "LLM_COURSE_DB"  # the progress database (SQLite file)
 CONTENT_VAR = "LLM_COURSE_CONTENT"  # a folder holding lessons/ and quizzes/ (an instructor's draft)
 UPLOADS_VAR = "LLM_COURSE_UPLOADS"  # learners' uploaded corpora and tokenizers
 RUNS_VAR = "LLM_COURSE_RUNS"  # training runs, the peak measurement and the retrieval index
+RUNS_MAX_BYTES_VAR = "LLM_COURSE_RUNS_MAX_BYTES"  # cap on the run folders' bytes (engine.runs.retention)
 OLD_NAMES = {RUNS_VAR: "COURSE_RUNS_DIR"}  # accepted for one release
 
 

@@ -163,8 +163,8 @@ def snapshot_from_folder(run_dir: Path | str, run_id: str = "", label: str = "")
     """A run read back from its folder, for a server that did not train it (after a restart).
 
     summary.json's status wins; "running" there means the process that wrote it is gone (the server was killed
-    mid-run), so the run is INTERRUPTED, resumable if its checkpoint reads (`resumable`). Older folders without summary.json
-    count as stopped; a folder with nothing in it (the server died before the first save) as interrupted.
+    mid-run), so the run is INTERRUPTED, resumable if its checkpoint reads (`resumable`). Older folders without
+    summary.json count as stopped; a folder with nothing in it (the server died before the first save) as interrupted.
     """
     run_dir = Path(run_dir)
     metrics = checkpoint.read_metrics(run_dir)
