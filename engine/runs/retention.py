@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import paths
 from engine.files import write_text
 from engine.load import checkpoint
+from engine.runs.run_source import SOURCE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ MAX_AGE_DAYS = 30.0  # older unprotected folders go even under that count
 MAX_BYTES = 10 * 10**9
 GRACE_S = 3600.0  # a folder changed this recently is never deleted: a training process may still be writing it
 OWNER_FILE = ".owner.json"  # in the runs folder: the progress database whose learners' runs these are
-_RUN_FILES = (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CONFIG, checkpoint.CKPT)
+# a run folder holds one of these (source.json alone: a run queued by a server that died before it started)
+_RUN_FILES = (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CONFIG, checkpoint.CKPT, SOURCE_FILE)
 _warned: set[str] = set()  # what was already logged: one warning per cause and process, not one per run
 
 
