@@ -1,18 +1,18 @@
-"""GPU check: `python -m bench gpu` proves on a CUDA machine, in under 5 minutes, what CPU tests cannot.
+"""GPU check: `python -m bench gpu` proves on a CUDA machine what CPU tests cannot, one line per check.
 
-The unit tests run on CPUs and fake CUDA with monkeypatched queries, so they show the decisions are right but not
-that the GPU paths work. This runs them for real and appends the figures to docs/benchmarks.md: bf16 (the compute
-capability, the dtype engine.device picks, a bf16 autocast matmul); torch.compile on the `gpu` preset's model (its
-compile time, its step against eager mode); Muon (batched Newton-Schulz in bf16, or in float32 where bf16 is not
-native); the `gpu` preset for `--time-budget` seconds with compile on, as a learner's run would train; no stalls
-(the token array on the GPU, the padded vocabulary, the loss read back every step against every 16); and with two
-or more GPUs, "cuda:1" training on GPU 1 and a 2-process NCCL run under torchrun.
+The unit tests run on CPUs and fake CUDA, so they show the decisions are right but not that the GPU paths work.
+This runs them for real: bf16; torch.compile on the `gpu` preset; Muon; a budgeted run; no stalls; the lesson
+preset on CUDA and the same run through the run manager's worker; runs on a Ray cluster at a quarter GPU each;
+DDP reading the loss back every k steps; the peak probe's worker in bf16; and how many lesson runs one GPU holds
+(bench.gpu_paths, bench.gpu_packing). Each check prints PASS, FAIL or SKIP with its figure, and the figures are
+appended to docs/benchmarks.md. `--cpu-dry-run` runs the checks that mean something on a CPU, with toy models.
 
-Exits non-zero when a check fails; on a machine without CUDA it says so and exits 0 without writing anything.
+Exits non-zero when a check fails; on a machine without CUDA (and no dry run) it says so and exits 0.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -20,25 +20,22 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 import paths
+from bench import gpu_packing, gpu_paths
+from bench.gpu_paths import CheckFailed, CheckSkipped, Rows
 from bench.report import append_section
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.loop import train_loop
 from engine.train.prepare import prepare
 from engine.train.status import RunStatus
-from paths import DEFAULT_CORPUS
 
-Rows = list[tuple[str, str]]
-NO_CUDA = "no CUDA GPU here: nothing to check"
-
-
-class CheckFailed(Exception):
-    """A check ran but its result is wrong (the message says what)."""
+__all__ = ["CheckFailed", "CheckSkipped", "main", "run"]
+NO_CUDA = "no CUDA device: nothing to check here (python -m bench gpu --cpu-dry-run runs the checks on the CPU)"
 
 
 def check_bf16(device: str = "cuda") -> Rows:
@@ -56,12 +53,10 @@ def check_bf16(device: str = "cuda") -> Rows:
     if out.dtype != torch.bfloat16:
         raise CheckFailed(f"a matmul under bf16 autocast returned {out.dtype}")
     cc = ".".join(map(str, torch.cuda.get_device_capability(info.index or 0))) if info.type == "cuda" else "-"
-    return [("device", info.sentence), ("compute capability", cc),
+    return [("bf16", f"{info.dtype} chosen, a bf16 autocast matmul ran"
+                     + (f" (compute capability {cc})" if info.type == "cuda" else "")),
+            ("device", info.sentence), ("compute capability", cc),
             ("dtype chosen (bf16 only at 8.0+)", info.dtype), ("bf16 autocast matmul", "ok")]
-
-
-def _text() -> str:
-    return DEFAULT_CORPUS.read_text(encoding="utf-8")
 
 
 def _ms_per_step(model: torch.nn.Module, state, steps: int) -> float:
@@ -83,7 +78,7 @@ def _ms_per_step(model: torch.nn.Module, state, steps: int) -> float:
 
 def check_compile(config: TrainConfig, steps: int = 20) -> Rows:
     """torch.compile through prepare()'s own path (one trial batch, eager fallback) and its speed-up."""
-    state = prepare(replace(config, compile=True), _text())
+    state = prepare(replace(config, compile=True), gpu_paths.corpus_text())
     note = " ".join(state.notes)
     if state.train_model is state.model:
         raise CheckFailed(f"torch.compile fell back to eager: {note}")
@@ -98,7 +93,7 @@ def check_compile(config: TrainConfig, steps: int = 20) -> Rows:
 def check_muon(config: TrainConfig, steps: int = 60) -> Rows:
     """A short Muon run: it must learn (loss falls, stays finite); its notes say if it orthogonalised in float32."""
     state = prepare(replace(config, optimizer="muon", max_steps=steps, time_budget=None, compile=False,
-                            eval_interval=steps, sample_interval=0), _text())
+                            eval_interval=steps, sample_interval=0), gpu_paths.corpus_text())
     t0 = time.perf_counter()
     outcome = train_loop(state)
     seconds = time.perf_counter() - t0
@@ -116,7 +111,7 @@ def check_muon(config: TrainConfig, steps: int = 60) -> Rows:
 def check_budget(config: TrainConfig, time_budget: float) -> Rows:
     """The `gpu` preset for a wall-clock budget, compiled, as a learner's run trains."""
     t0 = time.perf_counter()
-    state = prepare(replace(config, max_steps=None, time_budget=time_budget, compile=True), _text())
+    state = prepare(replace(config, max_steps=None, time_budget=time_budget, compile=True), gpu_paths.corpus_text())
     setup_s = time.perf_counter() - t0
     outcome = train_loop(state)
     s = outcome.summary
@@ -137,7 +132,7 @@ def check_no_stalls(config: TrainConfig, steps: int = 200) -> Rows:
     state = None
     for k in (1, 16, 1, 16):  # interleaved: the second of each pair is the one kept (warm)
         state = prepare(replace(config, max_steps=steps, time_budget=None, compile=False, sample_interval=0,
-                                eval_interval=10 * steps, readback_every=k), _text())
+                                eval_interval=10 * steps, readback_every=k), gpu_paths.corpus_text())
         records: list[dict] = []
         train_loop(state, on_record=records.append)
         if state.device.type == "cuda":
@@ -158,7 +153,7 @@ def check_second_gpu(config: TrainConfig) -> Rows:
     """device "cuda:1" trains on GPU 1 (the run manager gives each run slot its own GPU)."""
     before = torch.cuda.memory_allocated(1)
     state = prepare(replace(config, device="cuda:1", max_steps=2, time_budget=None, compile=False,
-                            sample_interval=0), _text())
+                            sample_interval=0), gpu_paths.corpus_text())
     train_loop(state)
     where = {p.device for p in state.model.parameters()}
     if where != {torch.device("cuda", 1)} or torch.cuda.memory_allocated(1) <= before:
@@ -191,54 +186,125 @@ def check_nccl(time_budget: float = 30.0) -> Rows:
             ("  device sentence", str(result["device"]))]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What the checks train, where: a CUDA machine's presets, or the CPU dry run's toy models."""
+
+    device: str  # "cuda" or "cpu"
+    lesson: TrainConfig  # the lesson preset, or the tiny one with the lesson's options
+    big: TrainConfig  # the gpu preset, or the tiny one
+    n_gpus: int
+    time_budget: float  # the budgeted run's seconds
+    pack_counts: tuple[int, ...]
+    pack_seconds: float
+    ray_address: str | None
+
+    @property
+    def dry_run(self) -> bool:
+        return self.device == "cpu"
+
+
+def make_plan(dry_run: bool = False, time_budget: float = 60.0, ray_address: str | None = None,
+              pack_counts: tuple[int, ...] | None = None, pack_seconds: float | None = None) -> Plan:
+    """The real plan on CUDA; with `dry_run`, toy models on the CPU, short enough for a test."""
+    if not dry_run:
+        return Plan("cuda", replace(PRESETS["lesson"], device="cuda"), PRESETS["gpu"], torch.cuda.device_count(),
+                    time_budget, pack_counts or (1, 2, 4, 8), pack_seconds or 15.0, ray_address)
+    tiny = replace(PRESETS["tiny"], device="cpu", eval_batches=2, final_eval_batches=2)
+    lesson = tiny.with_changes(rope=True, qk_norm=True, optimizer="muon", muon_split_qkv=True, muon_lr=0.02,
+                               min_lr_frac=0.0)
+    return Plan("cpu", lesson, tiny, 0, min(time_budget, 2.0), pack_counts or (1, 2), pack_seconds or 2.0,
+                ray_address)
+
+
+def _skip(reason: str) -> Callable[[], Rows]:
+    def skipped() -> Rows:
+        raise CheckSkipped(reason)
+    return skipped
+
+
+def checks(plan: Plan) -> list[tuple[str, Callable[[], Rows]]]:
+    """Every check, in order; those this machine cannot run say why (SKIP)."""
+    from engine.device import get_device
+
+    gpu_only = "GPU only (a CPU dry run)"
+    dry, n = plan.dry_run, plan.n_gpus
+    ddp_device, ddp_preset = ("cuda", "lesson") if n >= 2 else ("cpu", "tiny" if dry else "lesson")
+    one_gpu = "this machine has 1 GPU (NCCL refuses two ranks on one device)"
+    return [
+        ("bf16", lambda: check_bf16(plan.device)),
+        ("torch.compile", _skip(gpu_only) if dry else lambda: check_compile(plan.big)),
+        ("Muon", lambda: check_muon(replace(plan.big, muon_lr=0.02) if dry else plan.big, steps=20 if dry else 60)),
+        ("budgeted run", _skip(gpu_only) if dry else lambda: check_budget(plan.big, plan.time_budget)),
+        ("no stalls", _skip(gpu_only) if dry else lambda: check_no_stalls(plan.big)),
+        ("lesson preset", lambda: gpu_paths.check_lesson_preset(plan.lesson, steps=30 if dry else 300)),
+        ("worker path", lambda: gpu_paths.check_worker_path(plan.lesson, time_budget=3.0 if dry else 10.0)),
+        ("Ray, fractional GPU", lambda: gpu_paths.check_ray(plan.lesson, plan.ray_address, runs=2 if dry else 4,
+                                                             time_budget=3.0 if dry else 10.0)),
+        ("DDP read-back", lambda: gpu_paths.check_ddp_readback(ddp_preset, ddp_device, steps=12 if dry else 40)),
+        ("second GPU", _skip(gpu_only if dry else one_gpu) if n < 2 else lambda: check_second_gpu(plan.big)),
+        ("2-GPU NCCL run", _skip(gpu_only if dry else one_gpu) if n < 2 else check_nccl),
+        ("peak probe", lambda: gpu_paths.check_peak(plan.device, get_device(plan.device).dtype,
+                                                    **({"size": 256, "budget_s": 0.5} if dry else {}))),
+        ("runs per GPU", lambda: gpu_packing.check_packing(plan.lesson, plan.pack_counts, plan.pack_seconds)),
+    ]
+
+
 def run_checks(checks: list[tuple[str, Callable[[], Rows]]]) -> tuple[Rows, list[str]]:
-    """Run each check, printing as it goes; returns all rows and the names of the checks that failed."""
+    """Run each check and print one line for it (PASS, FAIL or SKIP, its headline figure, its seconds), then its
+    other figures indented; returns all rows and the names of the checks that failed."""
     rows: Rows = []
     failed: list[str] = []
     for name, check in checks:
         t0 = time.perf_counter()
-        print(f"-- {name} ...", flush=True)
         try:
-            got = check()
+            got, verdict = check(), "PASS"
+        except CheckSkipped as why:
+            got, verdict = [(name, f"skipped: {why}")], "SKIP"
         except Exception as err:  # noqa: BLE001 - a failed check is a result to report, not a crash
             traceback.print_exc()
             failed.append(name)
-            got = [(name, f"FAILED: {type(err).__name__}: {err}")]
-        for measure, value in got:
-            print(f"   {measure}: {value}", flush=True)
+            got, verdict = [(name, f"FAILED: {type(err).__name__}: {err}")], "FAIL"
+        headline = " ".join(got[0][1].removeprefix("skipped: ").split())[:400] if got else ""  # one line
+        print(f"{verdict}  {name}: {headline} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        for measure, value in got[1:]:
+            print(f"      {measure.strip()}: {value}", flush=True)
         rows += got
-        print(f"   ({time.perf_counter() - t0:.1f} s)", flush=True)
     return rows, failed
 
 
-def run(time_budget: float = 60.0, write: bool = True) -> int:
-    """Run every check this machine has the GPUs for; append the figures; return the exit code."""
-    if not torch.cuda.is_available():
+def run(time_budget: float = 60.0, write: bool = True, dry_run: bool = False, ray_address: str | None = None,
+        pack_counts: tuple[int, ...] | None = None, pack_seconds: float | None = None) -> int:
+    """Run every check; append the figures (not a dry run's, unless `write` says so); return the exit code."""
+    if not dry_run and not torch.cuda.is_available():
         print(NO_CUDA)
         return 0
-    config = PRESETS["gpu"]
-    n = torch.cuda.device_count()
-    checks: list[tuple[str, Callable[[], Rows]]] = [
-        ("bf16", check_bf16),
-        ("torch.compile", lambda: check_compile(config)),
-        ("Muon", lambda: check_muon(config)),
-        ("budgeted run", lambda: check_budget(config, time_budget)),
-        ("no stalls", lambda: check_no_stalls(config)),
-    ]
-    if n >= 2:
-        checks += [("second GPU", lambda: check_second_gpu(config)), ("2-GPU NCCL run", check_nccl)]
+    plan = make_plan(dry_run, time_budget, ray_address, pack_counts, pack_seconds)
     t0 = time.perf_counter()
-    rows, failed = run_checks(checks)
-    if n < 2:
-        rows.append(("2-GPU NCCL run", "skipped: this machine has 1 GPU"))
-        print("2-GPU NCCL run skipped: this machine has 1 GPU", flush=True)
+    rows, failed = run_checks(checks(plan))
     rows.append(("checks failed", ", ".join(failed) if failed else "none"))
     rows.append(("all checks took", f"{time.perf_counter() - t0:.0f} s"))
     if write:
-        append_section("GPU checks (bench.gpu)", rows)
-    print("GPU checks: " + (f"FAILED: {', '.join(failed)}" if failed else "all passed"), flush=True)
+        append_section("GPU checks (bench.gpu)" + (", CPU dry run" if dry_run else ""), rows)
+    print("GPU checks: " + (f"FAILED: {', '.join(failed)}" if failed else "all passed or skipped"), flush=True)
     return 1 if failed else 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench gpu [--cpu-dry-run] [--ray-address ADDR] ...`; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m bench gpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--cpu-dry-run", action="store_true",
+                        help="run the checks that mean something on a CPU, with toy models (writes nothing)")
+    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds of the budgeted gpu-preset run")
+    parser.add_argument("--ray-address", default=None, help="a Ray cluster (default: the course's configured one)")
+    parser.add_argument("--pack-counts", type=int, nargs="+", default=None, help="runs at once (default 1 2 4 8)")
+    parser.add_argument("--pack-seconds", type=float, default=None, help="each packed run's budget (default 15)")
+    parser.add_argument("--no-write", action="store_true", help="do not append the figures to docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    return run(args.time_budget, write=not (args.no_write or args.cpu_dry_run), dry_run=args.cpu_dry_run,
+               ray_address=args.ray_address, pack_counts=tuple(args.pack_counts) if args.pack_counts else None,
+               pack_seconds=args.pack_seconds)
+
+
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

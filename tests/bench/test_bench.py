@@ -1,4 +1,4 @@
-"""bench.cli, bench_report and bench_gpu: the report, the GPU check's plumbing, and its no-CUDA answer.
+"""bench.cli, bench_report and bench_gpu: the report, the GPU check's plumbing, its no-CUDA answer and its CPU dry run.
 
 The GPU checks themselves need a CUDA machine (`python -m bench gpu`); here they run on the CPU with the
 `tiny` preset, which proves their code paths, not the GPU's behaviour.
@@ -6,6 +6,7 @@ The GPU checks themselves need a CUDA machine (`python -m bench gpu`); here they
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,6 +18,7 @@ from torch import nn
 
 from bench import cli as bench
 from bench import gpu as bench_gpu
+from bench import gpu_packing, gpu_paths
 from bench import report as bench_report
 from engine.train.config import PRESETS
 
@@ -66,23 +68,79 @@ def test_benchmarks_do_not_import_the_command_line() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_gpu_check_reports_failures_and_the_missing_second_gpu(report: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_report_prints_one_line_per_check_and_appends_the_figures(report: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture) -> None:
     def broken() -> list:
         raise bench_gpu.CheckFailed("loss did not fall")
 
+    def skipped() -> list:
+        raise bench_gpu.CheckSkipped("this machine has 1 GPU")
+
+    fake = [("bf16", lambda: [("bf16", "bfloat16 chosen"), ("device", "Training on the GPU")]),
+            ("Muon", broken), ("second GPU", skipped), ("runs per GPU", lambda: [("runs one GPU holds", "4 at once")])]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(bench_gpu, "check_bf16", lambda: [("dtype", "bfloat16")])
-    monkeypatch.setattr(bench_gpu, "check_compile", lambda config: [("torch.compile", "ok")])
-    monkeypatch.setattr(bench_gpu, "check_muon", lambda config: broken())
-    monkeypatch.setattr(bench_gpu, "check_budget", lambda config, budget: [("budget", f"{budget:g} s")])
-    monkeypatch.setattr(bench_gpu, "check_no_stalls", lambda config: [("stalls", "none")])
+    monkeypatch.setattr(bench_gpu, "checks", lambda plan: fake)
     assert bench_gpu.run(time_budget=5.0) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in out if not ln.startswith(" ")][:4] == [
+        "PASS  bf16", "FAIL  Muon", "SKIP  second GPU", "PASS  runs per GPU"]
+    assert any(ln.startswith("PASS  bf16: bfloat16 chosen (") for ln in out)
+    assert "      device: Training on the GPU" in out  # the other figures, indented under their check
+    assert any(ln.startswith("SKIP  second GPU: this machine has 1 GPU (") for ln in out)
     text = report.read_text()
-    assert "| dtype | bfloat16 |" in text and "| budget | 5 s |" in text and "| stalls | none |" in text
-    assert "FAILED: CheckFailed: loss did not fall" in text
-    assert "skipped: this machine has 1 GPU" in text and "| checks failed | Muon |" in text
+    assert "| bf16 | bfloat16 chosen |" in text and "| runs one GPU holds | 4 at once |" in text
+    assert "FAILED: CheckFailed: loss did not fall" in text and "| second GPU | skipped: this machine has 1 GPU |" in text
+    assert "| checks failed | Muon |" in text
+
+
+def test_gpu_plan_the_dry_run_trains_the_lesson_options_on_toy_models() -> None:
+    plan = bench_gpu.make_plan(dry_run=True)
+    assert plan.dry_run and plan.device == "cpu" and plan.lesson.device == "cpu" and plan.pack_counts == (1, 2)
+    lesson = plan.lesson
+    assert lesson.model.rope and lesson.model.qk_norm and lesson.optimizer == "muon" and lesson.muon_split_qkv
+    assert lesson.model.n_embd == PRESETS["tiny"].model.n_embd  # a toy model: the test runs in seconds
+    names = [name for name, _ in bench_gpu.checks(plan)]
+    for name in ("lesson preset", "worker path", "Ray, fractional GPU", "DDP read-back", "peak probe", "runs per GPU"):
+        assert name in names
+
+
+def test_gpu_ray_check_says_why_it_skips(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(bench_gpu.CheckSkipped, match="ray is not installed"):
+        gpu_paths.check_ray(TINY)
+
+
+def test_gpu_packing_counts_the_runs_a_gpu_holds() -> None:
+    def row(count: int, *rates: float) -> gpu_packing.Packed:
+        return gpu_packing.Packed(count, list(rates), [100] * count, None, None)
+
+    assert gpu_packing.slots([row(1, 1000.0), row(2, 990.0, 980.0), row(4, 900.0, 850.0, 820.0, 810.0),
+                              row(8, 600.0, 610.0, 590.0, 620.0, 600.0, 605.0, 598.0, 601.0)]) == 4
+    assert gpu_packing.slots([row(1, 1000.0), row(2, 700.0, 990.0)]) == 1  # the slowest run counts, not the median
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the real check would run")
+def test_gpu_checks_dry_run_prints_a_line_per_check_on_the_cpu() -> None:
+    """`python -m bench gpu --cpu-dry-run`: every check of the list, end to end with toy models, one line each."""
+    md = bench_report.BENCHMARKS_MD
+    before = md.read_bytes() if md.exists() else None
+    env = {k: v for k, v in os.environ.items() if k not in ("LLM_COURSE_RAY_ADDRESS", "COURSE_RAY_ADDRESS")}
+    done = subprocess.run([sys.executable, "-m", "bench", "gpu", "--cpu-dry-run", "--pack-seconds", "1"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    verdicts = {}
+    for line in done.stdout.splitlines():
+        verdict, _, rest = line.partition("  ")
+        if verdict in ("PASS", "FAIL", "SKIP"):
+            verdicts[rest.split(":")[0]] = verdict
+    names = [name for name, _ in bench_gpu.checks(bench_gpu.make_plan(dry_run=True))]
+    assert list(verdicts) == names, done.stdout + done.stderr[-3000:]
+    for name in ("bf16", "Muon", "lesson preset", "worker path", "DDP read-back", "peak probe", "runs per GPU"):
+        assert verdicts[name] == "PASS", done.stdout + done.stderr[-3000:]
+    for name in ("torch.compile", "budgeted run", "no stalls", "second GPU", "2-GPU NCCL run", "Ray, fractional GPU"):
+        assert verdicts[name] == "SKIP", done.stdout
+    assert done.returncode == 0 and "GPU checks: all passed or skipped" in done.stdout
+    assert "1 at once" in done.stdout and "2 at once" in done.stdout  # each count's runs' tokens/s
+    assert (md.read_bytes() if md.exists() else None) == before  # a dry run writes nothing
 
 
 class Wrapped(nn.Module):
