@@ -130,3 +130,38 @@ def training_text(learner_id: int) -> str:
 def training_vocab_size(learner_id: int) -> int:
     """Distinct characters in `training_text`: the vocabulary of a character tokenizer trained on it."""
     return _training(learner_id)[1]
+
+
+# ---- a run's text, named so that it can be built again (engine.runs.run_source) -------------------------------
+
+
+def source_of(learner_id: int, text: str) -> tuple[str, dict | None, str] | None:
+    """(corpus id, cleaning options as a dict or None for the corpus as loaded, title) when `text` is one the
+    course can build again from those: one of the learner's corpora as it is, or their chosen corpus cleaned with
+    their options. None for any other text (a slice, a deduplicated copy)."""
+    folder = upload_folder(learner_id)
+    size = len(text.encode("utf-8"))
+    for info in available(learner_id):
+        if info.size_bytes == size and text == _raw_text(info.id, folder):
+            return info.id, None, info.title
+    info = chosen(learner_id)
+    options = cleaning_options(learner_id, info)
+    if text == _training_text(info.id, version(info), str(folder), options)[0]:
+        return info.id, asdict(options), info.title
+    return None
+
+
+def _raw_text(corpus_id: str, folder: Path) -> str:
+    if uploads.UPLOAD_ID.fullmatch(corpus_id):
+        return engine_corpus.load_corpus(corpus_id, folder)
+    return bundled_text(corpus_id)
+
+
+def rebuild(learner_id: int, corpus_id: str, cleaning: dict | None) -> str:
+    """The text `source_of` named, built again as it is now. KeyError when the corpus is no longer there (an
+    upload removed by retention); TypeError when the saved cleaning options no longer fit CleaningOptions."""
+    folder = upload_folder(learner_id)
+    if cleaning is None:
+        return _raw_text(corpus_id, folder)
+    info = engine_corpus.get_corpus(corpus_id, folder)
+    return _training_text(info.id, version(info), str(folder), CleaningOptions(**cleaning))[0]

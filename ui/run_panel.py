@@ -186,6 +186,8 @@ def draw_run(run: RunView, panel: Panel, key: str) -> None:
         st.markdown(panel.numbers(run))
     elif run.metrics:
         panel.result(run)
+    if run.status == RunStatus.RUNNING and run.save_warning:
+        st.warning(save_warning_text(run.save_warning), icon=":material/save:")
     if run.metrics and (chart := panel.chart(run)) is not None:
         spec, alt = chart
         live_chart.draw(spec, key=f"{key}-chart", alt=alt)
@@ -195,6 +197,17 @@ def draw_run(run: RunView, panel: Panel, key: str) -> None:
         st.error(run.message or "The run stopped.", icon=":material/warning:")
     elif run.status in RESUMABLE:
         st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+    if refusal := run_view.resume_refusal(run.run_key, run.run_id):
+        st.error(refusal, icon=":material/block:")
+
+
+def save_warning_text(message: str) -> str:
+    """A mid-run save failure as the panel says it: the run trains on, and the last good checkpoint still stands.
+
+    >>> save_warning_text("could not save: disk full (runs/a) at step 40; the run keeps training")
+    '**Checkpoint not saved.** Could not save: disk full (runs/a) at step 40; the run keeps training'
+    """
+    return f"**Checkpoint not saved.** {message[:1].upper()}{message[1:]}"
 
 
 def draw_samples(run: RunView) -> None:

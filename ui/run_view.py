@@ -5,11 +5,14 @@ Which run a name points at is saved in the progress store (a fact `run.<name>`),
 page switch, a reload or a server restart, and so every run a learner has can be listed (the sidebar heartbeats
 them all, whatever widget started them). A run this server trains is read from the run manager; any other from its
 folder (engine.runs.snapshot.snapshot_from_folder), which says "interrupted" for a run the server died under.
+Each run's folder also records which corpus and cleaning made its text (engine.runs.run_source), so Resume
+continues on that text, built again, or refuses and says why.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -18,11 +21,14 @@ from typing import Any
 import streamlit as st
 
 from engine.load import checkpoint
+from engine.runs import run_source
 from engine.runs.manager import get_manager
 from engine.runs.snapshot import RunSnapshot, snapshot_from_folder
 from engine.train.config import TrainConfig
 from engine.transform.tokenization import Tokenizer
-from ui import session
+from ui import learner_corpus, session
+
+log = logging.getLogger(__name__)
 
 FACT_PREFIX = "run."  # progress-store facts that name a learner's run: run.main, run.diverge, ...
 
@@ -67,11 +73,14 @@ def _folder_snapshot(run_dir: str, run_id: str, label: str, stamp: tuple[float, 
 
 def _view(run_key: str, info: dict[str, Any]) -> RunView:
     try:
-        return RunView.of(run_key, get_manager().snapshot(info["run_id"]), live=True)
+        snap, live = get_manager().snapshot(info["run_id"]), True
     except KeyError:  # not in this server process: read what the run left on disk
         run_dir = Path(info["run_dir"])
         stamp = tuple(_mtime(run_dir / n) for n in (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CKPT))
-        return RunView.of(run_key, _folder_snapshot(str(run_dir), info["run_id"], info.get("label", ""), stamp))
+        snap, live = _folder_snapshot(str(run_dir), info["run_id"], info.get("label", ""), stamp), False
+    if snap.resumable and resume_refusal(run_key, snap.run_id):  # its text is gone: no Resume button that fails
+        snap = replace(snap, resumable=False)
+    return RunView.of(run_key, snap, live=live)
 
 
 def load(learner_id: int, run_key: str) -> RunView | None:
@@ -87,13 +96,16 @@ def _protected_folders() -> list[str]:
 
 def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str,
           tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None,
-          finetune_from: str | Path | None = None, original_text: str | None = None) -> str:
+          finetune_from: str | Path | None = None, original_text: str | None = None,
+          corpus: tuple[str | None, dict | None, str] | None = None) -> str:
     """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at.
 
     `tokenizer` None: a character tokenizer of `text` (or, with `resume_from` or `finetune_from`, the
     checkpoint's). `finetune_from`: a run folder whose model this new run trains further on `text`, with
     `original_text` (the corpus that model learned) evaluated beside it (engine.train.finetune); recorded like any
-    learner run, so the sidebar lists it and a restart finds it again."""
+    learner run, so the sidebar lists it and a restart finds it again. The run's folder records what `text` is
+    (engine.runs.run_source): `corpus` (corpus id, cleaning options, title) when the caller knows, else what
+    learner_corpus.source_of finds."""
     old = load(learner_id, run_key)
     if old is not None and old.live and old.active:
         get_manager().stop(old.run_id)
@@ -103,7 +115,22 @@ def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: 
     run_dir = get_manager().snapshot(run_id).run_dir
     session.store().set_fact(learner_id, _fact_key(run_key),
                              {"run_id": run_id, "run_dir": run_dir, "created_at": time.time(), "label": label})
+    _refusals().pop(run_key, None)
+    _record_source(learner_id, run_dir, text, corpus)
     return run_id
+
+
+def _record_source(learner_id: int, run_dir: str, text: str,
+                   corpus: tuple[str | None, dict | None, str] | None) -> None:
+    """Write the run's source.json: the corpus and cleaning that make `text`, when the course can build it again
+    (learner_corpus.source_of), and its hash in any case. A run whose record could not be written still trains;
+    a resume of it then cannot check its text and continues on the page's, as for an older folder."""
+    try:
+        found = corpus if corpus is not None else learner_corpus.source_of(learner_id, text)
+        corpus_id, cleaning, title = found if found is not None else (None, None, "")
+        run_source.record(run_dir, corpus_id, cleaning, text, title=title)
+    except Exception as err:  # noqa: BLE001 - the run is queued and the learner's: it must not fail here
+        log.warning("could not record the corpus of the run in %s: %s", run_dir, err)
 
 
 MIN_RESUME_BUDGET_S = 10.0  # a resumed timed run trains at least this long, even if its budget was nearly spent
@@ -124,14 +151,62 @@ def resume_config(run: RunSnapshot) -> TrainConfig:
     return config
 
 
-def resume(learner_id: int, run: RunView, text: str) -> str | None:
+def resume_text(learner_id: int, run: RunSnapshot, text: str | None = None) -> tuple[str | None, str | None]:
+    """(the text a resume of `run` trains on, None) or (None, why there is none, for the learner).
+
+    The text the run trained on, built again from the corpus id and cleaning its folder recorded
+    (engine.runs.run_source) and checked against the recorded hash. A folder from before runs recorded their
+    corpus resumes on `text`, the learner's current text, as it always did; so does a run whose text the course
+    cannot build by name (a slice, a deduplicated copy) when `text` is that text."""
+    source = run_source.read(run.run_dir)
+    if source is None:
+        return (text, None) if text is not None else (None, "This run did not record the text it trained on.")
+    candidate = text
+    if source.corpus_id is not None:
+        try:
+            candidate = learner_corpus.rebuild(learner_id, source.corpus_id, source.cleaning)
+        except KeyError:
+            what = f"“{source.title}”" if source.title else f"the corpus {source.corpus_id}"
+            return None, (f"This run trained on {what}, which is no longer on the server (an upload not saved again "
+                          "for 90 days is removed, and only your 10 newest are kept). Resuming would continue on "
+                          "other text, so start a new run instead; this one stays as it is.")
+        except (TypeError, ValueError):
+            return None, ("This run's cleaning options cannot be applied any more, so the text it trained on cannot "
+                          "be built again. Start a new run instead; this one stays as it is.")
+    if candidate is None:
+        return None, "This run trained on a text the course cannot build again: start a new run instead."
+    problem = run_source.check(run.run_dir, candidate)
+    return (None, problem) if problem else (candidate, None)
+
+
+def resume(learner_id: int, run: RunView, text: str | None = None) -> str | None:
     """Continue `run` from its checkpoint under the same run key (a new folder that starts with its history), for
-    the rest of its budget (`resume_config`). None if it cannot be resumed (no checkpoint, or it did not stop
-    early)."""
+    the rest of its budget (`resume_config`), on the text it trained on (`resume_text`; `text`, the learner's
+    current one, only for a folder that recorded none). None if it cannot be resumed: not resumable, or its text
+    cannot be built again; then `resume_refusal` says why, the page shows it, and the run is left as it was."""
     if not run.resumable or run.active:
         return None
-    return start(learner_id, run.run_key, resume_config(run), text, run.label or "resumed run",
-                 resume_from=run.run_dir)
+    train_text, problem = resume_text(learner_id, run, text)
+    if train_text is None:
+        _refusals()[run.run_key] = (run.run_id, problem or "This run cannot be resumed.")
+        return None
+    source = run_source.read(run.run_dir)  # carried over, so the resumed run resumes on the same text again
+    return start(learner_id, run.run_key, resume_config(run), train_text, run.label or "resumed run",
+                 resume_from=run.run_dir,
+                 corpus=(source.corpus_id, source.cleaning, source.title) if source is not None else None)
+
+
+_REFUSED_KEY = "runs-resume-refused"  # a plain session key: run key -> (run id, why its Resume was refused)
+
+
+def _refusals() -> dict[str, tuple[str, str]]:
+    return st.session_state.setdefault(_REFUSED_KEY, {})
+
+
+def resume_refusal(run_key: str, run_id: str) -> str | None:
+    """Why this session's Resume of the run was refused (its text could not be built again), else None."""
+    refused = st.session_state.get(_REFUSED_KEY, {}).get(run_key)
+    return refused[1] if refused and refused[0] == run_id else None
 
 
 def stop(run: RunView) -> None:
