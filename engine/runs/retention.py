@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 
 KEEP_RUNS = 50  # run folders kept at most (newest first), besides protected ones
 MAX_AGE_DAYS = 30.0  # older unprotected folders go even under that count
-# All run folders together. A lesson-preset folder weighs a few MB and a GPU-preset one about half a GB with its
-# timeline (docs/retention.md), so 50 GPU runs alone would take ~25 GB: 10 GB keeps every lesson run a class makes
-# and the newest ~20 GPU runs, on a disk that also holds the course. $LLM_COURSE_RUNS_MAX_BYTES overrides it.
+# All run folders together, since the count alone does not bound the disk: a GPU-preset folder weighs some twenty
+# lesson-preset ones. 10 GB holds the 50 newest lesson runs several times over, or about 16 GPU runs
+# (docs/retention.md has the sizes). $LLM_COURSE_RUNS_MAX_BYTES overrides it.
 MAX_BYTES = 10 * 10**9
 GRACE_S = 3600.0  # a folder changed this recently is never deleted: a training process may still be writing it
 OWNER_FILE = ".owner.json"  # in the runs folder: the progress database whose learners' runs these are
