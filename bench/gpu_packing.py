@@ -76,9 +76,12 @@ def train_together(config: TrainConfig, count: int, seconds: float) -> Packed:
     try:
         while len(got) < count:
             try:
-                got.append(results.get(timeout=max(0.1, deadline - time.monotonic())))
+                got.append(results.get(timeout=1.0))
             except queue.Empty:
-                raise RuntimeError(f"{count - len(got)} of {count} runs sent nothing within the deadline") from None
+                gone = not any(p.is_alive() for p in procs)  # a child killed outright (out of memory) sends nothing
+                if gone or time.monotonic() > deadline:
+                    why = "ended without a word" if gone else "sent nothing within the deadline"
+                    raise RuntimeError(f"{count - len(got)} of {count} runs {why}") from None
     finally:
         for p in procs:
             p.join(timeout=10)
