@@ -1,15 +1,13 @@
 """Each device's peak FLOP/s, measured once in a worker process and kept: the denominator of a run's utilisation.
 
-The probe runs as `python -m engine.cost.peak`, never in the web server's interpreter: that process configures torch
-as a run's process does (`engine.device.get_device`: a thread per physical core, TF32, the GPU), multiplies in the
-precision runs use there (bf16 on a GPU with native bf16; on a CPU, engine.device's candidate), with matrices big
-enough to fill a GPU's tensor cores (`SIZES`). The fastest timing is the peak, so a GPU that small runs share
-still gives the probe moments alone; on a CPU it refuses while a run trains (the run would slow, the probe read low).
-
-Kept in `peak.json` in the runs folder, one entry per device *name* ("NVIDIA H100 80GB HBM3", the CPU's model):
-each kind of device is measured once, whatever its index, across restarts. Read back through memory keyed by the
-file's stamp (a page polling every two seconds costs one `stat`). A missing or broken file or entry reads as "not
-measured yet" (None), never an error.
+The probe runs as `python -m engine.cost.peak`, never in the web server: that process is configured as a run's
+(`engine.device.get_device`) and multiplies in the runs' precision there (bf16 on a GPU with native bf16), with
+matrices big enough to fill a GPU (`SIZES`). The fastest timing is the peak, so a GPU that small runs share still
+gives the probe moments alone; a CPU is not probed while a run trains (the run would slow, the probe read low).
+Kept in `peak.json` in the runs folder, one entry per device *name* ("NVIDIA H100 80GB HBM3", the CPU's model),
+so each kind of device is measured once; read back through memory keyed by the file's stamp (a polling page costs
+one `stat`). A missing or broken file or entry reads as "not measured yet" (None). docs/architecture.md, "The peak
+probe", says why each choice.
 
 >>> import tempfile
 >>> measured_peak("cpu", tempfile.mkdtemp()) is None
