@@ -193,12 +193,12 @@ def draw_run(run: RunView, panel: Panel, key: str) -> None:
         live_chart.draw(spec, key=f"{key}-chart", alt=alt)
     if run.status == RunStatus.FINISHED:
         st.success(run.message or panel.finished(run), icon=":material/check_circle:")
+    elif refusal := run_view.resume_refusal(run.run_key, run.run_id):  # instead of a message that offers Resume
+        st.error(refusal, icon=":material/block:")
     elif run.status in (RunStatus.DIVERGED, RunStatus.FAILED) or (run.status == RunStatus.INTERRUPTED and not run.resumable):
         st.error(run.message or "The run stopped.", icon=":material/warning:")
     elif run.status in RESUMABLE:
         st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
-    if refusal := run_view.resume_refusal(run.run_key, run.run_id):
-        st.error(refusal, icon=":material/block:")
 
 
 def save_warning_text(message: str) -> str:

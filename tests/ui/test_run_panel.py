@@ -80,8 +80,9 @@ def _refused(tmp_path: Path, corpus_id: str, recorded_text: str, title: str) -> 
 
 
 def test_resume_refuses_when_the_upload_it_trained_on_is_gone(db, tmp_path: Path) -> None:
-    _, error = _refused(tmp_path, "upload-my-notes-0123456789", "text from an upload since removed", "My notes")
+    at, error = _refused(tmp_path, "upload-my-notes-0123456789", "text from an upload since removed", "My notes")
     assert "“My notes”" in error and "no longer on the server" in error and "start a new run" in error
+    assert not at.warning  # the stop message offered Resume: the refusal replaces it
 
 
 def test_resume_refuses_when_the_corpus_now_gives_other_text(db, tmp_path: Path) -> None:
