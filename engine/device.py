@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
+import sysconfig
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -57,6 +59,12 @@ class DeviceInfo:
         if self.dtype == "bfloat16":
             return torch.autocast(device_type=self.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        """Wait until the GPU has run everything queued so far, before a clock is read: CUDA kernels run
+        asynchronously, so a time taken without it measures the launches, not the work. Nothing elsewhere."""
+        if self.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
 def physical_cores() -> int:
@@ -127,6 +135,23 @@ def faster_precision(step: Callable[[bool], None], key: Hashable, rounds: int = 
     _precision_cache[key] = choice
     _bf16_cpu_faster = choice == "bfloat16"
     return choice
+
+
+def compile_blocker() -> str | None:
+    """Why torch.compile cannot build kernels on this machine, or None. Inductor writes its kernels as source
+    (Triton on a GPU, C++ on a CPU) and builds them with the system's C compiler against Python's headers
+    (Python.h); without either, compiling fails at the first step, after the time spent tracing.
+
+    >>> compile_blocker() is None or compile_blocker().startswith("no ")
+    True
+    """
+    compilers = [os.environ.get("CC", ""), "cc", "gcc", "clang"]
+    if not any(shutil.which(c) for c in compilers if c):
+        return "no C compiler (cc, gcc or clang) on the PATH"
+    include = sysconfig.get_paths().get("include") or ""
+    if not Path(include, "Python.h").is_file():
+        return f"no Python headers (Python.h) in {include or 'the include folder'}"
+    return None
 
 
 def gpu_for_slot(slot: int, n_gpus: int) -> str:

@@ -2,7 +2,8 @@
 
 The same job the course runs for a learner (engine.train.job.run_job: prepare, train, save), driven from a shell, and
 under `torchrun --nproc_per_node=N -m engine.train ...` across processes or GPUs (DistributedDataParallel).
-Prints progress, then one JSON line with the result; exits 1 when the run diverged or failed. Ctrl-C or SIGTERM
+Prints progress, then one JSON line with the result; exits 1 when the run diverged or failed (under torchrun a
+process that failed exits at once, without waiting for the others, and torchrun ends them). Ctrl-C or SIGTERM
 stops the run the way the course's Stop button does (it finishes its step, saves, prints its result, exits 0); a
 second Ctrl-C aborts at once, keeping only what the run saved while training.
 
@@ -28,7 +29,7 @@ import paths
 from engine.load import checkpoint
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.distributed import setup_distributed
-from engine.train.job import run_job
+from engine.train.job import RankFailed, run_job
 from engine.train.status import RunStatus
 
 
@@ -115,11 +116,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             say("    sample: " + repr(rec["sample"][:120]))
 
     stop_event, reason, restore = _stop_on_signals(say)
+    failed = False
     try:
         status, message, summary = run_job(config, text, None, args.resume, out, stop_event=stop_event,
                                            stop_reason=lambda: reason[0], on_started=started, on_record=show,
                                            dist_info=dinfo, finetune_from=args.finetune_from,
                                            original_text=original)
+    except RankFailed as err:  # under torchrun: the other processes may be waiting for this one in a collective
+        status, message, summary, failed = err.status, err.message, err.summary, True
     finally:
         restore()
     if message:
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["val_loss_original"] = summary["final_val_loss_original"]
     if dinfo.is_main:
         print(json.dumps(checkpoint.json_safe(result)), flush=True)
-    if dinfo.enabled:
+    if dinfo.enabled and not failed:  # (a failed job's group is left as it is: a barrier would wait forever)
         dist.barrier()
         dist.destroy_process_group()
     return result

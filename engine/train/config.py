@@ -26,7 +26,8 @@ MODEL_FIELDS = frozenset(f.name for f in fields(GPTConfig))
 class TrainConfig:
     """Everything that defines a training run. Defaults are the `lesson` preset's (see PRESETS), except its options
     (rotary embeddings, QK-norm, Muon's split Q/K/V, the cosine down to zero), which default to off: a checkpoint
-    saved before they existed lacks them, and `from_dict` must rebuild the run it was."""
+    saved before they existed lacks them, and `from_dict` must rebuild the run it was; and its intervals counted
+    in seconds, off too, so a config built by hand counts in steps (reproducible)."""
 
     # the model's shape: 3 layers x 4 heads x 128 wide, 64 tokens of context. Its vocab_size comes from the
     # tokenizer when the model is built (model_config); vocab_multiple None pads the table to 64 rows on CUDA only.
@@ -56,6 +57,12 @@ class TrainConfig:
     final_eval_batches: int = 50  # the end-of-run estimate, thorough enough to compare runs
     eval_points: int | None = None  # at least this many estimates per run (closer than eval_interval if it is short)
     sample_interval: int = 200  # generate a text sample every this many steps (and at step 0)
+    # Counted in seconds instead (engine.train.intervals), each replacing its step interval when set and the run
+    # has a time budget: it then evaluates, samples and records as often on a GPU as on a CPU, and its page and
+    # folder stay the same size. A run bounded by max_steps alone counts in steps (reproducible).
+    eval_every_s: float | None = None  # evaluate every this many seconds (closer if eval_points asks for more)
+    sample_every_s: float | None = None  # generate a text sample every this many seconds
+    record_every_s: float | None = None  # publish a step's record at most this often (None: every step's)
     sample_tokens: int = 80
     sample_prompt: str = "\n"
     early_stop_patience: int | None = None  # stop when val loss has not improved for this many evaluations
@@ -138,6 +145,10 @@ PRESETS: dict[str, TrainConfig] = {
                         qk_norm=True),  # queries and keys RMS-normalised: attention scores stay bounded
         muon_split_qkv=True,  # Muon orthogonalises Q, K and V apart, as if they were three matrices
         min_lr_frac=0.0,  # the cosine decays to zero rather than a tenth of the peak
+        # counted in seconds, so a GPU's thousands of steps a minute make the same page as a CPU's: about every
+        # 100 and 200 of the CPU's steps (docs/training-notes.md), and every CPU step's record (each takes more
+        # than 50 ms there), at most 20 a second on a GPU
+        eval_every_s=5.0, sample_every_s=10.0, record_every_s=0.05,
     ),
     # For a CUDA GPU: nanoGPT's shakespeare_char model (10.7M parameters; what it reaches: docs/training-notes.md).
     "gpu": TrainConfig(

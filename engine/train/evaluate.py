@@ -32,7 +32,8 @@ def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float
 
     `deadline` (a time.perf_counter() value): stop early, after at least `min_batches`, if it passes (a machine
     that suddenly got busy must not push a timed run far past its budget). Ignored under DDP, where every
-    process must run the same number of batches. `timings`, if given, receives each batch's seconds. `data`:
+    process must run the same number of batches. `timings`, if given, receives each batch's seconds (on a GPU
+    each batch is then waited for: its kernels run asynchronously, so the clock alone would time the launches). `data`:
     another text's splits instead of the run's (a fine-tune's original corpus). Under torch.inference_mode:
     no autograd bookkeeping at all, not only no gradients.
     """
@@ -41,6 +42,9 @@ def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float
     g = torch.Generator().manual_seed(cfg.seed + 10_000 + 7 * state.dist.rank + (1 if split == "val" else 0))
     total = torch.zeros((), device=state.device.device)
     done = 0
+    timed = timings is not None or deadline is not None
+    if timed:
+        state.device.synchronize()
     for _ in range(n_batches):
         t = time.perf_counter()
         source = state.data if data is None else data
@@ -49,6 +53,8 @@ def estimate_loss(state: TrainState, split: str, n_batches: int, deadline: float
             _, loss = model(x, y)
         total += loss.float()
         done += 1
+        if timed:
+            state.device.synchronize()
         if timings is not None:
             timings.append(time.perf_counter() - t)
         if deadline is not None and not state.dist.enabled and done >= min_batches and time.perf_counter() > deadline:

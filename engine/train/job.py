@@ -2,11 +2,14 @@
 
 `run_job` is the whole life of a run, written once: the command line (`python -m engine.train`) and the training
 process the course starts for each run (`python -m engine.runs.worker`) both call it, so a run saves and reports
-the same way wherever it started. It never raises: a failure is a status with a message a learner can read.
+the same way wherever it started. A failure is a status with a message a learner can read; alone it is returned,
+but under torchrun it is raised (`RankFailed`) after rank 0 has written it, since a rank that returned would leave
+the others waiting in a collective: the process ends with an error and torchrun (or Ray Train) ends the rest.
 
 A run is saved while it trains, so a crash or a power cut loses seconds, not the run: at step 0, then at
 evaluations at most every `CHECKPOINT_EVERY_S` seconds, ckpt.pt, metrics.jsonl, summary.json ("running") and a
-timeline snapshot (engine.load.checkpoint); only rank 0 writes. A save that fails during training (a full disk)
+timeline snapshot (engine.load.checkpoint); only rank 0 writes, with every rank's random state
+(engine.train.rng, gathered at each evaluation). A save that fails during training (a full disk)
 is reported (`on_event`) and training goes on, the last checkpoint intact (writes are atomic); a final save that
 fails ends the run as "failed", saying why and which step the last good checkpoint holds.
 """
@@ -24,7 +27,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from engine.load import checkpoint
+from engine.train import rng
 from engine.train.config import TrainConfig
 from engine.train.distributed import DistInfo
 from engine.train.evaluate import generate_sample
@@ -36,6 +42,15 @@ from engine.transform.tokenization import Tokenizer
 
 TIMELINE_GROWTH = 1.5  # a timeline snapshot at the first evaluation once the step has grown 1.5x since the last
 CHECKPOINT_EVERY_S = 30.0  # save during training at most this often (at evaluations): a crash loses at most this
+
+
+class RankFailed(RuntimeError):
+    """A run under torchrun failed in this process (rank 0 has written why where it could): raised instead of
+    returned, so that the process ends with an error and the job's other processes are ended with it."""
+
+    def __init__(self, status: str, message: str, summary: dict[str, Any] | None):
+        super().__init__(message)
+        self.status, self.message, self.summary = status, message, summary
 
 
 def _log(text: str) -> None:
@@ -77,7 +92,8 @@ def run_job(
     finetune_from: Path | None = None,
     original_text: str | None = None,
 ) -> tuple[str, str, dict[str, Any] | None]:
-    """Prepare, train and save one run; return (status, message, summary). Never raises: a failure is a status.
+    """Prepare, train and save one run; return (status, message, summary). A failure is a status; under torchrun
+    it is raised as `RankFailed` (carrying the same three), so that no rank returns while another waits for it.
 
     `on_started` gets {"params", "device_sentence", "config", "vocab_size", "train_tokens"} once the model
     exists; `on_record` gets every metrics record, starting with the saved history when the run resumes a
@@ -90,6 +106,7 @@ def run_job(
     the checkpoint's tokenizer replaced).
     """
     dist_info = dist_info or DistInfo()
+    state: TrainState | None = None
     try:
         state = prepare(config, text, tokenizer, resume_from=resume_from, dist_info=dist_info,
                         finetune_from=finetune_from, original_text=original_text)
@@ -116,9 +133,11 @@ def run_job(
         if status == RunStatus.STOPPED:
             message = stop_message(stop_reason(), state.step, heartbeat_timeout)
             summary["message"] = message
+        rng_states = rng.gather(state.generator, state.device, dist_info)  # every rank, at the same step
         if dist_info.is_main:
             try:
-                save_run(state, TrainOutcome(status, message, summary), run_dir, save_weights=status != RunStatus.DIVERGED)
+                save_run(state, TrainOutcome(status, message, summary), run_dir,
+                         save_weights=status != RunStatus.DIVERGED, rng_states=rng_states)
             except OSError as err:
                 status, message = RunStatus.FAILED, _final_save_failed(err, run_dir, state.step, saver.saved_step)
                 summary.update(status=status, message=message)
@@ -128,7 +147,39 @@ def run_job(
         return status, message, summary
     except Exception as err:  # noqa: BLE001 - a run's failure must not take its host down
         _log(f"training run in {run_dir} failed:\n{traceback.format_exc()}")
-        return RunStatus.FAILED, f"The run could not continue: {err}", None
+        message = f"The run could not continue: {err}"
+        if not dist_info.enabled:
+            return RunStatus.FAILED, message, None
+        raise RankFailed(RunStatus.FAILED, *_rank_failed(err, state, run_dir, dist_info)) from err
+
+
+def _collective_broke(err: Exception) -> bool:
+    """Did a collective fail under this process (another process ended, or the collective timed out)? gloo
+    raises a plain RuntimeError that names itself ("Connection closed by peer"), NCCL a DistError."""
+    text = str(err).lower()
+    return isinstance(err, torch.distributed.DistError) or "gloo" in text or "nccl" in text
+
+
+def _rank_failed(err: Exception, state: TrainState | None, run_dir: Path,
+                 dist_info: DistInfo) -> tuple[str, dict[str, Any] | None]:
+    """What a failed process of a torchrun job reports: a message that says which process failed, and on rank 0
+    a summary written into the run folder (status "failed") where the learner and the run manager read it; the
+    last periodic checkpoint stays, so the run can be resumed from it."""
+    if _collective_broke(err):
+        message = (f"Another process of this run failed, so the run ended at step {state.step if state else 0}; "
+                   f"its log says why ({(str(err).strip().splitlines() or [''])[0][:160]}).")
+    else:
+        message = f"The run could not continue: {err} (in process {dist_info.rank} of {dist_info.world_size})."
+    if state is None or not dist_info.is_main:
+        return message, None
+    summary = checkpoint.summarize_metrics(state.metrics)
+    summary.update(params=state.model.num_params(), device=state.device.sentence, status=RunStatus.FAILED,
+                   message=message)
+    try:
+        _write_readable_files(state, summary, run_dir)
+    except OSError as write_err:
+        _log(f"training run in {run_dir}: could not write its failure: {write_err}")
+    return message, summary
 
 
 def _final_save_failed(err: OSError, run_dir: Path | str, step: int, saved_step: int | None) -> str:
@@ -153,7 +204,11 @@ class _PeriodicSaver:
         self.next_snapshot = 0  # the step from which the next timeline snapshot is due
 
     def __call__(self, state: TrainState, record: dict[str, Any]) -> None:
-        if not self.is_main or record.get("final") or record.get("val_loss") is None:
+        if record.get("final") or record.get("val_loss") is None:
+            return
+        # every rank at every evaluation (a collective under torchrun), so rank 0 may save whenever its clock says
+        rng_states = rng.gather(state.generator, state.device, state.dist)
+        if not self.is_main:
             return
         now = time.monotonic()
         step = record["step"]
@@ -163,7 +218,7 @@ class _PeriodicSaver:
         try:
             if full:
                 self.last_try = now
-                save_run(state, None, self.run_dir)  # adds this step to the timeline too
+                save_run(state, None, self.run_dir, rng_states=rng_states)  # adds this step to the timeline too
             else:
                 _add_to_timeline(state, record, Path(self.run_dir))
         except OSError as err:
@@ -178,9 +233,12 @@ class _PeriodicSaver:
             self.on_event({"event": "saved", "step": step})
 
 
-def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | str, save_weights: bool = True) -> None:
+def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | str, save_weights: bool = True,
+             rng_states: dict[str, Any] | None = None) -> None:
     """Write the run folder (see engine.load.checkpoint): ckpt.pt, a timeline snapshot of the latest record,
     config.json, metrics.jsonl and summary.json. `outcome` None: the run is still training (status "running").
+    `rng_states`: every rank's random state (engine.train.rng.gather, which under torchrun every rank must call);
+    None: this process's alone, which is all there is outside torchrun.
 
     `save_weights` False (a divergence left NaN weights): no new weights are written and ckpt.pt is removed,
     since resuming a run that blew up would only blow up again; the timeline keeps its healthy snapshots, so
@@ -199,7 +257,7 @@ def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | st
             "step": state.step,
             "elapsed_s": state.metrics[-1]["elapsed_s"] if state.metrics else 0.0,
             "tokens": state.metrics[-1].get("tokens", 0) if state.metrics else 0,
-            "rng": state.generator.get_state(),
+            "rng": rng_states or rng.gather(state.generator, state.device, DistInfo()),
             "metrics": state.metrics,
         }
         if state.finetune is not None:  # a resumed fine-tune fits its text the same way again

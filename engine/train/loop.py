@@ -8,16 +8,19 @@
 backward pass, the gradient clipped (Pascanu et al. 2013), the optimizers' step. `train_loop` runs it until
 `max_steps`, the wall-clock `time_budget` (engine.train.schedule plans the learning rate for it), divergence,
 early stopping or a stop request, and around it, each in a function of its own: the learning rate, evaluations
-and samples (engine.train.evaluate), records, the read-back, and agreement between ranks under torchrun. On a GPU
-the loss is read back every 16 steps, not every step (`readback_every`: each read-back makes the host wait for
-the device), and the next batch is drawn before the backward pass.
+and samples (engine.train.evaluate, when engine.train.intervals says), records, the read-back, and agreement
+between ranks under torchrun: every branch that leads to a collective is taken on values every rank shares (the
+step count, or what the read-back's one collective agreed). On a GPU the loss is read back every 16 steps
+(`readback_every`: each read-back makes the host wait for the device), and the next batch is drawn before the
+backward pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,7 @@ from engine.load import checkpoint
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.distributed import agree_mean, agree_step
 from engine.train.evaluate import Evaluations, generate_sample
+from engine.train.intervals import Intervals, samples
 from engine.train.prepare import TrainState
 from engine.train.schedule import Budget, EarlyStopping, Speed
 from engine.train.status import RunStatus
@@ -61,6 +65,7 @@ class Batches:
     def __init__(self, state: TrainState, ahead: bool):
         self.state, self.ahead = state, ahead
         self.drawn: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.before_drawn: torch.Tensor | None = None  # the generator's state before the batch drawn ahead
 
     def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.state
@@ -73,7 +78,28 @@ class Batches:
 
     def draw_ahead(self) -> None:
         if self.ahead:
+            self.before_drawn = self.state.generator.get_state()
             self.drawn = self._draw()
+
+    @contextlib.contextmanager
+    def as_if_not_drawn_ahead(self) -> Iterator[None]:
+        """The generator as it would be without the batch drawn ahead, inside the block: what a checkpoint saves,
+        so a resumed run draws that batch first."""
+        if self.drawn is None or self.before_drawn is None:
+            yield
+            return
+        after = self.state.generator.get_state()
+        self.state.generator.set_state(self.before_drawn)
+        try:
+            yield
+        finally:
+            self.state.generator.set_state(after)
+
+    def put_back(self) -> None:
+        """Forget the batch drawn ahead, as if it had not been drawn (the run ends here)."""
+        if self.drawn is not None and self.before_drawn is not None:
+            self.state.generator.set_state(self.before_drawn)
+        self.drawn = None
 
 
 @dataclass
@@ -122,13 +148,15 @@ def stop_requested(stop_event: threading.Event | None) -> bool:
     return stop_event is not None and stop_event.is_set()
 
 
-def agree(state: TrainState, metrics: StepMetrics, ends: Ends) -> tuple[float, Ends]:
-    """The step's loss (averaged over ranks under torchrun) and the `ends` every rank acts on (each raised if any
-    rank raised it), in one collective: ranks taking different branches would wait in different collectives."""
+def agree(state: TrainState, metrics: StepMetrics, ends: Ends, clock: list[bool]) -> tuple[float, Ends, list[bool]]:
+    """The step's loss (averaged over ranks under torchrun), the `ends` every rank acts on (each raised if any
+    rank raised it) and the `clock`'s answers (engine.train.intervals: rank 0's), in one collective: ranks taking
+    different branches would wait in different collectives."""
     if not state.dist.enabled:
-        return metrics.loss.item(), ends
-    loss, stop, over_time, replan = agree_step(metrics.loss, ends.stop, ends.over_time, ends.replan, state.dist)
-    return loss, Ends(stop, over_time, replan)
+        return metrics.loss.item(), ends, clock
+    loss, (stop, over_time, replan), clock = agree_step(metrics.loss, [ends.stop, ends.over_time, ends.replan],
+                                                        clock, state.dist)
+    return loss, Ends(stop, over_time, replan), clock
 
 
 class ReadBack:
@@ -138,12 +166,13 @@ class ReadBack:
         self.k = k
         self.held: list[tuple[Record, StepMetrics]] = []
 
-    def due(self, state: TrainState, budget: Budget, ends: Ends) -> bool:
-        """Read back now: every k steps, and wherever a decision needs the loss (an evaluation, a sample, a re-plan,
-        the planned end; alone, a reason to end). Under torchrun these step counts are the same on every rank, so
-        all ranks meet in the same collective."""
+    def due(self, state: TrainState, budget: Budget, intervals: Intervals, ends: Ends) -> bool:
+        """Read back now: every k steps, and wherever a decision needs the loss (an evaluation or a sample due by
+        the step count, a re-plan, the planned end; alone, a reason to end). Under torchrun these step counts are
+        the same on every rank, so all ranks meet in the same collective; what a clock says (a reason to end, an
+        evaluation due by time) waits for the next of them, where it is agreed."""
         step = state.step
-        return (self.k == 1 or step % self.k == 0 or step % budget.eval_every() == 0 or sample_due(state.config, step)
+        return (self.k == 1 or step % self.k == 0 or intervals.step_due(step)
                 or budget.replan_due(step) or budget.done(step)
                 or (not state.dist.enabled and (ends.stop or ends.over_time or ends.replan)))
 
@@ -164,9 +193,9 @@ class ReadBack:
             record["train_loss"], record["grad_norm"] = loss, norm
         return [(record["step"], record["train_loss"]) for record, _ in self.held]
 
-    def release(self, tokens_per_s: float | None) -> list[Record]:
-        """The held records, complete, to publish; none held after."""
-        records = [record for record, _ in self.held]
+    def release(self, tokens_per_s: float | None, keep: bool = True) -> list[Record]:
+        """The held records, complete, to publish (none unless `keep`: records counted in time); none held after."""
+        records = [record for record, _ in self.held] if keep else []
         for record in records:
             record["tokens_per_s"] = record["tokens_per_s"] or tokens_per_s
         self.held.clear()
@@ -202,14 +231,9 @@ def divergence_message(loss: float, step: int, config: TrainConfig, start_loss: 
             f"({used}); try something near {near}.")
 
 
-def sample_due(config: TrainConfig, step: int) -> bool:
-    """A text sample is drawn at this step (by rank 0 alone: add_sample)."""
-    return bool(config.sample_interval) and step % config.sample_interval == 0
-
-
 def add_sample(state: TrainState, record: Record) -> None:
-    """A text sample in the record (rank 0 only; sample_interval 0: never)."""
-    if state.dist.is_main and state.config.sample_interval:
+    """A text sample in the record (rank 0 only, no collective; a run that draws none: never)."""
+    if state.dist.is_main and samples(state.config):
         record["sample"] = generate_sample(state)
 
 
@@ -229,8 +253,6 @@ def untrained_record(state: TrainState, evals: Evaluations) -> Record:
     evals.validate(record, cfg.eval_batches)
     record["train_loss"] = record["val_loss"]  # nothing trained yet: both splits look the same to the model
     add_sample(state, record)
-    if state.notes:
-        record["notes"] = list(state.notes)
     return record
 
 
@@ -249,26 +271,38 @@ def train_loop(
     stop_event: threading.Event | None = None,
     on_checkpoint: Callable[[TrainState, Record], None] | None = None,
 ) -> TrainOutcome:
-    """Train until max_steps, the time budget, divergence, early stopping or `stop_event`; publish one record a step.
+    """Train until max_steps, the time budget, divergence, early stopping or `stop_event`; publish the records.
 
     `on_checkpoint(state, record)` is called after each published record of a healthy run (the job saves
-    checkpoints with it); it must not run collectives, since only rank 0 may call it.
+    checkpoints with it), on every rank and for the same records, so it may run collectives; the generator it
+    sees is where a resumed run must go on from (the batch drawn ahead put back).
 
     A record is a plain dict: step, train_loss (this step's batch), val_loss (None except at evaluations),
     lr, grad_norm, tokens_per_s, elapsed_s, eta_s, tokens; plus "val_loss_original" beside every val_loss when
     the run fine-tunes with its original corpus (state.original_data), "sample" (text) when one was generated, on
     the first record this call publishes "notes" (state.notes: what prepare changed, e.g. no torch.compile) if
     any, and on the last step "final": True and "train_eval_loss". Step 0 (a fresh run) is the untrained model.
-    On a GPU the records of the steps between read-backs are held back and published together, complete, at the
-    read-back: every consumer sees the same records as on a CPU, in bursts of 16. Divergence is noticed there too.
+    Every step's record is published, unless `record_every_s` counts them in time: then one at most that often,
+    besides every evaluation, sample and the last step. On a GPU the records of the steps between read-backs are
+    held back and published together, complete, at the read-back: every consumer sees the same records as on a
+    CPU, in bursts of 16. Divergence is noticed there too.
     """
     cfg, publish = state.config, on_record or (lambda record: None)
     budget = Budget(state)
     evals = Evaluations(state, budget.deadline)
+    notes_due = bool(state.notes)  # the first record this call publishes carries them
+
+    def emit(record: Record) -> None:
+        nonlocal notes_due
+        if notes_due:
+            record["notes"], notes_due = list(state.notes), False
+        state.metrics.append(record)
+        publish(record)
+
     if state.step == 0:
-        state.metrics.append(untrained_record(state, evals))
-        publish(state.metrics[-1])
-    speed = Speed(state)  # from here: step 0's evaluation and sample left out
+        emit(untrained_record(state, evals))
+    intervals = Intervals(cfg, budget)  # from here: step 0's evaluation and sample done
+    speed = Speed(state)
     ln_vocab = math.log(state.tokenizer.vocab_size)
     start_loss = state.metrics[0]["val_loss"] if state.metrics else ln_vocab
     early = EarlyStopping(cfg.early_stop_patience) if cfg.early_stop_patience else None
@@ -282,46 +316,49 @@ def train_loop(
         reserve = evals.final_seconds(speed.slowdown)  # time kept for the end-of-run evaluation
         ends = Ends(stop_requested(stop_event), budget.over_time(reserve), budget.ran_out_early(state.step, reserve))
         record = step_record(state, budget, speed.tokens_per_s)
-        if not readback.due(state, budget, ends):
+        if not readback.due(state, budget, intervals, ends):
             readback.hold(record, metrics)
             continue
 
-        loss, ends = agree(state, metrics, ends)
+        loss, ends, clock = agree(state, metrics, ends, intervals.clock())
         losses = [*readback.fill(state), (state.step, loss)]
         speed.measure(state.step)
         bad = first_divergence(losses, ln_vocab)
         if bad is not None:
             status, message = RunStatus.DIVERGED, divergence_message(bad[1], bad[0], cfg, start_loss)
-        for held in readback.release(speed.tokens_per_s):
-            state.metrics.append(held)
-            publish(held)
+        for held in readback.release(speed.tokens_per_s, keep=intervals.keeps_every_record()):
+            emit(held)
         if budget.replan_due(state.step) or ends.replan:
             budget.replan(state, reserve)
         record.update(train_loss=loss, grad_norm=float(metrics.grad_norm), tokens_per_s=speed.tokens_per_s)
         diverged = bad is not None
+        due = intervals.decide(state.step, clock)
         last = diverged or ends.stop or ends.over_time or budget.done(state.step)
         if last and not diverged:
             evals.final(record, thorough=not ends.stop)
-        elif not diverged and state.step % budget.eval_every() == 0:
+        elif not diverged and due.evaluate:
             evals.validate(record, cfg.eval_batches)
+            intervals.eval.happened(budget.elapsed())
             # the validation loss is agreed across ranks, so every rank stops early (or not) together
             if early is not None and early.update(state.step, record["val_loss"]):
-                last, message = True, early.message(state.step, budget.eval_every())
+                last, message = True, early.message(state.step, intervals.every())
                 evals.finish(record)
-        if not diverged and (last or sample_due(cfg, state.step)):
+        if not diverged and (last or due.sample):
             add_sample(state, record)
-        if state.step == budget.start_step + 1 and budget.start_step > 0 and state.notes:  # resumed: no step 0
-            record["notes"] = list(state.notes)
-        record.update(elapsed_s=state.elapsed_before + budget.elapsed(), eta_s=budget.eta(state.step, last))
-        state.metrics.append(record)
-        publish(record)
-        if on_checkpoint is not None and not diverged:
-            on_checkpoint(state, record)
+            intervals.sample.happened(budget.elapsed())
+        if last or due.evaluate or due.sample or due.record:
+            record.update(elapsed_s=state.elapsed_before + budget.elapsed(), eta_s=budget.eta(state.step, last))
+            emit(record)
+            intervals.record.happened(budget.elapsed())
+            if on_checkpoint is not None and not diverged:
+                with batches.as_if_not_drawn_ahead():
+                    on_checkpoint(state, record)
         speed.restart(state.step)  # the next steps' time starts here: evaluations left out
         if last:
             status = RunStatus.STOPPED if ends.stop and not diverged else status
             break
 
+    batches.put_back()
     summary = checkpoint.summarize_metrics(state.metrics)
     summary.update(params=state.model.num_params(), device=state.device.sentence, status=status, message=message)
     return TrainOutcome(status=status, message=message, summary=summary)

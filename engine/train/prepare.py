@@ -7,8 +7,10 @@ Sources: AdamW (Loshchilov & Hutter 2019) with nanoGPT's weight-decay groups; Mu
 What can go wrong on someone else's hardware is decided here, once, and told to the learner in `state.notes`:
 Muon orthogonalises in float32 where bf16 is not native; torch.compile is skipped for short runs and tried on one
 batch here, so a compiler that fails means eager mode, not a failed run; on a CPU with native bf16 the precision
-is measured on the run's own model and batch shape (engine.device.faster_precision). Under torchrun each such
-decision is agreed between ranks. On CUDA the token array moves to the GPU, so batches are cut there.
+is measured on the run's own model and batch shape (engine.device.faster_precision). Under torchrun what each rank
+measures or decides alone (precision, Muon's, compiling) is agreed in one collective, so every rank builds the same
+optimizers and model. On CUDA the token array moves to the GPU, so batches are cut there. A resume puts each rank's
+random state back (engine.train.rng).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.device import DeviceInfo, cpu_sentence, faster_precision, get_device
+from engine.device import DeviceInfo, compile_blocker, cpu_sentence, faster_precision, get_device
 from engine.load import checkpoint
+from engine.train import rng
 from engine.train.config import TrainConfig
-from engine.train.distributed import DistInfo, agree_min
+from engine.train.distributed import DistInfo, agree_min, agree_mins
 from engine.train.finetune import fit_text
 from engine.train.muon import Muon
 from engine.transform.data import TextDataset
@@ -149,11 +152,6 @@ def prepare(
         model = replace(saved.model, dropout=config.model.dropout, vocab_multiple=config.model.vocab_multiple)
         kept = {"optimizer": saved.optimizer} if resume_from is not None else {}  # a fine-tune starts a fresh one
         config = replace(config, model=model, **kept)
-    if config.optimizer == "muon" and config.muon_ns_dtype == "bfloat16" and not device.native_bf16:
-        # bf16 is unsupported or emulated (slow) here: Muon's Newton-Schulz iterations run in float32 instead
-        config = replace(config, muon_ns_dtype="float32")
-        what = "GPU" if device.type == "cuda" else "Apple GPU" if device.type == "mps" else "device"
-        notes.append(f"Muon orthogonalises its updates in float32 here: this {what} lacks fast bf16 arithmetic.")
     if text is None:
         raise ValueError("prepare() needs the training text")
     if tokenizer is None:
@@ -188,6 +186,19 @@ def prepare(
     if config.dtype == "auto" and device.type == "cpu" and device.dtype == "bfloat16":
         device = replace(device, dtype=_cpu_precision(model, data, config))
         device = replace(device, sentence=cpu_sentence(device.threads, device.dtype))
+    want_compile = device.compile if config.compile is None else config.compile
+    if config.compile is None and want_compile and config.time_budget is not None \
+            and config.time_budget < COMPILE_MIN_BUDGET_S:
+        want_compile = False
+        notes.append(f"No torch.compile for a run under {COMPILE_MIN_BUDGET_S:.0f} s: compiling would take "
+                     "longer than it saves.")
+    if dist_info.enabled:  # after each rank's own measurement: all ranks must build the same run
+        device, config, want_compile = _agree(device, config, want_compile, notes)
+    if config.optimizer == "muon" and config.muon_ns_dtype == "bfloat16" and not device.native_bf16:
+        # bf16 is unsupported or emulated (slow) here: Muon's Newton-Schulz iterations run in float32 instead
+        config = replace(config, muon_ns_dtype="float32")
+        what = "GPU" if device.type == "cuda" else "Apple GPU" if device.type == "mps" else "device"
+        notes.append(f"Muon orthogonalises its updates in float32 here: this {what} lacks fast bf16 arithmetic.")
     optimizers = build_optimizers(model, config, device)
     resuming = ckpt is not None and resume_from is not None  # a fine-tune's optimizer starts fresh
     if resuming and len(ckpt["optimizers"]) == len(optimizers):
@@ -198,15 +209,7 @@ def prepare(
     elif resuming:  # saved with other optimizers than this run builds: their moments cannot be reused
         notes.append("The saved optimizer state does not fit this run's optimizers, so their moments start afresh.")
 
-    if dist_info.enabled:  # after each rank's own measurement: all ranks must train at one precision
-        device = _agree_precision(device, config, dist_info)
     train_model: nn.Module = model
-    want_compile = device.compile if config.compile is None else config.compile
-    if config.compile is None and want_compile and config.time_budget is not None \
-            and config.time_budget < COMPILE_MIN_BUDGET_S:
-        want_compile = False
-        notes.append(f"No torch.compile for a run under {COMPILE_MIN_BUDGET_S:.0f} s: compiling would take "
-                     "longer than it saves.")
     if want_compile:
         train_model, note = _compile_or_eager(model, data, config, device, dist_info)
         notes.append(note)
@@ -220,8 +223,11 @@ def prepare(
         # Dropout masks differ per rank (nanoGPT offsets its seed by the rank), drawn only after the identical
         # initial weights: ranks with the same masks on different batches would regularise less than one big batch.
         torch.manual_seed(config.seed + dist_info.rank)
-    device = replace(device, sentence=_sentence(device, dist_info, notes))
     generator = torch.Generator().manual_seed(config.seed + dist_info.rank)  # each rank draws its own batches
+    if resuming:  # the batches and dropout masks go on where they stopped
+        note = rng.restore(ckpt.get("rng"), generator, device, dist_info, config.seed, int(ckpt["step"]))
+        notes.extend([note] if note else [])
+    device = replace(device, sentence=_sentence(device, dist_info, notes))
     state = TrainState(config=config, model=model, train_model=train_model, optimizers=optimizers, data=data,
                        tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes,
                        original_data=original_data, finetune=finetune, eval_model=eval_model)
@@ -230,8 +236,6 @@ def prepare(
         state.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         state.tokens_before = int(ckpt.get("tokens", 0))
         state.metrics = list(ckpt.get("metrics", []))
-        if ckpt.get("rng") is not None and not dist_info.enabled:
-            state.generator.set_state(ckpt["rng"])  # the batches continue where they stopped
     return state
 
 
@@ -262,19 +266,29 @@ def _finetune_info(finetune_from: Path | str | None, ckpt: dict[str, Any] | None
     return dict(ckpt["finetune"]) if ckpt is not None and ckpt.get("finetune") else None
 
 
-def _agree_precision(device: DeviceInfo, config: TrainConfig, dist_info: DistInfo) -> DeviceInfo:
-    """Under torchrun, bf16 autocast only if every rank chose it (the CPU speed probe is measured per process,
-    and two ranks of one run must not train at different precisions). One tiny all_reduce at setup.
+def _agree(device: DeviceInfo, config: TrainConfig, want_compile: bool,
+           notes: list[str]) -> tuple[DeviceInfo, TrainConfig, bool]:
+    """Under torchrun, what each rank measured or decided alone, agreed in one all_reduce (each a yes only if every
+    rank says yes): bf16 autocast (the CPU speed probe is measured per process), Muon's bf16 orthogonalisation
+    (a device without native bf16 runs it in float32), Muon itself, and trying torch.compile. Ranks training at
+    different precisions, with different optimizers or one compiled and one not would drift apart or wait in
+    different collectives.
 
     Why agree rather than skip the probe under DDP: a multi-host CPU run whose machines all have fast bf16
     keeps it, and one rank without it (a slower, emulating CPU) turns it off for all instead of slowing all.
     """
-    if config.dtype != "auto":
-        return device  # asked for explicitly: the same on every rank already
-    all_bf16 = agree_min(int(device.dtype == "bfloat16"), device.device)
-    if device.dtype == "bfloat16" and not all_bf16:
-        return replace(device, dtype="float32")
-    return device
+    bf16 = int(device.dtype == "bfloat16") if config.dtype == "auto" else 1  # asked for: the same everywhere
+    muon = config.optimizer == "muon"
+    all_bf16, native, all_muon, compile_ = agree_mins(
+        [bf16, int(device.native_bf16), int(muon), int(want_compile)], device.device)
+    if not all_bf16 and device.dtype == "bfloat16":
+        device = replace(device, dtype="float32")
+    if not native and device.native_bf16:
+        device = replace(device, native_bf16=False)
+    if muon and not all_muon:
+        config = replace(config, optimizer="adamw")
+        notes.append("Another process of this run could not use Muon, so every process trains with AdamW.")
+    return device, config, bool(compile_)
 
 
 def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device: DeviceInfo,
@@ -282,42 +296,48 @@ def _compile_or_eager(model: GPT, data: TextDataset, config: TrainConfig, device
     """torch.compile the model and run one forward and backward now, so a failure shows here, not mid-run.
 
     torch.compile is lazy: it returns at once and compiles (and fails: no C compiler, no Triton, an unsupported
-    GPU) at the first call. Trying it on one batch here (a training step, then an evaluation forward, each its
-    own graph) lets a failure fall back to the eager model, which always works. The gradients of the try are
-    discarded, and its batch comes from its own generator, so the run's batches are the ones its seed promises. Under torchrun the ranks agree: compiled only if every rank
+    GPU) at the first call. So it is not tried where the machine lacks what building kernels needs
+    (engine.device.compile_blocker), and elsewhere it is tried on one batch here (a training step, then an
+    evaluation forward, each its own graph): a failure falls back to the eager model, which always works, and the
+    sentence says why. The gradients of the try are discarded, and its batch comes from its own generator, so the
+    run's batches are the ones its seed promises. Under torchrun the ranks agree: compiled only if every rank
     compiled. The try runs on the plain compiled module (DDP wraps it afterwards), so the compiled graph is not
     split at DDP's gradient buckets; for models of this size that overlap matters little.
 
     Returns the module to train and a sentence for the learner.
     """
     t0 = time.perf_counter()
-    error = ""
+    blocker = compile_blocker()
     compiled: nn.Module = model
-    try:
-        compiled = torch.compile(model)
-        x, y = data.get_batch("train", config.batch_size, config.model.block_size,
-                              torch.Generator().manual_seed(config.seed + 20_000), device.device)  # (B, T) each
-        with device.autocast():
-            _, loss = compiled(x, y)
-        loss.backward()
-        # evaluation runs the compiled model too, in eval mode under inference_mode: another graph, compiled
-        # here as well so its minute of compiling is not paid inside the training clock at the first evaluation
-        compiled.eval()
-        with torch.inference_mode(), device.autocast():
-            compiled(x, y)
-        compiled.train()
-    except Exception as err:  # noqa: BLE001 - compile is an optimisation; eager mode always works
-        first_line = (str(err).strip().splitlines() or [""])[0][:160]
-        error = f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train()
+    error = f"{blocker}, which it needs to build its kernels" if blocker else ""
+    if not blocker:
+        try:
+            compiled = torch.compile(model)
+            x, y = data.get_batch("train", config.batch_size, config.model.block_size,
+                                  torch.Generator().manual_seed(config.seed + 20_000), device.device)  # (B, T) each
+            with device.autocast():
+                _, loss = compiled(x, y)
+            loss.backward()
+            # evaluation runs the compiled model too, in eval mode under inference_mode: another graph, compiled
+            # here as well so its minute of compiling is not paid inside the training clock at the first evaluation
+            compiled.eval()
+            with torch.inference_mode(), device.autocast():
+                compiled(x, y)
+            compiled.train()
+        except Exception as err:  # noqa: BLE001 - compile is an optimisation; eager mode always works
+            first_line = (str(err).strip().splitlines() or [""])[0][:160]
+            error = f"{type(err).__name__}: {first_line}" if first_line else type(err).__name__
+        finally:
+            model.zero_grad(set_to_none=True)
+            model.train()
     ok = not error
     if dist_info.enabled:
         ok = bool(agree_min(int(ok), device.device))
     seconds = time.perf_counter() - t0
     if ok:
         return compiled, f"Compiled with torch.compile in {seconds:.0f} s, before the training clock started."
+    if blocker:
+        return model, f"No torch.compile here: {error}, so this run trains without it (eager mode)."
     if error:
         return model, f"torch.compile failed here ({error}), so this run trains without it (eager mode)."
     return model, "torch.compile failed on another process of this run, so every process trains without it."

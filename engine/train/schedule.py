@@ -204,12 +204,13 @@ class Speed:
     """Seconds per training step and tokens per second, measured between read-backs (evaluations left out)."""
 
     def __init__(self, state: TrainState):
-        self.tokens_per_step, self.start_step = state.tokens_per_step, state.step
+        self.tokens_per_step, self.start_step, self.device = state.tokens_per_step, state.step, state.device
         self.since = (time.perf_counter(), state.step)  # clock and step of the last read-back
         self.best_s, self.recent_s = math.inf, 0.0  # best and recent (smoothed) seconds per step
         self.tokens_per_s: float | None = None
 
     def measure(self, step: int) -> None:
+        self.device.synchronize()  # on a GPU the steps queued so far count only once they have run
         dt = (time.perf_counter() - self.since[0]) / max(1, step - self.since[1])
         if step > self.start_step + 1:  # the first step pays one-off costs (allocations, kernel choice)
             self.best_s = min(self.best_s, dt)
@@ -218,6 +219,7 @@ class Speed:
         self.tokens_per_s = rate if self.tokens_per_s is None else 0.9 * self.tokens_per_s + 0.1 * rate
 
     def restart(self, step: int) -> None:
+        self.device.synchronize()
         self.since = (time.perf_counter(), step)
 
     @property
@@ -269,8 +271,9 @@ class EarlyStopping:
             self.since_best += 1
         return self.since_best >= self.patience
 
-    def message(self, step: int, eval_interval: int) -> str:
+    def message(self, step: int, every: str) -> str:
+        """Why the run stopped; `every`: how often it evaluated, in words ("100 steps", "5 s")."""
         return (f"Stopped early at step {step:,}: the validation loss has not improved for {self.patience} "
-                f"evaluations ({self.patience * eval_interval:,} steps) since its best, {self.best:.3f} at step "
+                f"evaluations (one every {every}) since its best, {self.best:.3f} at step "
                 f"{self.best_step:,}. From there on the model was getting better only at its own training text "
                 "(memorising), so the engine's early-stopping rule ended the run.")
