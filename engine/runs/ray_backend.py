@@ -70,17 +70,18 @@ class RayBackend:
         ranks = int(job.get("gpus") or 1)
         env = {"PYTHONPATH": str(paths.ROOT), "RAY_USAGE_STATS_ENABLED": "0",
                "OMP_NUM_THREADS": str(self.threads_per_run)}
-        options: dict[str, Any] = {"name": run_id, "namespace": self.namespace, "lifetime": "detached",
-                                   "max_restarts": 0, "runtime_env": {"env_vars": env}}
-        rank_resources = None
-        if ranks > 1:  # the actor only coordinates; each rank asks for its own share
+        options = {"name": run_id, "namespace": self.namespace, "lifetime": "detached", "max_restarts": 0,
+                   "runtime_env": {"env_vars": env}}
+        if ranks > 1:  # one GPU per rank (CPUs only when the run trains on the CPU)
             on_cpu = str(job["config"].get("device", "auto")) == "cpu"
-            rank_resources = {"CPU": self.cpus_per_run} if on_cpu else {"CPU": self.cpus_per_run, "GPU": 1.0}
-            options.update(num_cpus=0, num_gpus=0)
+            resources = {"CPU": self.cpus_per_run, **({} if on_cpu else {"GPU": 1.0})}
         else:
-            options.update(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run)
+            resources = {"num_cpus": self.cpus_per_run, "num_gpus": self.gpus_per_run}
         self._alive.discard(run_id)
-        ray.remote(RunActor).options(**options).remote(job, self.threads_per_run, self.grace_s, ranks, rank_resources)
+        # the actor only keeps the messages: it asks for nothing, so it starts at once and can take the job over
+        # from this process (which may die), while the training it starts waits for the run's resources
+        ray.remote(RunActor).options(num_cpus=0, num_gpus=0, **options).remote(
+            job, self.threads_per_run, self.grace_s, resources, ranks)
 
     def messages(self, run_id: str, cursor: int) -> tuple[list[dict[str, Any]], int]:
         """The protocol messages since index `cursor` and the cursor after them (a very long history comes in
