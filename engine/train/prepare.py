@@ -223,10 +223,10 @@ def prepare(
         # Dropout masks differ per rank (nanoGPT offsets its seed by the rank), drawn only after the identical
         # initial weights: ranks with the same masks on different batches would regularise less than one big batch.
         torch.manual_seed(config.seed + dist_info.rank)
-    generator = torch.Generator().manual_seed(config.seed + dist_info.rank)  # each rank draws its own batches
-    if resuming:  # the batches and dropout masks go on where they stopped
-        note = rng.restore(ckpt.get("rng"), generator, device, dist_info, config.seed, int(ckpt["step"]))
-        notes.extend([note] if note else [])
+        generator = torch.Generator().manual_seed(config.seed + dist_info.rank)  # each rank draws its own batches
+        if resuming:  # the batches and dropout masks go on where they stopped
+            note = rng.restore(ckpt.get("rng"), generator, device, dist_info, config.seed, int(ckpt["step"]))
+            notes.extend([note] if note else [])
     device = replace(device, sentence=_sentence(device, dist_info, notes))
     state = TrainState(config=config, model=model, train_model=train_model, optimizers=optimizers, data=data,
                        tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes,
