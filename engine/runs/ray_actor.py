@@ -133,6 +133,8 @@ class RunActor:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
 
+        from engine.train.distributed import COLLECTIVE_TIMEOUT_S
+
         use_gpu = resources.get("GPU", 0) > 0
         storage = tempfile.mkdtemp(prefix="llm-course-ray-train-")  # Ray Train's own bookkeeping, not the run's
         try:
@@ -140,7 +142,7 @@ class RunActor:
                 _rank_main,
                 train_loop_config={"job": job, "actor": me, "threads": self._threads},
                 scaling_config=ScalingConfig(num_workers=ranks, use_gpu=use_gpu, resources_per_worker=resources),
-                torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+                torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo", timeout_s=int(COLLECTIVE_TIMEOUT_S)),
                 run_config=RunConfig(name="run", storage_path=storage),
             ).fit()
         finally:
