@@ -9,10 +9,9 @@ backward pass, the gradient clipped (Pascanu et al. 2013), the optimizers' step.
 `max_steps`, the wall-clock `time_budget` (engine.train.schedule plans the learning rate for it), divergence,
 early stopping or a stop request, and around it, each in a function of its own: the learning rate, evaluations
 and samples (engine.train.evaluate, when engine.train.intervals says), records, the read-back, and agreement
-between ranks under torchrun: every branch that leads to a collective is taken on values every rank shares (the
-step count, or what the read-back's one collective agreed). On a GPU the loss is read back every 16 steps
-(`readback_every`: each read-back makes the host wait for the device), and the next batch is drawn before the
-backward pass.
+between ranks under torchrun: a branch that leads to a collective is taken on values every rank shares (the step
+count, or what the read-back's one collective agreed). On a GPU the loss is read back every 16 steps (each
+read-back makes the host wait), and the next batch is drawn before the backward pass.
 """
 
 from __future__ import annotations
