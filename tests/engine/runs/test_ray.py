@@ -158,4 +158,5 @@ def test_two_ranks_train_data_parallel_on_ray_train(driver: Driver, tmp_path: Pa
     assert [r["step"] for r in records] == list(range(13))
     assert messages[-1]["status"] == "finished", messages[-1]["message"]
     assert (tmp_path / "ddp" / "ckpt.pt").exists()
-    driver.call("release", "ddp")
+    driver.call("release", "ddp")  # it exits once Ray Train has wound up, removing Ray Train's temp folder
+    wait_until(lambda: not driver.call("is_known", "ddp"), DEADLINE_S, what="the data-parallel run's actor to exit")
