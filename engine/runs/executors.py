@@ -1,9 +1,11 @@
-"""How one run trains for the run manager: in a thread of this process, or in a worker process it follows.
+"""How one run trains for the run manager: in a thread of this process, in a worker process, or on Ray.
 
 `RunRecord` is the manager's mutable record of a run (the manager guards it with its lock). `train_in_thread`
 calls engine.train.job.run_job directly; `train_in_process` starts `python -m engine.runs.worker`, writes the job
-to its stdin, asks it to stop over the same pipe, and turns the JSON lines it prints into the same events. Either
-way the manager learns of a run through three callbacks (`Events`), so it does not care which one trained it.
+to its stdin, and turns the JSON lines it prints into events; `train_on_ray` hands the job to a Ray actor
+(engine.runs.ray_backend) and polls it for the same messages. Either way the manager learns of a run through the
+callbacks of `Events`, so it does not care where it trained. A stop request is forwarded by the thread that
+follows the run, never by the manager under its lock: a pipe or a cluster can be slow to answer.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ class RunRecord:
     last_heartbeat: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
     process: subprocess.Popen | None = None  # the training process, when runs have their own
+    owner: str = ""  # the learner who asked for it ("" for a script: never capped)
+    batch: str | None = None  # runs asked for together count as one waiting request (engine.runs.fair_queue)
+    deadline: float | None = None  # time.monotonic() after which the run is stopped, then ended
+    save_warning: str | None = None  # the latest save that failed while training (the run goes on)
+    kill_requested: bool = False  # a Ray run that ignored its stop request: the follower ends its actor
+    attached: bool = False  # a Ray run another server process started: followed, not launched
 
 
 @dataclass(frozen=True)
@@ -78,42 +86,102 @@ class Events:
     on_started: Callable[[dict[str, Any]], None]
     on_record: Callable[[dict[str, Any]], None]
     on_process: Callable[[subprocess.Popen], None]
+    on_event: Callable[[dict[str, Any]], None] = lambda message: None  # "saved", "save_failed"
+
+
+# ---- what a run's thread heard, applied to its record (the caller holds the manager's lock) ----------------
+
+def apply_started(run: RunRecord, info: dict[str, Any]) -> None:
+    run.text = run.original_text = None  # the worker has its own copy now
+    run.params = info["params"]
+    run.finetune = info.get("finetune")
+    run.device_sentence = info["device_sentence"]
+    run.config = TrainConfig.from_dict(info["config"])  # on resume, the checkpoint's model shape
+    if run.gpu is not None:
+        run.config.device = run.gpu
+
+
+def apply_record(run: RunRecord, record: dict[str, Any], max_points: int) -> None:
+    run.metrics.append(record)
+    run.eta_s = record.get("eta_s")
+    if "sample" in record:
+        run.samples.append((record["step"], record["sample"]))
+    if len(run.metrics) > max_points:
+        run.metrics = thin(run.metrics)
+
+
+def apply_event(run: RunRecord, message: dict[str, Any]) -> None:
+    """A save that failed while training shows on the page until a later one succeeds."""
+    if message.get("event") == "save_failed":
+        run.save_warning = str(message.get("message") or "A checkpoint could not be saved.")
+    elif message.get("event") == "saved":
+        run.save_warning = None
+
+
+def apply_process(run: RunRecord, proc: subprocess.Popen) -> None:
+    run.process = proc  # known before the job is written: a process too stuck to read it can still be ended
+
+
+def handle_message(run_id: str, message: Any, events: Events) -> Outcome | None:
+    """Act on one protocol message (docs/architecture.md, "The worker's protocol"); the outcome once it is "done"."""
+    try:
+        event = message["event"]
+    except (TypeError, KeyError):
+        log.warning("run %s: ignoring a message that is not the protocol's: %r", run_id, str(message)[:200])
+        return None
+    if event == "record":
+        events.on_record(message["record"])
+    elif event == "started":
+        events.on_started({k: v for k, v in message.items() if k != "event"})
+    elif event == "done":
+        return message["status"], message["message"], message["summary"]
+    else:
+        events.on_event(message)
+    return None
 
 
 def train_in_thread(run: RunRecord, heartbeat_timeout: float, events: Events) -> Outcome:
     """Train in this thread (the manager's `workers="thread"`: no second or two spent importing torch again)."""
     return run_job(run.config, run.text or "", run.tokenizer, run.resume_from, run.run_dir, run.stop_event,
                    lambda: run.stop_reason, heartbeat_timeout, on_started=events.on_started,
-                   on_record=events.on_record, finetune_from=run.finetune_from, original_text=run.original_text)
+                   on_record=events.on_record, on_event=events.on_event, finetune_from=run.finetune_from,
+                   original_text=run.original_text)
+
+
+def job_of(run: RunRecord, heartbeat_timeout: float) -> dict[str, Any]:
+    """The run as the worker's job line (and a Ray actor's job, and the queue's stored row)."""
+    return worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir, heartbeat_timeout,
+                           finetune_from=run.finetune_from, original_text=run.original_text)
+
+
+def _forward_stop(run: RunRecord, proc: subprocess.Popen) -> None:
+    """Wait for the manager's stop request and pass it down the pipe (in this thread: a child that is still
+    importing torch may not read its stdin for seconds, and nobody else should wait for it)."""
+    while not run.stop_event.wait(0.25):
+        if proc.poll() is not None:
+            return
+    send_stop(proc, run.stop_reason or "user")
 
 
 def train_in_process(run: RunRecord, spawn: Callable[[], subprocess.Popen], heartbeat_timeout: float,
                      events: Events, terminate_after: float) -> Outcome:
     """Start a worker process, hand it the job, and turn what it reports into events."""
     proc = spawn()
-    job = worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir, heartbeat_timeout,
-                          finetune_from=run.finetune_from, original_text=run.original_text)
+    job = job_of(run, heartbeat_timeout)
     assert proc.stdin is not None and proc.stdout is not None
     result = None
     events.on_process(proc)
     try:
         proc.stdin.write(json.dumps(job) + "\n")
         proc.stdin.flush()
-        if run.stop_event.is_set():  # Stop was pressed while the process was starting
-            send_stop(proc, run.stop_reason or "user")
+        threading.Thread(target=_forward_stop, args=(run, proc), name=f"stop-{run.run_id}", daemon=True).start()
         for line in proc.stdout:
             try:
                 message = json.loads(line)
-                event = message.pop("event")
-            except (ValueError, KeyError, AttributeError):  # not ours: a library printed to stdout
+            except ValueError:  # not ours: a library printed to stdout
                 log.warning("run %s: ignoring a line from the training process: %r", run.run_id, line[:200])
                 continue
-            if event == "record":
-                events.on_record(message["record"])
-            elif event == "started":
-                events.on_started(message)
-            elif event == "done":
-                result = message["status"], message["message"], message["summary"]
+            result = handle_message(run.run_id, message, events) or result
     except BrokenPipeError:  # the process died before it read its job; its exit code says more below
         pass
     finally:
@@ -126,6 +194,37 @@ def train_in_process(run: RunRecord, spawn: Callable[[], subprocess.Popen], hear
         return RunStatus.FAILED, (f"The training process ended unexpectedly (exit code {code}) before it could "
                                   "report how the run went. The course server's log has the details."), None
     return result
+
+
+def train_on_ray(run: RunRecord, backend: Any, heartbeat_timeout: float, events: Events,
+                 poll_s: float = 0.25) -> Outcome:
+    """Hand the run to a Ray actor (or, `run.attached`, follow one already there) and relay its messages until it
+    reports "done". `backend` is an engine.runs.ray_backend.RayBackend (imported by the manager only with Ray)."""
+    from engine.runs.ray_backend import RunGone
+
+    if not run.attached:
+        backend.launch(run.run_id, job_of(run, heartbeat_timeout))
+    cursor, stop_sent, killed = 0, False, False
+    while True:
+        if run.stop_event.is_set() and not stop_sent:
+            backend.stop(run.run_id, run.stop_reason or "user")
+            stop_sent = True
+        if run.kill_requested and not killed:
+            backend.kill(run.run_id)
+            killed = True
+        try:
+            messages, cursor = backend.messages(run.run_id, cursor)
+        except RunGone:
+            if killed:
+                return RunStatus.STOPPED, ended_message(run.run_dir, 0.0), None
+            return RunStatus.FAILED, ("The run's process on the Ray cluster ended before it reported how the run "
+                                      "went. The cluster's logs have the details."), None
+        for message in messages:
+            result = handle_message(run.run_id, message, events)
+            if result is not None:
+                backend.release(run.run_id)
+                return result
+        time.sleep(poll_s)
 
 
 def ended_message(run_dir: Path, waited: float) -> str:

@@ -20,6 +20,8 @@ import paths
 
 RAY_ADDRESS_VAR = "LLM_COURSE_RAY_ADDRESS"  # a Ray cluster's address: runs train there instead of in local workers
 RAY_ADDRESS_OTHER_NAME = "COURSE_RAY_ADDRESS"  # the same, under the name the deployment notes also accept
+CPUS_PER_RUN_VAR = "LLM_COURSE_RAY_CPUS_PER_RUN"  # CPUs each run asks Ray for (default 1)
+GPUS_PER_RUN_VAR = "LLM_COURSE_RAY_GPUS_PER_RUN"  # GPUs each run asks Ray for: 0.25 lets four share one (default 0)
 DONE_GRACE_S = 15 * 60.0  # an ended run's actor keeps its messages this long unless released sooner
 CALL_TIMEOUT_S = 10.0  # the longest a call on a live actor may wait before it counts as "no news yet"
 _PENDING_STATES = {"DEPENDENCIES_UNREADY", "PENDING_CREATION", "RESTARTING"}
@@ -32,6 +34,16 @@ class RunGone(Exception):
 def ray_address() -> str | None:
     """The configured cluster: $LLM_COURSE_RAY_ADDRESS, else $COURSE_RAY_ADDRESS, else None (train locally)."""
     return os.environ.get(RAY_ADDRESS_VAR) or os.environ.get(RAY_ADDRESS_OTHER_NAME) or None
+
+
+def backend_from_environment(threads_per_run: int) -> RayBackend | None:
+    """A RayBackend for the cluster the environment names (with the per-run resources it sets), or None to train
+    locally. Ray itself is imported only then: a learner's laptop has none."""
+    address = ray_address()
+    if not address:
+        return None
+    return RayBackend(address, cpus_per_run=float(os.environ.get(CPUS_PER_RUN_VAR) or 1.0),
+                      gpus_per_run=float(os.environ.get(GPUS_PER_RUN_VAR) or 0.0), threads_per_run=threads_per_run)
 
 
 _connect_lock = threading.Lock()
@@ -61,6 +73,13 @@ class RayBackend:
         self.grace_s = grace_s
         self._ray = _ray(address, namespace)
         self._alive: set[str] = set()  # ids whose actor has been seen alive: no need to ask the cluster again
+
+    def capacity(self) -> int:
+        """How many runs the cluster holds at once with these per-run resources (at least 1): a server's slots."""
+        total = self._ray.cluster_resources()
+        if self.gpus_per_run > 0:
+            return max(1, int(total.get("GPU", 0.0) / self.gpus_per_run + 1e-9))
+        return max(1, int(total.get("CPU", 0.0) / max(self.cpus_per_run, 1e-9) + 1e-9))
 
     def launch(self, run_id: str, job: dict[str, Any]) -> None:
         """Start run `run_id` as a detached actor; Ray queues it until its resources are free."""
