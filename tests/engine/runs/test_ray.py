@@ -1,4 +1,4 @@
-"""engine.runs.ray_backend: runs on a real Ray head (in a network namespace, tests/ray_cluster.py), driven by
+"""engine.runs.ray_backend: runs on a real Ray head (in a network namespace, bench/ray_cluster.py), driven by
 separate driver processes as a course server would drive them."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from engine.runs.worker import make_job
 from engine.train.config import PRESETS
 from tests.conftest import wait_until
-from tests.ray_cluster import Driver, DriverError, RayCluster, namespace_problem
+from bench.ray_cluster import Driver, DriverError, RayCluster, namespace_problem
 
 pytest.importorskip("ray", reason="ray is installed by `make test` (requirements-dev.txt)")
 _PROBLEM = namespace_problem()

@@ -7,10 +7,10 @@ where only lo exists and Ray has no other address to pick, and starts the head t
 with `nsenter --net=/proc/<pid>/ns/net` (`RayCluster.popen`). Stopping ends the head's process group, then any
 process the test started that is still in the namespace, each by its id; never `ray stop`, never by name.
 
-`Driver` is a course server in miniature: `python -m tests.ray_cluster ADDRESS ...` makes an
-engine.runs.ray_backend.RayBackend and answers JSON calls on stdin ({"method", "args"}) with one JSON line each
-({"ok": result} or {"error": class name, "message"}), so a test can drive the backend, or SIGKILL the process
-that launched a run. Creating a namespace needs root: `namespace_problem()` says why not, for a skip.
+`Driver` is a course server in miniature: `python -m bench.ray_cluster ADDRESS ...` makes an
+engine.runs.ray_backend.RayBackend (or, `course_server`, a RunManager on Ray) and answers JSON calls on stdin
+({"method", "args"}) with one JSON line each ({"ok": result} or {"error": class name, "message"}), so a test can
+drive it, or SIGKILL the process that launched a run. Creating a namespace needs root: `namespace_problem()` says why not, for a skip.
 """
 
 from __future__ import annotations
@@ -103,6 +103,12 @@ class RayCluster:
         """A new driver process in the namespace with a RayBackend(address, **backend)."""
         return Driver(self, backend)
 
+    def course_server(self, runs_root: Path | str, db: Path | str, slots: int | None = None,
+                      **backend: Any) -> Driver:
+        """A new driver process in the namespace holding a course server's RunManager on Ray (its queue in `db`,
+        `slots` runs at once: by default as many as the cluster holds): submit, snapshot, stop, running."""
+        return Driver(self, backend, {"runs_root": str(runs_root), "db": str(db), "slots": slots})
+
     def stop(self) -> None:
         """End the head's process group, then every process still in the namespace (the head's workers, which make
         groups of their own), each by its id, then the holder; remove the temp dir. SIGKILL at once: the cluster
@@ -150,9 +156,11 @@ class DriverError(Exception):
 class Driver:
     """A process in the cluster's namespace holding a RayBackend; `call("launch", run_id, job)` and so on."""
 
-    def __init__(self, cluster: RayCluster, backend: dict[str, Any]) -> None:
-        self.proc = cluster.popen([sys.executable, "-m", "tests.ray_cluster", cluster.address, json.dumps(backend)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    def __init__(self, cluster: RayCluster, backend: dict[str, Any], manager: dict[str, Any] | None = None) -> None:
+        args = [sys.executable, "-m", "bench.ray_cluster", cluster.address, json.dumps(backend)]
+        if manager is not None:
+            args.append(json.dumps(manager))
+        self.proc = cluster.popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self._lock = threading.Lock()
 
     def call(self, method: str, *args: Any, timeout: float = 60.0) -> Any:
@@ -190,13 +198,49 @@ def _readline(proc: subprocess.Popen, timeout: float) -> str:
     return result[0]
 
 
-def _serve(address: str, backend_options: str) -> None:
+class _ManagerCalls:
+    """A course server's run manager on Ray, answering in plain JSON: what a page asks of it."""
+
+    def __init__(self, address: str, backend: dict[str, Any], options: dict[str, Any]) -> None:
+        from engine.runs.manager import RunManager
+        from engine.runs.pool_settings import PoolSettings
+        from engine.runs.queue_store import QueueStore
+        from engine.runs.ray_backend import RayBackend
+
+        ray = RayBackend(address, **backend)
+        self.manager = RunManager(workers="ray", ray=ray, runs_root=options["runs_root"],
+                                  settings=PoolSettings(slots=options.get("slots") or ray.capacity(),
+                                                        threads_per_run=1),
+                                  queue_store=QueueStore(options["db"]), terminate_after=5.0, kill_after=5.0)
+
+    def submit(self, config: dict[str, Any], text: str, owner: str = "", label: str = "") -> str:
+        from engine.train.config import TrainConfig
+
+        return self.manager.submit(TrainConfig.from_dict(config), text, owner=owner, label=label)
+
+    def snapshot(self, run_id: str, run_dir: str | None = None) -> dict[str, Any]:
+        snap = self.manager.snapshot(run_id, run_dir=run_dir)
+        return {"status": str(snap.status), "step": snap.step, "losses": [r.get("train_loss") for r in snap.metrics],
+                "evals": snap.evals, "queue_position": snap.queue_position, "message": snap.message,
+                "run_dir": snap.run_dir, "resumable": snap.resumable, "device_sentence": snap.device_sentence}
+
+    def stop(self, run_id: str) -> None:
+        self.manager.stop(run_id)
+
+    def running(self) -> int:
+        return len(self.manager.slots())
+
+
+def _serve(address: str, backend_options: str, manager_options: str | None = None) -> None:
     """The driver process: answer one JSON call per stdin line until stdin closes."""
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stdout carries answers only
     from engine.runs.ray_backend import RayBackend
 
-    backend = RayBackend(address, **json.loads(backend_options))
+    if manager_options is not None:
+        backend = _ManagerCalls(address, json.loads(backend_options), json.loads(manager_options))
+    else:
+        backend = RayBackend(address, **json.loads(backend_options))
     for line in sys.stdin:
         request = json.loads(line)
         try:
@@ -207,4 +251,4 @@ def _serve(address: str, backend_options: str) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2])
+    _serve(*sys.argv[1:4])
