@@ -38,6 +38,7 @@ SLOW = (
     "tests/engine/load/test_checkpoint.py::test_timeline_lists_and_loads",
     "tests/engine/load/test_reference.py::test_validation_loss",
     "tests/engine/load/test_quantize.py::test_the_reference_model_in_int8",
+    "tests/engine/cost/test_peak.py",
     "tests/engine/cost/test_scaling.py::test_a_tiny_ladder",
     "tests/engine/look_inside/test_embeddings.py::test_benchmark_rows",
     "tests/engine/look_inside/test_inspection.py::test_bench_timings",
