@@ -1,5 +1,7 @@
-"""engine.runs.ray_backend: runs on a real Ray head (in a network namespace, bench/ray_cluster.py), driven by
-separate driver processes as a course server would drive them."""
+"""Runs on a real Ray head (in a network namespace: bench/ray_cluster.py), driven by separate driver processes as a
+course server drives them: through the course's run manager (a run streams its loss, Stop saves it, four share a
+logical GPU while a fifth waits, a run outlives its server and a restarted server shows it finished), and the
+backend alone for data-parallel training on Ray Train."""
 
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.ray_cluster import Driver, RayCluster, namespace_problem
 from engine.runs.worker import make_job
 from engine.train.config import PRESETS
 from tests.conftest import wait_until
-from bench.ray_cluster import Driver, DriverError, RayCluster, namespace_problem
 
 pytest.importorskip("ray", reason="ray is installed by `make test` (requirements-dev.txt)")
 _PROBLEM = namespace_problem()
@@ -65,89 +67,77 @@ def _ended(messages: list[dict]) -> bool:
     return bool(messages) and messages[-1]["event"] == "done"
 
 
-def _trained_to(step: int):
-    return lambda messages: any(m["event"] == "record" and m["record"]["step"] >= step for m in messages)
+# ---- through the course's own run manager, as a course server uses Ray ------------------------------------
 
 
-def test_a_run_trains_on_ray_and_reports_the_protocol(driver: Driver, tmp_path: Path, small_text: str) -> None:
-    driver.call("launch", "plain", _job(replace(TINY, max_steps=12), small_text, tmp_path / "plain"))
-    messages = _follow_until(driver, "plain", _ended)
-    assert messages[0]["event"] == "started" and messages[0]["params"] > 0
-    records = [m["record"] for m in messages if m["event"] == "record"]
-    assert [r["step"] for r in records] == list(range(13))
-    assert all(r["train_loss"] > 0 for r in records)
-    assert messages[-1]["status"] == "finished" and messages[-1]["summary"]["steps"] == 12
-    assert driver.call("status", "plain") == "done"
-    assert (tmp_path / "plain" / "ckpt.pt").exists()
-    driver.call("release", "plain")  # the manager has read "done": the actor goes, the folder stays
-    wait_until(lambda: not driver.call("is_known", "plain"), DEADLINE_S, what="the released actor to exit")
-    assert driver.call("status", "plain") == "gone"
-    with pytest.raises(DriverError) as gone:
-        driver.call("messages", "plain", 0)
-    assert gone.value.kind == "RunGone"
+@pytest.fixture
+def server(cluster: RayCluster, tmp_path: Path):
+    """A course server whose runs go to Ray: a quarter of the logical GPU and half a CPU each, so four at once."""
+    process = cluster.course_server(tmp_path / "runs", tmp_path / "progress.sqlite3", cpus_per_run=0.5,
+                                    gpus_per_run=0.25, threads_per_run=1)
+    yield process
+    process.close()
 
 
-def test_stop_saves_the_run(driver: Driver, tmp_path: Path, small_text: str) -> None:
-    driver.call("launch", "stopped", _job(ENDLESS, small_text, tmp_path / "stopped"))
-    messages = _follow_until(driver, "stopped", _trained_to(3))
-    driver.call("stop", "stopped", "user")
-    messages = _follow_until(driver, "stopped", _ended, messages)
-    assert messages[-1]["status"] == "stopped" and "checkpoint is saved" in messages[-1]["message"]
-    assert (tmp_path / "stopped" / "ckpt.pt").exists()
-    summary = json.loads((tmp_path / "stopped" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["status"] == "stopped"
-    driver.call("release", "stopped")
+def _snap_until(server: Driver, run_id: str, until, what: str) -> dict:
+    seen: list[dict] = []
+
+    def check() -> bool:
+        seen.append(server.call("snapshot", run_id))
+        return until(seen[-1])
+
+    wait_until(check, DEADLINE_S, 0.2, what=lambda: f"{what}: {seen[-1] if seen else None}")
+    return seen[-1]
 
 
-def test_a_quarter_gpu_each_trains_four_at_once_and_the_fifth_waits(driver: Driver, tmp_path: Path,
-                                                                     small_text: str) -> None:
-    ids = [f"quarter-{i}" for i in range(5)]
+def test_a_run_trains_on_ray_streaming_its_loss_and_stop_saves_it(server: Driver, small_text: str) -> None:
+    run_id = server.call("submit", ENDLESS.to_dict(), small_text, "ann", "ann's first GPT")
+    first = _snap_until(server, run_id, lambda s: s["status"] == "running" and len(s["losses"]) >= 2, "training")
+    later = _snap_until(server, run_id, lambda s: s["step"] >= first["step"] + 3, "more steps")
+    assert all(loss > 0 for loss in later["losses"]) and len(later["losses"]) > len(first["losses"])
+    assert later["device_sentence"].startswith("Training on CPU")
+    server.call("stop", run_id)
+    stopped = _snap_until(server, run_id, lambda s: s["status"] != "running", "the stop")
+    assert stopped["status"] == "stopped" and stopped["resumable"] and "checkpoint is saved" in stopped["message"]
+    assert (Path(stopped["run_dir"]) / "ckpt.pt").exists()
+
+
+def test_four_train_at_once_on_a_quarter_gpu_each_and_a_fifth_waits_its_turn(server: Driver, small_text: str) -> None:
+    ids = [server.call("submit", ENDLESS.to_dict(), small_text, f"learner{i}") for i in range(5)]
     for run_id in ids[:4]:
-        driver.call("launch", run_id, _job(ENDLESS, small_text, tmp_path / run_id))
-    for run_id in ids[:4]:
-        _follow_until(driver, run_id, _trained_to(1))
-    driver.call("launch", ids[4], _job(ENDLESS, small_text, tmp_path / ids[4]))
-    wait_until(lambda: driver.call("status", ids[4]) == "pending", DEADLINE_S, what="the fifth run to queue")
-    # all four train at once: each goes on making steps while the fifth waits for a quarter of the GPU
-    steps = {run_id: _last_step(driver, run_id) for run_id in ids[:4]}
-    for run_id in ids[:4]:
-        _follow_until(driver, run_id, _trained_to(steps[run_id] + 2))
-    assert driver.call("status", ids[4]) == "pending" and driver.call("messages", ids[4], 0) == [[], 0]
-    assert [driver.call("status", run_id) for run_id in ids[:4]] == ["running"] * 4
-
-    driver.call("stop", ids[0], "user")
-    _follow_until(driver, ids[0], _ended)  # its actor keeps the messages, but its quarter of the GPU is free
-    _follow_until(driver, ids[4], _trained_to(1))
+        _snap_until(server, run_id, lambda s: s["step"] >= 1, "four runs training")
+    fifth = server.call("snapshot", ids[4])
+    assert fifth["status"] == "queued" and fifth["queue_position"] == 1 and server.call("running") == 4
+    server.call("stop", ids[0])
+    _snap_until(server, ids[4], lambda s: s["step"] >= 1, "the fifth run to train once a quarter is free")
     for run_id in ids[1:]:
-        driver.call("stop", run_id, "user")
+        server.call("stop", run_id)
     for run_id in ids:
-        assert _follow_until(driver, run_id, _ended)[-1]["status"] == "stopped"
-        driver.call("release", run_id)
+        assert _snap_until(server, run_id, lambda s: s["status"] != "running", "the stops")["status"] == "stopped"
 
 
-def _last_step(driver: Driver, run_id: str) -> int:
-    messages, _ = driver.call("messages", run_id, 0)
-    return max(m["record"]["step"] for m in messages if m["event"] == "record")
+def test_a_run_outlives_its_course_server_and_the_restarted_server_shows_it_finished(
+        cluster: RayCluster, tmp_path: Path, small_text: str) -> None:
+    def start_server() -> Driver:
+        return cluster.course_server(tmp_path / "runs", tmp_path / "progress.sqlite3", cpus_per_run=0.5,
+                                     threads_per_run=1)
 
-
-def test_a_run_outlives_the_server_that_launched_it(cluster: RayCluster, tmp_path: Path, small_text: str) -> None:
-    first = cluster.driver(cpus_per_run=0.5)
-    first.call("launch", "orphan", _job(replace(TINY, max_steps=400), small_text, tmp_path / "orphan"))
-    seen = _follow_until(first, "orphan", _trained_to(2))
+    first = start_server()
+    run_id = first.call("submit", replace(TINY, max_steps=400).to_dict(), small_text, "ann")
+    _snap_until(first, run_id, lambda s: s["step"] >= 2, "training")
     first.kill()  # the course server dies mid-run
-    assert not _ended(seen)
 
-    second = cluster.driver(cpus_per_run=0.5)  # a restarted server finds the run by its id
+    second = start_server()  # a restarted server: its stored queue names the run, and Ray still trains it
     try:
-        assert second.call("is_known", "orphan")
-        messages = _follow_until(second, "orphan", _ended)
-        assert messages[0]["event"] == "started"
-        assert messages[-1]["status"] == "finished" and messages[-1]["summary"]["steps"] == 400
-        summary = json.loads((tmp_path / "orphan" / "summary.json").read_text(encoding="utf-8"))
+        done = _snap_until(second, run_id, lambda s: s["status"] != "running", "the run to finish under Ray")
+        assert done["status"] == "finished" and done["step"] == 400
+        summary = json.loads((Path(done["run_dir"]) / "summary.json").read_text(encoding="utf-8"))
         assert summary["status"] == "finished" and summary["steps"] == 400
-        second.call("release", "orphan")
     finally:
         second.close()
+
+
+# ---- the backend alone ---------------------------------------------------------------------------------------
 
 
 def test_two_ranks_train_data_parallel_on_ray_train(driver: Driver, tmp_path: Path, small_text: str) -> None:
