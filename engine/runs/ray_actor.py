@@ -18,40 +18,10 @@ import contextlib
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 MESSAGES_PER_CALL = 5000  # a reader asks again for the rest: one reply stays a few MB at most
 RELAY_EVERY_S = 0.25  # how often a training task hands its messages over (and hears of a stop)
-
-
-def train_job(job: dict[str, Any], stop_event: threading.Event, stop_reason: Callable[[], str | None],
-              send: Callable[[dict[str, Any]], None], threads: int, dist_info: Any = None) -> dict[str, Any]:
-    """Train a worker job (engine.runs.worker.make_job) with run_job, sending the protocol's messages to `send`;
-    return the "done" message (not sent). A config without a thread count gets `threads`."""
-    import torch
-
-    from engine.train.config import TrainConfig
-    from engine.train.job import CHECKPOINT_EVERY_S, run_job
-    from engine.transform.tokenization import tokenizer_from_dict
-
-    config = TrainConfig.from_dict(job["config"])
-    if config.threads is None:
-        config = config.with_changes(threads=threads)
-    torch.set_num_threads(config.threads)
-    tokenizer = tokenizer_from_dict(job["tokenizer"]) if job.get("tokenizer") else None
-    status, message, summary = run_job(
-        config, job["text"], tokenizer, Path(job["resume_from"]) if job.get("resume_from") else None,
-        Path(job["run_dir"]), stop_event, stop_reason, float(job.get("heartbeat_timeout", 300.0)),
-        on_started=lambda info: send({"event": "started", **info}),
-        on_record=lambda record: send({"event": "record", "record": record}),
-        dist_info=dist_info, on_event=send,
-        checkpoint_every_s=float(job.get("checkpoint_every_s", CHECKPOINT_EVERY_S)),
-        finetune_from=Path(job["finetune_from"]) if job.get("finetune_from") else None,
-        original_text=job.get("original_text"),
-    )
-    return {"event": "done", "status": status, "message": message, "summary": summary}
 
 
 def _failed(message: str) -> dict[str, Any]:
@@ -193,10 +163,16 @@ class _Relay:
 
 def _relayed(job: dict[str, Any], actor: Any, threads: int, dist_info: Any = None) -> None:
     """Train `job` here, relaying the protocol to `actor`; "done" is always the last message sent."""
+    from engine.runs.worker import train_job
+    from engine.train.job import RankFailed
+
     relay = _Relay(actor)
     done = None
     try:
         done = train_job(job, relay.stop_event, lambda: relay.reason, relay.send, threads, dist_info)
+    except RankFailed as failed:  # data-parallel: this rank failed, or another did; the job ends on every rank
+        done = {"event": "done", "status": failed.status, "message": failed.message, "summary": failed.summary}
+        raise
     finally:
         with contextlib.suppress(Exception):
             relay.close(done or _failed("The run's training process failed."))
@@ -210,6 +186,7 @@ def _train_task(job: dict[str, Any], actor: Any, threads: int) -> None:
 def _rank_main(loop_config: dict[str, Any]) -> None:
     """One rank under TorchTrainer: Ray Train has set RANK, WORLD_SIZE, LOCAL_RANK and joined the process group,
     so setup_distributed only reads them; rank 0 relays the protocol to the run's actor."""
+    from engine.runs.worker import train_job
     from engine.train.config import TrainConfig
     from engine.train.distributed import setup_distributed
 

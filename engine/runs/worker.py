@@ -20,11 +20,13 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paths
 from engine.train.config import TrainConfig
+from engine.train.distributed import DistInfo
 from engine.train.job import CHECKPOINT_EVERY_S, run_job
 from engine.transform.tokenization import Tokenizer, tokenizer_from_dict
 
@@ -101,6 +103,29 @@ class _Output:
             os.close(self.fd)
 
 
+def train_job(job: dict[str, Any], stop_event: threading.Event, stop_reason: Callable[[], str | None],
+              send: Callable[[dict[str, Any]], None], threads: int | None = None,
+              dist_info: DistInfo | None = None) -> dict[str, Any]:
+    """Train a job (`make_job`'s dict) with run_job, sending the protocol's messages to `send`, and return the
+    "done" message (not sent): what a worker process and a Ray task (engine.runs.ray_actor) both do with a job.
+    A config without a thread count gets `threads`."""
+    config = TrainConfig.from_dict(job["config"])
+    if config.threads is None and threads is not None:
+        config = config.with_changes(threads=threads)
+    tokenizer = tokenizer_from_dict(job["tokenizer"]) if job.get("tokenizer") else None
+    status, message, summary = run_job(
+        config, job["text"], tokenizer, Path(job["resume_from"]) if job.get("resume_from") else None,
+        Path(job["run_dir"]), stop_event, stop_reason, float(job.get("heartbeat_timeout", 300.0)),
+        on_started=lambda info: send({"event": "started", **info}),
+        on_record=lambda record: send({"event": "record", "record": record}),
+        dist_info=dist_info, on_event=send,
+        checkpoint_every_s=float(job.get("checkpoint_every_s", CHECKPOINT_EVERY_S)),
+        finetune_from=Path(job["finetune_from"]) if job.get("finetune_from") else None,
+        original_text=job.get("original_text"),
+    )
+    return {"event": "done", "status": status, "message": message, "summary": summary}
+
+
 def main() -> None:
     """Read the job, train it with run_job, report over stdout; always exit 0 once the job was read."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's end of the pipe closing is our signal to stop
@@ -121,19 +146,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: stop("terminate"))
     job = json.loads(sys.stdin.readline())
     threading.Thread(target=_listen, args=(sys.stdin, stop), daemon=True).start()
-    tokenizer = tokenizer_from_dict(job["tokenizer"]) if job.get("tokenizer") else None
-    status, message, summary = run_job(
-        TrainConfig.from_dict(job["config"]), job["text"], tokenizer,
-        Path(job["resume_from"]) if job.get("resume_from") else None, Path(job["run_dir"]),
-        stop_event, lambda: reason[0], float(job["heartbeat_timeout"]),
-        on_started=lambda info: out.send({"event": "started", **info}),
-        on_record=lambda record: out.send({"event": "record", "record": record}),
-        on_event=out.send,
-        checkpoint_every_s=float(job.get("checkpoint_every_s", CHECKPOINT_EVERY_S)),
-        finetune_from=Path(job["finetune_from"]) if job.get("finetune_from") else None,
-        original_text=job.get("original_text"),
-    )
-    out.send({"event": "done", "status": status, "message": message, "summary": summary})
+    out.send(train_job(job, stop_event, lambda: reason[0], out.send))
     out.close()
 
 
