@@ -109,6 +109,11 @@ class RayCluster:
         `slots` runs at once: by default as many as the cluster holds): submit, snapshot, stop, running."""
         return Driver(self, backend, {"runs_root": str(runs_root), "db": str(db), "slots": slots})
 
+    def pids(self) -> list[int]:
+        """Every process in this cluster's namespace (the head, its workers, drivers), the holder aside."""
+        return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != self._holder.pid
+                and _ns_inode(int(p)) == self._inode]
+
     def stop(self) -> None:
         """End the head's process group, then every process still in the namespace (the head's workers, which make
         groups of their own), each by its id, then the holder; remove the temp dir. SIGKILL at once: the cluster
@@ -213,10 +218,10 @@ class _ManagerCalls:
                                                         threads_per_run=1),
                                   queue_store=QueueStore(options["db"]), terminate_after=5.0, kill_after=5.0)
 
-    def submit(self, config: dict[str, Any], text: str, owner: str = "", label: str = "") -> str:
+    def submit(self, config: dict[str, Any], text: str, owner: str = "", label: str = "", gpus: int = 1) -> str:
         from engine.train.config import TrainConfig
 
-        return self.manager.submit(TrainConfig.from_dict(config), text, owner=owner, label=label)
+        return self.manager.submit(TrainConfig.from_dict(config), text, owner=owner, label=label, gpus=gpus)
 
     def snapshot(self, run_id: str, run_dir: str | None = None) -> dict[str, Any]:
         snap = self.manager.snapshot(run_id, run_dir=run_dir)
@@ -229,6 +234,16 @@ class _ManagerCalls:
 
     def running(self) -> int:
         return len(self.manager.slots())
+
+    def class_sim(self, options: dict[str, Any]) -> dict[str, Any]:
+        """A whole simulated class through this manager (bench.class_sim.simulate's keyword `options`), with this
+        process's peak memory: the manager on Ray lives here, inside the namespace."""
+        from bench.class_sim import PeakRss, own_pid, simulate
+        from paths import DEFAULT_CORPUS
+
+        with PeakRss(own_pid) as server:
+            figures = simulate(self.manager, DEFAULT_CORPUS.read_text(encoding="utf-8"), **options)
+        return {**figures, "server_mib": server.peak_mib}
 
 
 def _serve(address: str, backend_options: str, manager_options: str | None = None) -> None:

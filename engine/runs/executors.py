@@ -76,6 +76,7 @@ class RunRecord:
     save_warning: str | None = None  # the latest save that failed while training (the run goes on)
     kill_requested: bool = False  # a Ray run that ignored its stop request: the follower ends its actor
     attached: bool = False  # a Ray run another server process started: followed, not launched
+    gpus: int = 1  # more than one: data-parallel on Ray Train, one GPU per rank
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,11 @@ def train_in_thread(run: RunRecord, heartbeat_timeout: float, events: Events) ->
 
 def job_of(run: RunRecord, heartbeat_timeout: float) -> dict[str, Any]:
     """The run as the worker's job line (and a Ray actor's job, and the queue's stored row)."""
-    return worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir, heartbeat_timeout,
-                           finetune_from=run.finetune_from, original_text=run.original_text)
+    job = worker.make_job(run.config, run.text, run.tokenizer, run.resume_from, run.run_dir, heartbeat_timeout,
+                          finetune_from=run.finetune_from, original_text=run.original_text)
+    if run.gpus > 1:
+        job["gpus"] = run.gpus
+    return job
 
 
 def _forward_stop(run: RunRecord, proc: subprocess.Popen) -> None:

@@ -122,6 +122,7 @@ class RunManager:
         original_text: str | None = None,
         owner: str = "",
         batch: str | None = None,
+        gpus: int = 1,
     ) -> str:
         """Queue a run and return its id. `tokenizer` None -> a CharTokenizer of `text`.
 
@@ -130,12 +131,16 @@ class RunManager:
         `original_text`, the corpus that model learned, evaluated beside it. `protected`: run folders someone still
         points at; the others may be pruned now (engine.runs.retention). `owner`: the learner asking (their caps and
         turn in the round robin; "" for a script); `batch`: runs asked for together share it and count as one
-        waiting request. Raises QueueFull, with a message for the learner, when they hold as many as they may.
+        waiting request. `gpus` > 1: data-parallel on that many GPUs, which needs Ray (Ray Train sets it up).
+        Raises QueueFull, with a message for the learner, when they hold as many as they may.
         """
         if config.max_steps is None and config.time_budget is None:
             raise ValueError("A run needs an end: set max_steps or time_budget.")
         if resume_from is not None and finetune_from is not None:
             raise ValueError("A run either resumes a checkpoint or fine-tunes one, not both.")
+        if gpus > 1 and self.ray is None:
+            raise ValueError("A run on several GPUs trains on a Ray cluster (LLM_COURSE_RAY_ADDRESS); this server "
+                             "trains one GPU per run.")
         if tokenizer is None and resume_from is None and finetune_from is None:
             tokenizer = CharTokenizer.from_text(text)
         run_id = uuid.uuid4().hex[:12]
@@ -144,7 +149,7 @@ class RunManager:
         run = RunRecord(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
                         resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time(),
                         finetune_from=Path(finetune_from) if finetune_from is not None else None,
-                        original_text=original_text, owner=owner, batch=batch)
+                        original_text=original_text, owner=owner, batch=batch, gpus=gpus)
         with self._lock:
             fair_queue.check_admission(owner, batch, self._waiting(), self._running_now(),
                                        self.settings.running_per_learner, self.settings.waiting_per_learner)

@@ -55,7 +55,7 @@ class StoredRun:
                          resume_from=Path(job["resume_from"]) if job.get("resume_from") else None,
                          created_at=self.created_at, owner=self.owner, batch=self.batch,
                          finetune_from=Path(job["finetune_from"]) if job.get("finetune_from") else None,
-                         original_text=job.get("original_text"))
+                         original_text=job.get("original_text"), gpus=int(job.get("gpus") or 1))
 
 
 class QueueStore:

@@ -1,7 +1,7 @@
 """Runs on a real Ray head (in a network namespace: bench/ray_cluster.py), driven by separate driver processes as a
-course server drives them: through the course's run manager (a run streams its loss, Stop saves it, four share a
-logical GPU while a fifth waits, a run outlives its server and a restarted server shows it finished), and the
-backend alone for data-parallel training on Ray Train."""
+course server drives them, through the course's run manager: a run streams its loss, Stop saves it, four share a
+logical GPU while a fifth waits, a run outlives its server and a restarted server shows it finished, and a run on
+two GPUs trains data-parallel on Ray Train."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from bench.ray_cluster import Driver, RayCluster, namespace_problem
-from engine.runs.worker import make_job
 from engine.train.config import PRESETS
 from tests.conftest import wait_until
 
@@ -29,42 +28,6 @@ DEADLINE_S = 60.0
 def cluster():
     with RayCluster(num_cpus=4, num_gpus=1) as head:  # one logical GPU on the CPU, for fractional packing
         yield head
-
-
-@pytest.fixture(scope="module")
-def driver(cluster: RayCluster):
-    """A course server's backend: a quarter of the GPU and half a CPU per run."""
-    process = cluster.driver(cpus_per_run=0.5, gpus_per_run=0.25, threads_per_run=1)
-    yield process
-    process.close()
-
-
-def _job(config, text: str, run_dir: Path, **extra) -> dict:
-    return {**make_job(config, text, None, None, run_dir, heartbeat_timeout=300.0), **extra}
-
-
-def _read(driver: Driver, run_id: str, seen: list[dict], cursor: int = 0) -> int:
-    """Append the run's new messages to `seen`; return the new cursor."""
-    batch, cursor = driver.call("messages", run_id, cursor)
-    seen.extend(batch)
-    return cursor
-
-
-def _follow_until(driver: Driver, run_id: str, until, seen: list[dict] | None = None) -> list[dict]:
-    """Read the run's messages until `until(messages)` holds; return them all."""
-    seen = [] if seen is None else seen
-    cursor = [len(seen)]
-
-    def check() -> bool:
-        cursor[0] = _read(driver, run_id, seen, cursor[0])
-        return until(seen)
-
-    wait_until(check, DEADLINE_S, 0.2, what=lambda: f"run {run_id}: {[m['event'] for m in seen][-5:]}")
-    return seen
-
-
-def _ended(messages: list[dict]) -> bool:
-    return bool(messages) and messages[-1]["event"] == "done"
 
 
 # ---- through the course's own run manager, as a course server uses Ray ------------------------------------
@@ -137,16 +100,10 @@ def test_a_run_outlives_its_course_server_and_the_restarted_server_shows_it_fini
         second.close()
 
 
-# ---- the backend alone ---------------------------------------------------------------------------------------
-
-
-def test_two_ranks_train_data_parallel_on_ray_train(driver: Driver, tmp_path: Path, small_text: str) -> None:
-    driver.call("launch", "ddp", _job(replace(TINY, max_steps=12), small_text, tmp_path / "ddp", gpus=2))
-    messages = _follow_until(driver, "ddp", _ended)
-    assert "2 processes" in messages[0]["device_sentence"]  # world size 2
-    records = [m["record"] for m in messages if m["event"] == "record"]
-    assert [r["step"] for r in records] == list(range(13))
-    assert messages[-1]["status"] == "finished", messages[-1]["message"]
-    assert (tmp_path / "ddp" / "ckpt.pt").exists()
-    driver.call("release", "ddp")  # it exits once Ray Train has wound up, removing Ray Train's temp folder
-    wait_until(lambda: not driver.call("is_known", "ddp"), DEADLINE_S, what="the data-parallel run's actor to exit")
+def test_a_run_on_two_gpus_trains_data_parallel_on_ray_train(server: Driver, small_text: str) -> None:
+    """Two ranks on Ray Train (on CPUs here: gloo, one CPU per rank), set up by Ray, the engine's DDP path inside."""
+    run_id = server.call("submit", replace(TINY, max_steps=12).to_dict(), small_text, "ann", "two ranks", 2)
+    done = _snap_until(server, run_id, lambda s: s["status"] not in ("queued", "running"), "the two-rank run")
+    assert done["status"] == "finished", done["message"]
+    assert "2 processes" in done["device_sentence"] and done["step"] == 12  # world size 2
+    assert (Path(done["run_dir"]) / "ckpt.pt").exists()
