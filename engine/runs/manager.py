@@ -154,13 +154,17 @@ class RunManager:
             fair_queue.check_admission(owner, batch, self._waiting(), self._running_now(),
                                        self.settings.running_per_learner, self.settings.waiting_per_learner)
             self._runs[run_id] = run
-            self._queue.append(run_id)
-        if self.store is not None:  # before it can start: a restart must not lose it
+        if self.store is not None:  # kept before it can start (its start removes the row): a restart must not lose it
             self._store_call(self.store.add, run_id, owner, batch, label, run.run_dir,
                              job_of(run, self.heartbeat_timeout))
         with self._lock:
-            self._start_watchdog()
-            self._dispatch()
+            stopped_meanwhile = run.status != RunStatus.QUEUED  # Stop came while its row was being written
+            if not stopped_meanwhile:
+                self._queue.append(run_id)
+                self._start_watchdog()
+                self._dispatch()
+        if stopped_meanwhile and self.store is not None:
+            self._store_call(self.store.ended, run_id)
         self.prune(protected)
         return run_id
 
@@ -214,13 +218,11 @@ class RunManager:
     def wait(self, run_id: str, timeout: float | None = None) -> RunSnapshot:
         """Block until the run has ended (for scripts and tests; the UI polls instead)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            snap = self.snapshot(run_id)
-            if snap.status.ended:
-                return snap
+        while (snap := self.snapshot(run_id)).status.active:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {snap.status} after {timeout} s")
             time.sleep(0.02)
+        return snap
 
     def slots(self) -> dict[int, str]:
         """Which run trains in which slot (slot i trains on GPU i % n when there are several GPUs)."""
@@ -240,13 +242,11 @@ class RunManager:
                 for r in (self._runs[i] for i in self._queue)]
 
     def _running_now(self) -> list[fair_queue.Running]:
-        now = time.time()
-        out = []
-        for run in (self._runs[i] for i in self._running):
-            expected = fair_queue.expected_seconds(run.config.time_budget)
-            remaining = run.eta_s if run.eta_s is not None else expected - (now - (run.started_at or now))
-            out.append(fair_queue.Running(run.run_id, run.owner, max(0.0, remaining)))
-        return out
+        def remaining(run: RunRecord) -> float:  # the trainer's estimate, else the budget less the time it has run
+            if run.eta_s is not None:
+                return run.eta_s
+            return fair_queue.expected_seconds(run.config.time_budget) - (time.time() - (run.started_at or time.time()))
+        return [fair_queue.Running(r.run_id, r.owner, max(0.0, remaining(r))) for r in map(self._runs.get, self._running)]
 
     def _snapshot(self, run: RunRecord, history: bool = True) -> RunSnapshot:
         position = starts_in = None
@@ -269,7 +269,8 @@ class RunManager:
     def _stop(self, run: RunRecord, reason: str) -> bool:
         """Ask `run` to stop; True if it was waiting and has left the queue (the caller forgets its stored row)."""
         if run.status == RunStatus.QUEUED:
-            self._queue.remove(run.run_id)
+            if run.run_id in self._queue:  # (not yet, while submit writes its stored row)
+                self._queue.remove(run.run_id)
             run.status, run.finished_at = RunStatus.STOPPED, time.time()
             run.text = run.original_text = None
             run.message = ("Nobody was watching this run, so it was taken out of the queue before it started."
@@ -280,7 +281,6 @@ class RunManager:
             run.stop_requested_at = time.monotonic()
             run.stop_event.set()  # the thread that follows the run passes it on (executors)
         return False
-
 
     def _dispatch(self) -> None:
         """Start waiting runs while there is room, in the fair queue's order."""
