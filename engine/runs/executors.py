@@ -200,7 +200,7 @@ def train_in_process(run: RunRecord, spawn: Callable[[], subprocess.Popen], hear
     return result
 
 
-def train_on_ray(run: RunRecord, backend: Any, heartbeat_timeout: float, events: Events,
+def train_on_ray(run: RunRecord, backend: Any, heartbeat_timeout: float, events: Events, terminate_after: float,
                  poll_s: float = 0.25) -> Outcome:
     """Hand the run to a Ray actor (or, `run.attached`, follow one already there) and relay its messages until it
     reports "done". `backend` is an engine.runs.ray_backend.RayBackend (imported by the manager only with Ray)."""
@@ -220,7 +220,7 @@ def train_on_ray(run: RunRecord, backend: Any, heartbeat_timeout: float, events:
             messages, cursor = backend.messages(run.run_id, cursor)
         except RunGone:
             if killed:
-                return RunStatus.STOPPED, ended_message(run.run_dir, 0.0), None
+                return RunStatus.STOPPED, ended_message(run.run_dir, terminate_after), None
             return RunStatus.FAILED, ("The run's process on the Ray cluster ended before it reported how the run "
                                       "went. The cluster's logs have the details."), None
         for message in messages:

@@ -345,7 +345,7 @@ class RunManager:
             if self.store is not None and not run.attached:
                 self._store_call(self.store.started, run.run_id, self.workers)
             if self.workers == "ray":
-                status, message, summary = train_on_ray(run, self.ray, self.heartbeat_timeout, events)
+                status, message, summary = train_on_ray(run, self.ray, self.heartbeat_timeout, events, self.terminate_after)
             elif self.workers == "process":
                 status, message, summary = train_in_process(run, self.spawn, self.heartbeat_timeout, events,
                                                             self.terminate_after)
