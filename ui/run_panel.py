@@ -177,8 +177,7 @@ def training_panel(vocab_size: int) -> Panel:
 def draw_run(run: RunView, panel: Panel, key: str) -> None:
     """The run as it stands: polled every second while it is active, drawn once when it has ended."""
     if run.status == RunStatus.QUEUED:
-        st.info(f"Waiting in line: position **{run.queue_position}**. Runs share this machine one at a time so "
-                "each gets all its cores; yours starts as soon as the one ahead finishes.", icon=":material/hourglass:")
+        st.info(waiting_text(run), icon=":material/hourglass:")
     st.caption(panel.caption(run), help=run.device_sentence or None)
     if run.status == RunStatus.RUNNING and not run.metrics:
         st.markdown(panel.starting)
@@ -199,6 +198,25 @@ def draw_run(run: RunView, panel: Panel, key: str) -> None:
         st.error(run.message or "The run stopped.", icon=":material/warning:")
     elif run.status in RESUMABLE:
         st.warning(run.message or "Stopped.", icon=":material/stop_circle:")
+
+
+def waiting_text(run: RunView) -> str:
+    """A waiting run's place in line, when it should start and why it waits (engine.runs.fair_queue's estimate)."""
+    return (f"{run_status.waiting_sentence(run.queue_position, run.starts_in_s)} "
+            f"{run_status.why_waiting(*run_view.pool_limits())}")
+
+
+def queue_full_notice(*run_keys: str) -> None:
+    """Where the learner pressed Start: why the queue refused it (they hold as many runs as they may), once. Nothing
+    was replaced, so the run the card shows is still theirs. Each widget that starts runs draws this under its
+    buttons, for the run keys they start."""
+    messages: list[str] = []
+    for run_key in run_keys:
+        if (message := run_view.queue_refusal(run_key)) and message not in messages:
+            messages.append(message)
+        run_view.forget_queue_refusal(run_key)
+    for message in messages:
+        st.warning(f"**Not started.** {message}", icon=":material/group:")
 
 
 def save_warning_text(message: str) -> str:

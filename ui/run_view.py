@@ -6,7 +6,8 @@ page switch, a reload or a server restart, and so every run a learner has can be
 them all, whatever widget started them). A run this server trains is read from the run manager; any other from its
 folder (engine.runs.snapshot.snapshot_from_folder), which says "interrupted" for a run the server died under.
 Each run's folder also records which corpus and cleaning made its text (engine.runs.run_source), so Resume
-continues on that text, built again, or refuses and says why.
+continues on that text, built again, or refuses and says why. Every run is submitted as its learner's, so the
+class's fair queue counts it; when they already hold as many as they may, nothing changes and the page says why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import streamlit as st
 
 from engine.load import checkpoint
 from engine.runs import run_source
-from engine.runs.manager import get_manager
+from engine.runs.manager import QueueFull, get_manager
 from engine.runs.snapshot import RunSnapshot, snapshot_from_folder
 from engine.train.config import TrainConfig
 from engine.transform.tokenization import Tokenizer
@@ -71,9 +72,11 @@ def _folder_snapshot(run_dir: str, run_id: str, label: str, stamp: tuple[float, 
     return snapshot_from_folder(run_dir, run_id, label)
 
 
-def _view(run_key: str, info: dict[str, Any]) -> RunView:
+def _view(run_key: str, info: dict[str, Any], history: bool = True) -> RunView:
+    """`history` False: the newest record and sample only, for a listing (a run read from its folder has them all).
+    The run's folder goes with the id, so a server on Ray follows a run it did not start."""
     try:
-        snap, live = get_manager().snapshot(info["run_id"]), True
+        snap, live = get_manager().snapshot(info["run_id"], history=history, run_dir=info.get("run_dir")), True
     except KeyError:  # not in this server process: read what the run left on disk
         run_dir = Path(info["run_dir"])
         stamp = tuple(_mtime(run_dir / n) for n in (checkpoint.SUMMARY, checkpoint.METRICS, checkpoint.CKPT))
@@ -97,21 +100,29 @@ def _protected_folders() -> list[str]:
 def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str,
           tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None,
           finetune_from: str | Path | None = None, original_text: str | None = None,
-          corpus: tuple[str | None, dict | None, str] | None = None) -> str:
-    """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at.
+          corpus: tuple[str | None, dict | None, str] | None = None, batch: str | None = None) -> str | None:
+    """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at; its id, or
+    None when the queue refused it (engine.runs.manager.QueueFull: the learner holds as many runs as they may):
+    then `run_key` still points at the run it did, and `queue_refusal(run_key)` says why, for the page.
 
     `tokenizer` None: a character tokenizer of `text` (or, with `resume_from` or `finetune_from`, the
     checkpoint's). `finetune_from`: a run folder whose model this new run trains further on `text`, with
     `original_text` (the corpus that model learned) evaluated beside it (engine.train.finetune); recorded like any
     learner run, so the sidebar lists it and a restart finds it again. The run's folder records what `text` is
     (engine.runs.run_source): `corpus` (corpus id, cleaning options, title) when the caller knows, else what
-    learner_corpus.source_of finds."""
+    learner_corpus.source_of finds. `batch`: runs asked for together (a comparison's two, a sweep's sizes) pass the
+    same one and count as one waiting request."""
     old = load(learner_id, run_key)
     if old is not None and old.live and old.active:
         get_manager().stop(old.run_id)
-    run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label, resume_from=resume_from,
-                                  protected=_protected_folders(), finetune_from=finetune_from,
-                                  original_text=original_text)
+    try:
+        run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label, resume_from=resume_from,
+                                      protected=_protected_folders(), finetune_from=finetune_from,
+                                      original_text=original_text, owner=str(learner_id), batch=batch)
+    except QueueFull as err:
+        _queue_full()[run_key] = str(err)
+        return None
+    _queue_full().pop(run_key, None)
     run_dir = get_manager().snapshot(run_id).run_dir
     session.store().set_fact(learner_id, _fact_key(run_key),
                              {"run_id": run_id, "run_dir": run_dir, "created_at": time.time(), "label": label})
@@ -183,7 +194,8 @@ def resume(learner_id: int, run: RunView, text: str | None = None) -> str | None
     """Continue `run` from its checkpoint under the same run key (a new folder that starts with its history), for
     the rest of its budget (`resume_config`), on the text it trained on (`resume_text`; `text`, the learner's
     current one, only for a folder that recorded none). None if it cannot be resumed: not resumable, or its text
-    cannot be built again; then `resume_refusal` says why, the page shows it, and the run is left as it was."""
+    cannot be built again (then `resume_refusal` says why), or the queue is full for this learner (then
+    `queue_refusal`); the page shows it, and the run is left as it was."""
     if not run.resumable or run.active:
         return None
     train_text, problem = resume_text(learner_id, run, text)
@@ -209,6 +221,30 @@ def resume_refusal(run_key: str, run_id: str) -> str | None:
     return refused[1] if refused and refused[0] == run_id else None
 
 
+_QUEUE_FULL_KEY = "runs-queue-full"  # a plain session key: run key -> why the queue refused its latest Start
+
+
+def _queue_full() -> dict[str, str]:
+    return st.session_state.setdefault(_QUEUE_FULL_KEY, {})
+
+
+def queue_refusal(run_key: str) -> str | None:
+    """Why this session's latest start of a run under `run_key` was refused by the queue (the message is written
+    for the learner), else None."""
+    return st.session_state.get(_QUEUE_FULL_KEY, {}).get(run_key)
+
+
+def forget_queue_refusal(run_key: str) -> None:
+    """The page has shown the refusal: it answered that one press of the button, not the next."""
+    st.session_state.get(_QUEUE_FULL_KEY, {}).pop(run_key, None)
+
+
+def pool_limits() -> tuple[int, int]:
+    """(runs this server trains at once, runs one learner may have training at once): why a run waits."""
+    manager = get_manager()
+    return manager.max_concurrent, manager.settings.running_per_learner
+
+
 def stop(run: RunView) -> None:
     if run.live and run.active:
         get_manager().stop(run.run_id)
@@ -219,10 +255,11 @@ def heartbeat(run: RunView) -> None:
         get_manager().heartbeat(run.run_id)
 
 
-def learner_runs(learner_id: int) -> list[RunView]:
-    """Every run the learner has, under whatever key a widget started it, live or from disk."""
+def learner_runs(learner_id: int, history: bool = False) -> list[RunView]:
+    """Every run the learner has, under whatever key a widget started it, live or from disk. A listing: each live
+    run with its newest record and sample only, unless `history` (its whole curve, for a chart)."""
     facts = session.store().facts_with_prefix(learner_id, FACT_PREFIX)
-    return [_view(key.removeprefix(FACT_PREFIX), info) for key, info in facts.items()
+    return [_view(key.removeprefix(FACT_PREFIX), info, history) for key, info in facts.items()
             if isinstance(info, dict) and "run_id" in info]
 
 

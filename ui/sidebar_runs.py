@@ -1,7 +1,7 @@
 """The sidebar's list of the learner's training runs that the current page does not show itself.
 
-The runs listed are every run the progress store says the learner has (ui.run_view.learner_runs), whatever widget
-started them: listing one is also what sends its heartbeat, so a run missing here would stop itself five minutes
+The runs listed are every run the progress store says the learner has (ui.run_view.learner_runs: a listing, each
+live run with its newest record only), whatever widget started them: listing one is also what sends its heartbeat, so a run missing here would stop itself five minutes
 after its learner left its page. A series of runs (lesson 9's scaling sweep) gets one line. Drawn after the page
 by ui/sidebar.py, once the warm-up thread has imported the engine.
 """
@@ -54,10 +54,19 @@ def _series_line(group: str, runs: list[run_view.RunView], shown: set[str]) -> N
     if training is not None:
         st.caption(f"🟢 Training {what}: run {training + 1} of {len(runs)}, step {runs[training].step:,}.")
     elif active:
-        st.caption(f"⏳ {what.capitalize()} is waiting in line (position {min(r.queue_position or 0 for r in active)}).")
+        first = min(active, key=lambda r: (r.queue_position is None, r.queue_position or 0))
+        st.caption(f"⏳ {what.capitalize()} is {run_status.waiting_phrase(first.queue_position, first.starts_in_s)}.")
     elif any(r.run_id in shown for r in runs):
         ended = next((r.status for r in runs if r.status != RunStatus.FINISHED), RunStatus.FINISHED)
         st.caption(run_status.sentence(ended, what.capitalize()) + ".")
+
+
+def _final_loss(run: run_view.RunView) -> str:
+    """", validation loss 1.84" for an ended run (its summary has it; its newest record may not), else ""."""
+    loss = (run.summary or {}).get("final_val_loss")
+    if loss is None:
+        loss = run.final_val_loss
+    return f", validation loss {loss:.2f}" if isinstance(loss, int | float) and math.isfinite(loss) else ""
 
 
 _SHOWN_KEY = "sidebar-runs-shown"  # run ids this session's sidebar has listed as training
@@ -76,17 +85,15 @@ def _run_status(learner_id: int) -> None:
             series.setdefault(group, []).append(run)
             continue
         what = run_name(run)
-        loss = run.final_val_loss
-        at_loss = f", validation loss {loss:.2f}" if loss is not None and math.isfinite(loss) else ""
         if run.active:
             shown.add(run.run_id)
             run_view.heartbeat(run)
             if run.status == RunStatus.QUEUED:
-                st.caption(f"⏳ {what.capitalize()} is waiting in line (position {run.queue_position}).")
-            else:
-                st.caption(f"🟢 Training {what}: step {run.step:,}{at_loss}.")
+                st.caption(f"⏳ {what.capitalize()} is {run_status.waiting_phrase(run.queue_position, run.starts_in_s)}.")
+            else:  # the step only: a listing holds the newest record, which is seldom an evaluation
+                st.caption(f"🟢 Training {what}: step {run.step:,}.")
         elif run.run_id in shown:  # it ended while the learner was on this page: say so until they move on
-            st.caption(run_status.sentence(run.status, what.capitalize()) + f"{at_loss}.")
+            st.caption(run_status.sentence(run.status, what.capitalize()) + f"{_final_loss(run)}.")
     for group, runs in series.items():
         _series_line(group, runs, shown)
 

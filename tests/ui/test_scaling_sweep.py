@@ -112,7 +112,7 @@ def test_the_sidebar_shows_a_sweep_as_one_line(db, thread_manager):
     text = DEFAULT_CORPUS.read_text(encoding="utf-8")[:20_000]
     slow = replace(PRESETS["tiny"], max_steps=1_000_000, sample_interval=0)
     for i in range(3):
-        run_view.start(learner.id, f"sweep-{i}", slow, text, f"rung {i}")
+        assert run_view.start(learner.id, f"sweep-{i}", slow, text, f"rung {i}", batch="sweep-sweep") is not None
     deadline = time.time() + 60
     while not any("Training your scaling sweep: run 1 of 3, step" in c.value for c in at.sidebar.caption):
         assert time.time() < deadline, [c.value for c in at.sidebar.caption]

@@ -17,10 +17,12 @@ from engine.number_format import loss
 from engine.train.config import PRESETS
 from engine.train.status import RunStatus
 from engine.transform.tokenization import CharTokenizer
-from ui import learner_corpus, live_chart, run_status, run_view, session
+from ui import learner_corpus, live_chart, run_panel, run_status, run_view, session
 
 RUNS = {"dedup-with": "with duplicates", "dedup-without": "duplicates removed"}
 THRESHOLD = 0.8  # the comparison uses the engine's default threshold, whatever the lab's slider shows
+EVAL_POINTS = 10  # validation estimates per timed run, however long its budget: every 2 s of a 20 s run
+BATCH = "dedup"  # the two runs are one request in the class's queue
 
 
 @st.cache_data(show_spinner="Preparing the two training texts...", max_entries=4)
@@ -36,10 +38,14 @@ def _start_both(params: DedupCompareParams, texts: ComparisonTexts) -> None:
     tokenizer = CharTokenizer.from_text(texts.with_duplicates + texts.without_duplicates)  # one vocabulary for both
     base = PRESETS[params.preset]
     # the tiny preset keeps its fixed length; time-bounded presets take the card's budget and evaluate more often
+    # than their every 5 s (counted in seconds: the same number of points on any device)
     config = base if base.max_steps is not None else replace(base, time_budget=float(params.time_budget),
-                                                                 eval_interval=25)
-    run_view.start(me.id, "dedup-with", config, texts.with_duplicates, "with duplicates", tokenizer=tokenizer)
-    run_view.start(me.id, "dedup-without", config, texts.without_duplicates, "duplicates removed", tokenizer=tokenizer)
+                                                                 eval_points=EVAL_POINTS)
+    if run_view.start(me.id, "dedup-with", config, texts.with_duplicates, "with duplicates", tokenizer=tokenizer,
+                      batch=BATCH) is None:
+        return  # the queue refused: the second would be refused too, and the card says why
+    run_view.start(me.id, "dedup-without", config, texts.without_duplicates, "duplicates removed", tokenizer=tokenizer,
+                   batch=BATCH)
 
 
 def comparison_chart(runs: dict[str, run_view.RunView]) -> dict:
@@ -80,9 +86,11 @@ def _draw(runs: dict[str, run_view.RunView], key: str, train_chars: int) -> None
         return
     cols = st.columns(len(runs))
     for col, (run_key, run) in zip(cols, runs.items(), strict=True):
-        where = f" (position {run.queue_position} in line)" if run.status == RunStatus.QUEUED else ""
+        state = run_status.label(run.status)
+        if run.status == RunStatus.QUEUED:
+            state = f"⏳ {run_status.waiting_phrase(run.queue_position, run.starts_in_s)}"
         val = run.final_val_loss
-        col.metric(f"{RUNS[run_key].capitalize()}: {run_status.label(run.status)}{where}",
+        col.metric(f"{RUNS[run_key].capitalize()}: {state}",
                    loss(val), help="latest validation loss")
         epochs = epochs_read(run.metrics[-1].get("tokens") if run.metrics else None, train_chars)
         if epochs is not None:
@@ -129,6 +137,7 @@ def render(params: DedupCompareParams, key: str) -> bool:
     budget = f"2 × {params.time_budget} s" if PRESETS[params.preset].max_steps is None else "2 short runs"
     st.button(f"Train both ({budget})", key=f"{key}-start", type="primary", icon=":material/compare_arrows:",
               disabled=busy, on_click=_start_both, args=(params, texts))
+    run_panel.queue_full_notice(*RUNS)
     if busy:
         for run in runs.values():
             run_view.polled_by_page(run)

@@ -28,6 +28,7 @@ from engine.load import checkpoint
 from engine.load.reference import reference_run_dir
 from engine.number_format import clock, loss
 from engine.runs.snapshot import saved_step
+from engine.train import intervals
 from engine.train.config import PRESETS, TrainConfig
 from engine.train.finetune import finetune_config, fit_text, loss_shift
 from engine.train.status import RunStatus
@@ -36,10 +37,12 @@ from ui import live_chart, run_panel, run_status, run_view, session
 from ui.run_view import RunView
 
 ORIGINAL_CORPUS = "tinyshakespeare"  # what the reference model and the lesson-7 run (its card names it) learned
-EVAL_INTERVAL = 25  # steps between evaluations of both corpora: enough points for two curves in a 30 s run
+# Seconds of training between evaluations of both corpora: about a dozen points for two curves in a 30 s run, on
+# any device (counted in steps, a GPU's thousands of steps would evaluate hundreds of times).
+EVAL_EVERY_S = 2.5
 FINAL_EVAL_BATCHES = 24  # per corpus, at the end (see run_config)
 SAMPLE_TOKENS = 160  # longer than a training run's samples: before and after are the point of this card
-SAMPLE_INTERVAL = 50  # an 'after' sample while it trains, not only at the end of a 30 s run
+SAMPLE_EVERY_S = 5.0  # seconds between 'after' samples while it trains, not only at the end of a 30 s run
 SHOWN_CHARS = 8  # missing characters named on screen, the most common first
 _SOURCE_STATUSES = (RunStatus.FINISHED, RunStatus.STOPPED, RunStatus.INTERRUPTED)  # ended, with usable weights
 
@@ -102,7 +105,7 @@ def _fit_report(run_dir: str, stamp: float, corpus: str) -> dict[str, Any]:
 def run_config(params: FinetuneRunParams, source: Source) -> TrainConfig:
     """The fine-tune's config: the lesson preset with the source's own peak learning rates, scaled down by
     engine.train.finetune.finetune_config (0.3), for the card's time budget, measuring both corpora every
-    EVAL_INTERVAL steps. The model's shape comes from the checkpoint (engine.train.prepare). Tests replace this
+    EVAL_EVERY_S seconds of training. The model's shape comes from the checkpoint (engine.train.prepare). Tests replace this
     function to fine-tune with the tiny preset.
 
     The end-of-run evaluation measures both corpora, so it costs twice a plain run's, and the engine keeps time
@@ -111,15 +114,44 @@ def run_config(params: FinetuneRunParams, source: Source) -> TrainConfig:
     machine.
 
     >>> cfg = run_config(FinetuneRunParams(), Source("d", False, 750, {"lr": 3e-3, "muon_lr": 0.04}))
-    >>> cfg.time_budget, cfg.max_steps, round(cfg.lr, 6), cfg.eval_interval, cfg.final_eval_batches
-    (30.0, None, 0.0009, 25, 24)
+    >>> cfg.time_budget, cfg.max_steps, round(cfg.lr, 6), cfg.eval_every_s, cfg.sample_every_s, cfg.final_eval_batches
+    (30.0, None, 0.0009, 2.5, 5.0, 24)
     """
     base = PRESETS["lesson"]
     lr = float(source.config.get("lr") or base.lr)
     muon_lr = float(source.config.get("muon_lr") or base.muon_lr)
     return finetune_config(replace(base, lr=lr, muon_lr=muon_lr), time_budget=float(params.time_budget),
-                           max_steps=None, eval_interval=EVAL_INTERVAL, sample_tokens=SAMPLE_TOKENS,
-                           sample_interval=SAMPLE_INTERVAL, final_eval_batches=FINAL_EVAL_BATCHES)
+                           max_steps=None, eval_every_s=EVAL_EVERY_S, sample_tokens=SAMPLE_TOKENS,
+                           sample_every_s=SAMPLE_EVERY_S, final_eval_batches=FINAL_EVAL_BATCHES)
+
+
+def eval_every_words(config: TrainConfig) -> str:
+    """How often the run measures both corpora, as the card says it: in seconds of training for a timed run, else
+    in steps (engine.train.intervals decides which the run counts in).
+
+    >>> eval_every_words(run_config(FinetuneRunParams(), Source("d", False, 750, {})))
+    'Every 2.5 s of training'
+    >>> eval_every_words(TrainConfig(max_steps=60, time_budget=None, eval_interval=20))
+    'Every 20 steps'
+    """
+    seconds = intervals.eval_seconds(config)
+    return f"Every {seconds:g} s of training" if seconds is not None else f"Every {config.eval_interval:,} steps"
+
+
+def next_sample_words(config: TrainConfig) -> str:
+    """When the model writes its next 'after' sample, for the card before it has.
+
+    >>> next_sample_words(run_config(FinetuneRunParams(), Source("d", False, 750, {})))
+    'After: the model writes again 5 s into its training.'
+    >>> next_sample_words(TrainConfig(max_steps=60, time_budget=None, sample_interval=20))
+    'After: the model writes again at step 20.'
+    """
+    seconds = intervals.seconds(config.sample_every_s, config)
+    if seconds is not None:
+        return f"After: the model writes again {seconds:g} s into its training."
+    if config.sample_interval:
+        return f"After: the model writes again at step {config.sample_interval:,}."
+    return "After: the model writes again when the run ends."
 
 
 def corpus_title(corpus: str) -> str:
@@ -279,8 +311,7 @@ def draw_samples(run: RunView) -> None:
         right.caption(f"After: step {step:,}" + ("" if not run.active else " (so far)"))
         right.code(text, language=None, wrap_lines=True)
     else:
-        every = (run.config or {}).get("sample_interval")
-        right.caption(f"After: the model writes again at step {every:,}." if every else
+        right.caption(next_sample_words(TrainConfig.from_dict(run.config)) if run.config else
                       "After: the model writes again when the run ends.")
 
 
@@ -326,7 +357,7 @@ def render(params: FinetuneRunParams, key: str) -> bool:
         budget = (f"**{config.time_budget:.0f} s**" if config.max_steps is None else f"**{config.max_steps} steps**")
         st.markdown(f"It goes on learning from **{new_title}** ({report['total_chars']:,} characters) for {budget}, "
                     f"at {config.lr / float(source.config.get('lr') or PRESETS['lesson'].lr):.0%} of the peak "
-                    f"learning rate it first trained with. Every {config.eval_interval} steps it is measured on "
+                    f"learning rate it first trained with. {eval_every_words(config)} it is measured on "
                     f"both texts: the new one and {original_title}, the one it learned first.")
         st.markdown(replaced_sentence(report, new_title))
 
@@ -338,6 +369,7 @@ def render(params: FinetuneRunParams, key: str) -> bool:
               help="Only one run trains at a time: Start waits while any of your runs is training." if busy else None)
     c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=run is None or not run.active,
               on_click=_stop, args=(params,), width="stretch")
+    run_panel.queue_full_notice(params.run_key)
     if run is None:
         st.caption("Nothing fine-tuned yet: press Start and watch both curves.")
         return False

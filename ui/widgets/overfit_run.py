@@ -21,18 +21,21 @@ from ui import learner_corpus, run_panel, run_view, session
 
 
 def overfit_config(params: OverfitRunParams, stop_early: bool = False) -> TrainConfig:
-    """The preset (lesson: timed), evaluated every `eval_interval` steps: the curve's turn is the point. With
-    `stop_early`, the engine's early-stopping rule (engine.train.schedule.EarlyStopping) ends the run once the
-    validation loss has not improved for `early_stop_patience` evaluations.
+    """The preset (lesson: timed), evaluated every `eval_interval` steps and sampled every 100: counted in steps
+    although the run is timed, because the turn comes after so many passes over the slice whatever the device's
+    speed, and the card and the early-stopping rule talk in steps. With `stop_early`, the engine's early-stopping
+    rule (engine.train.schedule.EarlyStopping) ends the run once the validation loss has not improved for
+    `early_stop_patience` evaluations.
 
     >>> cfg = overfit_config(OverfitRunParams())
-    >>> cfg.time_budget, cfg.eval_interval, cfg.max_steps, cfg.early_stop_patience
-    (40.0, 25, None, None)
+    >>> cfg.time_budget, cfg.eval_interval, cfg.eval_every_s, cfg.max_steps, cfg.early_stop_patience
+    (40.0, 25, None, None, None)
     >>> overfit_config(OverfitRunParams(), stop_early=True).early_stop_patience
     4
     """
     base = PRESETS[params.preset]
     cfg = replace(base, eval_interval=params.eval_interval, sample_interval=100,
+                  eval_every_s=None, sample_every_s=None,  # in steps: see above
                   early_stop_patience=params.early_stop_patience if stop_early else None)
     return replace(cfg, time_budget=float(params.time_budget)) if base.max_steps is None else cfg
 
@@ -80,6 +83,7 @@ def render(params: OverfitRunParams, key: str) -> bool:
     c2.toggle(f"Stop early: the engine's rule ends the run once validation loss has not improved for "
               f"{params.early_stop_patience} evaluations", key=f"{key}-stop-early", disabled=busy,
               help="Try the run once without it to see the curves split, then once with it.")
+    run_panel.queue_full_notice(params.run_key)
     if run is None:
         st.caption("Nothing trained yet: press Start and watch the two curves.")
         return False

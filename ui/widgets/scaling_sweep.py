@@ -23,7 +23,7 @@ from engine.extract.bundled import entry
 from engine.train.config import TrainConfig
 from engine.train.status import RunStatus
 from engine.transform.tokenization import CharTokenizer
-from ui import learner_corpus, run_status, run_view, session
+from ui import learner_corpus, run_panel, run_status, run_view, session
 from ui.run_view import RunView
 
 POLL_SECONDS = 1.0
@@ -64,8 +64,9 @@ def finished_as_planned(rung: Rung, run: RunView | None) -> bool:
 
 
 def _start(params: ScalingSweepParams, only_missing: bool = False) -> None:
-    """Submit the rungs (the first trains, the others wait in the run manager's queue, smallest first); with
-    `only_missing`, only those that have not finished as planned (after a Stop, the rest of the sweep)."""
+    """Submit the rungs (the first trains, the others wait in the run manager's queue, smallest first, as one
+    request of the learner's); with `only_missing`, only those that have not finished as planned (after a Stop,
+    the rest of the sweep). If the queue refuses one, the rest are not asked for, and the card says why."""
     me = session.learner()
     text = learner_corpus.bundled_text(params.corpus)
     rungs = ladder()
@@ -73,7 +74,9 @@ def _start(params: ScalingSweepParams, only_missing: bool = False) -> None:
     for key, rung in zip(keys, rungs, strict=True):
         if only_missing and finished_as_planned(rung, run_view.load(me.id, key)):
             continue
-        run_view.start(me.id, key, rung.config, text, label=f"{me.name} sweep: {rung.name}")
+        if run_view.start(me.id, key, rung.config, text, label=f"{me.name} sweep: {rung.name}",
+                          batch=f"sweep-{params.run_key}") is None:
+            return
 
 
 def _stop(params: ScalingSweepParams) -> None:
@@ -103,7 +106,7 @@ def _status_cell(run: RunView | None, config: TrainConfig) -> str:
     if run is None:
         return "not started"
     if run.status == RunStatus.QUEUED:
-        return f"⏳ waiting in line ({run.queue_position})"
+        return f"⏳ {run_status.waiting_phrase(run.queue_position, run.starts_in_s)}"
     if run.status == RunStatus.RUNNING:
         total = config.max_steps or 0
         return f"🟢 training: step {run.step:,} of {total:,}" if run.metrics else "🟢 starting"
@@ -222,6 +225,7 @@ def render(params: ScalingSweepParams, key: str) -> bool:
               disabled=busy, on_click=_start, args=(params,), width="stretch")
     c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop,
               args=(params,), width="stretch")
+    run_panel.queue_full_notice(*run_keys(params, len(rungs)))
     if all(run is None for run in runs):
         st.caption("Nothing trained yet: press the button and watch the sizes finish one by one.")
         return False

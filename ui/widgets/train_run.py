@@ -18,7 +18,7 @@ import torch
 from course.widgets import TrainRunParams
 from engine.train.config import PRESETS, TrainConfig
 from engine.transform.tokenization import Tokenizer
-from ui import learner_corpus, run_view, session
+from ui import learner_corpus, run_panel, run_view, session
 from ui.run_panel import device_sentence, show_run, training_panel
 from ui.run_view import RunView
 
@@ -42,9 +42,10 @@ def build_config(params: TrainRunParams, preset: str, n_layer: int, n_embd: int,
     """The preset with the learner's knobs applied. Muon's rate moves in proportion to the Adam rate they chose."""
     base = PRESETS[preset]
     n_head = base.model.n_head if n_embd % base.model.n_head == 0 else 1
-    # Evaluate at least every 50 steps, and 16 times in all however short the run: the validation curve is what
-    # the lesson is about, worth the few seconds it takes (docs/training-notes.md), and a 10 s run still draws a
-    # curve, not three points.
+    # 16 evaluations in all however short the run: the validation curve is what the lesson is about, worth the few
+    # seconds it takes (docs/training-notes.md), and a 10 s run still draws a curve, not three points. A timed
+    # preset counts them in seconds (every budget / 16 s, or its own eval_every_s if closer: 3.75 s of a 60 s run);
+    # one counted in steps evaluates at least every 50 steps.
     cfg = base.with_changes(n_layer=n_layer, n_embd=n_embd, n_head=n_head, lr=lr, muon_lr=base.muon_lr * lr / base.lr,
                             eval_interval=min(base.eval_interval, 50), eval_points=16)
     if base.max_steps is None:  # time-bounded presets take the learner's budget
@@ -187,6 +188,7 @@ def render(params: TrainRunParams, key: str) -> bool:
     else:
         c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=not busy, on_click=_stop, args=(run,),
                   width="stretch")
+    run_panel.queue_full_notice(params.run_key, "diverge")
     demo = run_view.load(me.id, "diverge") if params.show_diverge_button else None
     if params.show_diverge_button:
         # Not while a run trains: the demo would only wait in the queue behind it (one run at a time on a CPU).
