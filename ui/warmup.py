@@ -9,13 +9,15 @@ machine both share the cores), unless a page asks for the modules sooner.
 
 One thread makes every first import: a first import of torch from two threads at once has raced inside numpy's
 import, and a click landing in a script thread's first import of pandas left it half-initialised for the process.
-tests/ui/test_warmup.py checks that drawing Home imports none of `HEAVY`.
+tests/ui/test_warmup.py checks that drawing Home imports none of `HEAVY`. Once every page can draw, a GPU server
+starts measuring its GPUs' peak (engine.cost.peak.ensure_peak, in a worker), so lesson 9 has it before anyone asks.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 import threading
 
 # What the warm-up loads, in order; the widgets' own modules (ui/widgets/*.py) follow, whatever the registry imports.
@@ -52,6 +54,25 @@ def _import_all() -> None:
         failed[WIDGETS] = f"{type(err).__name__}: {err}"
     finally:
         _done.set()
+    measure_gpu_peaks()
+
+
+PEAK = "engine.cost.peak"
+
+
+def measure_gpu_peaks() -> None:
+    """On a GPU server, start measuring each kind of GPU's peak in the background, unless it is kept already
+    (engine.cost.peak.ensure_peak: never blocks, once per device name). A CPU is measured when a learner asks:
+    its probe takes every core, and not while a run trains."""
+    torch = sys.modules.get("torch")
+    try:
+        if torch is None or not torch.cuda.is_available():
+            return
+        peak = importlib.import_module(PEAK)
+        for index in range(torch.cuda.device_count()):
+            peak.ensure_peak(f"cuda:{index}")
+    except Exception as err:  # lesson 9's page measures it then, and shows why it cannot
+        failed[PEAK] = f"{type(err).__name__}: {err}"
 
 
 def start() -> None:

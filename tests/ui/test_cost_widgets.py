@@ -122,6 +122,77 @@ def test_cost_meter_follows_a_live_run_and_keeps_the_peak_button_off(db):
     assert not at.button(key="harness-measure").disabled
 
 
+def _kept(dtype: str, device: str = "cpu", name: str = "Test CPU") -> peak_store.MeasuredPeak:
+    return peak_store.MeasuredPeak(device_name=name, device=device, dtype=dtype, size=2048, inner=1, repeats=3,
+                                   seconds=[0.01] * 3, best_s=0.01, median_s=0.01, flops_per_s=1.7e12, threads=2,
+                                   measured_at=time.time())
+
+
+@pytest.mark.parametrize(("dtype", "words", "caveat"), [("float32", "float32", None),
+                                                         ("bfloat16", "bf16", "so its utilisation reads low.")])
+def test_the_peak_says_its_precision_and_the_caveat_shows_only_when_the_runs_differs(db, tiny_run, monkeypatch,
+                                                                                      dtype, words, caveat):
+    """The tiny run trained in float32 (its device sentence names no bf16): a peak kept in float32 needs no caveat,
+    one kept in bf16 makes its utilisation read low, and the peak's caption names the precision it was kept in."""
+    _learner_with_run(tiny_run)
+    monkeypatch.setattr(peak_store, "measured_peak", lambda device="cpu", root=None: _kept(dtype))
+    at = widget_app("cost_meter")
+    no_errors(at)
+    shown = texts(at)
+    assert "Model FLOPs utilisation" in shown
+    assert f"(Test CPU, 2 threads, {words} matrix multiplications, measured" in shown
+    assert "float32 matrix multiplications" not in shown or dtype == "float32"
+    assert "utilisation reads" not in shown if caveat is None else caveat in shown
+
+
+def _on_a_gpu(monkeypatch, kept=None, measuring=False, error=None) -> list[str]:
+    """The learner's run as if it trained on GPU 0, with the peak store's answers for it; returns the devices
+    ensure_peak was asked for. A run training beside it (training_runs) must not matter on a GPU."""
+    from ui import run_compute
+
+    asked: list[str] = []
+    monkeypatch.setattr(run_compute, "peak_device", lambda run: "cuda:0")
+    monkeypatch.setattr(peak_store, "measured_peak", lambda device="cpu", root=None: kept)
+    monkeypatch.setattr(peak_store, "ensure_peak", lambda device="cpu", root=None, manager=None: (asked.append(device), kept)[1])
+    monkeypatch.setattr(peak_store, "measuring", lambda device="cpu": measuring)
+    monkeypatch.setattr(peak_store, "probe_error", lambda device="cpu": error)
+    monkeypatch.setattr(peak_store, "training_runs", lambda manager=None: 3)
+    return asked
+
+
+def test_on_a_gpu_the_page_starts_the_probe_and_says_it_is_measuring(db, tiny_run, monkeypatch):
+    _learner_with_run(tiny_run)
+    asked = _on_a_gpu(monkeypatch, measuring=True)
+    at = widget_app("cost_meter")
+    no_errors(at)
+    assert asked == ["cuda:0"]
+    assert "Measuring this GPU's peak in a process of its own" in texts(at)
+    assert at.button(key="harness-measure").disabled  # once, not twice at a time
+    assert "Not while a run is training" not in texts(at)
+
+
+def test_on_a_gpu_a_failed_probe_says_why_and_the_button_stays_on_while_runs_train(db, tiny_run, monkeypatch):
+    _learner_with_run(tiny_run)
+    _on_a_gpu(monkeypatch, error="the peak probe on cuda:0 exited 1: CUDA error: no kernel image")
+    at = widget_app("cost_meter")
+    assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "This GPU's peak could not be measured: the peak probe on cuda:0 exited 1: CUDA error: no kernel image"]
+    button = at.button(key="harness-measure")
+    assert not button.disabled and button.label == "Measure this GPU's peak"
+    assert "Not while a run is training" not in texts(at)
+
+
+def test_on_a_gpu_the_kept_peak_is_shown_in_its_precision(db, tiny_run, monkeypatch):
+    _learner_with_run(tiny_run)
+    kept = _kept("bfloat16", device="cuda:0", name="NVIDIA H100 80GB HBM3")
+    _on_a_gpu(monkeypatch, kept=kept)
+    at = widget_app("cost_meter")
+    no_errors(at)
+    assert "(NVIDIA H100 80GB HBM3, bf16 matrix multiplications, measured" in texts(at)  # no CPU threads
+    assert at.button(key="harness-measure").label == "Measure the peak again"
+
+
 # ------------------------------------------------------------------------------------------------ model price
 
 def _table(at) -> str:

@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 _COLD_PROCESS = textwrap.dedent("""
@@ -64,3 +66,18 @@ def test_the_warm_up_imports_every_page_and_widget_module_once():
     widgets = sorted(p.stem for p in (ROOT / "ui" / "widgets").glob("*.py") if p.stem != "__init__")
     for name in [*warmup.MODULES, *(f"ui.widgets.{w}" for w in widgets)]:
         assert name in sys.modules, f"{name} was not loaded by the warm-up"
+
+
+@pytest.mark.parametrize(("gpus", "expected"), [(0, []), (2, ["cuda:0", "cuda:1"])])
+def test_a_gpu_server_starts_measuring_its_peak_and_a_cpu_server_does_not(monkeypatch, gpus, expected):
+    import torch
+
+    from engine.cost import peak
+    from ui import warmup
+
+    asked: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(peak, "ensure_peak", lambda device="cpu", root=None, manager=None: asked.append(device))
+    warmup.measure_gpu_peaks()
+    assert asked == expected and warmup.PEAK not in warmup.failed

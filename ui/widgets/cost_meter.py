@@ -3,10 +3,11 @@ would take and cost on each chip of the catalogue.
 
 Everything shown is worked out from the run's latest metrics record (`ui.run_compute`, on `engine.cost.flops`): FLOPs
 per token split into the dense layers, the output head and attention; FLOPs so far; the FLOP/s the training steps
-achieved; and, once the learner has measured this machine's peak (`engine.cost.peak`), the model FLOPs utilisation.
-Watching must not slow the run it watches: one fragment polls it every POLL_SECONDS and redraws a few Markdown
-elements from arithmetic on one record (what that costs: docs/benchmarks.md). The peak probe takes every core, so
-its button is disabled while any run trains (and `engine.cost.peak.measure_peak` refuses then anyway).
+achieved; and, once this machine's peak is measured (`engine.cost.peak`, in the runs' precision), the model FLOPs
+utilisation. Watching must not slow the run it watches: one fragment polls it every POLL_SECONDS and redraws a few
+Markdown elements from arithmetic on one record (what that costs: docs/benchmarks.md). On a CPU the probe takes every
+core, so its button is disabled while any run trains (and `measure_peak` refuses then anyway); a GPU's peak is
+measured in the background as soon as the page (or the server) asks, runs or not: its fastest timing is kept.
 """
 
 from __future__ import annotations
@@ -60,10 +61,51 @@ def price_rows(flops: float, parameters: int, tokens: int, utilisation: float) -
     return rows
 
 
+PRECISION_WORDS = {"bfloat16": "bf16", "float32": "float32"}
+
+
 def _peak_sentence(kept: peak_store.MeasuredPeak) -> str:
     when = dt.datetime.fromtimestamp(kept.measured_at).strftime("%d %b %Y, %H:%M")
-    return (f"This machine's measured peak: **{si(kept.flops_per_s, 'FLOP/s')}** ({kept.device_name}, "
-            f"{kept.threads} threads, float32 matrix multiplications, measured {when}).")
+    threads = f"{kept.threads} threads, " if kept.device == "cpu" else ""
+    return (f"This machine's measured peak: **{si(kept.flops_per_s, 'FLOP/s')}** ({kept.device_name}, {threads}"
+            f"{PRECISION_WORDS.get(kept.dtype, kept.dtype)} matrix multiplications, measured {when}).")
+
+
+def run_precision(run: RunView) -> str | None:
+    """The precision the run multiplies in, "bfloat16" or "float32", as its training process reported it (the
+    device sentence), else as its config asked; None where neither says (Apple's GPU, a run not started yet).
+
+    >>> run_precision(RunView("main", "r", "d", "running", device_sentence="Training on CPU, 2 threads, bf16"))
+    'bfloat16'
+    >>> run_precision(RunView("main", "r", "d", "running", device_sentence="Training on GPU 0 (NVIDIA H100), float32"))
+    'float32'
+    >>> run_precision(RunView("main", "r", "d", "queued", config={"dtype": "auto"})) is None
+    True
+    """
+    sentence = run.device_sentence
+    if "bf16" in sentence or "bfloat16" in sentence:
+        return "bfloat16"
+    if sentence and "MPS" not in sentence:
+        return "float32"
+    wanted = run.config.get("dtype")
+    return wanted if wanted in PRECISION_WORDS else None
+
+
+def precision_caveat(run_dtype: str | None, peak_dtype: str) -> str | None:
+    """Why the utilisation reads high or low when the run and the peak multiplied in different precisions.
+
+    >>> precision_caveat("bfloat16", "bfloat16") is None, precision_caveat(None, "float32") is None
+    (True, True)
+    >>> precision_caveat("bfloat16", "float32").endswith("so its utilisation reads high.")
+    True
+    """
+    if run_dtype is None or run_dtype == peak_dtype:
+        return None
+    if run_dtype == "bfloat16":
+        return ("This run trains in 16-bit numbers (bf16), which the hardware multiplies faster than the 32-bit "
+                "numbers the peak was measured with, so its utilisation reads high.")
+    return ("This run trains in 32-bit numbers (float32), which the hardware multiplies slower than the 16-bit "
+            "numbers (bf16) the peak was measured with, so its utilisation reads low.")
 
 
 def draw_meter(run: RunView, utilisation: float) -> None:
@@ -91,9 +133,8 @@ def draw_meter(run: RunView, utilisation: float) -> None:
     elif rc.mfu is not None:
         st.markdown(f"Model FLOPs utilisation: **{rc.mfu:.1%}** of this machine's measured peak "
                     f"({si(kept.flops_per_s, 'FLOP/s')}).")
-        if "bf16" in run.device_sentence or "bfloat16" in run.device_sentence:
-            st.caption("This run trains in 16-bit numbers (bf16), which the hardware multiplies faster than the "
-                       "32-bit numbers the peak was measured with, so its utilisation reads high.")
+        if (caveat := precision_caveat(run_precision(run), kept.dtype)) is not None:
+            st.caption(caveat)
     st.markdown(f"**The same {sci(rc.flops)} FLOPs elsewhere**, one chip at {utilisation:.0%} of its peak:")
     st.markdown(markdown_table(price_rows(rc.flops, count_parameters(config).total, rc.tokens, utilisation)))
 
@@ -117,21 +158,59 @@ def _measure(device: str, key: str) -> None:
         st.session_state.pop(f"{key}-peak-busy", None)
     except peak_store.PeakBusy:
         st.session_state[f"{key}-peak-busy"] = True
+    except RuntimeError as err:  # the worker failed (a GPU's driver, a timeout): said where the button is
+        st.session_state[f"{key}-peak-error"] = str(err)
 
 
 def _peak_controls(device: str, key: str) -> None:
-    kept = peak_store.measured_peak(device)
+    if device == "cpu":
+        _cpu_peak_controls(key)
+    else:
+        _gpu_peak_controls(device, key)
+    if (error := st.session_state.pop(f"{key}-peak-error", None)) is not None:
+        st.warning(f"The measurement failed: {error}", icon=":material/warning:")
+
+
+def _cpu_peak_controls(key: str) -> None:
+    kept = peak_store.measured_peak("cpu")
     busy = peak_store.training_runs() > 0
     if kept is not None:
         st.caption(_peak_sentence(kept))
     st.button("Measure this machine's peak" if kept is None else "Measure the peak again", key=f"{key}-measure",
-              icon=":material/speed:", disabled=busy, on_click=_measure, args=(device, key))
+              icon=":material/speed:", disabled=busy, on_click=_measure, args=("cpu", key))
     if busy or st.session_state.pop(f"{key}-peak-busy", False):
         st.caption("Not while a run is training: the measurement takes every core for about a second and a half, "
                    "so it would slow the run down and read low. The button wakes up when the run ends.")
     else:
         st.caption("The measurement times big matrix multiplications for about a second and a half: the best "
                    "case for the hardware, a ceiling a model can approach but not reach.")
+
+
+def _gpu_peak_controls(device: str, key: str) -> None:
+    """A GPU's peak: measured in the background when none is kept (ensure_peak), whatever trains; the button
+    measures it again, in a worker, in a few seconds (the fastest timing is kept, so runs beside it do not matter)."""
+    kept = peak_store.ensure_peak(device)
+    if kept is None and peak_store.measuring(device):
+        _gpu_peak_measuring(device, key)
+        return
+    if kept is not None:
+        st.caption(_peak_sentence(kept))
+    elif (error := peak_store.probe_error(device)) is not None:
+        st.warning(f"This GPU's peak could not be measured: {error}", icon=":material/warning:")
+    st.button("Measure this GPU's peak" if kept is None else "Measure the peak again", key=f"{key}-measure",
+              icon=":material/speed:", on_click=_measure, args=(device, key))
+    st.caption("The measurement times big matrix multiplications in the precision runs train in, in a process of "
+               "its own: the best case for the hardware, a ceiling a model can approach but not reach.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _gpu_peak_measuring(device: str, key: str) -> None:
+    """While the background probe runs: say so, and once it has ended, one full rerun shows what it found."""
+    if not peak_store.measuring(device):
+        st.rerun(scope="app")
+    st.caption("Measuring this GPU's peak in a process of its own (big matrix multiplications, a few seconds); "
+               "the utilisation appears when it is done.")
+    st.button("Measure this GPU's peak", key=f"{key}-measure", icon=":material/speed:", disabled=True)
 
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
