@@ -1,6 +1,7 @@
 """Benchmarks: `python -m bench pages|live|live-meter|train|versus|generate|nanogpt|tokenize|embeddings|gpu|scaling|
-retrieval|load`. Each appends its figures to docs/benchmarks.md (`load`, ten learners in one Chromium at once, also
-writes docs/benchmarks-load.json; `pages` is the course shell, `live` what watching a run costs it).
+retrieval|load|class`. Each appends its figures to docs/benchmarks.md (`load`, ten learners in one Chromium at once, also
+writes docs/benchmarks-load.json; `pages` is the course shell, `live` what watching a run costs it; `class`, thirty
+learners' lesson runs through the run manager on the local pool and on Ray, takes about 40 minutes on 2 cores).
 
 Speed targets live here, never in timed unit tests (a loaded CI machine would make those flaky). `gpu` is the
 check of everything CPU tests cannot prove (torch.compile, bf16, NCCL across GPUs): run it on any CUDA machine.
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one benchmark; returns the process exit code (non-zero when a `gpu` check failed)."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("which", choices=["pages", "live", "live-meter", "train", "versus", "generate", "nanogpt",
-                                          "tokenize", "gpu", "embeddings", "scaling", "retrieval", "load"])
+                                          "tokenize", "gpu", "embeddings", "scaling", "retrieval", "load", "class"])
     parser.add_argument("--time-budget", type=float, default=60.0, help="seconds (train, versus, gpu's budgeted run)")
     parser.add_argument("--runs", type=int, default=1, help="train: this many runs, each in its own process, and their median")
     parser.add_argument("--pairs", type=int, default=3, help="versus, nanogpt: how many alternating pairs")
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="nanogpt: iterations per run")
     parser.add_argument("--read", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
                         help="load: seconds each learner reads a screen before a click (default 5 10; 0 0 = no pause)")
+    parser.add_argument("--learners", type=int, default=30, help="class: learners, each asking for one run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="class: each run's time budget")
+    parser.add_argument("--slots", default="1,2,4", help="class: the local pool's slot counts, comma-separated")
+    parser.add_argument("--ray", action=argparse.BooleanOptionalAction, default=True,
+                        help="class: also on a Ray head in a network namespace (needs root)")
     args = parser.parse_args(argv)
     if args.which in ("pages", "live", "live-meter"):
         from bench import pages
@@ -73,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         from bench import load as bench_load
 
         bench_load.run(read_s=tuple(args.read) if args.read else bench_load.READ_S)
+    elif args.which == "class":
+        from bench import classroom
+
+        slots = [int(k) for k in args.slots.split(",") if k.strip()]
+        classroom.run(learners=args.learners, seconds=args.seconds, slots=slots, ray=args.ray)
     elif args.which == "tokenize":
         from bench import tokenization as bench_tokenize
 

@@ -5,7 +5,8 @@ traffic to loopback only. So `RayCluster` makes a network namespace (`unshare --
 where only lo exists and Ray has no other address to pick, and starts the head there in the foreground
 (`ray start --head --block`) in its own process group. Every process that talks to the head joins the namespace
 with `nsenter --net=/proc/<pid>/ns/net` (`RayCluster.popen`). Stopping ends the head's process group, then any
-process the test started that is still in the namespace, each by its id; never `ray stop`, never by name.
+process the test started that is still in the namespace, each by its id: never Ray's own stop command, never by
+name.
 
 `Driver` is a course server in miniature: `python -m bench.ray_cluster ADDRESS ...` makes an
 engine.runs.ray_backend.RayBackend (or, `course_server`, a RunManager on Ray) and answers JSON calls on stdin
