@@ -124,7 +124,7 @@ def run(learners: int = 30, seconds: float = 20.0, slots: Iterable[int] = (1, 2,
     for name, figures in results.items():
         rows += rows_for(name, figures)
     if write:
-        append_section(f"A class: {learners} learners x {seconds:g} s runs, local pool and Ray (bench.class_sim)", rows)
+        append_section(f"A class: {learners} learners x {seconds:g} s runs, local pool and Ray (python -m bench class)", rows)
     return {"results": results, "load_start": load_start, "load_end": load_end}
 
 

@@ -1,7 +1,7 @@
 """Benchmarks: `python -m bench pages|live|live-meter|train|versus|generate|nanogpt|tokenize|embeddings|gpu|scaling|
 retrieval|load|class`. Each appends its figures to docs/benchmarks.md (`load`, ten learners in one Chromium at once, also
 writes docs/benchmarks-load.json; `pages` is the course shell, `live` what watching a run costs it; `class`, thirty
-learners' lesson runs through the run manager on the local pool and on Ray, takes about 40 minutes on 2 cores).
+learners' lesson runs through the run manager on the local pool and on Ray, takes about 45 minutes on 2 cores).
 
 Speed targets live here, never in timed unit tests (a loaded CI machine would make those flaky). `gpu` is the
 check of everything CPU tests cannot prove (torch.compile, bf16, NCCL across GPUs): run it on any CUDA machine.
