@@ -63,7 +63,7 @@ class DeviceInfo:
     def synchronize(self) -> None:
         """Wait until the GPU has run everything queued so far, before a clock is read: CUDA kernels run
         asynchronously, so a time taken without it measures the launches, not the work. Nothing elsewhere."""
-        if self.type == "cuda":
+        if self.device.type == "cuda":  # where the tensors are (a test's stand-in GPU keeps them on the CPU)
             torch.cuda.synchronize(self.device)
 
 
@@ -280,7 +280,8 @@ def _choose(preferred: str, dtype: str, processes_per_host: int) -> DeviceInfo:
     torch.set_num_threads(threads)
     # "auto": bf16 is the candidate where native; engine.train.prepare keeps it only if it measures faster for the run
     chosen = dtype if dtype != "auto" else ("bfloat16" if _measure_bf16_cpu() else "float32")
-    return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, cpu_sentence(threads, chosen))
+    return DeviceInfo("cpu", _cpu_name(), threads, chosen, False, cpu_sentence(threads, chosen),
+                      native_bf16=_cpu_has_native_bf16())
 
 
 def predicted_sentence(preferred: str = "auto", dtype: str = "auto", threads: int | None = None) -> str:

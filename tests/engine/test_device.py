@@ -158,6 +158,15 @@ def test_compile_that_works_is_used_and_timed(monkeypatch: pytest.MonkeyPatch, s
     assert calls and any(n.startswith("Compiled with torch.compile in") for n in state.notes)
 
 
+def test_a_cpu_without_bf16_instructions_says_so(monkeypatch: pytest.MonkeyPatch, fresh_cache: None) -> None:
+    """The CPU's DeviceInfo reads its bf16 support from the CPU: Muon's Newton-Schulz in emulated bf16 took
+    1.6-1.9 s a step on this two-core AVX2 machine, so prepare() must see it to switch to float32."""
+    for native in (False, True):
+        monkeypatch.setattr(device_mod, "_cpu_has_native_bf16", lambda native=native: native)
+        device_mod._cache.clear()
+        assert get_device("cpu", "float32", 1, 1).native_bf16 is native
+
+
 def test_short_runs_skip_compile(monkeypatch: pytest.MonkeyPatch, small_text: str) -> None:
     def no_compile(model: nn.Module, **kw) -> nn.Module:
         raise AssertionError("a 60 s run must not spend its budget compiling")
@@ -181,7 +190,8 @@ def test_muon_orthogonalises_in_float32_without_native_bf16(monkeypatch: pytest.
     assert train_loop(state).status == "finished"
 
 
-def test_muon_stays_where_bf16_is_native(small_text: str) -> None:
+def test_muon_stays_where_bf16_is_native(monkeypatch: pytest.MonkeyPatch, small_text: str) -> None:
+    fake_device(monkeypatch, native_bf16=True)  # e.g. a CPU with AVX-512 BF16 or AMX
     state = prepare(replace(TINY, optimizer="muon", max_steps=3), small_text)
     assert any(isinstance(o, Muon) for o in state.optimizers) and not state.notes
 
