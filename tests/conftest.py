@@ -46,6 +46,7 @@ SLOW = (
     "tests/bench/test_bench.py::test_gpu_checks",
     "tests/bench/test_bench.py::test_python_m_",
     "tests/bench/test_bench.py::test_benchmarks_do_not_import",
+    "tests/bench/test_class_sim.py::test_a_tiny_class",
 )
 SLOW_AFTER_S = 3.0  # an unmarked test slower than this on two busy cores belongs in SLOW
 
