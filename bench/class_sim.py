@@ -21,7 +21,6 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -61,16 +60,6 @@ class PeakRss:
             self.peak_mib = max(self.peak_mib, total / MIB)
             if self._stop.wait(self.interval):
                 return
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU does bf16 arithmetic natively; where it does not, bf16 is emulated and a Muon step on the
-    lesson model takes seconds, so the class runs Muon's orthogonalisation in float32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def own_pid() -> list[int]:
@@ -113,8 +102,6 @@ def simulate(manager: RunManager, text: str, learners: int = 30, seconds: float 
     `base`: the run's settings before its budget (the lesson preset by default; a test passes a tiny one).
     """
     config = dataclasses.replace(base or PRESETS["lesson"], time_budget=seconds, max_steps=None, device=device)
-    if device == "cpu" and not cpu_has_native_bf16():
-        config = dataclasses.replace(config, muon_ns_dtype="float32")  # what prepare should choose here
     tokenizer = CharTokenizer.from_text(text)
     manager.keep_ended_s = 1e9  # every run's figures are read at the end
     rng = random.Random(seed)

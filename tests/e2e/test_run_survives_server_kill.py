@@ -55,7 +55,8 @@ def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, br
     server.start()  # same database, same runs folder
     page.goto(f"{server.url}/lesson-7")
     page.get_by_role("heading", name=lesson.cards[card].title).first.wait_for()
-    page.get_by_text(re.compile("⏹️ Stopped|⚠️ Interrupted")).first.wait_for()
+    # a deadline, not a speed check: the new server's first page and its read of the folder, on two busy cores
+    page.get_by_text(re.compile("⏹️ Stopped|⚠️ Interrupted")).first.wait_for(timeout=150_000)
     resume = page.get_by_role("button", name="Resume")
     resume.wait_for()
     resume.click()
