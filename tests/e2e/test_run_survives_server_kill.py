@@ -42,7 +42,8 @@ def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, br
     page.wait_for_function("() => document.body.innerText.includes('60')")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("🟢 Running").first.wait_for()
-    page.wait_for_function("() => /Step [1-9][0-9]/.test(document.body.innerText)")  # a few dozen steps in
+    # a few dozen steps in; the deadline allows for a training process that starts beside other tests' work
+    page.wait_for_function("() => /Step [1-9][0-9]/.test(document.body.innerText)", timeout=150_000)
 
     os.kill(server.proc.pid, signal.SIGKILL)  # our own child, by its PID: no chance to clean up
     server.proc.wait()
