@@ -26,6 +26,7 @@ from engine.runs import run_source
 from engine.runs.manager import QueueFull, get_manager
 from engine.runs.snapshot import RunSnapshot, snapshot_from_folder
 from engine.train.config import TrainConfig
+from engine.train.status import RunStatus
 from engine.transform.tokenization import Tokenizer
 from ui import learner_corpus, session
 
@@ -101,9 +102,10 @@ def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: 
           tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None,
           finetune_from: str | Path | None = None, original_text: str | None = None,
           corpus: tuple[str | None, dict | None, str] | None = None, batch: str | None = None) -> str | None:
-    """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at; its id, or
-    None when the queue refused it (engine.runs.manager.QueueFull: the learner holds as many runs as they may):
-    then `run_key` still points at the run it did, and `queue_refusal(run_key)` says why, for the page.
+    """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at once the new
+    one is in the queue; its id, or None when the queue refused it (engine.runs.manager.QueueFull: the learner holds
+    as many runs as they may): then `run_key` still points at the run it did, which trains on, and
+    `queue_refusal(run_key)` says why, for the page.
 
     `tokenizer` None: a character tokenizer of `text` (or, with `resume_from` or `finetune_from`, the
     checkpoint's). `finetune_from`: a run folder whose model this new run trains further on `text`, with
@@ -113,15 +115,17 @@ def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: 
     learner_corpus.source_of finds. `batch`: runs asked for together (a comparison's two, a sweep's sizes) pass the
     same one and count as one waiting request."""
     old = load(learner_id, run_key)
-    if old is not None and old.live and old.active:
+    if old is not None and old.live and old.status == RunStatus.QUEUED:  # it never started: nothing of it is lost
         get_manager().stop(old.run_id)
     try:
         run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label, resume_from=resume_from,
                                       protected=_protected_folders(), finetune_from=finetune_from,
                                       original_text=original_text, owner=str(learner_id), batch=batch)
-    except QueueFull as err:
+    except QueueFull as err:  # the run that trains under this key goes on
         _queue_full()[run_key] = str(err)
         return None
+    if old is not None and old.live and old.active:  # replaced only once its successor is in the queue
+        get_manager().stop(old.run_id)
     _queue_full().pop(run_key, None)
     run_dir = get_manager().snapshot(run_id).run_dir
     session.store().set_fact(learner_id, _fact_key(run_key),

@@ -143,3 +143,23 @@ def test_a_listing_holds_the_newest_record_and_a_panel_the_whole_curve(db, run_m
     assert [r.run_key for r in listed] == ["main"] and len(listed[0].metrics) == 1
     assert listed[0].metrics[0]["step"] >= 5
     assert len(run_view.load(learner.id, "main").metrics) >= 5
+
+
+def test_pressing_start_again_at_the_cap_leaves_the_training_run_training(db, run_manager):
+    """The run under a key is replaced only once its successor is in the queue: refused, it trains on."""
+    from ui import run_view
+    from ui.session import store
+
+    learner = store().get_or_create_learner("Ada")
+    training = run_view.start(learner.id, "main", ENDLESS, TEXT, "endless")
+    waiting = run_view.start(learner.id, "bpe", ENDLESS, TEXT, "waits")
+    _wait_running(training)
+    assert run_view.start(learner.id, "main", ENDLESS, TEXT, "again") is None
+    main = run_view.load(learner.id, "main")
+    assert main.run_id == training and main.status == "running" and "one waiting" in run_view.queue_refusal("main")
+    run_view.stop(run_view.load(learner.id, "bpe"))  # room again: pressing Start now replaces the run
+    again = run_view.start(learner.id, "main", ENDLESS, TEXT, "again")
+    assert again and again != training and run_view.load(learner.id, "main").run_id == again
+    assert run_manager.snapshot(waiting).status == "stopped"
+    for run_id in (training, again):
+        run_manager.stop(run_id)
