@@ -271,7 +271,9 @@ def test_a_short_timed_run_draws_its_validation_curve_from_many_points(small_tex
     dense = run(replace(TINY, max_steps=None, time_budget=1.5, eval_interval=10_000, eval_points=12), small_text)[2]
     assert sum(r["val_loss"] is not None for r in sparse) == 2  # step 0 and the end
     evaluated = [r["step"] for r in dense if r["val_loss"] is not None]
-    assert len(evaluated) >= 8 and evaluated[0] == 0 and dense[-1]["val_loss"] is not None
+    # about 12 points, or one every 5 steps (the floor) when two busy cores gave the 1.5 s only a few dozen steps
+    assert len(evaluated) >= min(8, dense[-1]["step"] // 5) and len(evaluated) >= 3, evaluated
+    assert evaluated[0] == 0 and dense[-1]["val_loss"] is not None
 
 
 def test_reading_the_loss_back_every_k_steps_publishes_the_same_records(small_text: str) -> None:
