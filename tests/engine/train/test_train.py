@@ -272,7 +272,7 @@ def test_a_short_timed_run_draws_its_validation_curve_from_many_points(small_tex
     assert sum(r["val_loss"] is not None for r in sparse) == 2  # step 0 and the end
     evaluated = [r["step"] for r in dense if r["val_loss"] is not None]
     # about 12 points, or one every 5 steps (the floor) when two busy cores gave the 1.5 s only a few dozen steps
-    assert len(evaluated) >= min(8, dense[-1]["step"] // 5) and len(evaluated) >= 3, evaluated
+    assert len(evaluated) >= min(8, dense[-1]["step"] // 5 + 1), evaluated
     assert evaluated[0] == 0 and dense[-1]["val_loss"] is not None
 
 
