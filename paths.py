@@ -23,6 +23,8 @@ PUBLISHED_MODELS = DATA_DIR / "published_models.yaml"
 DEFAULT_CORPUS = DATA_DIR / "tinyshakespeare.txt"
 
 DB_VAR = "LLM_COURSE_DB"  # the progress database (SQLite file)
+DATABASE_URL_VAR = "LLM_COURSE_DATABASE_URL"  # the progress database as a URL (PostgreSQL for a class)
+DATABASE_URL_OTHER_NAME = "COURSE_DATABASE_URL"  # the same, under the name the deployment notes also accept
 CONTENT_VAR = "LLM_COURSE_CONTENT"  # a folder holding lessons/ and quizzes/ (an instructor's draft)
 UPLOADS_VAR = "LLM_COURSE_UPLOADS"  # learners' uploaded corpora and tokenizers
 RUNS_VAR = "LLM_COURSE_RUNS"  # training runs, the peak measurement and the retrieval index
@@ -38,6 +40,13 @@ def _folder(var: str, default: Path) -> Path:
 def progress_db() -> Path:
     """The progress database: $LLM_COURSE_DB, else data/progress.sqlite3."""
     return _folder(DB_VAR, DATA_DIR / "progress.sqlite3")
+
+
+def database_url() -> str:
+    """The progress database as an SQLAlchemy URL: $LLM_COURSE_DATABASE_URL (or $COURSE_DATABASE_URL), e.g.
+    `postgresql+psycopg://course@db.example.edu/course` for a class; else the SQLite file `progress_db()`."""
+    url = os.environ.get(DATABASE_URL_VAR) or os.environ.get(DATABASE_URL_OTHER_NAME)
+    return url or f"sqlite:///{progress_db()}"
 
 
 def content_dirs() -> tuple[Path, Path]:

@@ -20,6 +20,10 @@ import pytest
 
 T = TypeVar("T")
 
+# A developer's class settings never reach the tests: each test that wants PostgreSQL or Ray asks for its own.
+for _var in ("LLM_COURSE_DATABASE_URL", "COURSE_DATABASE_URL"):
+    os.environ.pop(_var, None)
+
 # Node-id prefixes of the tests, outside tests/ui and tests/e2e, that take seconds: a training process, a CLI, a
 # two-process DDP run, a real download-free model load, or a training run long enough to be timed.
 SLOW = (

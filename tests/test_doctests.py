@@ -1,6 +1,6 @@
 """Every example in a docstring is executed: a `>>>` line that no test runs can rot unnoticed.
 
-Walks every module of engine/, course/ and ui/, runs its doctests, and checks that a module whose source holds
+Walks every module of engine/, course/ and ui/ and the top-level modules every layer shares, runs its doctests, and checks that a module whose source holds
 `>>>` examples really ran them. Skipping an example (`+SKIP`) is not allowed: an example that cannot run here
 belongs in a test with the setup it needs, not in a docstring that claims it works.
 """
@@ -16,10 +16,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "course", "ui")
+SHARED = ("databases", "manifests", "paths")  # the top-level modules every layer may import
 
 
 def _modules() -> list[str]:
-    names = []
+    names = list(SHARED)
     for package in PACKAGES:
         names.append(package)
         names += [m.name for m in pkgutil.walk_packages([str(ROOT / package)], prefix=f"{package}.")]

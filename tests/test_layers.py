@@ -3,6 +3,8 @@
 - `engine/` and `course/` never import Streamlit or `ui`, and not each other;
 - `paths.py` (every layer's folders and environment variables) imports nothing of the project, and `manifests.py`
   (the one reader of the data manifests engine and course share) only `paths`, PyYAML and the standard library;
+- `databases.py` (the one database engine and course both keep tables in) imports only SQLAlchemy and the standard
+  library;
 - no production module imports `tests` or `bench` (benchmarks import the course, never the other way round);
 - an engine stage imports no stage listed after it in STAGES, except the crossings docs/architecture.md names;
 - a live widget (ui/widgets/X.py) never imports another widget's module: what two widgets share lives in ui/;
@@ -40,6 +42,7 @@ def _sources() -> dict[str, Path]:
     found["app"] = ROOT / "app.py"
     found["paths"] = ROOT / "paths.py"
     found["manifests"] = ROOT / "manifests.py"
+    found["databases"] = ROOT / "databases.py"
     return found
 
 
@@ -83,6 +86,13 @@ def test_paths_is_a_leaf_every_layer_may_import() -> None:
     """paths.py holds the folders and environment variables of every layer, so it may import nothing of theirs."""
     graph = _graph()
     assert graph["paths"] <= {"__future__", "os", "pathlib"}, f"paths.py imports {sorted(graph['paths'])}"
+
+
+def test_databases_is_a_leaf_every_layer_may_import() -> None:
+    """databases.py sets up the database both the run queue and the progress store use, so it imports no layer."""
+    imported = _graph()["databases"]
+    allowed = set(sys.stdlib_module_names) | {"__future__", "sqlalchemy"}
+    assert {i.split(".")[0] for i in imported} <= allowed, f"databases.py imports {sorted(imported)}"
 
 
 def test_manifests_is_a_leaf_every_layer_may_import() -> None:

@@ -31,3 +31,12 @@ def test_the_runs_folders_old_name_is_still_read_and_the_new_one_wins(monkeypatc
     assert paths.runs_dir() == tmp_path / "old"
     monkeypatch.setenv(paths.RUNS_VAR, str(tmp_path / "new"))
     assert paths.runs_dir() == tmp_path / "new"
+
+
+def test_the_database_is_the_sqlite_file_unless_a_url_names_a_server(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(paths.DB_VAR, str(tmp_path / "p.sqlite3"))
+    assert paths.database_url() == f"sqlite:///{tmp_path / 'p.sqlite3'}"
+    monkeypatch.setenv(paths.DATABASE_URL_OTHER_NAME, "postgresql+psycopg://course@db/other")
+    assert paths.database_url() == "postgresql+psycopg://course@db/other"  # the name docs/deploy.md also accepts
+    monkeypatch.setenv(paths.DATABASE_URL_VAR, "postgresql+psycopg://course@db/class")
+    assert paths.database_url() == "postgresql+psycopg://course@db/class"  # the course's own name wins

@@ -5,31 +5,56 @@ Each waiting run is one row holding its whole job (config, text, tokenizer: what
 writes), in the order it was asked for; the row goes when the run ends. A server that starts again reads the rows
 back (`waiting`) and queues them in the same order; runs it had handed to Ray (`attached`) it follows again.
 
-The table lives beside the learners' progress (the same SQLite file, `paths.progress_db()`), so one backup holds
-both. The engine does not import the course's progress store: this module speaks SQL to its own table only.
+The table lives beside the learners' progress (the same database, `paths.database_url()`: a SQLite file, or the
+class's PostgreSQL, where every course server sees one queue), so one backup holds both. The engine does not import
+the course's progress store: this module speaks SQL (SQLAlchemy Core) to its own table only.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    delete,
+    exc,
+    insert,
+    inspect,
+    select,
+    update,
+)
+
+from databases import make_engine, sqlite_file, writing
 from engine.runs.executors import RunRecord
 from engine.train.config import TrainConfig
 from engine.transform.tokenization import tokenizer_from_dict
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS run_queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL, batch TEXT,
-    label TEXT NOT NULL, run_dir TEXT NOT NULL, job TEXT NOT NULL, state TEXT NOT NULL, backend TEXT,
-    created_at REAL NOT NULL);
-"""
+metadata = MetaData()
+run_queue = Table(
+    "run_queue", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # the order the runs were asked for
+    Column("run_id", Text, nullable=False, unique=True),
+    Column("owner", Text, nullable=False),
+    Column("batch", Text),
+    Column("label", Text, nullable=False),
+    Column("run_dir", Text, nullable=False),
+    Column("job", Text, nullable=False),  # JSON: what engine.runs.worker.make_job writes
+    Column("state", Text, nullable=False),  # "queued", or "running" for a run handed to Ray
+    Column("backend", Text),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,  # SQLite never reuses a seq, so a new row always sorts last
+)
+_COLUMNS = (run_queue.c.run_id, run_queue.c.owner, run_queue.c.batch, run_queue.c.label, run_queue.c.run_dir,
+            run_queue.c.job, run_queue.c.state, run_queue.c.backend, run_queue.c.created_at)
 
 
 @dataclass(frozen=True)
@@ -59,59 +84,64 @@ class StoredRun:
 
 
 class QueueStore:
-    """The `run_queue` table in one SQLite file; every call is its own short transaction, safe from any thread."""
+    """The `run_queue` table in the server's database; every call is its own short transaction, safe from any thread.
 
-    def __init__(self, db_path: Path | str) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()  # one writer at a time in this process (SQLite serialises the rest)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+    `where` is a database URL (`paths.database_url()`: PostgreSQL for a class) or a SQLite file's path. The table
+    is the engine's own, made here when missing; the learners' tables beside it are the course's (Alembic)."""
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30.0)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+    def __init__(self, where: Path | str) -> None:
+        self.url = str(where) if "://" in str(where) else f"sqlite:///{Path(where)}"
+        self._engine = make_engine(self.url)
+        try:
+            metadata.create_all(self._engine, checkfirst=True)
+        except exc.DatabaseError:  # another server made it between the check and the create
+            if not inspect(self._engine).has_table("run_queue"):
+                raise
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        with self._lock, closing(self._connect()) as db, db:
-            db.execute(sql, args)
+    @property
+    def owner(self) -> str:
+        """The database as a runs folder's owner marker names it: the SQLite file, or the URL without password."""
+        path = sqlite_file(self.url)
+        return str(path) if path is not None else self.url
 
     def add(self, run_id: str, owner: str, batch: str | None, label: str, run_dir: Path | str,
             job: dict[str, Any]) -> None:
         """Keep a run that was just queued (its job whole: it is all a restarted server has to start it from)."""
-        self._write("INSERT INTO run_queue (run_id, owner, batch, label, run_dir, job, state, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
-                    (run_id, owner, batch, label, str(run_dir), json.dumps(job), time.time()))
+        with writing(self._engine) as db:
+            db.execute(insert(run_queue).values(run_id=run_id, owner=owner, batch=batch, label=label,
+                                                run_dir=str(run_dir), job=json.dumps(job), state="queued",
+                                                created_at=time.time()))
 
     def started(self, run_id: str, backend: str) -> None:
         """The run left the queue. A local run's row goes (its process dies with the server, and its folder tells
         what happened); a Ray run's stays, without its text, so a restarted server can follow it again."""
         if backend == "ray":
-            self._write("UPDATE run_queue SET state = 'running', backend = ?, job = '{}' WHERE run_id = ?",
-                        (backend, run_id))
+            with writing(self._engine) as db:
+                db.execute(update(run_queue).where(run_queue.c.run_id == run_id)
+                           .values(state="running", backend=backend, job="{}"))
         else:
             self.ended(run_id)
 
     def ended(self, run_id: str) -> None:
-        self._write("DELETE FROM run_queue WHERE run_id = ?", (run_id,))
+        with writing(self._engine) as db:
+            db.execute(delete(run_queue).where(run_queue.c.run_id == run_id))
 
-    def _rows(self, state: str) -> list[StoredRun]:
-        with closing(self._connect()) as db:
-            rows = db.execute("SELECT run_id, owner, batch, label, run_dir, job, state, backend, created_at "
-                              "FROM run_queue WHERE state = ? ORDER BY seq", (state,)).fetchall()
+    def _select(self, condition) -> list[StoredRun]:
+        with self._engine.connect() as db:
+            rows = db.execute(select(*_COLUMNS).where(condition).order_by(run_queue.c.seq)).all()
         return [StoredRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8]) for r in rows]
 
     def waiting(self) -> list[StoredRun]:
         """The runs that were waiting, oldest request first."""
-        return self._rows("queued")
+        return self._select(run_queue.c.state == "queued")
 
     def attached(self) -> list[StoredRun]:
         """The runs handed to Ray that have not been seen to end."""
-        return self._rows("running")
+        return self._select(run_queue.c.state == "running")
 
     def find(self, run_id: str) -> StoredRun | None:
-        with closing(self._connect()) as db:
-            r = db.execute("SELECT run_id, owner, batch, label, run_dir, job, state, backend, created_at "
-                           "FROM run_queue WHERE run_id = ?", (run_id,)).fetchone()
-        return StoredRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8]) if r else None
+        found = self._select(run_queue.c.run_id == run_id)
+        return found[0] if found else None
+
+    def close(self) -> None:
+        self._engine.dispose()

@@ -1,8 +1,10 @@
 """Profiles in the progress store: whatever one learner does, another learner's progress reads back exactly as it
 was (property-based: random sequences of writes by two learners against a model of what each should hold), and no
-name can make a profile that looks like someone else's."""
+name can make a profile that looks like someone else's. On SQLite and on PostgreSQL (`database_url`)."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,11 +48,15 @@ def _view(store: ProgressStore, learner_id: int) -> dict:
     return out
 
 
+_EXAMPLE = itertools.count()
+
+
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.booleans(), OPS), max_size=12))
-def test_one_learners_writes_never_reach_another(tmp_path, steps):
-    store = ProgressStore(tmp_path / f"p{abs(hash(str(steps)))}.sqlite3")
-    ada, bob = store.get_or_create_learner("Ada"), store.get_or_create_learner("Bob")
+def test_one_learners_writes_never_reach_another(database_url, steps):
+    store = ProgressStore(database_url)
+    n = next(_EXAMPLE)  # each example's own two learners, in the one database of this test
+    ada, bob = store.get_or_create_learner(f"Ada {n}"), store.get_or_create_learner(f"Bob {n}")
     store.set_fact(bob.id, "run.main", {"id": "bob-run"})
     store.record_answer(bob.id, "intro", "q1", "Bob's own words", None)
     before = _view(store, bob.id)
@@ -66,8 +72,8 @@ def test_one_learners_writes_never_reach_another(tmp_path, steps):
 
 
 @pytest.mark.parametrize("name", ["Ada\u200b", "A\u202eda", "Ada\x00", "Ada\x07", "\u2060Ada", "Ada\ufeff"])
-def test_names_with_hidden_characters_are_refused(tmp_path, name):
-    store = ProgressStore(tmp_path / "p.sqlite3")
+def test_names_with_hidden_characters_are_refused(database_url, name):
+    store = ProgressStore(database_url)
     store.get_or_create_learner("Ada")
     with pytest.raises(ValueError, match="invisible or control characters"):
         store.get_or_create_learner(name)
@@ -75,13 +81,13 @@ def test_names_with_hidden_characters_are_refused(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["Ａｄａ", "  ada ", "ADA", "Ada\t", "Ada\n"])
-def test_names_that_look_the_same_are_the_same_profile(tmp_path, name):
-    store = ProgressStore(tmp_path / "p.sqlite3")
+def test_names_that_look_the_same_are_the_same_profile(database_url, name):
+    store = ProgressStore(database_url)
     ada = store.get_or_create_learner("Ada")
     assert store.get_or_create_learner(name) == ada
 
 
-def test_markup_in_a_name_is_kept_as_typed(tmp_path):
-    store = ProgressStore(tmp_path / "p.sqlite3")
+def test_markup_in_a_name_is_kept_as_typed(database_url):
+    store = ProgressStore(database_url)
     name = "<img src=x onerror=alert(1)>"[:40]
     assert store.get_or_create_learner(name).name == name

@@ -1,4 +1,5 @@
-"""Progress store: round trip, concurrent writers, reopen after close, corrupted or missing files."""
+"""Progress store: round trip, concurrent writers, reopen after close, on SQLite and on PostgreSQL (`database_url`,
+tests/course/conftest.py); and a SQLite file's own cases: WAL mode, a missing folder, a corrupted file."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from course.progress import ProgressStore
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = ProgressStore(tmp_path / "p.sqlite3")
+def store(database_url):
+    s = ProgressStore(database_url)
     yield s
     s.close()
 
@@ -55,8 +56,8 @@ def test_last_learner_follows_use(store):
     assert store.last_learner() == ada
 
 
-def test_two_threads_write_at_once(tmp_path):
-    path = tmp_path / "p.sqlite3"
+def test_two_threads_write_at_once(database_url):
+    path = database_url
     learner = ProgressStore(path).get_or_create_learner("Ada")
     errors: list[BaseException] = []
 
@@ -82,15 +83,15 @@ def test_two_threads_write_at_once(tmp_path):
     assert fresh.card(learner.id, "lesson-a") == 99 and fresh.card(learner.id, "lesson-b") == 99
 
 
-def test_reopen_after_close_keeps_everything(tmp_path):
-    path = tmp_path / "p.sqlite3"
-    s = ProgressStore(path)
+def test_reopen_after_close_keeps_everything(database_url):
+    s = ProgressStore(database_url)
     ada = s.get_or_create_learner("Ada")
     s.set_card(ada.id, "intro", 5)
     s.close()
-    again = ProgressStore(path)
+    again = ProgressStore(database_url)
     assert again.card(ada.id, "intro") == 5
-    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if again.path is not None:
+        assert sqlite3.connect(again.path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_missing_file_and_folder_are_created(tmp_path):

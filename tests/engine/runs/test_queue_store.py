@@ -1,0 +1,47 @@
+"""The run queue's table on both databases a server may keep it in (a SQLite file, a class's PostgreSQL): rows come
+back in the order they were asked for, a Ray run's row stays (without its text) once it trains, and a second store
+on the same database, as a second course server has, sees the same queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from engine.runs.queue_store import QueueStore
+from tests.postgres import postgres_schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'progress.sqlite3'}"
+        return
+    with postgres_schema() as schema_url:
+        yield schema_url
+
+
+def _job(text: str) -> dict:
+    return {"config": {"max_steps": 3}, "text": text}
+
+
+def test_two_servers_share_one_queue_in_order(url: str) -> None:
+    one, two = QueueStore(url), QueueStore(url)  # two course servers on one database
+    for i, owner in enumerate(("ann", "bob", "cat")):
+        one.add(f"run-{i}", owner, None, f"{owner}'s", f"/runs/{i}", _job(f"text {i}"))
+    assert [r.run_id for r in two.waiting()] == ["run-0", "run-1", "run-2"]
+    assert two.find("run-1").job == _job("text 1") and two.find("run-1").owner == "bob"
+
+    two.started("run-0", "ray")  # handed to Ray: followed again after a restart, its text no longer kept
+    two.started("run-1", "process")  # a local run: its row goes
+    assert [r.run_id for r in one.waiting()] == ["run-2"]
+    attached = one.attached()
+    assert [r.run_id for r in attached] == ["run-0"] and attached[0].job == {} and attached[0].backend == "ray"
+    assert one.find("run-1") is None
+
+    one.add("run-3", "ann", "compare", "ann's second", "/runs/3", _job("text 3"))
+    assert [r.run_id for r in two.waiting()] == ["run-2", "run-3"]  # a new request sorts last
+    one.ended("run-0")
+    assert two.attached() == []
+    one.close()
+    two.close()
