@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# The address the course listens on: this machine only unless you choose otherwise (README, "For a class").
+ADDRESS ?= 127.0.0.1
 # pytest-xdist workers for `make test`: every browser test runs in one of them (one Chromium, one shared server),
 # the rest are shared out test by test (tests/conftest.py). WORKERS=0 runs everything in this process.
 WORKERS ?= 2
@@ -27,7 +29,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

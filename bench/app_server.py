@@ -41,10 +41,15 @@ def find_chromium() -> str | None:
 class Server:
     """`streamlit run app.py` in a subprocess with its own progress database; restartable with the same one."""
 
-    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None):
-        """`env`: more environment for the server (e.g. COURSE_RUNS_DIR, LLM_COURSE_UPLOADS: where its runs and
-        uploads go), on top of this process's and the database's."""
-        self.db, self.log, self.env, self.port, self.proc = db, log, env or {}, free_port(), None
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, secrets: Path | None = None,
+                 port: int | None = None):
+        """`env`: more environment for the server (e.g. LLM_COURSE_RUNS, LLM_COURSE_UPLOADS: where its runs and
+        uploads go; LLM_COURSE_DATABASE_URL: a PostgreSQL database instead of the SQLite file `db`), on top of this
+        process's and the database's. `secrets`: the secrets.toml it reads (class mode: sign-in), and no other; None
+        gives it none, so a developer's own .streamlit/secrets.toml never turns a test's server into class mode."""
+        self.db, self.log, self.env, self.proc = db, log, env or {}, None
+        self.port = port or free_port()
+        self.secrets = secrets if secrets is not None else log.parent / "no-secrets.toml"
 
     @property
     def url(self) -> str:
@@ -54,7 +59,7 @@ class Server:
         """Start the server and wait until its health check answers; RuntimeError (with the log's tail) if not."""
         env = {**os.environ, paths.DB_VAR: str(self.db), **self.env}
         cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-               "--server.headless", "true", "--server.address", "127.0.0.1"]
+               "--server.headless", "true", "--server.address", "127.0.0.1", "--secrets.files", str(self.secrets)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:

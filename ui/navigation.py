@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ui import page_links, session, warmup
+from ui import auth, page_links, session, warmup
 from ui.home import render_home
 
 
@@ -58,7 +58,28 @@ def _home_address() -> None:
     st.switch_page(page_links.page_for("home"))
 
 
-def build() -> dict[str, list[st.Page]]:
+def _instructor_runner(view: str) -> Callable[[], None]:
+    def run() -> None:
+        _engine_loaded()
+        from ui import instructor  # imported by the warm-up thread: only looked up here
+
+        instructor.render(view)
+
+    run.__name__ = f"instructor_{view}"
+    return run
+
+
+INSTRUCTOR_PAGES = (  # (view, title, icon, address): registered only for an instructor (ui/auth.py)
+    ("roster", "Class roster", ":material/groups:", "class-roster"),
+    ("questions", "Question by question", ":material/quiz:", "class-questions"),
+    ("reflections", "Reflections", ":material/edit_note:", "class-reflections"),
+    ("runs", "The class's runs", ":material/model_training:", "class-runs"),
+)
+
+
+def build() -> dict[str, list[st.Page]] | list[st.Page]:
+    if auth.class_mode() and not auth.signed_in():  # class mode: nothing but the sign-in page before sign-in
+        return [st.Page(auth.render_sign_in, title="Sign in", icon=":material/login:", url_path="", default=True)]
     course = session.course()
     done = session.store().completed(session.learner().id)
     pages: dict[str, st.Page] = {}
@@ -76,6 +97,13 @@ def build() -> dict[str, list[st.Page]]:
         )
         pages[lesson.id] = page
         lessons.append(page)
+    sections = {"Course": [pages["home"], pages["progress"], pages["home-address"]], "Lessons": lessons}
+    if auth.is_instructor():
+        teaching = []
+        for view, title, icon, address in INSTRUCTOR_PAGES:
+            pages[f"instructor-{view}"] = st.Page(_instructor_runner(view), title=title, icon=icon, url_path=address)
+            teaching.append(pages[f"instructor-{view}"])
+        sections["Instructor"] = teaching
     page_links.register(pages)
-    return {"Course": [pages["home"], pages["progress"], pages["home-address"]], "Lessons": lessons}
+    return sections
 

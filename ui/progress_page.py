@@ -9,7 +9,7 @@ import streamlit as st
 
 from course.grading import score
 from course.schema import Reflection
-from ui import session
+from ui import learner_data, session
 from ui.text import escape_md
 
 
@@ -27,6 +27,8 @@ def render_progress() -> None:
     course = session.course()
     done = store.completed(me.id)
     positions = store.positions(me.id)
+    if "learner-data-deleted" in st.session_state:
+        st.success(f"Deleted everything the course held about you: {st.session_state.pop('learner-data-deleted')}.")
     st.title(f"📈 My progress · {escape_md(me.name)}")  # learner text: shown as typed, never as Markdown
 
     rows = []
@@ -78,5 +80,6 @@ def render_progress() -> None:
             st.markdown(f"This deletes **all** of {escape_md(me.name)}'s positions, answers, reflections and completions. "
                         "It cannot be undone; download your progress first if you want a copy.")
             st.button("Yes, reset everything", key="progress-reset-confirm", type="primary", on_click=_confirm_reset)
+        learner_data.learner_panel(me.id, me.name)
     if st.session_state.pop("progress-reset-done", False):
         st.success("Your progress was reset.")

@@ -249,9 +249,11 @@ def pool_limits() -> tuple[int, int]:
     return manager.max_concurrent, manager.settings.running_per_learner
 
 
-def stop(run: RunView) -> None:
+def stop(run: RunView, learner_id: int | None = None) -> None:
+    """Stop a run the learner sees; the manager refuses one that is not theirs (a run key names only the learner's
+    own runs, and this checks again where the run lives)."""
     if run.live and run.active:
-        get_manager().stop(run.run_id)
+        get_manager().stop(run.run_id, owner=None if learner_id is None else str(learner_id))
 
 
 def heartbeat(run: RunView) -> None:

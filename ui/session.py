@@ -11,19 +11,21 @@ import streamlit as st
 import paths
 from course.loader import Course, load_course
 from course.progress import Learner, ProgressStore
+from ui import auth
 
 LEARNER_KEY = "learner_id"  # a plain session key: no widget owns it, so page switches keep it
 DEFAULT_NAME = "Guest"
 
 
 @st.cache_resource(show_spinner=False)
-def _open_store(path: str) -> ProgressStore:
-    return ProgressStore(path)
+def _open_store(url: str) -> ProgressStore:
+    return ProgressStore(url)
 
 
 def store() -> ProgressStore:
-    """One store per database path for the whole server (the path comes from LLM_COURSE_DB)."""
-    return _open_store(str(paths.progress_db()))
+    """One store per database for the whole server (`paths.database_url()`: LLM_COURSE_DATABASE_URL, else the
+    SQLite file LLM_COURSE_DB)."""
+    return _open_store(paths.database_url())
 
 
 def course() -> Course:
@@ -35,7 +37,18 @@ def course() -> Course:
 
 
 def learner() -> Learner:
+    """The learner this session serves. In class mode (ui/auth.py) the signed-in person, from the sign-in alone:
+    nothing a browser sends can name another learner (st.stop for a session that has not signed in, which only
+    ever sees the sign-in page). Otherwise the session's profile, falling back to the most recently active one."""
     s = store()
+    if auth.class_mode():
+        if not auth.signed_in():
+            st.stop()
+        c = auth.claims()
+        me = s.signed_in_learner(str(c["sub"]), c.get("email"), c.get("name"))
+        if st.session_state.get(LEARNER_KEY) != me.id:
+            switch_learner(me)
+        return me
     current = s.learner(st.session_state[LEARNER_KEY]) if LEARNER_KEY in st.session_state else None
     if current is None:
         current = s.last_learner() or s.get_or_create_learner(DEFAULT_NAME)

@@ -177,7 +177,7 @@ class RunManager:
             mine = [run.run_dir for run in known]
             mine += [p for run in known if run.status.active for p in (run.resume_from, run.finetune_from) if p]
         mine += [Path(p) for p in protected]
-        owner = owner_identity(self.store.db_path) if self.store is not None else None
+        owner = owner_identity(self.store.owner) if self.store is not None else None
         try:
             return prune_runs(self.runs_root, protected=mine, owner=owner)
         except OSError as err:  # a full or read-only disk must not stop a run from starting
@@ -196,11 +196,14 @@ class RunManager:
             return self.snapshot(run_id, history)
         raise KeyError(f"no run with id {run_id!r} in this server process")
 
-    def stop(self, run_id: str) -> None:
+    def stop(self, run_id: str, owner: str | None = None) -> None:
         """Ask a run to stop. Returns at once; the run stops after its current step and saves a checkpoint.
-        A queued run is simply taken out of the queue. A training process that ignores the request is ended."""
+        A queued run is simply taken out of the queue. A training process that ignores the request is ended.
+        `owner` given (a page acting for a learner): PermissionError unless the run is theirs."""
         with self._lock:
             run = self._get(run_id)
+            if owner is not None and run.owner != owner:
+                raise PermissionError(f"run {run_id} is not {owner}'s to stop")
             dequeued = self._stop(run, "user")
         if dequeued and self.store is not None:
             self._store_call(self.store.ended, run_id)
@@ -394,6 +397,6 @@ def get_manager() -> RunManager:
             ray = backend_from_environment(settings.threads_per_run)
             if ray is not None and not os.environ.get(pool_settings.SLOTS_VAR):  # the cluster's size decides
                 settings = dataclasses.replace(settings, slots=ray.capacity())
-            _manager = RunManager(settings=settings, n_gpus=n_gpus, queue_store=QueueStore(paths.progress_db()),
+            _manager = RunManager(settings=settings, n_gpus=n_gpus, queue_store=QueueStore(paths.database_url()),
                                   workers="ray" if ray is not None else "process", ray=ray)
         return _manager

@@ -334,9 +334,10 @@ def _start(params: FinetuneRunParams) -> None:
 
 
 def _stop(params: FinetuneRunParams) -> None:
-    run = run_view.load(session.learner().id, params.run_key)
+    me = session.learner().id
+    run = run_view.load(me, params.run_key)
     if run is not None:
-        run_view.stop(run)
+        run_view.stop(run, me)
 
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).

@@ -81,9 +81,10 @@ def _start(params: ScalingSweepParams, only_missing: bool = False) -> None:
 
 def _stop(params: ScalingSweepParams) -> None:
     """Stop every rung still queued or training (a queued one leaves the queue; a training one saves)."""
-    for run in _runs(session.learner().id, params, ladder()):
+    me = session.learner().id
+    for run in _runs(me, params, ladder()):
         if run is not None:
-            run_view.stop(run)
+            run_view.stop(run, me)
 
 
 def rung_point(rung: Rung, run: RunView | None, vocab_size: int) -> RungPoint:

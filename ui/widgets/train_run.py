@@ -85,7 +85,7 @@ def _start(params: TrainRunParams, key: str, run_key: str, config: TrainConfig, 
 
 
 def _stop(run: RunView) -> None:
-    run_view.stop(run)
+    run_view.stop(run, session.learner().id)
 
 
 def _resume_help(run: RunView) -> str:

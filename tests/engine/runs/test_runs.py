@@ -331,3 +331,12 @@ def test_submitting_prunes_but_never_a_protected_or_active_run(tmp_path: Path, s
     run_id = m.submit(TINY, small_text, protected=[mine])
     m.wait(run_id, timeout=60)
     assert mine.exists() and not stale.exists() and Path(m.snapshot(run_id).run_dir).exists()
+
+
+def test_a_page_acting_for_a_learner_cannot_stop_another_learners_run(manager: RunManager, small_text: str) -> None:
+    run_id = manager.submit(ENDLESS, small_text, owner="7")
+    with pytest.raises(PermissionError):
+        manager.stop(run_id, owner="8")
+    assert manager.snapshot(run_id).status.active
+    manager.stop(run_id, owner="7")
+    wait_for(lambda: not manager.snapshot(run_id).status.active, timeout=30)
