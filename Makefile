@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 # The address the course listens on: this machine only unless you choose otherwise (README, "For a class").
 ADDRESS ?= 127.0.0.1
-# pytest-xdist workers for `make test`: every browser test runs in one of them (one Chromium, one shared server),
-# the rest are shared out test by test (tests/conftest.py). WORKERS=0 runs everything in this process.
-WORKERS ?= 2
+# pytest-xdist workers for `make test`: the browser tests on the shared server run in one of them (one Chromium, one
+# server), those that start servers of their own in another, and the rest are shared out test by test
+# (tests/conftest.py). Three on two cores: much of a test's time is waiting (on a server, a browser, a training
+# process starting), and a third worker fills it (docs/benchmarks.md). WORKERS=0 runs everything in this process.
+WORKERS ?= 3
 ifeq ($(WORKERS),0)
 PARALLEL :=
 else

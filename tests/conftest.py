@@ -90,18 +90,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+# Browser tests that start servers of their own (a killed and restarted server, a class server with its identity
+# provider): they need a Chromium but not the shared server, so they form a second unit that the other worker runs.
+OWN_SERVERS = ("tests/e2e/test_journey.py", "tests/e2e/test_run_survives_server_kill.py",
+               "tests/e2e/test_sign_in_browser.py", "tests/e2e/test_two_servers_browser.py")
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Under `pytest -n 2 --dist loadgroup` (`make test`) every browser test goes to one worker as one unit, in
-    file order (one Chromium and one shared server serve them all); it is the biggest unit, so it starts first, and
-    the other tests are shared out one at a time to whichever worker is free. pytest-xdist's own `xdist_group` mark
-    would say the same, but 3.8 renames the test ids it groups by through an attribute pytest 9 no longer reads."""
+    """Under `pytest -n 3 --dist loadgroup` (`make test`) the browser tests go to the workers as two units, in file
+    order: those on the one shared server (one Chromium and one server serve them all), and those that start servers
+    of their own (OWN_SERVERS, about as long in all). They are the biggest units, so each worker starts with one of
+    them, and the other tests are shared out one at a time to whichever worker is free. pytest-xdist's own
+    `xdist_group` mark would say the same, but 3.8 renames the test ids it groups by through an attribute pytest 9
+    no longer reads."""
     if config.getoption("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class BrowserTestsTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(OWN_SERVERS):
+                return "browser, own servers"
             return "browser" if nodeid.startswith("tests/e2e/") else nodeid
 
     return BrowserTestsTogether(config, log)

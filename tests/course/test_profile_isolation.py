@@ -51,7 +51,7 @@ def _view(store: ProgressStore, learner_id: int) -> dict:
 _EXAMPLE = itertools.count()
 
 
-@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.booleans(), OPS), max_size=12))
 def test_one_learners_writes_never_reach_another(database_url, steps):
     store = ProgressStore(database_url)

@@ -1,7 +1,14 @@
-"""The whole journey in a real browser: every lesson that exists, every card, every quiz question answered through
-its real controls (the first question of each kind wrong first, then right; the rest right), a training run started, left and found again, a reload, and then the
-server killed with SIGKILL and restarted on the same database: every answer, every completion and the run are
-still there. No Streamlit exception and no error box on any page (a quiz's own "not quite" feedback aside).
+"""The whole journey in a real browser: every lesson that exists, every card, every quiz, a training run started,
+left and found again, a reload, and then the server killed with SIGKILL and restarted on the same database: every
+answer, every completion and the run are still there. No Streamlit exception and no error box on any page (a
+quiz's own "not quite" feedback aside).
+
+Questions are answered through their real controls where the control is what is tested: the first question of
+each kind (wrong first, then right), each quiz's first question, and every question about the learner's own
+numbers. The others are answered right in the progress store as the quiz opens (`_answer_in_the_store`), so the
+page must draw each of them from its stored answer, as it does after a reload; every quiz's own controls are
+covered by tests/ui/test_all_lessons.py and tests/ui/test_quiz_*. This keeps the whole course in one walk within
+the suite's time.
 
 Lessons, cards and questions are read from `course.loader` at run time and the right answers from the quiz model,
 so the test follows the course as it grows. Numeric questions about the learner's own work (`answer_from`) are
@@ -242,21 +249,48 @@ def _walk(page, server, entry, learner_id: int, runs_dir, wrong_first: set[tuple
     if quiz is None:
         page.locator(f".st-key-lesson-{lesson.id}-finish button").click()
     else:
+        kinds_seen = {kind for kind, _ in wrong_first}
+        by_hand = []
+        for i, q in enumerate(quiz.questions):
+            first_of_kind = q.type not in kinds_seen
+            kinds_seen.add(q.type)
+            own_number = getattr(q, "answer_from", None) is not None
+            if first_of_kind or own_number or i == 0:
+                by_hand.append((q, first_of_kind))
+            else:
+                _answer_in_the_store(server, learner_id, quiz, q)
         page.locator(f".st-key-lesson-{lesson.id}-to-quiz button").click()
-        for q in quiz.questions:
+        for q, first_of_kind in by_hand:
             key = f"quiz-{quiz.id}-{q.id}"
             box = page.locator(f".st-key-qbox-{quiz.id}-{q.id}")
             box.wait_for()
-            first_of_kind = q.type not in {kind for kind, _ in wrong_first}
             if first_of_kind or getattr(q, "answer_from", None) is not None:
                 wrong_first.add((q.type, f"{quiz.id}/{q.id}"))
             ANSWER[q.type](page, box, quiz, q, key, learner_id, first_of_kind)
+        for q in quiz.questions:  # the stored answers are drawn as answered
+            page.locator(f".st-key-qbox-{quiz.id}-{q.id}").wait_for()
         assert_clean(page, f"lesson {lesson.number}'s quiz")
         finish = page.locator(f".st-key-lesson-{lesson.id}-finish button")
         page.wait_for_function("(el) => !el.disabled", arg=finish.element_handle())
         finish.click()
     page.locator(f".st-key-lesson-{lesson.id}-complete").wait_for()
     assert_clean(page, f"lesson {lesson.number} complete")
+
+
+REFLECTION = ("What I take from this lesson: the model only ever learns to predict the next token, and everything "
+              "else follows from the data, the model's size and the compute it is given. ")
+
+
+def _answer_in_the_store(server, learner_id: int, quiz: Quiz, q) -> None:
+    """Answer `q` right in the progress store, as its page would store it."""
+    right = {"single_choice": lambda: q.answer, "multiple_select": lambda: list(q.answers),
+             "fill_blanks": lambda: list(q.answers), "ordering": lambda: [i.id for i in q.items],
+             "numeric": lambda: float(q.answer), "reflection": lambda: REFLECTION * (1 + q.min_chars // 50)}
+    store = ProgressStore(server.db)
+    try:
+        store.record_answer(learner_id, quiz.id, q.id, right[q.type](), None if isinstance(q, Reflection) else True)
+    finally:
+        store.close()
 
 
 def _assert_all_saved(db, entries, learner_id: int, wrong_first: set[tuple[str, str]]) -> None:

@@ -92,11 +92,16 @@ def test_the_saved_int8_file_loads_back_to_the_same_model(tiny_run: Path, tmp_pa
     assert all(t.q.dtype == torch.int8 for t in loaded.int8.values()) and loaded.nbytes == qs.nbytes
     a, b = dequantize(qs), dequantize(loaded)
     assert b.transformer.wte.weight is b.lm_head.weight  # still tied
-    x = torch.randint(0, model.config.vocab_size, (2, model.config.block_size))  # (B, T)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, model.config.vocab_size, (8, model.config.block_size), generator=g)  # (B, T)
     with torch.no_grad():
         assert torch.equal(a(x)[0], b(x)[0])
-        assert not torch.equal(a(x)[0], model(x)[0])  # rounded, so not the original numbers ...
-        assert float((a(x)[0] - model(x)[0]).abs().max()) < 0.1  # ... but close to them
+        rounded, original = a(x)[0], model(x)[0]  # (B, T, vocab) logits
+        assert not torch.equal(rounded, original)  # rounded, so not the original numbers ...
+        # ... but close to them: on average (a rare position near a tie in a normalisation can move further, so
+        # not every logit), and the next character each position predicts is almost always the same
+        assert float((rounded - original).abs().mean()) < 0.05
+        assert float((rounded.argmax(-1) == original.argmax(-1)).float().mean()) > 0.95
 
 
 def test_quantising_the_embeddings_too_quantises_the_tied_head(tiny_run: Path) -> None:

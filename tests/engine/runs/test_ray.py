@@ -1,7 +1,7 @@
 """Runs on a real Ray head (in a network namespace: bench/ray_cluster.py), driven by separate driver processes as a
 course server drives them, through the course's run manager: a run streams its loss, Stop saves it, four share a
-logical GPU while a fifth waits, a run outlives its server and a restarted server shows it finished, and a run on
-two GPUs trains data-parallel on Ray Train."""
+logical GPU while a fifth waits, runs outlive their server and a restarted server follows them to the end or stops
+them, and a run on two GPUs trains data-parallel on Ray Train."""
 
 from __future__ import annotations
 
@@ -53,48 +53,48 @@ def _snap_until(server: Driver, run_id: str, until, what: str) -> dict:
     return seen[-1]
 
 
-def test_runs_stream_their_loss_four_at_once_on_a_quarter_gpu_each_a_fifth_waits_and_stop_saves(
-        server: Driver, small_text: str) -> None:
-    ids = [server.call("submit", ENDLESS.to_dict(), small_text, f"learner{i}", f"run {i}") for i in range(5)]
-    first = _snap_until(server, ids[0], lambda s: s["status"] == "running" and len(s["losses"]) >= 2, "training")
+def test_four_at_once_on_a_quarter_gpu_each_a_fifth_waits_stop_saves_and_a_restarted_server_takes_over(
+        cluster: RayCluster, tmp_path: Path, small_text: str) -> None:
+    """Five runs through one course server: four train at once on a quarter of the logical GPU each and stream their
+    loss, the fifth waits; Stop saves one and the fifth takes its quarter. Then the course server dies: Ray keeps
+    training, and a restarted server (its stored queue names the runs) follows the fifth to its last step and stops
+    the others, which a server that did not start them can do."""
+    def start_server() -> Driver:
+        return cluster.course_server(tmp_path / "runs", tmp_path / "progress.sqlite3", cpus_per_run=0.5,
+                                     gpus_per_run=0.25, threads_per_run=1)
+
+    first_server = start_server()
+    configs = [ENDLESS] * 4 + [replace(TINY, max_steps=300)]
+    ids = [first_server.call("submit", c.to_dict(), small_text, f"learner{i}", f"run {i}") for i, c in enumerate(configs)]
+    first = _snap_until(first_server, ids[0], lambda s: s["status"] == "running" and len(s["losses"]) >= 2, "training")
     for run_id in ids[1:4]:
-        _snap_until(server, run_id, lambda s: s["step"] >= 1, "four runs training")
-    fifth = server.call("snapshot", ids[4])
-    assert fifth["status"] == "queued" and fifth["queue_position"] == 1 and server.call("running") == 4
-    later = _snap_until(server, ids[0], lambda s: s["step"] >= first["step"] + 3, "more steps")  # the loss streams
+        _snap_until(first_server, run_id, lambda s: s["step"] >= 1, "four runs training")
+    fifth = first_server.call("snapshot", ids[4])
+    assert fifth["status"] == "queued" and fifth["queue_position"] == 1 and first_server.call("running") == 4
+    later = _snap_until(first_server, ids[0], lambda s: s["step"] >= first["step"] + 3, "more steps")  # it streams
     assert all(loss > 0 for loss in later["losses"]) and len(later["losses"]) > len(first["losses"])
     assert later["device_sentence"].startswith("Training on CPU")
 
-    server.call("stop", ids[0])  # Stop saves it, and its quarter of the GPU goes to the run that waited
-    stopped = _snap_until(server, ids[0], lambda s: s["status"] != "running", "the stop")
+    first_server.call("stop", ids[0])  # Stop saves it, and its quarter of the GPU goes to the run that waited
+    stopped = _snap_until(first_server, ids[0], lambda s: s["status"] != "running", "the stop")
     assert stopped["status"] == "stopped" and stopped["resumable"] and "checkpoint is saved" in stopped["message"]
     assert (Path(stopped["run_dir"]) / "ckpt.pt").exists()
-    _snap_until(server, ids[4], lambda s: s["step"] >= 1, "the fifth run to train once a quarter is free")
-    for run_id in ids[1:]:
-        server.call("stop", run_id)
-    for run_id in ids[1:]:
-        assert _snap_until(server, run_id, lambda s: s["status"] != "running", "the stops")["status"] == "stopped"
+    _snap_until(first_server, ids[4], lambda s: s["step"] >= 1, "the fifth run to train once a quarter is free")
+    first_server.kill()  # the course server dies mid-run
 
-
-def test_a_run_outlives_its_course_server_and_the_restarted_server_shows_it_finished(
-        cluster: RayCluster, tmp_path: Path, small_text: str) -> None:
-    def start_server() -> Driver:
-        return cluster.course_server(tmp_path / "runs", tmp_path / "progress.sqlite3", cpus_per_run=0.5,
-                                     threads_per_run=1)
-
-    first = start_server()
-    run_id = first.call("submit", replace(TINY, max_steps=400).to_dict(), small_text, "ann")
-    _snap_until(first, run_id, lambda s: s["step"] >= 2, "training")
-    first.kill()  # the course server dies mid-run
-
-    second = start_server()  # a restarted server: its stored queue names the run, and Ray still trains it
+    second_server = start_server()
     try:
-        done = _snap_until(second, run_id, lambda s: s["status"] != "running", "the run to finish under Ray")
-        assert done["status"] == "finished" and done["step"] == 400
+        done = _snap_until(second_server, ids[4], lambda s: s["status"] != "running", "the fifth to finish under Ray")
+        assert done["status"] == "finished" and done["step"] == 300
         summary = json.loads((Path(done["run_dir"]) / "summary.json").read_text(encoding="utf-8"))
-        assert summary["status"] == "finished" and summary["steps"] == 400
+        assert summary["status"] == "finished" and summary["steps"] == 300
+        for run_id in ids[1:4]:  # still training, and stopped from the server that did not start them
+            assert second_server.call("snapshot", run_id)["status"] == "running"
+            second_server.call("stop", run_id)
+        for run_id in ids[1:4]:
+            assert _snap_until(second_server, run_id, lambda s: s["status"] != "running", "the stops")["status"] == "stopped"
     finally:
-        second.close()
+        second_server.close()
 
 
 def test_a_run_on_two_gpus_trains_data_parallel_on_ray_train(server: Driver, small_text: str) -> None:

@@ -46,6 +46,20 @@ def manager(request, tmp_path: Path):
         m.wait(snap.run_id, timeout=30)
 
 
+@pytest.fixture
+def threaded(tmp_path: Path):
+    """A manager training in threads only, for the tests of its own bookkeeping (queue order, limits, heartbeats,
+    resume, owners): the same code decides there for a process, and the process path is the subject of the tests
+    above that run both ways, of tests/engine/runs/test_worker.py and of the browser tests. Each process start is
+    seconds of importing torch on two busy cores."""
+    m = RunManager(max_concurrent=1, heartbeat_timeout=60.0, runs_root=tmp_path / "runs", workers="thread")
+    yield m
+    for snap in m.list_runs():
+        m.stop(snap.run_id)
+    for snap in m.list_runs():
+        m.wait(snap.run_id, timeout=30)
+
+
 def test_a_run_finishes_and_leaves_a_readable_folder(manager: RunManager, small_text: str) -> None:
     run_id = manager.submit(TINY, small_text, label="first run")
     snap = manager.wait(run_id, timeout=60)
@@ -87,7 +101,8 @@ def test_unwatched_run_stops_itself(manager: RunManager, small_text: str) -> Non
     assert snapshot_from_folder(snap.run_dir).message == snap.message
 
 
-def test_heartbeats_keep_a_run_alive(manager: RunManager, small_text: str) -> None:
+def test_heartbeats_keep_a_run_alive(threaded: RunManager, small_text: str) -> None:
+    manager = threaded
     manager.heartbeat_timeout = 0.3
     run_id = manager.submit(replace(TINY, max_steps=200), small_text)
     while manager.snapshot(run_id).status in ("queued", "running"):
@@ -96,7 +111,8 @@ def test_heartbeats_keep_a_run_alive(manager: RunManager, small_text: str) -> No
     assert manager.snapshot(run_id).status == "finished"
 
 
-def test_never_more_than_the_limit_and_queue_positions(manager: RunManager, small_text: str) -> None:
+def test_never_more_than_the_limit_and_queue_positions(threaded: RunManager, small_text: str) -> None:
+    manager = threaded
     ids = [manager.submit(ENDLESS, small_text, label=f"run {i}") for i in range(3)]
     wait_for(lambda: manager.snapshot(ids[0]).status == "running")
     assert [manager.snapshot(i).queue_position for i in ids] == [None, 1, 2]
@@ -115,7 +131,7 @@ def test_never_more_than_the_limit_and_queue_positions(manager: RunManager, smal
 
 
 def test_two_at_once_when_allowed(tmp_path: Path, small_text: str) -> None:
-    m = RunManager(max_concurrent=2, runs_root=tmp_path)
+    m = RunManager(max_concurrent=2, runs_root=tmp_path, workers="thread")
     ids = [m.submit(replace(TINY, max_steps=300), small_text) for _ in range(3)]
     for i in ids:
         m.wait(i, timeout=60)
@@ -134,7 +150,8 @@ def test_divergence_and_failure_are_explained(manager: RunManager, small_text: s
     assert snap.status == "failed" and "block_size" in snap.message
 
 
-def test_resume_through_the_manager(manager: RunManager, small_text: str) -> None:
+def test_resume_through_the_manager(threaded: RunManager, small_text: str) -> None:
+    manager = threaded
     first = manager.wait(manager.submit(replace(TINY, max_steps=10), small_text), timeout=30)
     second_id = manager.submit(replace(TINY, max_steps=25), small_text, resume_from=Path(first.run_dir))
     second = manager.wait(second_id, timeout=30)
@@ -144,7 +161,7 @@ def test_resume_through_the_manager(manager: RunManager, small_text: str) -> Non
 
 
 def test_long_runs_are_thinned_but_keep_evaluations(tmp_path: Path, small_text: str) -> None:
-    m = RunManager(max_concurrent=1, runs_root=tmp_path, max_points=100)
+    m = RunManager(max_concurrent=1, runs_root=tmp_path, max_points=100, workers="thread")
     snap = m.wait(m.submit(replace(TINY, max_steps=400), small_text), timeout=60)
     assert len(snap.metrics) <= 101
     assert [r["step"] for r in snap.metrics if r["val_loss"] is not None] == list(range(0, 401, TINY.eval_interval))
@@ -333,7 +350,8 @@ def test_submitting_prunes_but_never_a_protected_or_active_run(tmp_path: Path, s
     assert mine.exists() and not stale.exists() and Path(m.snapshot(run_id).run_dir).exists()
 
 
-def test_a_page_acting_for_a_learner_cannot_stop_another_learners_run(manager: RunManager, small_text: str) -> None:
+def test_a_page_acting_for_a_learner_cannot_stop_another_learners_run(threaded: RunManager, small_text: str) -> None:
+    manager = threaded
     run_id = manager.submit(ENDLESS, small_text, owner="7")
     with pytest.raises(PermissionError):
         manager.stop(run_id, owner="8")
