@@ -13,6 +13,9 @@ the course's progress store: this module speaks SQL (SQLAlchemy Core) to its own
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,13 +86,32 @@ class StoredRun:
                          original_text=job.get("original_text"), gpus=int(job.get("gpus") or 1))
 
 
+SERVER_ID_VAR = "LLM_COURSE_SERVER_ID"  # which course server this is, where several share one database
+
+
+def server_identity() -> str:
+    """This course server's name in the queue: $LLM_COURSE_SERVER_ID, else its host and Streamlit port (the
+    same after a restart, different for a second server on the same machine)."""
+    if given := os.environ.get(SERVER_ID_VAR):
+        return given
+    port = os.environ.get("STREAMLIT_SERVER_PORT", "")
+    if "--server.port" in sys.argv[:-1]:
+        port = sys.argv[sys.argv.index("--server.port") + 1]
+    return f"{socket.gethostname()}:{port or 8501}"
+
+
 class QueueStore:
     """The `run_queue` table in the server's database; every call is its own short transaction, safe from any thread.
 
     `where` is a database URL (`paths.database_url()`: PostgreSQL for a class) or a SQLite file's path. The table
-    is the engine's own, made here when missing; the learners' tables beside it are the course's (Alembic)."""
+    is the engine's own, made here when missing; the learners' tables beside it are the course's (Alembic).
 
-    def __init__(self, where: Path | str) -> None:
+    Several course servers may share the database (a class on PostgreSQL). Each row names the server that queued
+    it (`server`, kept in its job), and a restarted server takes back only its own waiting runs: another server's
+    are still queued there. Runs on Ray (`attached`) any server may follow."""
+
+    def __init__(self, where: Path | str, server: str | None = None) -> None:
+        self.server = server or server_identity()
         self.url = str(where) if "://" in str(where) else f"sqlite:///{Path(where)}"
         self._engine = make_engine(self.url)
         try:
@@ -109,7 +131,8 @@ class QueueStore:
         """Keep a run that was just queued (its job whole: it is all a restarted server has to start it from)."""
         with writing(self._engine) as db:
             db.execute(insert(run_queue).values(run_id=run_id, owner=owner, batch=batch, label=label,
-                                                run_dir=str(run_dir), job=json.dumps(job), state="queued",
+                                                run_dir=str(run_dir), job=json.dumps({**job, "server": self.server}),
+                                                state="queued",
                                                 created_at=time.time()))
 
     def started(self, run_id: str, backend: str) -> None:
@@ -132,8 +155,9 @@ class QueueStore:
         return [StoredRun(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8]) for r in rows]
 
     def waiting(self) -> list[StoredRun]:
-        """The runs that were waiting, oldest request first."""
-        return self._select(run_queue.c.state == "queued")
+        """The runs this server had waiting, oldest request first (rows from before servers were named count as
+        this server's)."""
+        return [r for r in self._select(run_queue.c.state == "queued") if r.job.get("server", self.server) == self.server]
 
     def attached(self) -> list[StoredRun]:
         """The runs handed to Ray that have not been seen to end."""
