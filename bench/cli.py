@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="nanogpt: iterations per run")
     parser.add_argument("--read", type=float, nargs=2, metavar=("MIN", "MAX"), default=None,
                         help="load: seconds each learner reads a screen before a click (default 5 10; 0 0 = no pause)")
+    parser.add_argument("--class", dest="class_", action="store_true",
+                        help="load: a class, 30 learners over two course servers on PostgreSQL (the machine's)")
     parser.add_argument("--learners", type=int, default=30, help="class: learners, each asking for one run")
     parser.add_argument("--seconds", type=float, default=20.0, help="class: each run's time budget")
     parser.add_argument("--slots", default="1,2,4", help="class: the local pool's slot counts, comma-separated")
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.which == "load":
         from bench import load as bench_load
 
-        bench_load.run(read_s=tuple(args.read) if args.read else bench_load.READ_S)
+        read_s = tuple(args.read) if args.read else bench_load.READ_S
+        bench_load.run(read_s=read_s, **(bench_load.CLASS if args.class_ else {}))
     elif args.which == "class":
         from bench import classroom
 

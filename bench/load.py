@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,13 @@ from typing import Any
 import paths
 from bench.app_server import Server, find_chromium
 from bench.load_learner import READ_S, drive
-from bench.load_summary import LearnerResult, summarise, write_summary
+from bench.load_summary import CLASS_JSON, SUMMARY_JSON, LearnerResult, summarise, write_summary
 from course.loader import load_course
 from course.progress import ProgressStore
 
 LEARNERS = 10
 TRAINERS = 4
+CLASS = {"learners": 30, "trainers": 6, "servers": 2, "postgres": True}  # `--class`: a class behind a proxy
 
 
 class _Sampler(threading.Thread):
@@ -90,7 +92,7 @@ class _Sampler(threading.Thread):
                 return
 
 
-def lost_answers(db: Path, learners: list[LearnerResult]) -> int:
+def lost_answers(db: Path | str, learners: list[LearnerResult]) -> int:
     """How many answers a learner submitted (and saw graded) that the progress store does not have."""
     store = ProgressStore(db)
     try:
@@ -113,38 +115,64 @@ def run_statuses(runs: Path) -> dict[str, int]:
 
 
 def run(learners: int = LEARNERS, trainers: int = TRAINERS, write: bool = True,
-        read_s: tuple[float, float] = READ_S) -> dict[str, Any]:
-    """Run the load benchmark, write its figures (unless `write` is False: a smoke run) and return them."""
+        read_s: tuple[float, float] = READ_S, servers: int = 1, postgres: bool = False) -> dict[str, Any]:
+    """Run the load benchmark, write its figures (unless `write` is False: a smoke run) and return them.
+
+    `servers` > 1: that many course servers on one database and one runs folder, learner i on server i mod n (a
+    class behind a proxy with sticky sessions); `postgres`: the database is a throwaway schema of the machine's
+    PostgreSQL (bench/postgres.py), as a class's is."""
     chromium = find_chromium()
     if not chromium:
         raise SystemExit("Chromium is not installed (apt-get install chromium)")
-    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    runs = work / "runs"
-    server = Server(work / "progress.sqlite3", work / "streamlit.log",
-                    env={"LLM_COURSE_RUNS": str(runs), "LLM_COURSE_UPLOADS": str(work / "uploads")})
-    server.start(timeout=120)
-    sampler = _Sampler(server.proc.pid)
-    sampler.start()
-    results = [LearnerResult(f"Load learner {i + 1}") for i in range(learners)]
-    t0 = time.perf_counter()
-    try:
-        asyncio.run(drive(server.url, chromium, load_course(*paths.content_dirs()), results, trainers, read_s))
-        wall = time.perf_counter() - t0
-    finally:
-        sampler.stop_event.set()
-        sampler.join()
-        server.stop()
-    summary = summarise(
-        results, lost_answers(server.db, results), run_statuses(runs),
-        peak_rss_mb=max(sampler.rss, default=0.0), peak_children_rss_mb=max(sampler.children_rss, default=0.0),
-        peak_threads=max(sampler.threads, default=0),
-        mean_cpu=sum(sampler.cpu) / len(sampler.cpu) if sampler.cpu else 0.0, peak_cpu=max(sampler.cpu, default=0.0),
-        wall_s=wall, client_cpu=sum(sampler.client_cpu) / len(sampler.client_cpu) if sampler.client_cpu else None,
-        load=(sum(sampler.load) / len(sampler.load), max(sampler.load)) if sampler.load else None)
-    summary["read_s"] = list(read_s)
-    summary["learner_details"] = [asdict(r) | {"clicks": [round(c, 3) for c in r.clicks]} for r in results]
-    if write:
-        write_summary(summary)
-    shutil.rmtree(work, ignore_errors=True)
+    with ExitStack() as stack:
+        work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+        runs = work / "runs"
+        env = {paths.RUNS_VAR: str(runs), paths.UPLOADS_VAR: str(work / "uploads")}
+        database: Path | str = work / "progress.sqlite3"
+        if postgres:
+            from bench.postgres import throwaway_schema
+
+            database = stack.enter_context(throwaway_schema())
+            env[paths.DATABASE_URL_VAR] = database
+        started = [Server(work / "progress.sqlite3", work / f"streamlit-{i}.log", env=env) for i in range(servers)]
+        for server in started:
+            server.start(timeout=120)
+        samplers = [_Sampler(server.proc.pid) for server in started]
+        for sampler in samplers:
+            sampler.start()
+        results = [LearnerResult(f"Load learner {i + 1}") for i in range(learners)]
+        t0 = time.perf_counter()
+        try:
+            asyncio.run(drive([server.url for server in started], chromium, load_course(*paths.content_dirs()),
+                              results, trainers, read_s))
+            wall = time.perf_counter() - t0
+        finally:
+            for sampler in samplers:
+                sampler.stop_event.set()
+                sampler.join()
+            for server in started:
+                server.stop()
+        every_cpu = [c for sampler in samplers for c in sampler.cpu]
+        loads = samplers[0].load
+        summary = summarise(
+            results, lost_answers(database, results), run_statuses(runs),
+            peak_rss_mb=max((max(s.rss, default=0.0) for s in samplers), default=0.0),
+            peak_children_rss_mb=max((max(s.children_rss, default=0.0) for s in samplers), default=0.0),
+            peak_threads=max((max(s.threads, default=0) for s in samplers), default=0),
+            mean_cpu=sum(every_cpu) / len(every_cpu) if every_cpu else 0.0, peak_cpu=max(every_cpu, default=0.0),
+            wall_s=wall,
+            client_cpu=(sum(samplers[0].client_cpu) / len(samplers[0].client_cpu)
+                        if samplers[0].client_cpu else None),
+            load=(sum(loads) / len(loads), max(loads)) if loads else None)
+        summary["read_s"] = list(read_s)
+        summary["servers"] = servers
+        summary["database"] = "PostgreSQL" if postgres else "SQLite"
+        summary["each_server_peak_rss_mb"] = [round(max(s.rss, default=0.0), 1) for s in samplers]
+        summary["learner_details"] = [asdict(r) | {"clicks": [round(c, 3) for c in r.clicks]} for r in results]
+        if write:
+            write_summary(summary, json_path=CLASS_JSON if servers > 1 else SUMMARY_JSON,
+                          title=(f"Load: a class of {learners} over {servers} servers on {summary['database']} "
+                                 "(bench.cli load --class)") if servers > 1 else None)
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: v for k, v in summary.items() if k != "learner_details"}, indent=2), flush=True)
     return summary

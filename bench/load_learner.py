@@ -150,16 +150,18 @@ def lessons_by_number(course: Course) -> dict[int, LessonEntry]:
     return {entry.lesson.number: entry for entry in course.entries if entry.ok}
 
 
-async def drive(url: str, chromium: str, course: Course, results: list[LearnerResult], trainers: int,
+async def drive(url: str | list[str], chromium: str, course: Course, results: list[LearnerResult], trainers: int,
                 read_s: tuple[float, float]) -> None:
-    """Every learner at once in one Chromium, each in its own browser context, until all are done."""
+    """Every learner at once in one Chromium, each in its own browser context, until all are done. With several
+    servers (`url` a list), learner i uses server i mod n, as a proxy with sticky sessions would spread them."""
+    urls = [url] if isinstance(url, str) else url
     from playwright.async_api import async_playwright
 
     lessons = lessons_by_number(course)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
-            await asyncio.gather(*(_learner(browser, url, i, trainers, lessons, r, read_s)
+            await asyncio.gather(*(_learner(browser, urls[i % len(urls)], i, trainers, lessons, r, read_s)
                                    for i, r in enumerate(results)))
         finally:
             await browser.close()

@@ -18,6 +18,7 @@ import paths
 from bench.report import append_section
 
 SUMMARY_JSON = paths.DOCS_DIR / "benchmarks-load.json"
+CLASS_JSON = paths.DOCS_DIR / "benchmarks-load-class.json"  # `--class`: 30 learners over two servers on PostgreSQL
 P95_TARGET_S = 1.0  # a click settles within a second for 95% of clicks
 MEMORY_TARGET_MB = 1536.0  # the server's peak resident memory with ten learners
 
@@ -109,7 +110,10 @@ def markdown_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
          f"{summary['runs_asked']} / {summary['runs_trained']} / {summary['runs_seen_queued']} "
          f"({mark(t['every_queued_run_trained'])})"),
         ("server peak memory (RSS)", f"{summary['server_peak_rss_mb']} MB (target < {MEMORY_TARGET_MB:g} MB: "
-                                    f"{mark(t['memory_under_1_5_gb'])})"),
+                                    f"{mark(t['memory_under_1_5_gb'])})"
+         + (f"; each server: {', '.join(f'{m} MB' for m in summary['each_server_peak_rss_mb'])}"
+            if len(summary.get("each_server_peak_rss_mb") or ()) > 1 else "")),
+        ("servers / database", f"{summary.get('servers', 1)} / {summary.get('database', 'SQLite')}"),
         ("training processes' peak memory, together", f"{summary['training_processes_peak_rss_mb']} MB"),
         ("server threads, peak", str(summary["server_peak_threads"])),
         ("server CPU, mean / peak (100% = one core)", f"{summary['server_cpu_mean_percent']}% / "
@@ -122,9 +126,10 @@ def markdown_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def write_summary(summary: dict[str, Any], json_path: Path = SUMMARY_JSON, markdown: bool = True) -> None:
+def write_summary(summary: dict[str, Any], json_path: Path = SUMMARY_JSON, markdown: bool = True,
+                  title: str | None = None) -> None:
     """The JSON summary (replaced each run) and a dated section in docs/benchmarks.md (appended)."""
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(summary, indent=2) + "\n")
     if markdown:
-        append_section("Load: ten learners at once (bench.cli load)", markdown_rows(summary))
+        append_section(title or "Load: ten learners at once (bench.cli load)", markdown_rows(summary))
