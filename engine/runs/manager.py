@@ -32,7 +32,7 @@ import torch  # imported here, at the top, on purpose: importing torch lazily fr
 import paths
 from engine.device import gpu_for_slot, physical_cores
 from engine.files import slug
-from engine.runs import executors, fair_queue, pool_settings, reattach, run_end, watchdog, worker
+from engine.runs import executors, fair_queue, pool_settings, reattach, run_end, run_owner, watchdog, worker
 from engine.runs.executors import Events, RunRecord, job_of, train_in_process, train_in_thread, train_on_ray
 from engine.runs.fair_queue import QueueFull
 from engine.runs.pool_settings import PoolSettings
@@ -109,21 +109,10 @@ class RunManager:
 
     # ---- the UI's API ---------------------------------------------------------------------------------
 
-    def submit(
-        self,
-        config: TrainConfig,
-        text: str,
-        tokenizer: Tokenizer | None = None,
-        run_dir: Path | None = None,
-        label: str = "",
-        resume_from: Path | str | None = None,
-        protected: Iterable[Path | str] = (),
-        finetune_from: Path | str | None = None,
-        original_text: str | None = None,
-        owner: str = "",
-        batch: str | None = None,
-        gpus: int = 1,
-    ) -> str:
+    def submit(self, config: TrainConfig, text: str, tokenizer: Tokenizer | None = None, run_dir: Path | None = None,
+               label: str = "", resume_from: Path | str | None = None, protected: Iterable[Path | str] = (),
+               finetune_from: Path | str | None = None, original_text: str | None = None, owner: str = "",
+               batch: str | None = None, gpus: int = 1) -> str:
         """Queue a run and return its id. `tokenizer` None -> a CharTokenizer of `text`.
 
         `resume_from`: a run folder whose checkpoint this run continues (its tokenizer and model shape win).
@@ -132,7 +121,8 @@ class RunManager:
         points at; the others may be pruned now (engine.runs.retention). `owner`: the learner asking (their caps and
         turn in the round robin; "" for a script); `batch`: runs asked for together share it and count as one
         waiting request. `gpus` > 1: data-parallel on that many GPUs, which needs Ray (Ray Train sets it up).
-        Raises QueueFull, with a message for the learner, when they hold as many as they may.
+        Raises QueueFull, with a message for the learner, when they hold as many as they may, and PermissionError
+        when `resume_from` or `finetune_from` is another owner's run (engine.runs.run_owner).
         """
         if config.max_steps is None and config.time_budget is None:
             raise ValueError("A run needs an end: set max_steps or time_budget.")
@@ -141,6 +131,7 @@ class RunManager:
         if gpus > 1 and self.ray is None:
             raise ValueError("A run on several GPUs trains on a Ray cluster (LLM_COURSE_RAY_ADDRESS); this server "
                              "trains one GPU per run.")
+        run_owner.check_sources(owner, resume_from=resume_from, finetune_from=finetune_from)
         if tokenizer is None and resume_from is None and finetune_from is None:
             tokenizer = CharTokenizer.from_text(text)
         run_id = uuid.uuid4().hex[:12]
@@ -154,6 +145,7 @@ class RunManager:
             fair_queue.check_admission(owner, batch, self._waiting(), self._running_now(),
                                        self.settings.running_per_learner, self.settings.waiting_per_learner)
             self._runs[run_id] = run
+        run_owner.record_owner(run.run_dir, owner)
         if self.store is not None:  # kept before it can start (its start removes the row): a restart must not lose it
             self._store_call(self.store.add, run_id, owner, batch, label, run.run_dir,
                              job_of(run, self.heartbeat_timeout))

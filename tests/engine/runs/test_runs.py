@@ -358,3 +358,12 @@ def test_a_page_acting_for_a_learner_cannot_stop_another_learners_run(threaded: 
     assert manager.snapshot(run_id).status.active
     manager.stop(run_id, owner="7")
     wait_for(lambda: not manager.snapshot(run_id).status.active, timeout=30)
+
+
+def test_a_run_of_another_learner_cannot_be_resumed_or_fine_tuned_from(threaded: RunManager, small_text: str) -> None:
+    mine = threaded.wait(threaded.submit(replace(TINY, max_steps=5), small_text, owner="7"), timeout=30)
+    for kind in ("resume_from", "finetune_from"):
+        with pytest.raises(PermissionError, match="another learner's"):
+            threaded.submit(replace(TINY, max_steps=8), small_text, owner="8", **{kind: mine.run_dir})
+    again = threaded.submit(replace(TINY, max_steps=8), small_text, owner="7", resume_from=mine.run_dir)
+    assert threaded.wait(again, timeout=30).status == "finished"
