@@ -88,7 +88,7 @@ def render() -> None:
     ranked.sort(key=lambda t: best(t[1]))
     rows = [{"Rank": i + 1, "Learner": m.name, "Best validation loss": round(best(r), 3),
              "Layers": r.config.get("n_layer"), "Width": r.config.get("n_embd"),
-             "Learning rate": r.config.get("learning_rate"), "Steps": (r.summary or {}).get("steps")}
+             "Learning rate": r.config.get("lr"), "Steps": (r.summary or {}).get("steps")}
             for i, (m, r, _) in enumerate(ranked)]
     table_with_csv(rows, "lesson-7-leaderboard", "leaderboard")
     if unranked:
@@ -105,7 +105,10 @@ def render() -> None:
             report_card,  # the lesson 9 card, drawn for the instructor as the learner sees it
         )
 
-        report_card.show_card(run_view.load(runs[choice][0].id, run_key), utilisation=0.0, key="class-runs-card")
+        try:
+            report_card.show_card(run_view.load(runs[choice][0].id, run_key), utilisation=0.0, key="class-runs-card")
+        except (OSError, ValueError, KeyError) as err:  # a folder cut short or written by an older course
+            st.warning(f"This run's report card cannot be drawn from its folder: {err}")
 
     st.subheader("The queue", anchor=False)
     queue = [r for r in get_manager().list_runs() if r.status.value in ("queued", "running")]
@@ -116,6 +119,7 @@ def render() -> None:
                        "Starts in about (s)": round(r.starts_in_s) if r.starts_in_s is not None else ""}
                       for r in queue], hide_index=True, width="stretch")
     manager = get_manager()
-    st.caption(escape_md(f"{manager.settings.slots} runs train at once on this server; each learner may have "
-                         f"{manager.settings.running_per_learner} training and {manager.settings.waiting_per_learner} "
-                         "waiting."))
+    slots = manager.settings.slots
+    st.caption(escape_md(f"{slots} run{'s train' if slots != 1 else ' trains'} at once on this server; each learner "
+                         f"may have {manager.settings.running_per_learner} training and "
+                         f"{manager.settings.waiting_per_learner} waiting."))

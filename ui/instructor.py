@@ -37,10 +37,11 @@ def _roster() -> None:
         a.metric("Learners", len(rows))
         b.metric("Active in the last hour", active)
         c.metric("Finished the course", done)
-    table_with_csv([{"Learner": r.name, "Email": r.email, "Lessons complete": r.completed, "Of": r.of,
-             "Current lesson": r.current, "Last active": _when(r.last_active)} for r in rows], "roster", "roster",
-           **{"Lessons complete": st.column_config.ProgressColumn(
-               "Lessons complete", min_value=0, max_value=max((r.of for r in rows), default=1), format="%d")})
+    lessons = max((r.of for r in rows), default=1)
+    table_with_csv([{"Learner": r.name, "Email": r.email, "Lessons complete": r.completed, "Current lesson": r.current,
+                     "Last active": _when(r.last_active)} for r in rows], "roster", "roster",
+                   **{"Lessons complete": st.column_config.ProgressColumn(
+                       "Lessons complete", min_value=0, max_value=lessons, format=f"%d of {lessons}")})
     if rows:
         with st.expander("A learner leaves: export or delete their data"):
             learner_data.instructor_panel(members)
@@ -65,12 +66,18 @@ def _questions() -> None:
         fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(range=[0, 110], title="%"),
                           title="Right on the first try, by lesson (mean over its questions)")
         st.plotly_chart(fig, key="questions-chart", config={"displayModeBar": False})
-    table_with_csv([{"Lesson": r.lesson, "Question": r.prompt, "Kind": r.kind.replace("_", " "), "Learners": r.learners,
-             "Right first try": round(r.first_try_right * 100), "Median tries": r.median_attempts,
-             "Most common wrong answers": " | ".join(f"{text} (x{n})" for text, n in r.wrong_answers) or "none"}
-            for r in rows], "questions", "questions",
-           **{"Right first try": st.column_config.ProgressColumn("Right first try", min_value=0, max_value=100,
-                                                                 format="%d%%")})
+    table_with_csv([{"Lesson": r.lesson, "Question": r.prompt, "Right first try": round(r.first_try_right * 100),
+                     "Most common wrong answers": " | ".join(f"{text} (x{n})" for text, n in r.wrong_answers) or "none",
+                     "Median tries": r.median_attempts, "Learners": r.learners, "Kind": r.kind.replace("_", " ")}
+                    for r in rows], "questions", "questions",
+                   **{"Right first try": st.column_config.ProgressColumn("Right first try", min_value=0, max_value=100,
+                                                                         format="%d%%", width="small"),
+                      "Question": st.column_config.TextColumn("Question", width="medium"),
+                      "Most common wrong answers": st.column_config.TextColumn("Most common wrong answers",
+                                                                               width="medium"),
+                      "Lesson": st.column_config.NumberColumn("Lesson", width="small"),
+                      "Learners": st.column_config.NumberColumn("Learners", width="small"),
+                      "Median tries": st.column_config.NumberColumn("Median tries", width="small")})
 
 
 def _reflections() -> None:

@@ -5,6 +5,8 @@ data."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from course.loader import load_course
@@ -109,3 +111,42 @@ def test_deleting_a_learners_data_takes_theirs_and_nothing_else(db, who: str) ->
     else:  # Ann is still signed in: she comes back as a fresh, empty learner
         assert after.export(ann.id)["answers"] == [] if after.learner(ann.id) else True
         assert not any(m.name == "Ann" and after.export(m.id)["answers"] for m in after.members())
+
+
+def _lesson_run(folder, budget: float, losses: list[float], text_sha: str) -> str:
+    """A finished lesson-7 run's folder as the engine leaves it (config, metrics, summary, source)."""
+    from engine.train.config import PRESETS
+
+    preset = PRESETS["lesson"]
+    folder.mkdir(parents=True)
+    train = {**preset.to_dict(), "time_budget": budget, "n_layer": 4}
+    model = {**{k: v for k, v in train.items() if k in ("n_layer", "n_head", "n_embd", "block_size")}, "vocab_size": 65}
+    (folder / "config.json").write_text(json.dumps({"train": train, "model": model, "device": "Training on CPU",
+                                                    "params": 9}))
+    records = [{"step": 10 * i, "train_loss": loss, "val_loss": loss} for i, loss in enumerate(losses)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (folder / "summary.json").write_text(json.dumps({"status": "finished", "message": "", "steps": 10 * len(losses),
+                                                     "final_val_loss": losses[-1]}))
+    (folder / "source.json").write_text(json.dumps({"corpus_id": "tinyshakespeare", "cleaning": None,
+                                                    "sha256": text_sha, "chars": 1}))
+    return str(folder)
+
+
+def test_the_leaderboard_ranks_only_runs_made_by_the_lessons_rules(db, tmp_path) -> None:
+    from engine.extract.corpus import content_hash, load_corpus
+
+    sha = content_hash(load_corpus("tinyshakespeare"))
+    store = ProgressStore(db)
+    runs = {"ann": (60, [4.1, 2.2, 2.0]), "bo": (120, [4.1, 1.5]), "cy": (60, [4.1, 1.9, 1.8]), "di": (60, [4.2, 1.7])}
+    for sub, (budget, losses) in runs.items():
+        me = store.signed_in_learner(sub, f"{sub}@example.edu", sub.title())
+        folder = _lesson_run(tmp_path / "runs" / sub, budget, losses, sha if sub != "di" else "0" * 64)
+        store.set_fact(me.id, "run.main", {"run_id": f"id-{sub}", "run_dir": folder, "label": f"{sub} lesson run"})
+    at = goto(class_app(PROF).run(), "class-runs")
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert list(board["Learner"]) == ["Cy", "Ann"] and list(board["Best validation loss"]) == [1.8, 2.0]
+    unranked = dict(zip(at.dataframe[1].value["Learner"], at.dataframe[1].value["Why"], strict=True))
+    assert unranked == {"Bo": "a 120 s budget, not 60 s", "Di": "another text than the lesson's"}
+    assert "60 s time budget" in texts(at)  # the rules are stated on the page
+    assert at.selectbox(key="class-runs-card").options[:2] == ["Cy: cy lesson run", "Ann: ann lesson run"]
