@@ -64,7 +64,9 @@ class IdentityProvider:
             assert answer.status == 204, answer.status
 
     def secrets_toml(self, path: Path, app_url: str, instructors: tuple[str, ...] = ()) -> Path:
-        """Write a secrets.toml for a course server at `app_url` that signs in through this provider."""
+        """Write a secrets.toml for a course server at `app_url` that signs in through this provider. An `app_url`
+        of "http://127.0.0.1:{port}" serves every server on this machine (Streamlit puts in its own port), and the
+        one cookie secret makes a sign-in on one server good on the others, as behind a proxy."""
         path.write_text(
             "[auth]\n"
             f'redirect_uri = "{app_url}/oauth2callback"\n'

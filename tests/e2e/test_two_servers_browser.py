@@ -1,50 +1,69 @@
-"""Two course servers on different ports share one PostgreSQL database and one runs folder, as a class behind a
-reverse proxy would: a learner answers on one, opens the other, and finds the answer, their place in the lesson
-and their completion there."""
+"""A class on two course servers, set up as docs/deploy.md says: one PostgreSQL database, one runs folder, one
+secrets.toml (the identity provider, `redirect_uri` with Streamlit's `{port}`, one cookie secret) on two ports.
+
+Two learners sign in through a real OpenID Connect provider (bench/identity_provider.py) in Chromium, each on a
+server of their own. Alice answers on the first, signs in on the second and finds her answer there,
+her place in the lesson and nothing of Bob's; the instructor, on the second, sees both on the roster. Every request
+not to 127.0.0.1 is aborted."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 
 import paths
 from bench.app_server import Server
+from bench.identity_provider import IdentityProvider, only_this_machine, sign_in
 from course.loader import load_course
 from course.progress import ProgressStore
 from tests.e2e.conftest import settled
 from tests.postgres import postgres_schema
 
+if importlib.util.find_spec("oidc_provider_mock") is None:  # looked up, not imported: the provider runs as a child
+    pytest.skip("oidc-provider-mock is installed by `make test` (requirements-dev.txt)", allow_module_level=True)
 pytestmark = pytest.mark.browser
 LESSON2 = "how-llms-are-trained"
+PEOPLE = {"alice": ("Alice Adams", "alice@example.edu"), "bob": ("Bob Brown", "bob@example.edu"),
+          "prof": ("Pat Professor", "prof@example.edu")}
 
 
 @pytest.fixture
-def two_servers(tmp_path):
+def class_on_two_servers(tmp_path):
     with postgres_schema() as url:
-        env = {paths.DATABASE_URL_VAR: url, paths.RUNS_VAR: str(tmp_path / "runs"),
-               paths.UPLOADS_VAR: str(tmp_path / "uploads")}
-        store = ProgressStore(url)  # the learner, made before either server opens (a fresh tab opens their progress)
-        me = store.get_or_create_learner("Sam Shared")
-        store.touch_learner(me.id)
-        store.close()
-        servers = [Server(tmp_path / f"unused-{i}.sqlite3", tmp_path / f"streamlit-{i}.log", env=env) for i in (1, 2)]
+        idp = IdentityProvider(tmp_path / "idp.log").start()
+        servers: list[Server] = []
         try:
-            for server in servers:
-                server.start()
+            for sub, (name, email) in PEOPLE.items():
+                idp.add_user(sub, name=name, email=email)
+            secrets = idp.secrets_toml(tmp_path / "secrets.toml", "http://127.0.0.1:{port}",
+                                       instructors=("prof@example.edu",))
+            env = {paths.DATABASE_URL_VAR: url, paths.RUNS_VAR: str(tmp_path / "runs"),
+                   paths.UPLOADS_VAR: str(tmp_path / "uploads")}
+            for i in (1, 2):
+                servers.append(Server(tmp_path / f"unused-{i}.sqlite3", tmp_path / f"streamlit-{i}.log", env=env,
+                                      secrets=secrets))
+                servers[-1].start()
             yield servers, url
         finally:
             for server in servers:
                 server.stop()
+            idp.stop()
 
 
-def test_an_answer_given_on_one_server_is_there_on_the_other(two_servers, browser) -> None:
-    (one, two), url = two_servers
+def _context(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    aborted = only_this_machine(context)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page, aborted
+
+
+def _answer_first_single_choice(page, url: str):
     entry = load_course().entry(LESSON2)
     q = next(q for q in entry.quiz.questions if q.type == "single_choice")
     right = next(o for o in q.options if o.id == q.answer)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(60_000)
-
-    page.goto(f"{one.url}/lesson-2")
+    page.goto(f"{url}/lesson-2")
     page.get_by_text(entry.lesson.cards[0].title).first.wait_for()
     for card in entry.lesson.cards[1:]:
         page.locator(f".st-key-lesson-{LESSON2}-next button").click()
@@ -54,18 +73,43 @@ def test_an_answer_given_on_one_server_is_there_on_the_other(two_servers, browse
     box.get_by_text(right.text).click()
     box.get_by_role("button", name="Check answer").click()
     box.locator('[data-testid="stAlertContentSuccess"]').wait_for()
+    return entry, q, right
 
-    page.goto(f"{two.url}/")  # the other server: the same learner, at the quiz
-    page.get_by_text("Welcome, Sam Shared").first.wait_for()
-    page.get_by_text("In progress · at the quiz").first.wait_for()
-    page.goto(f"{two.url}/lesson-2")
-    box = page.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}")
+
+def test_a_class_on_two_servers_one_database_signed_in_on_both(class_on_two_servers, browser) -> None:
+    (one, two), url = class_on_two_servers
+    alice, aborted_a = _context(browser)
+    sign_in(alice, one.url, "alice")
+    entry, q, right = _answer_first_single_choice(alice, one.url)
+
+    bob, aborted_b = _context(browser)
+    sign_in(bob, two.url, "bob")  # Bob on the other server
+    bob.get_by_text("Bob Brown").first.wait_for()
+    assert bob.get_by_text("In progress · at the quiz").count() == 0  # Alice's place is not his
+
+    # The other server. Behind a proxy both servers share one address, so one sign-in serves both; here they are two
+    # ports, two origins to Streamlit's sign-in cookie, so Alice signs in there too.
+    sign_in(alice, two.url, "alice")
+    alice.get_by_text("Alice Adams").first.wait_for()
+    alice.get_by_text("In progress · at the quiz").first.wait_for()
+    alice.goto(f"{two.url}/lesson-2")
+    box = alice.locator(f".st-key-qbox-{entry.quiz.id}-{q.id}")
     box.locator('[data-testid="stAlertContentSuccess"]').wait_for()
     assert right.text in box.locator('[data-testid="stRadioOption"][data-selected="true"]').inner_text()
-    settled(page)
+    settled(alice)
 
-    store = ProgressStore(url)  # one database holds it, and neither server made a SQLite file of its own
-    learner = store.last_learner()
-    assert store.quiz_records(learner.id, entry.quiz.id)[q.id].last.correct
+    prof, aborted_p = _context(browser)
+    sign_in(prof, two.url, "prof")
+    prof.goto(f"{two.url}/class-roster")
+    prof.get_by_role("heading", name="Class roster").first.wait_for()
+    prof.get_by_text("2 learners, most recently active first", exact=False).first.wait_for()
+
+    store = ProgressStore(url)  # one database holds it all, and neither server made a SQLite file of its own
+    members = {m.name: m for m in store.members()}
+    assert set(members) == {"Alice Adams", "Bob Brown", "Pat Professor"}  # the roster above leaves the instructor out
+    assert store.quiz_records(members["Alice Adams"].id, entry.quiz.id)[q.id].last.correct
+    assert store.answered(members["Bob Brown"].id) == set()
     store.close()
     assert not any(p.exists() for p in (one.db, two.db))
+    for seen in (aborted_a, aborted_b, aborted_p):
+        assert all("127.0.0.1" not in u for u in seen)
