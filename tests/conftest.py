@@ -93,7 +93,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # Browser tests that start servers of their own (a killed and restarted server, a class server with its identity
 # provider): they need a Chromium but not the shared server, so they form a second unit that the other worker runs.
 OWN_SERVERS = ("tests/e2e/test_journey.py", "tests/e2e/test_run_survives_server_kill.py",
-               "tests/e2e/test_sign_in_browser.py", "tests/e2e/test_two_servers_browser.py")
+               "tests/e2e/test_two_servers_browser.py")
 
 
 @pytest.hookimpl(optionalhook=True)

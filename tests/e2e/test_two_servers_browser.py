@@ -1,14 +1,18 @@
-"""A class on two course servers, set up as docs/deploy.md says: one PostgreSQL database, one runs folder, one
-secrets.toml (the identity provider, `redirect_uri` with Streamlit's `{port}`, one cookie secret) on two ports.
+"""Class mode in a real browser, signing in for real, on two course servers set up as docs/deploy.md says: one
+PostgreSQL database, one runs folder, one secrets.toml (the identity provider, `redirect_uri` with Streamlit's
+`{port}`, one cookie secret) on two ports. A local OpenID Connect provider (oidc-provider-mock on 127.0.0.1,
+bench/identity_provider.py) signs people in: Chromium presses Log in, types the subject into the provider's form
+and presses Authorize. Every request not to 127.0.0.1 is aborted (the provider's page links a stylesheet on a CDN).
 
-Two learners sign in through a real OpenID Connect provider (bench/identity_provider.py) in Chromium, each on a
-server of their own. Alice answers on the first, signs in on the second and finds her answer there,
-her place in the lesson and nothing of Bob's; the instructor, on the second, sees both on the roster. Every request
-not to 127.0.0.1 is aborted."""
+Before sign-in only the sign-in page shows, whatever the address. Alice answers on the first server; Bob, on the
+second, sees nothing of hers by any route the app offers (sidebar, addresses, query parameters, the instructor's
+pages, his download); Alice signs in on the second and finds her answer and her place there; the instructor sees
+both on the roster."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
@@ -52,7 +56,7 @@ def class_on_two_servers(tmp_path):
 
 
 def _context(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     aborted = only_this_machine(context)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -76,16 +80,36 @@ def _answer_first_single_choice(page, url: str):
     return entry, q, right
 
 
-def test_a_class_on_two_servers_one_database_signed_in_on_both(class_on_two_servers, browser) -> None:
+def test_a_class_on_two_servers_signs_in_and_each_learner_sees_only_their_own(class_on_two_servers, browser) -> None:
     (one, two), url = class_on_two_servers
+    nobody, aborted = _context(browser)  # not signed in: the sign-in page, whatever address is asked for
+    for address in ("/", "/lesson-1", "/progress", "/class-roster", "/?learner_id=1"):
+        nobody.goto(one.url + address)
+        nobody.get_by_role("button", name="Log in").wait_for()
+        assert nobody.get_by_text("Card 1 /").count() == 0 and nobody.get_by_text("Class roster").count() == 0
+
     alice, aborted_a = _context(browser)
     sign_in(alice, one.url, "alice")
+    alice.get_by_text("Signed in as:").first.wait_for()
+    assert alice.get_by_text("Learner profile").count() == 0  # no picker in class mode
     entry, q, right = _answer_first_single_choice(alice, one.url)
 
     bob, aborted_b = _context(browser)
-    sign_in(bob, two.url, "bob")  # Bob on the other server
+    sign_in(bob, two.url, "bob")  # Bob on the other server: nothing of Alice's, by any route
     bob.get_by_text("Bob Brown").first.wait_for()
     assert bob.get_by_text("In progress · at the quiz").count() == 0  # Alice's place is not his
+    for address in ("/?learner_id=1", "/?learner=alice", "/lesson-2?learner_id=1"):
+        bob.goto(two.url + address)
+        settled(bob)
+        assert bob.get_by_text("Alice Adams").count() == 0 and bob.get_by_text("alice@example.edu").count() == 0
+    bob.goto(f"{two.url}/class-roster")  # an instructor's page: not there for a learner
+    settled(bob)
+    assert bob.get_by_role("heading", name="Class roster").count() == 0
+    bob.goto(f"{two.url}/progress")
+    with bob.expect_download() as download:
+        bob.get_by_role("button", name="Download my progress (JSON)").click()
+    exported = json.loads(download.value.path().read_text(encoding="utf-8"))
+    assert exported["learner"] == "Bob Brown" and exported["answers"] == [] and exported["positions"] == {}
 
     # The other server. Behind a proxy both servers share one address, so one sign-in serves both; here they are two
     # ports, two origins to Streamlit's sign-in cookie, so Alice signs in there too.
@@ -100,9 +124,12 @@ def test_a_class_on_two_servers_one_database_signed_in_on_both(class_on_two_serv
 
     prof, aborted_p = _context(browser)
     sign_in(prof, two.url, "prof")
+    prof.get_by_text("Instructor:").first.wait_for()
     prof.goto(f"{two.url}/class-roster")
     prof.get_by_role("heading", name="Class roster").first.wait_for()
     prof.get_by_text("2 learners, most recently active first", exact=False).first.wait_for()
+    prof.goto(f"{two.url}/class-questions")
+    prof.get_by_role("heading", name="Question by question").first.wait_for()
 
     store = ProgressStore(url)  # one database holds it all, and neither server made a SQLite file of its own
     members = {m.name: m for m in store.members()}
@@ -111,5 +138,5 @@ def test_a_class_on_two_servers_one_database_signed_in_on_both(class_on_two_serv
     assert store.answered(members["Bob Brown"].id) == set()
     store.close()
     assert not any(p.exists() for p in (one.db, two.db))
-    for seen in (aborted_a, aborted_b, aborted_p):
+    for seen in (aborted, aborted_a, aborted_b, aborted_p):
         assert all("127.0.0.1" not in u for u in seen)

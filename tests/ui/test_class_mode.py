@@ -1,5 +1,5 @@
 """Class mode in AppTest (the sign-in itself, through a real identity provider and Chromium, is
-tests/e2e/test_sign_in_browser.py): nothing but the sign-in page before sign-in, identity from the claims alone,
+tests/e2e/test_two_servers_browser.py): nothing but the sign-in page before sign-in, identity from the claims alone,
 instructor pages for instructors only, the instructor's tables from the class's answers, and deleting a learner's
 data."""
 
