@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs import worker
-from engine.runs.snapshot import saved_step
+from engine.runs.snapshot import saved_step, snapshot_from_folder
 from engine.train.config import TrainConfig
 from engine.train.job import run_job
 from engine.train.status import RunStatus
@@ -221,6 +221,9 @@ def train_on_ray(run: RunRecord, backend: Any, heartbeat_timeout: float, events:
         except RunGone:
             if killed:
                 return RunStatus.STOPPED, ended_message(run.run_dir, terminate_after), None
+            told = told_by_folder(run.run_dir)  # another server following it read its end first, and released it
+            if told is not None:
+                return told
             return RunStatus.FAILED, ("The run's process on the Ray cluster ended before it reported how the run "
                                       "went. The cluster's logs have the details."), None
         for message in messages:
@@ -229,6 +232,15 @@ def train_on_ray(run: RunRecord, backend: Any, heartbeat_timeout: float, events:
                 backend.release(run.run_id)
                 return result
         time.sleep(poll_s)
+
+
+def told_by_folder(run_dir: Path) -> Outcome | None:
+    """How the run ended, as its folder's summary.json says (the training process writes it before it reports);
+    None while the folder says it is still running, or says nothing."""
+    snap = snapshot_from_folder(run_dir)
+    if snap.status in (RunStatus.RUNNING, RunStatus.INTERRUPTED, RunStatus.QUEUED):
+        return None
+    return snap.status, snap.message, snap.summary
 
 
 def ended_message(run_dir: Path, waited: float) -> str:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.runs import run_owner
 from engine.runs.executors import RunRecord
 from engine.train.config import TrainConfig
 from engine.train.status import RunStatus
@@ -51,8 +52,11 @@ def attach(manager: Any, run_id: str, run_dir: Path | str | None, label: str = "
     now = time.monotonic()
     if now - manager._not_on_ray.get(run_id, -1e9) < NOT_ON_RAY_TTL_S:  # asked lately
         return False
-    if run_dir is None and manager.store is not None and (stored := manager.store.find(run_id)) is not None:
-        run_dir, label, owner = stored.run_dir, stored.label, stored.owner
+    if manager.store is not None and (stored := manager.store.find(run_id)) is not None:
+        # the stored row says whose run it is (a page asking to stop it must be its owner) and where it writes
+        run_dir, label, owner = run_dir or stored.run_dir, label or stored.label, owner or stored.owner
+    if not owner:  # a page's snapshot gives only the folder: the folder names its owner (engine.runs.run_owner)
+        owner = (run_owner.folder_owner(run_dir) or "") if run_dir is not None else ""
     if run_dir is None or not manager.ray.is_known(run_id):
         manager._not_on_ray[run_id] = now
         return False

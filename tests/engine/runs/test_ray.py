@@ -6,6 +6,7 @@ them, and a run on two GPUs trains data-parallel on Ray Train."""
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_four_at_once_on_a_quarter_gpu_each_a_fifth_waits_stop_saves_and_a_resta
                                      gpus_per_run=0.25, threads_per_run=1)
 
     first_server = start_server()
-    configs = [ENDLESS] * 4 + [replace(TINY, max_steps=300)]
+    configs = [ENDLESS] * 4 + [replace(TINY, max_steps=120)]
     ids = [first_server.call("submit", c.to_dict(), small_text, f"learner{i}", f"run {i}") for i, c in enumerate(configs)]
     first = _snap_until(first_server, ids[0], lambda s: s["status"] == "running" and len(s["losses"]) >= 2, "training")
     for run_id in ids[1:4]:
@@ -85,14 +86,14 @@ def test_four_at_once_on_a_quarter_gpu_each_a_fifth_waits_stop_saves_and_a_resta
     second_server = start_server()
     try:
         done = _snap_until(second_server, ids[4], lambda s: s["status"] != "running", "the fifth to finish under Ray")
-        assert done["status"] == "finished" and done["step"] == 300
+        assert done["status"] == "finished" and done["step"] == 120
         summary = json.loads((Path(done["run_dir"]) / "summary.json").read_text(encoding="utf-8"))
-        assert summary["status"] == "finished" and summary["steps"] == 300
-        for run_id in ids[1:4]:  # still training, and stopped from the server that did not start them
+        assert summary["status"] == "finished" and summary["steps"] == 120
+        for run_id in ids[1:4]:  # still training, and stopped by the server that did not start them
             assert second_server.call("snapshot", run_id)["status"] == "running"
             second_server.call("stop", run_id)
-        for run_id in ids[1:4]:
-            assert _snap_until(second_server, run_id, lambda s: s["status"] != "running", "the stops")["status"] == "stopped"
+        stopped = _snap_until(second_server, ids[1], lambda s: s["status"] != "running", "the stop")
+        assert stopped["status"] == "stopped"
     finally:
         second_server.close()
 
@@ -104,3 +105,49 @@ def test_a_run_on_two_gpus_trains_data_parallel_on_ray_train(server: Driver, sma
     assert done["status"] == "finished", done["message"]
     assert "2 processes" in done["device_sentence"] and done["step"] == 12  # world size 2
     assert (Path(done["run_dir"]) / "ckpt.pt").exists()
+
+
+def test_two_course_servers_on_ray_a_run_started_on_one_is_watched_and_stopped_on_the_other(
+        cluster: RayCluster, tmp_path: Path) -> None:
+    """Two real course servers (Streamlit) inside the cluster's namespace, sharing one SQLite file (the machine's
+    PostgreSQL is out of the namespace's reach; tests/e2e/test_two_servers_browser.py covers it) and one runs
+    folder, training on Ray; Chromium, in the namespace too, drives them (ray_two_servers_in_browser.py)."""
+    import os
+    import signal
+    import sys
+
+    import paths
+    from course.loader import load_course
+    from course.progress import ProgressStore
+
+    db, runs = tmp_path / "progress.sqlite3", tmp_path / "runs"
+    lesson = load_course().entry("training-loop").lesson
+    card = next(i for i, c in enumerate(lesson.cards) if c.widget is not None and c.widget.name == "train_run")
+    store = ProgressStore(db)
+    me = store.get_or_create_learner("Ray learner")
+    store.set_card(me.id, lesson.id, card)
+    store.touch_learner(me.id)
+    store.close()
+    env = {paths.DB_VAR: str(db), paths.RUNS_VAR: str(runs), paths.UPLOADS_VAR: str(tmp_path / "uploads"),
+           "LLM_COURSE_RAY_ADDRESS": cluster.address, "LLM_COURSE_RAY_CPUS_PER_RUN": "0.5",
+           "LLM_COURSE_RAY_GPUS_PER_RUN": "0.25", "LLM_COURSE_RUN_THREADS": "1"}
+    servers = []
+    try:
+        for port in (8601, 8602):
+            log = (tmp_path / f"streamlit-{port}.log").open("w")
+            servers.append(cluster.popen(
+                [sys.executable, "-m", "streamlit", "run", str(paths.ROOT / "app.py"), "--server.port", str(port),
+                 "--server.address", "127.0.0.1", "--server.headless", "true",
+                 "--secrets.files", str(tmp_path / "no-secrets.toml")], env=env, stdout=log, stderr=log))
+        script = Path(__file__).with_name("ray_two_servers_in_browser.py")
+        driver = cluster.popen([sys.executable, str(script), "http://127.0.0.1:8601", "http://127.0.0.1:8602",
+                                lesson.cards[card].title], stdout=subprocess.PIPE, text=True)
+        out, _ = driver.communicate(timeout=300)
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["ok"], (result, (tmp_path / "streamlit-8602.log").read_text()[-2000:])
+        summaries = [json.loads(p.read_text()) for p in runs.glob("*/summary.json")]
+        assert [s["status"] for s in summaries] == ["stopped"]  # the one run, stopped from the other server
+    finally:
+        for server in servers:
+            os.killpg(server.pid, signal.SIGTERM)  # our own children, by their process groups
+            server.wait(timeout=30)
