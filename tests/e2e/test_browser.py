@@ -62,19 +62,3 @@ def test_home_has_its_own_address(site, browser):
     assert not page.locator('[role="dialog"]').filter(has_text="Page not found").count()
     assert "Page not found" not in page.inner_text("body")
     assert page.url.rstrip("/") == site.url.rstrip("/")
-
-
-def test_a_stopped_server_is_explained_in_the_course_words(server, browser):
-    """Streamlit's own dialog asks "Are you connected to the internet?" (or says to rerun `streamlit run
-    yourscript.py`); the course shows how to start it again instead (ui/connection_notice.py)."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{server.url}/")
-    page.get_by_text("How LLMs are trained, by training one").first.wait_for(timeout=90_000)
-    server.stop()
-    page.get_by_text("Connection error").wait_for(timeout=60_000)
-    shown = page.evaluate("""() => {
-        const d = document.querySelector('section[role=dialog] h2 + div > div');
-        return [getComputedStyle(d).visibility, getComputedStyle(d, '::after').content];
-    }""")
-    assert shown[0] == "hidden"  # Streamlit's sentence is neither seen nor read out
-    assert "make run" in shown[1] and "internet" not in shown[1]

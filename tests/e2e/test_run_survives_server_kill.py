@@ -1,6 +1,7 @@
 """Lesson 7 in a real browser across a server crash: start a real run, kill the Streamlit server with SIGKILL while
-it trains, start a new server on the same database and runs folder, and find the run again, stopped (its training
-process saved when its server vanished) or interrupted, with a Resume button that continues it from its step."""
+it trains (the open page says, in the course's words, how to start it again), start a new server on the same
+database and runs folder, and find the run again, stopped (its training process saved when its server vanished) or
+interrupted, with a Resume button that continues it from its step."""
 
 from __future__ import annotations
 
@@ -48,6 +49,15 @@ def test_a_run_survives_its_server_being_killed_and_resumes(runs_dir, server, br
     os.kill(server.proc.pid, signal.SIGKILL)  # our own child, by its PID: no chance to clean up
     server.proc.wait()
     server.proc = None
+    # The open page explains the lost server in the course's words: Streamlit's own dialog asks "Are you connected
+    # to the internet?"; the course says how to start it again instead (ui/connection_notice.py).
+    page.get_by_text("Connection error").wait_for(timeout=60_000)
+    shown = page.evaluate("""() => {
+        const d = document.querySelector('section[role=dialog] h2 + div > div');
+        return [getComputedStyle(d).visibility, getComputedStyle(d, '::after').content];
+    }""")
+    assert shown[0] == "hidden"  # Streamlit's sentence is neither seen nor read out
+    assert "make run" in shown[1] and "internet" not in shown[1]
     # its training process notices the server is gone, saves and ends
     saved = wait_until(lambda: _saved(runs_dir), timeout=60, interval=0.3, what="the orphaned run saved")
     assert saved["steps"] >= 10
