@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
@@ -53,6 +53,19 @@ SLOW = (
     "tests/bench/test_class_sim.py::test_a_tiny_class",
 )
 SLOW_AFTER_S = 3.0  # an unmarked test slower than this on two busy cores belongs in SLOW
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh, empty database's URL, once as a SQLite file and once as a PostgreSQL schema (tests/postgres.py):
+    every store test runs on both databases the course supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'p.sqlite3'}"
+        return
+    from tests.postgres import postgres_schema
+
+    with postgres_schema() as url:
+        yield url
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 60.0, interval: float = 0.1,

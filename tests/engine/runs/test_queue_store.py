@@ -4,28 +4,15 @@ several share the database, and a Ray run's row stays (without its text) once it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from engine.runs.queue_store import QueueStore
-from tests.postgres import postgres_schema
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'progress.sqlite3'}"
-        return
-    with postgres_schema() as schema_url:
-        yield schema_url
 
 
 def _job(text: str) -> dict:
     return {"config": {"max_steps": 3}, "text": text}
 
 
-def test_two_servers_share_one_database_and_each_takes_back_its_own_queue(url: str) -> None:
+def test_two_servers_share_one_database_and_each_takes_back_its_own_queue(database_url: str) -> None:
+    url = database_url
     one, two = QueueStore(url, server="a:8501"), QueueStore(url, server="a:8502")  # two course servers, one database
     for i, owner in enumerate(("ann", "bob", "cat")):
         one.add(f"run-{i}", owner, None, f"{owner}'s", f"/runs/{i}", _job(f"text {i}"))
