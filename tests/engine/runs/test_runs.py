@@ -168,8 +168,14 @@ def test_long_runs_are_thinned_but_keep_evaluations(tmp_path: Path, small_text: 
     assert snap.metrics[-1]["step"] == 400
 
 
-def test_get_manager_is_a_singleton() -> None:
+def test_get_manager_is_a_singleton(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.runs import manager as runs
+
+    monkeypatch.setenv("LLM_COURSE_DB", str(tmp_path / "progress.sqlite3"))  # its queue: never the project's data/
+    monkeypatch.setenv("LLM_COURSE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(runs, "_manager", None)
     assert get_manager() is get_manager()
+    assert get_manager().store.url.endswith(str(tmp_path / "progress.sqlite3"))
 
 
 # ---- the run model: statuses, snapshots read from a folder -------------------------------------------------
