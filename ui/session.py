@@ -14,6 +14,7 @@ from course.progress import Learner, ProgressStore
 from ui import auth
 
 LEARNER_KEY = "learner_id"  # a plain session key: no widget owns it, so page switches keep it
+SIGNED_IN_KEY = "signed_in_learner"  # class mode: (subject, learner id) once this session has signed in
 DEFAULT_NAME = "Guest"
 
 
@@ -45,9 +46,16 @@ def learner() -> Learner:
         if not auth.signed_in():
             st.stop()
         c = auth.claims()
-        me = s.signed_in_learner(str(c["sub"]), c.get("email"), c.get("name"))
+        subject = str(c["sub"])
+        known = st.session_state.get(SIGNED_IN_KEY)  # (subject, learner id), set at this session's sign-in
+        if known is not None and known[0] == subject and st.session_state.get(LEARNER_KEY) == known[1]:
+            me = s.learner(known[1])  # a read on every rerun, not the sign-in's write
+            if me is not None:
+                return me
+        me = s.signed_in_learner(subject, c.get("email"), c.get("name"))
         if st.session_state.get(LEARNER_KEY) != me.id:
             switch_learner(me)
+        st.session_state[SIGNED_IN_KEY] = (subject, me.id)
         return me
     current = s.learner(st.session_state[LEARNER_KEY]) if LEARNER_KEY in st.session_state else None
     if current is None:
