@@ -102,13 +102,19 @@ def test_unwatched_run_stops_itself(manager: RunManager, small_text: str) -> Non
 
 
 def test_heartbeats_keep_a_run_alive(threaded: RunManager, small_text: str) -> None:
+    """A polled run outlives several heartbeat timeouts and finishes. The timeout is a second, not less: on a
+    loaded 2-core CI machine the polling thread can miss the GIL for a few hundred milliseconds."""
     manager = threaded
-    manager.heartbeat_timeout = 0.3
-    run_id = manager.submit(replace(TINY, max_steps=200), small_text)
-    while manager.snapshot(run_id).status in ("queued", "running"):
+    manager.heartbeat_timeout = 1.0
+    run_id = manager.submit(replace(TINY, max_steps=100_000), small_text)
+    started = time.monotonic()
+    while time.monotonic() - started < 3.5 * manager.heartbeat_timeout:
+        assert manager.snapshot(run_id).status in ("queued", "running")
         manager.heartbeat(run_id)
         time.sleep(0.02)
-    assert manager.snapshot(run_id).status == "finished"
+    manager.stop(run_id)
+    snap = manager.wait(run_id, timeout=30)
+    assert snap.status == "stopped" and "Nobody was watching" not in snap.message
 
 
 def test_never_more_than_the_limit_and_queue_positions(threaded: RunManager, small_text: str) -> None:
