@@ -31,7 +31,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(PY) -m streamlit run serve.py --server.port $(PORT) --server.address $(ADDRESS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .

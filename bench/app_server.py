@@ -1,5 +1,5 @@
-"""Serve the course from a script: `streamlit run app.py` in a child process on a free port, for the browser tests
-and the benchmarks (`bench/pages.py`, `bench/live.py`, `bench/load.py`).
+"""Serve the course from a script: `streamlit run serve.py` (app.py behind the course's file check) in a child
+process on a free port, for the browser tests and the benchmarks (`bench/pages.py`, `bench/live.py`, `bench/load.py`).
 
 It lives in bench/, not in the tests, because the benchmarks need it too and no production module may import
 test code; the browser tests import it from here. No Streamlit import: the server is a subprocess, started and
@@ -39,7 +39,7 @@ def find_chromium() -> str | None:
 
 
 class Server:
-    """`streamlit run app.py` in a subprocess with its own progress database; restartable with the same one."""
+    """`streamlit run serve.py` in a subprocess with its own progress database; restartable with the same one."""
 
     def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, secrets: Path | None = None,
                  port: int | None = None):
@@ -58,7 +58,7 @@ class Server:
     def start(self, timeout: float = 90) -> None:
         """Start the server and wait until its health check answers; RuntimeError (with the log's tail) if not."""
         env = {**os.environ, paths.DB_VAR: str(self.db), **self.env}
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
+        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"), "--server.port", str(self.port),
                "--server.headless", "true", "--server.address", "127.0.0.1", "--secrets.files", str(self.secrets)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
         deadline = time.time() + timeout

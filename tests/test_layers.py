@@ -40,6 +40,7 @@ def _module_name(path: Path) -> str:
 def _sources() -> dict[str, Path]:
     found = {_module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
     found["app"] = ROOT / "app.py"
+    found["serve"] = ROOT / "serve.py"
     found["paths"] = ROOT / "paths.py"
     found["manifests"] = ROOT / "manifests.py"
     found["databases"] = ROOT / "databases.py"

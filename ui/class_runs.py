@@ -106,7 +106,8 @@ def render() -> None:
         )
 
         try:
-            report_card.show_card(run_view.load(runs[choice][0].id, run_key), utilisation=0.0, key="class-runs-card")
+            report_card.show_card(run_view.load(runs[choice][0].id, run_key), utilisation=0.0, key="class-runs-card",
+                                  owner=None)
         except (OSError, ValueError, KeyError) as err:  # a folder cut short or written by an older course
             st.warning(f"This run's report card cannot be drawn from its folder: {err}")
 

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from course import class_report
-from ui import auth, class_runs, learner_data, session
+from ui import auth, class_runs, learner_data, private_files, session
 from ui.tables import csv_text, table_with_csv
 from ui.text import escape_md
 
@@ -97,7 +97,7 @@ def _reflections() -> None:
         with st.container(border=True):
             st.markdown(f"**{escape_md(r.name)}** · {_when(r.at)}")
             st.text(r.text)  # the learner's words, verbatim
-    st.download_button("Download all reflections as CSV", csv_text(
+    private_files.download_button("Download all reflections as CSV", csv_text(
         [{"Lesson": r.lesson, "Question": r.prompt, "Learner": r.name, "Answer": r.text, "When": _when(r.at)}
          for r in rows]), file_name="reflections.csv", mime="text/csv", icon=":material/download:",
         key="reflections-csv")

@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from course.progress import Member
-from ui import learner_corpus, run_view, session
+from ui import learner_corpus, private_files, run_view, session
 from ui.text import escape_md
 
 
@@ -97,10 +97,11 @@ def instructor_panel(members: list[Member]) -> None:
     by_id = {m.id: m for m in members}
     chosen = st.selectbox("Learner", list(by_id), key="learner-data-who",
                           format_func=lambda i: f"{by_id[i].name} ({by_id[i].email or 'local profile'})")
-    st.download_button("Export their data (JSON)", json.dumps(session.store().export(chosen), indent=2,
-                                                             ensure_ascii=False),
-                       file_name=f"llm-course-learner-{chosen}.json", mime="application/json",
-                       icon=":material/download:", key="learner-data-export", on_click="ignore")
+    store = session.store()
+    private_files.download_button("Export their data (JSON)",
+                                  lambda: json.dumps(store.export(chosen), indent=2, ensure_ascii=False),
+                                  file_name=f"llm-course-learner-{chosen}.json", mime="application/json",
+                                  icon=":material/download:", key="learner-data-export", on_click="ignore")
     st.warning(f"Deleting removes {holdings(chosen).sentence()}, for {by_id[chosen].name} only.")
     confirm = st.checkbox(f"I want to delete {by_id[chosen].name}'s data", key="learner-data-confirm")
     st.button("Delete their data", key="learner-data-delete-other", type="primary", disabled=not confirm,

@@ -9,7 +9,7 @@ import streamlit as st
 
 from course.grading import score
 from course.schema import Reflection
-from ui import learner_data, session
+from ui import learner_data, private_files, session
 from ui.text import escape_md
 
 
@@ -66,9 +66,10 @@ def render_progress() -> None:
     st.header("Keep or clear", anchor=False)
     left, right = st.columns(2)
     with left:
-        st.download_button(
+        learner_id = me.id
+        private_files.download_button(  # made on the press, so the file holds what is true then
             "Download my progress (JSON)",
-            data=json.dumps(store.export(me.id), indent=2, ensure_ascii=False),
+            data=lambda: json.dumps(store.export(learner_id), indent=2, ensure_ascii=False),
             file_name=f"llm-course-progress-{me.name}.json",
             mime="application/json",
             icon=":material/download:",

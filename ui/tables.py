@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from ui import private_files
+
 
 def csv_text(rows: Sequence[dict[str, object]]) -> str:
     """Rows as CSV text, the header from the first row's keys.
@@ -30,5 +32,5 @@ def table_with_csv(rows: list[dict[str, object]], name: str, key: str, **column_
         st.info("Nothing yet: this fills in as the class works through the course.")
         return
     st.dataframe(rows, hide_index=True, width="stretch", column_config=column_config or None)
-    st.download_button("Download as CSV", csv_text(rows), file_name=f"{name}.csv", mime="text/csv",
-                       icon=":material/download:", key=f"{key}-csv")
+    private_files.download_button("Download as CSV", csv_text(rows), file_name=f"{name}.csv", mime="text/csv",
+                                  icon=":material/download:", key=f"{key}-csv")

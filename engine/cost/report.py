@@ -27,6 +27,7 @@ from engine.cost.flops import (
     run_compute,
 )
 from engine.load import checkpoint
+from engine.runs.run_owner import check_owner
 from engine.runs.snapshot import snapshot_from_folder
 from engine.transform.model import GPTConfig
 
@@ -135,12 +136,16 @@ def price_elsewhere(flops: float, utilisation: float = DEFAULT_UTILISATION) -> l
 
 
 def report_from_folder(run_dir: Path | str, label: str = "", utilisation: float = DEFAULT_UTILISATION,
-                       peak_flops_per_s: float | None = None) -> RunReport:
+                       peak_flops_per_s: float | None = None, owner: str | None = None) -> RunReport:
     """Build the report card of the run saved in `run_dir` (finished, stopped, interrupted or diverged).
 
     `peak_flops_per_s`: this machine's measured peak (engine.cost.flops.probe_peak_flops); the card shows the model
-    FLOPs utilisation only when it is given. Raises ValueError for a folder that holds no run.
+    FLOPs utilisation only when it is given. Raises ValueError for a folder that holds no run. `owner`: the
+    learner asking; PermissionError if the folder names another (engine.runs.run_owner). None for a script or an
+    instructor's page, which check who asks themselves.
     """
+    if owner is not None:
+        check_owner(run_dir, owner, "read its report card")
     run_dir = Path(run_dir)
     snap = snapshot_from_folder(run_dir)
     config = checkpoint_config(run_dir)

@@ -28,6 +28,7 @@ from safetensors.torch import load_model, save_model
 from engine.files import write_atomically
 from engine.load import checkpoint
 from engine.look_inside.sampling import generate_steps, last_logits
+from engine.runs.run_owner import check_owner
 from engine.transform.model import GPT, GPTConfig
 from engine.transform.tokenization import Tokenizer, tokenizer_from_dict
 
@@ -196,12 +197,18 @@ def anatomy(run_dir: Path | str) -> CheckpointAnatomy:
 # ---- safetensors: export, load back, generate ------------------------------------------------------------
 
 
-def export_safetensors(run_dir: Path | str, out_path: Path | str, dtype: torch.dtype = torch.float32) -> Path:
+def export_safetensors(run_dir: Path | str, out_path: Path | str, dtype: torch.dtype = torch.float32,
+                       owner: str | None = None) -> Path:
     """Write the run's model as a .safetensors file: the weights (in `dtype`; the tied embedding/head once) and,
     as metadata strings, the model config, the tokenizer, the step and the source, so the file alone rebuilds
     the model (`load_safetensors`). Written atomically. Returns the path.
 
+    `owner`: the learner asking; PermissionError if the run folder names another (engine.runs.run_owner). None for
+    a script or an instructor's page, which check who asks themselves.
+
     In float32 the round trip is exact: every weight comes back bit for bit."""
+    if owner is not None:
+        check_owner(run_dir, owner, "download its weights")
     ckpt = checkpoint.read_checkpoint(run_dir)
     model = GPT(GPTConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])  # copies into the (tied) float32 parameters, whatever was stored
@@ -259,10 +266,11 @@ class RoundTrip:
     identical: bool  # same text and same logits
 
 
-def round_trip(run_dir: Path | str, out_path: Path | str, prompt: str = "\n", n_tokens: int = 60) -> RoundTrip:
+def round_trip(run_dir: Path | str, out_path: Path | str, prompt: str = "\n", n_tokens: int = 60,
+               owner: str | None = None) -> RoundTrip:
     """Show-me function: export the run's model to `out_path`, load it back from that file alone, and generate
-    greedily from both with the same prompt."""
-    out_path = export_safetensors(run_dir, out_path)
+    greedily from both with the same prompt. `owner` as for `export_safetensors`."""
+    out_path = export_safetensors(run_dir, out_path, owner=owner)
     original, tok, _, _ = checkpoint.load_checkpoint(run_dir)
     loaded, loaded_tok = load_safetensors(out_path)
     ids = tok.encode(prompt)[-original.config.block_size:]

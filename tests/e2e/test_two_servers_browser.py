@@ -6,8 +6,8 @@ and presses Authorize. Every request not to 127.0.0.1 is aborted (the provider's
 
 Before sign-in only the sign-in page shows, whatever the address. Alice answers on the first server; Bob, on the
 second, sees nothing of hers by any route the app offers (sidebar, addresses, query parameters, the instructor's
-pages, his download); Alice signs in on the second and finds her answer and her place there; the instructor sees
-both on the roster."""
+pages), and the link of his own download serves no one else; Alice signs in on the second and finds her answer and
+her place there; the instructor sees both on the roster."""
 
 from __future__ import annotations
 
@@ -110,6 +110,9 @@ def test_a_class_on_two_servers_signs_in_and_each_learner_sees_only_their_own(cl
         bob.get_by_role("button", name="Download my progress (JSON)").click()
     exported = json.loads(download.value.path().read_text(encoding="utf-8"))
     assert exported["learner"] == "Bob Brown" and exported["answers"] == [] and exported["positions"] == {}
+    bobs_file = download.value.url  # served under /media/ to Bob's sign-in alone (ui/private_files.py)
+    assert "/media/" in bobs_file and bob.context.request.get(bobs_file).status == 200
+    assert nobody.context.request.get(bobs_file).status == 403
 
     # The other server. Behind a proxy both servers share one address, so one sign-in serves both; here they are two
     # ports, two origins to Streamlit's sign-in cookie, so Alice signs in there too.
@@ -121,6 +124,8 @@ def test_a_class_on_two_servers_signs_in_and_each_learner_sees_only_their_own(cl
     box.locator('[data-testid="stAlertContentSuccess"]').wait_for()
     assert right.text in box.locator('[data-testid="stRadioOption"][data-selected="true"]').inner_text()
     settled(alice)
+    refused = alice.context.request.get(bobs_file)  # signed in on Bob's server, as herself: his file is not hers
+    assert refused.status == 403 and "another signed-in learner" in refused.text()
 
     prof, aborted_p = _context(browser)
     sign_in(prof, two.url, "prof")

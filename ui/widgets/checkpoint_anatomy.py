@@ -27,8 +27,9 @@ from engine.load.quantize import QuantReport, compare_quantized
 from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
 from engine.number_format import file_size
+from engine.runs.run_owner import check_owner
 from engine.transform.tokenization import CharTokenizer, tokenizer_from_dict
-from ui import learner_corpus, run_view, session
+from ui import learner_corpus, private_files, run_view, session
 from ui.text import escape_md
 
 # Exports go to the machine's temporary folder, never into the repository (data/reference is shipped content)
@@ -42,6 +43,7 @@ class Checkpoint:
     run_dir: str
     label: str
     own: bool  # the learner trained it
+    owner: str  # the learner looking: the engine refuses a folder that names someone else (engine.runs.run_owner)
 
     @property
     def path(self) -> Path:
@@ -63,11 +65,12 @@ def checkpoints(learner_id: int, run_key: str) -> list[Checkpoint]:
     run = run_view.load(learner_id, run_key)
     if run is not None and not run.active and (Path(run.run_dir) / checkpoint.CKPT).exists():
         steps = f" ({run.checkpoint_step:,} steps)" if run.checkpoint_step is not None else ""
-        out.append(Checkpoint(run.run_dir, f"Your run from lesson 7{steps}", own=True))
+        out.append(Checkpoint(run.run_dir, f"Your run from lesson 7{steps}", own=True, owner=str(learner_id)))
     if (REFERENCE_DIR / checkpoint.CKPT).exists():
         ref_steps = checkpoint.list_timeline(REFERENCE_DIR)
         steps = f" ({ref_steps[-1]['step']:,} steps)" if ref_steps else ""
-        out.append(Checkpoint(str(REFERENCE_DIR), f"The course's reference model{steps}", own=False))
+        out.append(Checkpoint(str(REFERENCE_DIR), f"The course's reference model{steps}", own=False,
+                              owner=str(learner_id)))
     return out
 
 
@@ -102,8 +105,8 @@ def export_path(run_dir: str, stamp: float) -> Path:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _round_trip(run_dir: str, stamp: float) -> RoundTrip:
-    return round_trip(run_dir, export_path(run_dir, stamp))
+def _round_trip(run_dir: str, stamp: float, owner: str) -> RoundTrip:
+    return round_trip(run_dir, export_path(run_dir, stamp), owner=owner)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -230,11 +233,11 @@ def _round_trip_section(source: Checkpoint, key: str) -> None:
     if not _pressed_for(source.run_dir, "Save as safetensors", f"{key}-save", ":material/save:"):
         return
     with st.spinner("Exporting, loading back and generating from both..."):
-        rt = _round_trip(source.run_dir, source.stamp)
+        rt = _round_trip(source.run_dir, source.stamp, source.owner)
     path = Path(rt.path)
     if not path.exists():  # the temporary folder was cleared since: do it again
         _round_trip.clear()
-        rt = _round_trip(source.run_dir, source.stamp)
+        rt = _round_trip(source.run_dir, source.stamp, source.owner)
         path = Path(rt.path)
     c1, c2, c3 = st.columns(3)
     c1.metric(f"{path.name}", file_size(rt.file_bytes))
@@ -254,9 +257,16 @@ def _round_trip_section(source: Checkpoint, key: str) -> None:
     left.code(rt.original_text, language=None, wrap_lines=True)
     right.caption(f"From {path.name}")
     right.code(rt.loaded_text, language=None, wrap_lines=True)
-    st.download_button(f"Download {path.name} ({file_size(rt.file_bytes)})", data=path.read_bytes(),
-                       file_name=path.name, mime="application/octet-stream", key=f"{key}-download",
-                       icon=":material/download:", on_click="ignore")
+    private_files.download_button(f"Download {path.name} ({file_size(rt.file_bytes)})",
+                                  data=lambda: _weights_file(source, path), file_name=path.name,
+                                  mime="application/octet-stream", key=f"{key}-download",
+                                  icon=":material/download:", on_click="ignore")
+
+
+def _weights_file(source: Checkpoint, path: Path) -> bytes:
+    """The exported file's bytes, read on the press (not on every rerun), for the learner the folder is theirs."""
+    check_owner(source.run_dir, source.owner, "download its weights")
+    return path.read_bytes()
 
 
 def loss_change(before: float, after: float) -> str:

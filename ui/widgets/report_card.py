@@ -20,7 +20,7 @@ from engine import number_format
 from engine.cost import peak as peak_store
 from engine.cost import report, report_files, report_format, report_tables
 from engine.load import checkpoint
-from ui import page_links, run_compute, run_status, run_view, session
+from ui import page_links, private_files, run_compute, run_status, run_view, session
 from ui.live_chart import Curve, draw, loss_chart_spec
 from ui.run_view import RunView
 from ui.text import escape_md
@@ -40,16 +40,19 @@ def _stamp(run_dir: str) -> tuple[float, ...]:
 
 @functools.lru_cache(maxsize=16)
 def _cached_report(run_dir: str, label: str, utilisation: float, peak: float | None,
-                   stamp: tuple[float, ...]) -> report.RunReport:
-    """Built once per folder state (`stamp`), utilisation and peak: a rerun redraws without re-reading files."""
-    return report.report_from_folder(run_dir, label=label, utilisation=utilisation, peak_flops_per_s=peak)
+                   stamp: tuple[float, ...], owner: str | None) -> report.RunReport:
+    """Built once per folder state (`stamp`), utilisation, peak and asker: a rerun redraws without re-reading
+    files, and the owner check is part of what is cached, never skipped by it."""
+    return report.report_from_folder(run_dir, label=label, utilisation=utilisation, peak_flops_per_s=peak,
+                                     owner=owner)
 
 
-def build(run: RunView, utilisation: float) -> report.RunReport:
-    """The run's report, with this machine's peak when the learner has measured it (lesson 9's cost meter)."""
+def build(run: RunView, utilisation: float, owner: str | None) -> report.RunReport:
+    """The run's report, with this machine's peak when the learner has measured it (lesson 9's cost meter).
+    `owner`: the learner asking (PermissionError for another's run); None on the instructor's page."""
     kept = peak_store.measured_peak(run_compute.peak_device(run))
     return _cached_report(run.run_dir, run.label or run.run_key, utilisation,
-                          None if kept is None else kept.flops_per_s, _stamp(run.run_dir))
+                          None if kept is None else kept.flops_per_s, _stamp(run.run_dir), owner)
 
 
 def run_title(run: RunView) -> str:
@@ -80,10 +83,11 @@ def _curves(r: report.RunReport, prefix: str = "") -> list[Curve]:
 
 def _downloads(markdown: str, page: str, name: str, key: str) -> None:
     left, right = st.columns(2)
-    left.download_button("Download as Markdown", data=markdown, file_name=f"{name}.md", mime="text/markdown",
-                         icon=":material/download:", key=f"{key}-md", on_click="ignore")
-    right.download_button("Download as HTML", data=page, file_name=f"{name}.html", mime="text/html",
-                          icon=":material/download:", key=f"{key}-html", on_click="ignore")
+    private_files.download_button("Download as Markdown", data=markdown, file_name=f"{name}.md",
+                                  mime="text/markdown", where=left, icon=":material/download:", key=f"{key}-md",
+                                  on_click="ignore")
+    private_files.download_button("Download as HTML", data=page, file_name=f"{name}.html", mime="text/html",
+                                  where=right, icon=":material/download:", key=f"{key}-html", on_click="ignore")
 
 
 def _headline(r: report.RunReport) -> None:
@@ -101,9 +105,9 @@ def _headline(r: report.RunReport) -> None:
                         "measured peak"))
 
 
-def show_card(run: RunView, utilisation: float, key: str) -> report.RunReport:
-    """One run's card on the page, with its two downloads."""
-    r = build(run, utilisation)
+def show_card(run: RunView, utilisation: float, key: str, owner: str | None) -> report.RunReport:
+    """One run's card on the page, with its two downloads (`owner` as for `build`)."""
+    r = build(run, utilisation, owner)
     st.markdown(f"**{escape_md(r.label)}** · {run_status.label(r.status)} · {escape_md(r.device)} · {r.precision}")
     if r.message:
         st.caption(escape_md(r.message))
@@ -157,8 +161,8 @@ def render(params: ReportCardParams, key: str) -> bool:
                             key=f"{key}-utilisation",
                             help="Large training runs keep 30-50% of a chip's peak busy (PaLM reported 46%).") / 100
     try:
-        a = show_card(runs[chosen], utilisation, f"{key}-card")
-    except ValueError as err:  # a folder that does not say what model it trained (hand-copied, very old)
+        a = show_card(runs[chosen], utilisation, f"{key}-card", str(me.id))
+    except (ValueError, PermissionError) as err:  # a folder that does not say what model it trained (hand-copied, very old)
         st.warning(f"This run's folder cannot be read as a report card: {err}", icon=":material/warning:")
         return True
     if not params.compare:
@@ -170,8 +174,8 @@ def render(params: ReportCardParams, key: str) -> bool:
         return True
     other = st.selectbox("Compare with", others, format_func=lambda k: run_title(runs[k]), key=f"{key}-other")
     try:
-        b = build(runs[other], utilisation)
-    except ValueError as err:
+        b = build(runs[other], utilisation, str(me.id))
+    except (ValueError, PermissionError) as err:
         st.warning(f"That run's folder cannot be read as a report card: {err}", icon=":material/warning:")
         return True
     show_comparison(a, b, (chosen, other), f"{key}-compare")

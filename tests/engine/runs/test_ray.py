@@ -136,7 +136,7 @@ def test_two_course_servers_on_ray_a_run_started_on_one_is_watched_and_stopped_o
         for port in (8601, 8602):
             log = (tmp_path / f"streamlit-{port}.log").open("w")
             servers.append(cluster.popen(
-                [sys.executable, "-m", "streamlit", "run", str(paths.ROOT / "app.py"), "--server.port", str(port),
+                [sys.executable, "-m", "streamlit", "run", str(paths.ROOT / "serve.py"), "--server.port", str(port),
                  "--server.address", "127.0.0.1", "--server.headless", "true",
                  "--secrets.files", str(tmp_path / "no-secrets.toml")], env=env, stdout=log, stderr=log))
         script = Path(__file__).with_name("ray_two_servers_in_browser.py")

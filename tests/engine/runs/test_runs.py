@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.cost.report import report_from_folder
 from engine.load.checkpoint import load_checkpoint
+from engine.load.weights import export_safetensors
 from engine.runs import worker
 from engine.runs.manager import RunManager, RunSnapshot, get_manager
 from engine.runs.retention import prune_runs
@@ -372,10 +374,20 @@ def test_a_page_acting_for_a_learner_cannot_stop_another_learners_run(threaded: 
     wait_for(lambda: not manager.snapshot(run_id).status.active, timeout=30)
 
 
-def test_a_run_of_another_learner_cannot_be_resumed_or_fine_tuned_from(threaded: RunManager, small_text: str) -> None:
+def test_a_run_of_another_learner_cannot_be_resumed_fine_tuned_from_reported_or_downloaded(
+        threaded: RunManager, small_text: str, tmp_path: Path) -> None:
+    """Whatever run folder a crafted run key or fact names, the engine checks the folder's owner where it is used."""
     mine = threaded.wait(threaded.submit(replace(TINY, max_steps=5), small_text, owner="7"), timeout=30)
     for kind in ("resume_from", "finetune_from"):
         with pytest.raises(PermissionError, match="another learner's"):
             threaded.submit(replace(TINY, max_steps=8), small_text, owner="8", **{kind: mine.run_dir})
+    with pytest.raises(PermissionError, match="report card"):
+        report_from_folder(mine.run_dir, owner="8")
+    with pytest.raises(PermissionError, match="download its weights"):
+        export_safetensors(mine.run_dir, tmp_path / "theirs.safetensors", owner="8")
+    assert not (tmp_path / "theirs.safetensors").exists()
+    assert report_from_folder(mine.run_dir, owner="7").steps == 5  # the owner, and an instructor's page (None)
+    assert report_from_folder(mine.run_dir, owner=None).steps == 5
+    assert export_safetensors(mine.run_dir, tmp_path / "mine.safetensors", owner="7").exists()
     again = threaded.submit(replace(TINY, max_steps=8), small_text, owner="7", resume_from=mine.run_dir)
     assert threaded.wait(again, timeout=30).status == "finished"
