@@ -27,7 +27,10 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from streamlit.runtime.download_data_util import convert_data_to_bytes_and_infer_mime
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
-from streamlit.web.server.starlette.starlette_websocket import USER_COOKIE_NAME, _get_signed_cookie_with_chunks
+from streamlit.web.server.starlette.starlette_websocket import (
+    USER_COOKIE_NAME,
+    _get_signed_cookie_with_chunks,
+)
 
 from ui import auth
 
