@@ -133,6 +133,10 @@ def test_a_class_on_two_servers_signs_in_and_each_learner_sees_only_their_own(cl
     prof.goto(f"{two.url}/class-roster")
     prof.get_by_role("heading", name="Class roster").first.wait_for()
     prof.get_by_text("2 learners, most recently active first", exact=False).first.wait_for()
+    with prof.expect_download() as roster_csv:  # the instructor's own download: served to the instructor
+        prof.locator(".st-key-roster-csv button").click()
+    assert "Alice Adams" in roster_csv.value.path().read_text(encoding="utf-8")
+    assert bob.context.request.get(roster_csv.value.url).status == 403
     prof.goto(f"{two.url}/class-questions")
     prof.get_by_role("heading", name="Question by question").first.wait_for()
 
