@@ -85,6 +85,26 @@ class DescentStepsParams(WidgetParams):
     steps: int = Field(12, ge=3, le=40)
 
 
+class ChainRuleParams(WidgetParams):
+    """Lesson 7: one neuron and its loss as a graph small enough to follow by hand; the learner sets the inputs and
+    sees each local gradient, the chain rule's products, and torch's autograd giving the same numbers."""
+
+    x1: float = Field(2.0, ge=-5, le=5)
+    w1: float = Field(-0.5, ge=-5, le=5)
+    x2: float = Field(1.0, ge=-5, le=5)
+    w2: float = Field(1.5, ge=-5, le=5)
+    b: float = Field(0.25, ge=-5, le=5)
+    target: float = Field(1.0, ge=-1, le=1, description="the value the neuron should output (tanh reaches -1..1)")
+
+
+class OutputGradientParams(WidgetParams):
+    """Lesson 7: the gradient of softmax plus cross-entropy at the output, p − y, on a real prediction of the model,
+    and summed over one real batch (why rare tokens drift together, lesson 5)."""
+
+    prompt: str = Field("ROMEO: What light through yonder", min_length=1, max_length=400)
+    target: str = Field(" ", min_length=1, max_length=1, description="the character that really comes next")
+
+
 class TrainRunParams(WidgetParams):
     """A real training run with a few safe knobs. Limits here are what the learner's sliders allow."""
 
@@ -208,6 +228,22 @@ class ForwardPassParams(WidgetParams):
     """A prompt through the model stage by stage with real tensor shapes, the likeliest next tokens, the logit lens."""
 
     prompt: str = Field("ROMEO: What light through yonder", min_length=1, max_length=400)
+
+
+class AttentionArithmeticParams(WidgetParams):
+    """One head's attention for one position of a short prompt, worked with its numbers: q·k, ÷√d, softmax, the
+    weighted sum of the values, checked against the model's own attention."""
+
+    prompt: str = Field("ROMEO:", min_length=1, max_length=40)
+    layer: int = Field(1, ge=1, le=12, description="layer shown first, counting from 1")
+    head: int = Field(1, ge=1, le=16, description="head shown first, counting from 1")
+
+
+class MlpBendParams(WidgetParams):
+    """A block's real MLP with and without its non-linearity (GELU), on two positions of a prompt."""
+
+    prompt: str = Field("ROMEO: What light", min_length=2, max_length=64)
+    layer: int = Field(1, ge=1, le=12, description="layer shown first, counting from 1")
 
 
 class EmbeddingMapParams(WidgetParams):

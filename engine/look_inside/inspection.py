@@ -58,7 +58,7 @@ def attention_view(model: GPT, tokenizer: Tokenizer, prompt: str) -> AttentionVi
 # --- the residual stream, layer by layer ----------------------------------------------------------------------
 
 
-def _residual_stream(model: GPT, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+def residual_stream(model: GPT, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """GPT.forward up to the final norm, keeping what it passes by: token embeddings (1, T, C), position
     embeddings (T, C) and each block's output (1, T, C). Call under `eval_mode`."""
     T = idx.size(1)
@@ -103,7 +103,7 @@ def logit_lens(model: GPT, tokenizer: Tokenizer, prompt: str, top: int = 5) -> L
     """
     idx, tokens, dropped = _prompt_tensor(model, tokenizer, prompt)
     with eval_mode(model):
-        tok_emb, pos_emb, outputs = _residual_stream(model, idx)
+        tok_emb, pos_emb, outputs = residual_stream(model, idx)
         streams = [tok_emb + pos_emb, *outputs]  # n_layer + 1 of (1, T, C)
         rows = []
         for layer, x in enumerate(streams):
@@ -184,7 +184,7 @@ def forward_stages(model: GPT, tokenizer: Tokenizer, prompt: str) -> list[Stage]
     """Show-me function: the prompt through the model, one stage at a time (batch of one, so no B axis)."""
     idx, tokens, _ = _prompt_tensor(model, tokenizer, prompt)
     with eval_mode(model):
-        tok_emb, pos_emb, outputs = _residual_stream(model, idx)
+        tok_emb, pos_emb, outputs = residual_stream(model, idx)
         final = model.transformer.ln_f(outputs[-1] if outputs else tok_emb + pos_emb)  # (1, T, C)
         logits = model.lm_head(final)  # (1, T, V)
     probs = F.softmax(logits[0, -1].float(), dim=-1).cpu()  # (V,)

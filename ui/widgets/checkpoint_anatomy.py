@@ -20,7 +20,6 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-import paths
 from course.widgets import CheckpointAnatomyParams
 from engine.load import checkpoint
 from engine.load.quantize import QuantReport, compare_quantized
@@ -28,8 +27,7 @@ from engine.load.reference import REFERENCE_DIR
 from engine.load.weights import CheckpointAnatomy, RoundTrip, anatomy, round_trip
 from engine.number_format import file_size
 from engine.runs.run_owner import check_owner
-from engine.transform.tokenization import CharTokenizer, tokenizer_from_dict
-from ui import learner_corpus, private_files, run_view, session
+from ui import private_files, run_text, run_view, session
 from ui.text import escape_md
 
 # Exports go to the machine's temporary folder, never into the repository (data/reference is shipped content)
@@ -116,32 +114,10 @@ def _quantized(run_dir: str, stamp: float, text_id: str, _text: str) -> QuantRep
     return compare_quantized(run_dir, _text)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _characters(run_dir: str, stamp: float) -> set[str] | None:
-    """The checkpoint's character vocabulary (None for a BPE): read once per file version, not on every rerun."""
-    tok = tokenizer_from_dict(checkpoint.read_checkpoint(run_dir)["tokenizer"])
-    return set(tok.chars) if isinstance(tok, CharTokenizer) else None
-
-
 def validation_text(learner_id: int, source: Checkpoint) -> tuple[str, str, str] | None:
-    """(text id, text, how to name it) for measuring a checkpoint's loss: the corpus it trained on, or None when
-    no text this course knows can be read by its tokenizer.
-
-    The reference model and lesson 7's run train on Tiny Shakespeare; a run on the learner's own corpus (lesson
-    4's, or lesson 7's when they chose theirs) is recognised by its tokenizer: a BPE, or a character vocabulary
-    that is not Tiny Shakespeare's."""
-    shakespeare = paths.DEFAULT_CORPUS.read_text(encoding="utf-8")
-    named = ("tinyshakespeare", shakespeare, "Tiny Shakespeare")
-    if not source.own:
-        return named
-    chars = _characters(source.run_dir, source.stamp)
-    if chars == set(shakespeare):
-        return named
-    info = learner_corpus.chosen(learner_id)
-    own = learner_corpus.training_text(learner_id)
-    if chars is None or set(own) <= chars:
-        return f"learner:{learner_id}:{learner_corpus.version(info)}", own, f"your corpus ({info.title})"
-    return named if set(shakespeare) <= chars else None
+    """(text id, text, how to name it) for measuring a checkpoint's loss: the corpus it trained on
+    (ui.run_text.trained_text), or None when no text this course knows can be read by its tokenizer."""
+    return run_text.trained_text(learner_id, source.run_dir, source.own)
 
 
 # ---------------------------------------------------------------- drawing
