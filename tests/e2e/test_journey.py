@@ -218,6 +218,9 @@ def _card_work(page, lesson, index: int, runs_dir, server) -> None:
     """What a learner does on a card whose results a quiz asks about; every other card is only looked at."""
     widget = lesson.cards[index].widget
     name = widget.name if widget else None
+    if widget is not None and widget.reveal:  # the card asks for a guess first: give it, and see the demo drawn
+        page.get_by_role("button", name=widget.reveal).click()
+        page.get_by_text("The engine code behind this demo").first.wait_for()
     if name == "dedup_lab":
         page.locator('[data-testid="stMetric"]').filter(has_text="Documents in").wait_for()  # the fact is saved
     elif name == "bpe_trainer":
