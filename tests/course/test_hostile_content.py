@@ -53,6 +53,10 @@ QUIZ = {
         {"id": "think", "type": "reflection", "prompt": "Why?", "hint": "Say why.", "min_chars": 20},
     ],
 }
+# A bomb that was expanded, or a 4 GB file that was read, takes minutes to hours; an honest refusal takes
+# milliseconds. The limit sits far above both a loaded 2-core CI machine's slowest honest parse and far below any
+# blow-up, so it tells the two apart without timing anything finely (speed targets live in benchmarks).
+NOT_EXPANDED_S = 20.0
 WRONG = [None, -7, float("nan"), True, "", "Not A Slug!", "a" * 5000, [1, "a"], {"k": [1]}, datetime.date(2020, 1, 1)]
 
 
@@ -254,7 +258,7 @@ def test_alias_bombs_are_refused_quickly_with_the_file_named(folder, width, dept
         text, load = "anchors:\n" + "".join(f"  {line}\n" for line in bomb.splitlines()) + lesson, _load_lesson
     started = time.perf_counter()
     ok, problems, path = load(folder, text)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < NOT_EXPANDED_S
     assert not ok and problems and all(p.file == rel_path(path) for p in problems)
     if width ** (depth + 1) > safe_yaml.MAX_NODES:
         assert "alias bomb" in str(problems[0]), [str(p) for p in problems]
@@ -264,7 +268,7 @@ def test_billion_laughs_in_a_catalogue_is_refused():
     started = time.perf_counter()
     row = "- id: x\n" + "".join(f"  {line}\n" for line in _bomb(10, 9).splitlines())
     problems = check_accelerators(row, "acc.yaml")
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < NOT_EXPANDED_S
     assert problems and problems[0].file == "acc.yaml" and "alias bomb" in problems[0].message
 
 
@@ -284,7 +288,7 @@ def test_deep_nesting_is_refused_not_a_recursion_error(folder, depth, opener):
         text = "id: x\ncards: " + opener * depth + "1" + closer * depth + "\n"
     started = time.perf_counter()
     ok, problems, _ = _load_lesson(folder, text)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < NOT_EXPANDED_S
     assert not ok and "levels deep" in str(problems[0])
 
 
@@ -294,7 +298,7 @@ def test_a_huge_file_is_refused_without_reading_it(folder):
         fh.truncate(4 * 1024**3)  # a sparse 4 GB file: reading it would take the whole machine
     started = time.perf_counter()
     course = load_from_files([path], [])
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < NOT_EXPANDED_S
     assert [str(p) for p in course.problems] == [
         f"{rel_path(path)}: the file is 4,194,304 KB; content files may be at most 512 KB (a lesson is about 13 KB): "
         "split it or remove what does not belong"]
@@ -367,9 +371,7 @@ def test_keys_with_newlines_and_lone_surrogates_print_on_one_line(folder):
 
 def test_a_file_of_many_mistakes_reports_the_first_fifty(folder):
     text = yaml.safe_dump(LESSON) + "".join(f"unknown{i}: 1\n" for i in range(5000))
-    started = time.perf_counter()
     ok, problems, _ = _load_lesson(folder, text)
-    assert time.perf_counter() - started < 2.0
     assert len(problems) == MAX_PROBLEMS_PER_FILE + 1 and "4,950 more problems" in problems[-1].message
 
 
