@@ -172,6 +172,13 @@ class DedupCompareParams(WidgetParams):
     time_budget: int = Field(20, ge=5, le=120, description="seconds per run")
 
 
+class DataMixtureParams(WidgetParams):
+    """Lesson 3: a training mixture of the bundled corpora (and the learner's own): domain weights, a token budget,
+    the epochs each source is repeated, and the reference model's loss on each domain."""
+
+    budget_tokens: int = Field(2_000_000, ge=100_000, le=100_000_000, description="the mixture's token budget first shown")
+
+
 class TokenizerPlaygroundParams(WidgetParams):
     """Type text and see it as tokens, character-level and BPE side by side."""
 
@@ -288,6 +295,14 @@ class ModelVsCountsParams(WidgetParams):
     show: int = Field(10, ge=3, le=20)
 
     _corpus = field_validator("corpus")(_check_corpus)
+
+
+class InferenceCostParams(WidgetParams):
+    """Lesson 8: generating text as a server does: the prompt's prefill, then decode one token at a time, timed with
+    and without the KV cache on the learner's model; FLOPs and bytes per token, and what they mean for serving."""
+
+    prompt: str = Field("ROMEO:", min_length=1, max_length=400)
+    new_tokens: int = Field(200, ge=20, le=500, description="tokens generated in each timing")
 
 
 class TimelineSamplesParams(WidgetParams):
