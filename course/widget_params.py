@@ -305,6 +305,13 @@ class InferenceCostParams(WidgetParams):
     new_tokens: int = Field(200, ge=20, le=500, description="tokens generated in each timing")
 
 
+class ModelEvalParams(WidgetParams):
+    """Lesson 8: evaluation beyond the loss: bits per byte across tokenizers, a multiple-choice benchmark scored by
+    log-likelihood from held-out text, and its contamination found with lesson 3's duplicate finder."""
+
+    questions: int = Field(40, ge=10, le=200, description="benchmark questions built from held-out text")
+
+
 class TimelineSamplesParams(WidgetParams):
     """The sample the shown run wrote at each snapshot of its timeline, with step and validation loss."""
 
@@ -369,6 +376,16 @@ class ModelPriceParams(WidgetParams):
 
     _model = field_validator("model")(_check_published_model)
     _accelerator = field_validator("accelerator")(_check_accelerator)
+
+
+class TrainingMemoryParams(WidgetParams):
+    """Lesson 9: the memory a training run holds per parameter (weights, gradients, Adam's two moments, float32
+    master weights under mixed precision) plus activations, for the learner's model and a published one; bf16 against
+    fp16 on real numbers of the learner's run."""
+
+    model: str = "llama3_8b"
+
+    _model = field_validator("model")(_check_published_model)
 
 
 class ComputeOptimalParams(WidgetParams):

@@ -92,10 +92,10 @@ class RunReport:
     elsewhere: list[Elsewhere] = field(default_factory=list)
 
 
-def _precision(device_sentence: str, dtype: str) -> str:
+def run_precision(device_sentence: str, dtype: str) -> str:
     """The sentence names bf16 whenever the run used it ("..., bf16" on CPU, "..., bfloat16" on CUDA).
 
-    >>> _precision("Training on CPU, 2 threads, bf16", "auto"), _precision("Training on CPU, 1 thread", "auto")
+    >>> run_precision("Training on CPU, 2 threads, bf16", "auto"), run_precision("Training on CPU, 1 thread", "auto")
     ('bfloat16', 'float32')
     """
     if "bf16" in device_sentence or "bfloat16" in device_sentence:
@@ -163,7 +163,7 @@ def report_from_folder(run_dir: Path | str, label: str = "", utilisation: float 
     curve = [(r["step"], r["train_loss"]) for r in snap.metrics if r.get("train_loss") is not None]
     return RunReport(
         run_dir=str(run_dir), label=label or run_dir.name, status=str(snap.status), message=snap.message,
-        device=snap.device_sentence, precision=_precision(snap.device_sentence, snap.config.get("dtype", "auto")),
+        device=snap.device_sentence, precision=run_precision(snap.device_sentence, snap.config.get("dtype", "auto")),
         tokenizer=str(config.get("tokenizer", "")), train_config=dict(snap.config), model_config=model_config,
         params_recorded=snap.params, parameters=count_parameters(gpt), steps=int(summary.get("steps") or 0),
         tokens=int(summary.get("tokens") or 0), elapsed_s=float(summary.get("elapsed_s") or 0.0),
