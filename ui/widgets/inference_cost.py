@@ -207,8 +207,8 @@ def _draw(cost: InferenceCost, key: str) -> None:
         f"for the whole batch. The arithmetic grows with the batch, the weight reads do not, so until the "
         f"arithmetic catches up, extra users cost little extra time. And a **smaller model** is cheaper to serve "
         f"per token: fewer weights to read and fewer FLOPs. That is why labs train small models on far more tokens "
-        f"than would be compute-optimal: the extra training is paid once, the savings come with every token served "
-        f"(lesson 9 comes back to this).")
+        f"than a bigger model would need for the same loss: the extra training is paid once, the savings come with "
+        f"every token served (lesson 9 comes back to this).")
     dropped = f" The prompt was cut to its last {cost.prompt_tokens} tokens ({cost.dropped} dropped)." if cost.dropped else ""
     threads = "thread" if cost.threads == 1 else "threads"
     st.caption(f"Each time is the fastest of {cost.rounds} runs after a warm-up, on {cost.threads} "
