@@ -2,7 +2,8 @@
 
 The validator checks a card's `widget: {name: ..., params: {...}}` against it; `ui/widgets/<name>.py` draws each
 name (ui.widgets.widget_module), and tests/ui/test_registry.py checks the two sides match. The parameter models
-live in course.widget_params and are importable from here too.
+live in course.widget_params and course.widget_params_catalogue (those that name catalogue rows and
+saved runs) and are importable from here too.
 """
 
 from __future__ import annotations
@@ -12,12 +13,8 @@ from course.widget_params import (  # noqa: F401 - re-exported: callers import a
     AttentionHeatmapParams,
     BPETrainerParams,
     ChainRuleParams,
-    CheckpointAnatomyParams,
-    CheckpointFileParams,
     CleaningLabParams,
-    ComputeOptimalParams,
     CorpusPickerParams,
-    CostMeterParams,
     CountingLossParams,
     DataMixtureParams,
     DedupCompareParams,
@@ -26,12 +23,10 @@ from course.widget_params import (  # noqa: F401 - re-exported: callers import a
     EmbeddingMapParams,
     EmbeddingNeighboursParams,
     EmbeddingTableSizeParams,
-    FinetuneRunParams,
     ForwardPassParams,
     InferenceCostParams,
     MlpBendParams,
     ModelEvalParams,
-    ModelPriceParams,
     ModelVsCountsParams,
     NextCharCountsParams,
     NextTokenProbsParams,
@@ -39,15 +34,23 @@ from course.widget_params import (  # noqa: F401 - re-exported: callers import a
     OverfitRunParams,
     ParameterBreakdownParams,
     PipelineTraceParams,
-    RagPlaygroundParams,
-    ReportCardParams,
-    ScalingSweepParams,
     TimelineSamplesParams,
     TokenizerPlaygroundParams,
-    TrainingMemoryParams,
     TrainRunParams,
     VocabSweepParams,
     WidgetParams,
+)
+from course.widget_params_catalogue import (  # noqa: F401 - re-exported, as above
+    CheckpointAnatomyParams,
+    CheckpointFileParams,
+    ComputeOptimalParams,
+    CostMeterParams,
+    FinetuneRunParams,
+    ModelPriceParams,
+    RagPlaygroundParams,
+    ReportCardParams,
+    ScalingSweepParams,
+    TrainingMemoryParams,
 )
 
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
