@@ -150,5 +150,5 @@ def test_unreadable_and_hostile_text_is_a_short_error_naming_the_file(text: str,
     started = time.perf_counter()
     with pytest.raises(ValueError) as info:
         ACCELERATORS.parse(text)
-    assert time.perf_counter() - started < 5.0
+    assert time.perf_counter() - started < 20.0  # a wall only an expanded alias chain reaches, not a speed check
     assert str(info.value).startswith(words) and len(str(info.value)) < 400, str(info.value)
