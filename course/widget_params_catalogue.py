@@ -68,6 +68,19 @@ class TrainingMemoryParams(WidgetParams):
     _model = field_validator("model")(_check_published_model)
 
 
+class GradAccumulationParams(WidgetParams):
+    """Lesson 9: one real batch's gradient in one pass against the same batch accumulated over micro-batches."""
+
+    batch: int = Field(32, ge=8, le=64, description="sequences per optimizer step")
+    micro: int = Field(8, ge=1, le=64, description="sequences per backward pass shown first")
+
+    @model_validator(mode="after")
+    def _divides(self) -> GradAccumulationParams:
+        if self.batch % self.micro:
+            raise ValueError("micro must divide batch")
+        return self
+
+
 class ComputeOptimalParams(WidgetParams):
     """Lesson 9: split a compute budget into parameters and tokens (Chinchilla, ~20 tokens per parameter)."""
 
