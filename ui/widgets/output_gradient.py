@@ -13,7 +13,6 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-import paths
 from course.widgets import OutputGradientParams
 from engine.load import checkpoint
 from engine.look_inside.output_gradient import (
@@ -53,9 +52,7 @@ def _batch(run_dir: str, step: int, text_id: str, _text: str, seed: int) -> Batc
 def training_text(learner_id: int, source: model_source.ModelSource) -> tuple[str, str, str] | None:
     """(text id, text, how to name it): the text the model trained on (the reference model: Tiny Shakespeare; the
     learner's run: the corpus its tokenizer reads, as lesson 10 finds it), or None when no known text fits."""
-    if not source.own:
-        return "tinyshakespeare", paths.DEFAULT_CORPUS.read_text(encoding="utf-8"), "Tiny Shakespeare"
-    return run_text.trained_text(learner_id, source.run_dir, own=True)
+    return run_text.trained_text(learner_id, source.run_dir, source.own)
 
 
 def token_name(text: str) -> str:
