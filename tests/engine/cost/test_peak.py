@@ -153,7 +153,9 @@ def test_ensure_peak_measures_once_in_the_background(tmp_path, measured, monkeyp
     assert peak.ensure_peak("cpu", tmp_path, manager=FakeManager()) is None  # under way: not started twice
     kept = wait_until(lambda: peak.ensure_peak("cpu", tmp_path, manager=FakeManager()), timeout=30,
                       what="the background probe")
-    assert kept == measured[0] and calls == ["cpu"] and not peak.measuring("cpu") and peak.probe_error("cpu") is None
+    # the probe keeps its peak a moment before its thread says it is done: wait for that too
+    wait_until(lambda: not peak.measuring("cpu"), timeout=30, what="the probe's thread to end")
+    assert kept == measured[0] and calls == ["cpu"] and peak.probe_error("cpu") is None
 
 
 def test_a_failed_background_probe_says_why_and_is_not_retried_at_once(tmp_path, monkeypatch):

@@ -40,7 +40,7 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
 def manager(request, tmp_path: Path):
     """Every manager test runs twice: runs in training processes of their own (the course's default) and in
     threads of the test process."""
-    m = RunManager(max_concurrent=1, heartbeat_timeout=60.0, runs_root=tmp_path / "runs", workers=request.param)
+    m = RunManager(max_concurrent=1, heartbeat_timeout=300.0, runs_root=tmp_path / "runs", workers=request.param)
     yield m
     for snap in m.list_runs():  # leave no thread training behind
         m.stop(snap.run_id)
@@ -54,7 +54,7 @@ def threaded(tmp_path: Path):
     resume, owners): the same code decides there for a process, and the process path is the subject of the tests
     above that run both ways, of tests/engine/runs/test_worker.py and of the browser tests. Each process start is
     seconds of importing torch on two busy cores."""
-    m = RunManager(max_concurrent=1, heartbeat_timeout=60.0, runs_root=tmp_path / "runs", workers="thread")
+    m = RunManager(max_concurrent=1, heartbeat_timeout=300.0, runs_root=tmp_path / "runs", workers="thread")
     yield m
     for snap in m.list_runs():
         m.stop(snap.run_id)
@@ -64,7 +64,7 @@ def threaded(tmp_path: Path):
 
 def test_a_run_finishes_and_leaves_a_readable_folder(manager: RunManager, small_text: str) -> None:
     run_id = manager.submit(TINY, small_text, label="first run")
-    snap = manager.wait(run_id, timeout=60)
+    snap = manager.wait(run_id, timeout=180)  # a loaded CI machine took over 60 s to start and train it
     assert isinstance(snap, RunSnapshot)
     assert snap.status == "finished" and snap.message == ""
     assert snap.label == "first run" and snap.queue_position is None
@@ -142,7 +142,7 @@ def test_two_at_once_when_allowed(tmp_path: Path, small_text: str) -> None:
     m = RunManager(max_concurrent=2, runs_root=tmp_path, workers="thread")
     ids = [m.submit(replace(TINY, max_steps=300), small_text) for _ in range(3)]
     for i in ids:
-        m.wait(i, timeout=60)
+        m.wait(i, timeout=180)
     assert m.peak_running == 2
     assert all(m.snapshot(i).status == "finished" for i in ids)
 
@@ -170,7 +170,7 @@ def test_resume_through_the_manager(threaded: RunManager, small_text: str) -> No
 
 def test_long_runs_are_thinned_but_keep_evaluations(tmp_path: Path, small_text: str) -> None:
     m = RunManager(max_concurrent=1, runs_root=tmp_path, max_points=100, workers="thread")
-    snap = m.wait(m.submit(replace(TINY, max_steps=400), small_text), timeout=60)
+    snap = m.wait(m.submit(replace(TINY, max_steps=400), small_text), timeout=180)
     assert len(snap.metrics) <= 101
     assert [r["step"] for r in snap.metrics if r["val_loss"] is not None] == list(range(0, 401, TINY.eval_interval))
     assert snap.metrics[-1]["step"] == 400
@@ -360,7 +360,7 @@ def test_submitting_prunes_but_never_a_protected_or_active_run(tmp_path: Path, s
     mine = _aged(_write_folder(tmp_path / "learners-run", {"status": "finished"}), days=90)
     stale = _aged(_write_folder(tmp_path / "forgotten", {"status": "finished"}), days=90)
     run_id = m.submit(TINY, small_text, protected=[mine])
-    m.wait(run_id, timeout=60)
+    m.wait(run_id, timeout=180)
     assert mine.exists() and not stale.exists() and Path(m.snapshot(run_id).run_dir).exists()
 
 
