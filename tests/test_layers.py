@@ -20,13 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "course", "ui", "bench")
 # The engine's stages in pipeline order (engine/__init__.py): a stage may import the ones before it.
-STAGES = ("extract", "transform", "train", "runs", "load", "retrieve", "look_inside", "cost")
+STAGES = ("extract", "transform", "train", "runs", "load", "retrieve", "look_inside", "cost", "post_training")
 # The crossings against that order, each named with its reason in docs/architecture.md ("Engine stages").
 BACKWARD_ALLOWED = {
     ("train", "load"): "a run writes its checkpoint while it trains and resumes from it",
     ("runs", "load"): "a run's snapshot is read back from its checkpoint folder",
     ("extract", "transform"): "an upload is refused when no character tokenizer could read it",
     ("load", "look_inside"): "the safetensors round trip proves itself by writing text with the sampler",
+    ("train", "post_training"): "an SFT run's special tokens, exchange batches and LoRA adapters are built in prepare",
 }
 
 

@@ -73,6 +73,10 @@ class TrainConfig:
     compile: bool | None = None  # torch.compile: None = the device's rule (CUDA, runs of 120 s or more); True/False force
     threads: int | None = None  # CPU threads; None = one per physical core
     readback_every: int | None = None  # read loss and gradient norm back every k steps; None: 1 on a CPU, 16 on CUDA
+    # after pre-training (engine.post_training): a fine-tune on templated exchanges, the loss on the answers only,
+    # with the template's special tokens added to the vocabulary; and LoRA adapters of this rank (0: every weight)
+    sft: bool = False
+    lora_rank: int = 0
 
     def model_config(self, vocab_size: int, device_type: str = "cpu") -> GPTConfig:
         """The model to build: `model` with the tokenizer's `vocab_size`, its table padded to a multiple of 64 rows

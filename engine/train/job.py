@@ -249,7 +249,7 @@ def save_run(state: TrainState, outcome: TrainOutcome | None, run_dir: Path | st
     model_config = asdict(state.model.config)
     if save_weights:
         payload = {
-            "model": state.model.state_dict(),
+            "model": state.weights(),
             "model_config": model_config,
             "optimizers": [opt.state_dict() for opt in state.optimizers],
             "train_config": state.config.to_dict(),
@@ -291,7 +291,7 @@ def _add_to_timeline(state: TrainState, record: dict[str, Any], run_dir: Path) -
             sample = generate_sample(state)  # its own seeded generator: the training's random draws are untouched
         except Exception:  # noqa: BLE001 - a snapshot without a sample is still worth keeping
             sample = None
-    payload = {"model": state.model.state_dict(), "model_config": asdict(state.model.config),
+    payload = {"model": state.weights(), "model_config": asdict(state.model.config),
                "tokenizer": state.tokenizer.to_dict(), "step": state.step}
     entry = {"step": state.step, "train_loss": record.get("train_loss"), "val_loss": record.get("val_loss"),
              "sample": sample, "elapsed_s": record.get("elapsed_s"), "tokens": record.get("tokens")}

@@ -26,6 +26,9 @@ from torch import nn
 
 from engine.device import DeviceInfo, compile_blocker, cpu_sentence, faster_precision, get_device
 from engine.load import checkpoint
+from engine.post_training import lora
+from engine.post_training.chat_template import grow_token_table, sft_tokenizer
+from engine.post_training.dialogue_data import DialogueDataset
 from engine.train import rng
 from engine.train.config import TrainConfig
 from engine.train.distributed import DistInfo, agree_min, agree_mins
@@ -53,7 +56,7 @@ class TrainState:
     model: GPT
     train_model: nn.Module
     optimizers: list[torch.optim.Optimizer]
-    data: TextDataset
+    data: TextDataset | DialogueDataset  # an SFT run's: whole exchanges, the loss on the answers
     tokenizer: Tokenizer
     device: DeviceInfo
     dist: DistInfo
@@ -66,6 +69,11 @@ class TrainState:
     original_data: TextDataset | None = None  # a fine-tune's old corpus: its val split is evaluated too
     finetune: dict[str, Any] | None = None  # a fine-tune's source and what fitting its text replaced (engine.train.finetune)
     eval_model: nn.Module | None = None  # None: the plain model
+    adapters: lora.LoraAdapters | None = None  # a LoRA run's adapters (engine.post_training.lora): trained, merged on save
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The model's weights to save: a LoRA run's with its adapters merged in, so its checkpoint is a plain model."""
+        return lora.merged_state_dict(self.model, self.adapters)
 
     @property
     def evaluator(self) -> nn.Module:
@@ -76,13 +84,17 @@ class TrainState:
         return self.config.batch_size * self.config.model.block_size * self.dist.world_size
 
 
-def build_optimizers(model: GPT, config: TrainConfig, device: DeviceInfo) -> list[torch.optim.Optimizer]:
+def build_optimizers(model: GPT, config: TrainConfig, device: DeviceInfo,
+                     adapters: nn.Module | None = None) -> list[torch.optim.Optimizer]:
     """AdamW (fused kernel where available) or Muon + AdamW. Each group remembers its peak lr in `base_lr`.
 
     Weight decay only on 2-D weights (matrices and embeddings), never on norms and biases (as nanoGPT does):
-    shrinking a gain or a bias towards zero is not a useful prior.
+    shrinking a gain or a bias towards zero is not a useful prior. A LoRA run trains its `adapters` and what the
+    model left trainable (its token table).
     """
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    if adapters is not None:
+        params.update({f"lora.{n}": p for n, p in adapters.named_parameters()})
     if config.optimizer == "muon":
         # Muon orthogonalises each update matrix, so it only makes sense for the hidden 2-D weights;
         # the embedding (tied with the output head) is a lookup table, not a linear map between hidden states.
@@ -156,6 +168,10 @@ def prepare(
         raise ValueError("prepare() needs the training text")
     if tokenizer is None:
         tokenizer = CharTokenizer.from_text(text)
+    if config.sft:  # the chat template's special tokens join the vocabulary (engine.post_training.sft)
+        tokenizer = sft_tokenizer(tokenizer, source)
+    if config.lora_rank and dist_info.enabled:
+        raise ValueError("A LoRA run trains in one process here: its adapters act through hooks DDP does not see.")
     finetune = _finetune_info(finetune_from, ckpt)
     original_data = None
     if finetune is not None:  # the checkpoint's tokenizer is fixed: fit the new text (and the old) to it
@@ -166,7 +182,7 @@ def prepare(
     if original_text is not None:
         original_data = TextDataset(fit_text(original_text, tokenizer).text, tokenizer)
         original_data.check_block_size(config.model.block_size)
-    data = TextDataset(text, tokenizer)
+    data = (DialogueDataset if config.sft else TextDataset)(text, tokenizer)
     data.check_block_size(config.model.block_size)
 
     if ckpt is not None and "vocab_multiple" in ckpt.get("model_config", {}):  # its table's rows
@@ -176,9 +192,10 @@ def prepare(
     with _init_lock:
         torch.manual_seed(config.seed)  # every rank builds the same initial weights
         model = GPT(config.model)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+    if ckpt is not None:  # an SFT run's table has rows for the special tokens its checkpoint may lack
+        model.load_state_dict(grow_token_table(ckpt["model"], model) if config.sft else ckpt["model"])
     model.to(device.device)
+    adapters = lora.attach(model, config.lora_rank, config.seed) if config.lora_rank else None
     if device.type == "cuda":
         data.to_device(device.device)  # no copy per batch; ~8 bytes per token, small beside any GPU's memory
         if original_data is not None:
@@ -199,9 +216,11 @@ def prepare(
         config = replace(config, muon_ns_dtype="float32")
         what = "GPU" if device.type == "cuda" else "Apple GPU" if device.type == "mps" else "device"
         notes.append(f"Muon orthogonalises its updates in float32 here: this {what} lacks fast bf16 arithmetic.")
-    optimizers = build_optimizers(model, config, device)
+    optimizers = build_optimizers(model, config, device, adapters)
     resuming = ckpt is not None and resume_from is not None  # a fine-tune's optimizer starts fresh
-    if resuming and len(ckpt["optimizers"]) == len(optimizers):
+    if resuming and adapters is not None:  # its checkpoint holds merged weights: the saved moments fit no adapter
+        notes.append("A LoRA run resumes from its merged weights with new adapters, their moments starting afresh.")
+    elif resuming and len(ckpt["optimizers"]) == len(optimizers):
         for opt, sd in zip(optimizers, ckpt["optimizers"], strict=True):
             opt.load_state_dict(sd)
             for group in opt.param_groups:  # the new run's settings win over the saved peak lr
@@ -230,7 +249,8 @@ def prepare(
     device = replace(device, sentence=_sentence(device, dist_info, notes))
     state = TrainState(config=config, model=model, train_model=train_model, optimizers=optimizers, data=data,
                        tokenizer=tokenizer, device=device, dist=dist_info, generator=generator, notes=notes,
-                       original_data=original_data, finetune=finetune, eval_model=eval_model)
+                       original_data=original_data, finetune=finetune, eval_model=eval_model,
+                       adapters=adapters)
     if resuming:
         state.step = int(ckpt["step"])
         state.elapsed_before = float(ckpt.get("elapsed_s", 0.0))
