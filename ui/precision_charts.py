@@ -1,7 +1,8 @@
 """Lesson 9's mixed-precision section, drawn: what fp16 does to each size of a real gradient (a histogram coloured by
 fate, with fp16's limits), the underflow counts at a loss scale, the three formats side by side, and the updates that
 round away in 16-bit weights. Plain functions of `engine.cost.mixed_precision`'s data, used by
-ui/widgets/training_memory.py."""
+ui/widgets/training_memory.py; and the colours of the parts of training memory (weights, gradients, optimizer state),
+shared with the picture of splitting a model over GPUs (ui/widgets/parallelism_map.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,32 @@ FATE_COLOURS = {"becomes 0 in fp16": "#d81b60", "subnormal in fp16: fewer digits
                 "kept in fp16": "#2e86c1", "overflows fp16": "#7e57c2"}
 LIMIT_COLOUR = "#808b96"
 LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=0, traceorder="normal")  # above the bars, in stack order
+
+# Every colour at least 3:1 against the light (#ffffff) and the dark (#171614) background
+# (tests/ui/test_chart_accessibility.py's rule; tests/ui/test_training_memory.py checks these).
+PART_COLOURS = {
+    "weights": "#2e86c1", "master weights": "#7e57c2", "gradients": "#2a9d8f", "AdamW": "#e4572e",
+    "Muon": "#b5651d", "activations": "#808b96", "16-bit weight copies": "#d81b60",
+}
+
+
+def stack_order(part: str) -> int:
+    """Where a part sits in a stacked bar: weights, gradients, master weights, optimizer state, activations.
+
+    >>> sorted(["activations", "Muon momentum", "master weights (float32)", "weights (16-bit)"], key=stack_order)
+    ['weights (16-bit)', 'master weights (float32)', 'Muon momentum', 'activations']
+    """
+    order = ["weights", "gradients", "master weights", "AdamW", "Muon", "16-bit weight copies", "activations"]
+    return next(i for i, k in enumerate(order) if part.startswith(k))
+
+
+def colour(part: str) -> str:
+    """The colour of a memory part, by the first key its name starts with.
+
+    >>> colour("master weights (float32)"), colour("AdamW momentum and variance")
+    ('#7e57c2', '#e4572e')
+    """
+    return next(c for k, c in PART_COLOURS.items() if part.startswith(k))
 
 
 def fate(log10_size: float) -> str:

@@ -30,46 +30,24 @@ from engine.cost.memory import (
 from engine.cost.mixed_precision import SCALE_EXPONENTS, PrecisionView, float_format
 from engine.device import single_thread
 from ui import model_source, run_text, session
-from ui.precision_charts import (  # noqa: F401 - FATE_COLOURS, LIMIT_COLOUR: the test checks every colour the widget draws
+from ui.precision_charts import (  # noqa: F401 - FATE_COLOURS, LIMIT_COLOUR, PART_COLOURS: its test checks every colour
     FATE_COLOURS,
+    LEGEND,
     LIMIT_COLOUR,
+    PART_COLOURS,
     best_scale,
+    colour,
     example_text,
     formats_table,
     histogram,
     lost_table,
+    stack_order,
     underflow_text,
 )
 from ui.text import escape_md, markdown_table
 
-# Every colour at least 3:1 against the light (#ffffff) and the dark (#171614) background
-# (tests/ui/test_chart_accessibility.py's rule; tests/ui/test_training_memory.py checks these).
-PART_COLOURS = {
-    "weights": "#2e86c1", "master weights": "#7e57c2", "gradients": "#2a9d8f", "AdamW": "#e4572e",
-    "Muon": "#b5651d", "activations": "#808b96", "16-bit weight copies": "#d81b60",
-}
 SEED = 0  # the batch the step trains on
-LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=0, traceorder="normal")  # above the bars, in stack order
 DTYPE_WORDS = {"float32": "float32", "bfloat16": "bf16 autocast"}
-
-
-def stack_order(part: str) -> int:
-    """Where a part sits in a stacked bar: weights, gradients, master weights, optimizer state, activations.
-
-    >>> sorted(["activations", "Muon momentum", "master weights (float32)", "weights (16-bit)"], key=stack_order)
-    ['weights (16-bit)', 'master weights (float32)', 'Muon momentum', 'activations']
-    """
-    order = ["weights", "gradients", "master weights", "AdamW", "Muon", "16-bit weight copies", "activations"]
-    return next(i for i, k in enumerate(order) if part.startswith(k))
-
-
-def colour(part: str) -> str:
-    """The colour of a memory part, by the first key its name starts with.
-
-    >>> colour("master weights (float32)"), colour("AdamW momentum and variance")
-    ('#7e57c2', '#e4572e')
-    """
-    return next(c for k, c in PART_COLOURS.items() if part.startswith(k))
 
 
 @st.cache_data(show_spinner="Taking one real training step on the model...", max_entries=16)
