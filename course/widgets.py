@@ -2,8 +2,8 @@
 
 The validator checks a card's `widget: {name: ..., params: {...}}` against it; `ui/widgets/<name>.py` draws each
 name (ui.widgets.widget_module), and tests/ui/test_registry.py checks the two sides match. The parameter models
-live in course.widget_params and course.widget_params_catalogue (those that name catalogue rows and
-saved runs) and are importable from here too.
+live in course.widget_params, course.widget_params_catalogue (those that name catalogue rows and
+saved runs) and course.widget_params_scale (training at scale, post-training) and are importable from here too.
 """
 
 from __future__ import annotations
@@ -53,6 +53,15 @@ from course.widget_params_catalogue import (  # noqa: F401 - re-exported, as abo
     ScalingSweepParams,
     TrainingMemoryParams,
 )
+from course.widget_params_scale import (  # noqa: F401 - re-exported, as above
+    ChatBoxParams,
+    ChatTemplateParams,
+    DataParallelParams,
+    LoraCompareParams,
+    ParallelismMapParams,
+    PreferencePairParams,
+    SftRunParams,
+)
 
 WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "pipeline_trace": PipelineTraceParams,
@@ -95,4 +104,11 @@ WIDGET_PARAMS: dict[str, type[WidgetParams]] = {
     "checkpoint_anatomy": CheckpointAnatomyParams,
     "rag_playground": RagPlaygroundParams,
     "finetune_run": FinetuneRunParams,
+    "data_parallel": DataParallelParams,
+    "parallelism_map": ParallelismMapParams,
+    "chat_template": ChatTemplateParams,
+    "sft_run": SftRunParams,
+    "chat_box": ChatBoxParams,
+    "lora_compare": LoraCompareParams,
+    "preference_pair": PreferencePairParams,
 }

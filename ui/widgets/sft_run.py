@@ -92,7 +92,7 @@ def _stop(params: SftRunParams) -> None:
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
 ENGINE_CODE = ("engine.post_training.dialogue_data:DialogueDataset.get_batch",
-               "engine.post_training.sft:grow_token_table", "engine.post_training.sft:base_vs_assistant")
+               "engine.post_training.chat_template:grow_token_table", "engine.post_training.sft:base_vs_assistant")
 
 
 def render(params: SftRunParams, key: str) -> bool:
