@@ -101,7 +101,8 @@ def _protected_folders() -> list[str]:
 def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: str,
           tokenizer: Tokenizer | None = None, resume_from: str | Path | None = None,
           finetune_from: str | Path | None = None, original_text: str | None = None,
-          corpus: tuple[str | None, dict | None, str] | None = None, batch: str | None = None) -> str | None:
+          corpus: tuple[str | None, dict | None, str] | None = None, batch: str | None = None,
+          processes: int = 1) -> str | None:
     """Submit a run for this learner under `run_key`, replacing (and stopping) the one it pointed at once the new
     one is in the queue; its id, or None when the queue refused it (engine.runs.manager.QueueFull: the learner holds
     as many runs as they may): then `run_key` still points at the run it did, which trains on, and
@@ -113,14 +114,16 @@ def start(learner_id: int, run_key: str, config: TrainConfig, text: str, label: 
     learner run, so the sidebar lists it and a restart finds it again. The run's folder records what `text` is
     (engine.runs.run_source): `corpus` (corpus id, cleaning options, title) when the caller knows, else what
     learner_corpus.source_of finds. `batch`: runs asked for together (a comparison's two, a sweep's sizes) pass the
-    same one and count as one waiting request."""
+    same one and count as one waiting request. `processes` > 1: one run trained by that many processes together
+    (data parallel, engine.runs.ranks)."""
     old = load(learner_id, run_key)
     if old is not None and old.live and old.status == RunStatus.QUEUED:  # it never started: nothing of it is lost
         get_manager().stop(old.run_id)
     try:
         run_id = get_manager().submit(config, text, tokenizer=tokenizer, label=label, resume_from=resume_from,
                                       protected=_protected_folders(), finetune_from=finetune_from,
-                                      original_text=original_text, owner=str(learner_id), batch=batch)
+                                      original_text=original_text, owner=str(learner_id), batch=batch,
+                                      processes=processes)
     except QueueFull as err:  # the run that trains under this key goes on
         _queue_full()[run_key] = str(err)
         return None

@@ -29,7 +29,7 @@ def run_name(run: run_view.RunView) -> str:
 # Runs a widget starts as a series under one prefix (lesson 9's scaling sweep: sweep-0 ... sweep-4) get one line
 # together, not one each: five rungs, four of them queued, would bury everything else in the sidebar.
 _SERIES = re.compile(r"(?P<group>.+)-(?P<index>\d+)")
-SERIES_NAMES = {"sweep": "your scaling sweep"}
+SERIES_NAMES = {"sweep": "your scaling sweep", "ddp": "your one- and two-process runs"}
 
 
 def series_of(run_key: str) -> str | None:

@@ -2,10 +2,11 @@
 
 `RunRecord` is the manager's mutable record of a run (the manager guards it with its lock). `train_in_thread`
 calls engine.train.job.run_job directly; `train_in_process` starts `python -m engine.runs.worker`, writes the job
-to its stdin, and turns the JSON lines it prints into events; `train_on_ray` hands the job to a Ray actor
-(engine.runs.ray_backend) and polls it for the same messages. Either way the manager learns of a run through the
-callbacks of `Events`, so it does not care where it trained. A stop request is forwarded by the thread that
-follows the run, never by the manager under its lock: a pipe or a cluster can be slow to answer.
+to its stdin (a run of several processes: torchrun and a job file, engine.runs.ranks), and turns the JSON lines it
+prints into events; `train_on_ray` hands the job to a Ray actor (engine.runs.ray_backend) and polls it for the same
+messages. Either way the manager learns of a run through the callbacks of `Events`, so it does not care where it
+trained. A stop request is forwarded by the thread that follows the run, never by the manager under its lock: a
+pipe or a cluster can be slow to answer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.runs import worker
+from engine.runs import ranks, worker
 from engine.runs.snapshot import saved_step, snapshot_from_folder
 from engine.train.config import TrainConfig
 from engine.train.job import run_job
@@ -77,6 +78,8 @@ class RunRecord:
     kill_requested: bool = False  # a Ray run that ignored its stop request: the follower ends its actor
     attached: bool = False  # a Ray run another server process started: followed, not launched
     gpus: int = 1  # more than one: data-parallel on Ray Train, one GPU per rank
+    processes: int = 1  # more than one: data-parallel on this machine's CPU, torchrun (engine.runs.ranks)
+    ranks: dict[int, int] = field(default_factory=dict)  # ... and each rank's process id, as it reported it
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,11 @@ def apply_record(run: RunRecord, record: dict[str, Any], max_points: int) -> Non
 
 
 def apply_event(run: RunRecord, message: dict[str, Any]) -> None:
-    """A save that failed while training shows on the page until a later one succeeds."""
-    if message.get("event") == "save_failed":
+    """A save that failed while training shows on the page until a later one succeeds. A rank of a run of several
+    processes says which process it is, so that ending the run ends it too (engine.runs.ranks.RankGroup)."""
+    if message.get("event") == "rank":
+        run.ranks[int(message["rank"])] = int(message["pid"])
+    elif message.get("event") == "save_failed":
         run.save_warning = str(message.get("message") or "A checkpoint could not be saved.")
     elif message.get("event") == "saved":
         run.save_warning = None
@@ -155,6 +161,8 @@ def job_of(run: RunRecord, heartbeat_timeout: float) -> dict[str, Any]:
                           finetune_from=run.finetune_from, original_text=run.original_text)
     if run.gpus > 1:
         job["gpus"] = run.gpus
+    if run.processes > 1:
+        job["processes"] = run.processes
     return job
 
 
@@ -168,16 +176,26 @@ def _forward_stop(run: RunRecord, proc: subprocess.Popen) -> None:
 
 
 def train_in_process(run: RunRecord, spawn: Callable[[], subprocess.Popen], heartbeat_timeout: float,
-                     events: Events, terminate_after: float) -> Outcome:
-    """Start a worker process, hand it the job, and turn what it reports into events."""
-    proc = spawn()
+                     events: Events, terminate_after: float,
+                     spawn_ranks: Callable[[int, Path, int], subprocess.Popen] | None = None) -> Outcome:
+    """Start a worker process, hand it the job, and turn what it reports into events. A run of several processes
+    starts torchrun instead (`spawn_ranks`, default engine.runs.ranks.spawn), with the job in a file, and leaves no
+    rank behind."""
     job = job_of(run, heartbeat_timeout)
+    job_file = ranks.write_job(run.run_dir, job) if run.processes > 1 else None
+    if job_file is None:
+        proc = spawn()
+    else:
+        proc = (spawn_ranks or ranks.spawn)(run.processes, job_file, run.config.threads or 1)
+    if isinstance(proc, ranks.RankGroup):
+        proc.ranks = run.ranks  # filled in as the ranks report (apply_event), read when the run is ended
     assert proc.stdin is not None and proc.stdout is not None
     result = None
     events.on_process(proc)
     try:
-        proc.stdin.write(json.dumps(job) + "\n")
-        proc.stdin.flush()
+        if job_file is None:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
         threading.Thread(target=_forward_stop, args=(run, proc), name=f"stop-{run.run_id}", daemon=True).start()
         for line in proc.stdout:
             try:
@@ -192,6 +210,8 @@ def train_in_process(run: RunRecord, spawn: Callable[[], subprocess.Popen], hear
         with contextlib.suppress(OSError):
             proc.stdin.close()
         code = proc.wait()
+        if job_file is not None:
+            ranks.end(proc, job_file)
     if result is None and run.escalated is not None:
         return RunStatus.STOPPED, ended_message(run.run_dir, terminate_after), None
     if result is None:

@@ -37,6 +37,7 @@ from engine.runs.executors import Events, RunRecord, job_of, train_in_process, t
 from engine.runs.fair_queue import QueueFull
 from engine.runs.pool_settings import PoolSettings
 from engine.runs.queue_store import QueueStore
+from engine.runs.ranks import check_processes, record_processes, threads_per_rank
 from engine.runs.ray_backend import backend_from_environment
 from engine.runs.retention import owner_identity, prune_runs
 from engine.runs.snapshot import RunSnapshot, saved_step, snapshot_from_folder
@@ -112,7 +113,7 @@ class RunManager:
     def submit(self, config: TrainConfig, text: str, tokenizer: Tokenizer | None = None, run_dir: Path | None = None,
                label: str = "", resume_from: Path | str | None = None, protected: Iterable[Path | str] = (),
                finetune_from: Path | str | None = None, original_text: str | None = None, owner: str = "",
-               batch: str | None = None, gpus: int = 1) -> str:
+               batch: str | None = None, gpus: int = 1, processes: int = 1) -> str:
         """Queue a run and return its id. `tokenizer` None -> a CharTokenizer of `text`.
 
         `resume_from`: a run folder whose checkpoint this run continues (its tokenizer and model shape win).
@@ -121,6 +122,8 @@ class RunManager:
         points at; the others may be pruned now (engine.runs.retention). `owner`: the learner asking (their caps and
         turn in the round robin; "" for a script); `batch`: runs asked for together share it and count as one
         waiting request. `gpus` > 1: data-parallel on that many GPUs, which needs Ray (Ray Train sets it up).
+        `processes` > 1: data-parallel on this machine's CPU, that many processes under torchrun, in one slot
+        (engine.runs.ranks; workers="process" only: ValueError otherwise).
         Raises QueueFull, with a message for the learner, when they hold as many as they may, and PermissionError
         when `resume_from` or `finetune_from` is another owner's run (engine.runs.run_owner).
         """
@@ -131,6 +134,7 @@ class RunManager:
         if gpus > 1 and self.ray is None:
             raise ValueError("A run on several GPUs trains on a Ray cluster (LLM_COURSE_RAY_ADDRESS); this server "
                              "trains one GPU per run.")
+        config = check_processes(processes, self.workers, config)
         run_owner.check_sources(owner, resume_from=resume_from, finetune_from=finetune_from)
         if tokenizer is None and resume_from is None and finetune_from is None:
             tokenizer = CharTokenizer.from_text(text)
@@ -140,7 +144,7 @@ class RunManager:
         run = RunRecord(run_id=run_id, label=label, config=config, text=text, tokenizer=tokenizer, run_dir=Path(run_dir),
                         resume_from=Path(resume_from) if resume_from is not None else None, created_at=time.time(),
                         finetune_from=Path(finetune_from) if finetune_from is not None else None,
-                        original_text=original_text, owner=owner, batch=batch, gpus=gpus)
+                        original_text=original_text, owner=owner, batch=batch, gpus=gpus, processes=processes)
         with self._lock:
             fair_queue.check_admission(owner, batch, self._waiting(), self._running_now(),
                                        self.settings.running_per_learner, self.settings.waiting_per_learner)
@@ -258,7 +262,7 @@ class RunManager:
             started_at=run.started_at, eta_s=run.eta_s, created_at=run.created_at,
             finished_at=run.finished_at, summary=dict(run.summary) if run.summary else None,
             resumable=run.resumable, checkpoint_step=run.checkpoint_step, gpu=run.gpu, finetune=run.finetune,
-            save_warning=run.save_warning,
+            save_warning=run.save_warning, processes=run.processes,
         )
 
     def _stop(self, run: RunRecord, reason: str) -> bool:
@@ -296,8 +300,9 @@ class RunManager:
             self._last_start[run.owner] = now
         run.slot = min(set(range(self.max_concurrent)) - set(self._slots))
         self._slots[run.slot] = run.run_id
-        if run.config.threads is None:
-            run.config = dataclasses.replace(run.config, threads=self.settings.threads_per_run)
+        if run.config.threads is None or run.processes > 1:  # several processes share the run's threads
+            threads = threads_per_rank(run.config.threads or self.settings.threads_per_run, run.processes)
+            run.config = dataclasses.replace(run.config, threads=threads)
         # Several GPUs: the slots take them in turn. ("cuda:N" too: a resumed run brings the GPU it had last time.)
         if self.n_gpus > 1 and self.ray is None and (run.config.device == "auto" or run.config.device.startswith("cuda")):
             run.gpu = gpu_for_slot(run.slot, self.n_gpus)
@@ -311,8 +316,6 @@ class RunManager:
         if self._watchdog is None or not self._watchdog.is_alive():
             self._watchdog = threading.Thread(target=watchdog.watch, args=(self,), name="run-watchdog", daemon=True)
             self._watchdog.start()
-
-
 
     def _store_call(self, method: Callable[..., Any], *args: Any) -> None:
         """Keep the queue's table up to date; a database that fails costs the restart its queue, not the run."""
@@ -354,6 +357,9 @@ class RunManager:
             if run.stop_reason == "deadline" and status == RunStatus.STOPPED:
                 message = run_end.deadline_message(saved_step(run.run_dir), self.settings.deadline_s(run.config.time_budget))
             step, resumable = run_end.settle_folder(run.run_dir, status, message)  # disk: before the lock
+            if run.processes > 1:  # "2 processes", for a page that reads the folder
+                record_processes(run.run_dir, run.processes)
+                summary = {**summary, "processes": run.processes} if summary is not None else None
             if self.store is not None and self.workers == "ray":
                 self._store_call(self.store.ended, run.run_id)
             with self._lock:
@@ -368,8 +374,6 @@ class RunManager:
                 if self._slots.get(run.slot) == run.run_id:
                     del self._slots[run.slot]
                 self._dispatch()
-
-
 
 
 # ---- the module-level manager the UI uses ----------------------------------------------------------------

@@ -83,7 +83,8 @@ class StoredRun:
                          resume_from=Path(job["resume_from"]) if job.get("resume_from") else None,
                          created_at=self.created_at, owner=self.owner, batch=self.batch,
                          finetune_from=Path(job["finetune_from"]) if job.get("finetune_from") else None,
-                         original_text=job.get("original_text"), gpus=int(job.get("gpus") or 1))
+                         original_text=job.get("original_text"), gpus=int(job.get("gpus") or 1),
+                         processes=int(job.get("processes") or 1))
 
 
 SERVER_ID_VAR = "LLM_COURSE_SERVER_ID"  # which course server this is, where several share one database

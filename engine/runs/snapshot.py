@@ -60,6 +60,7 @@ class RunSnapshot:
     # "replaced_fraction", "replacement", "unknown_chars": {char: count}, "distinct_unknown"}; None for other runs
     finetune: dict[str, Any] | None = None
     save_warning: str | None = None  # the latest mid-run checkpoint that could not be saved (the run trains on)
+    processes: int = 1  # processes that train it together (torchrun, data parallel: engine.runs.ranks)
 
     def __post_init__(self) -> None:
         # written by hand or read from an older folder, a status may arrive as a plain string: keep the enum
@@ -187,5 +188,5 @@ def snapshot_from_folder(run_dir: Path | str, run_id: str = "", label: str = "")
         params=(summary or {}).get("params") or config.get("params"), message=message,
         config=config.get("train", {}), finished_at=finished_at, summary=summary,
         resumable=status in RESUMABLE and step is not None, checkpoint_step=step,
-        finetune=config.get("finetune"),
+        finetune=config.get("finetune"), processes=int((summary or {}).get("processes") or 1),
     )

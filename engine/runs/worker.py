@@ -9,6 +9,10 @@ The job is the first line on stdin and a stop request may follow; one JSON event
 (started, a record per step, saved, done). If the parent goes away (stdin ends, or stdout breaks) or SIGTERM
 arrives, the run stops, saves and exits 0; Ctrl-C is ignored, since the parent's pipes closing says the same.
 The protocol line by line: docs/architecture.md, "The worker's protocol".
+
+Under torchrun (a run of several processes, engine.runs.ranks) each rank runs this same code: the job comes from
+the file `--job-file` names, every rank first reports its process id ("rank"), and from then on only rank 0
+reports and reads stop requests. A rank whose run failed exits 1, so that torchrun ends the others.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
 import paths
+from engine.runs.ranks import JOB_FILE_FLAG
 from engine.train.config import TrainConfig
-from engine.train.distributed import DistInfo
-from engine.train.job import CHECKPOINT_EVERY_S, run_job
+from engine.train.distributed import DistInfo, setup_distributed
+from engine.train.job import CHECKPOINT_EVERY_S, RankFailed, run_job
 from engine.transform.tokenization import Tokenizer, tokenizer_from_dict
 
 # ---- starting a child process (the parent's side) ---------------------------------------------------------
@@ -99,8 +106,12 @@ class _Output:
             self.on_gone()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        """Close the protocol's end, once (a second os.close could close a file opened since under the same number)."""
+        with self.lock:
+            fd, self.fd, self.gone = self.fd, -1, True
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def train_job(job: dict[str, Any], stop_event: threading.Event, stop_reason: Callable[[], str | None],
@@ -126,8 +137,17 @@ def train_job(job: dict[str, Any], stop_event: threading.Event, stop_reason: Cal
     return {"event": "done", "status": status, "message": message, "summary": summary}
 
 
-def main() -> None:
-    """Read the job, train it with run_job, report over stdout; always exit 0 once the job was read."""
+def _read_job(argv: list[str]) -> tuple[dict[str, Any], Path | None]:
+    """The job, and the file it came from: `--job-file F` under torchrun (engine.runs.ranks), else stdin's first line."""
+    if JOB_FILE_FLAG in argv[:-1]:
+        path = Path(argv[argv.index(JOB_FILE_FLAG) + 1])
+        return json.loads(path.read_text(encoding="utf-8")), path
+    return json.loads(sys.stdin.readline()), None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Read the job, train it with run_job, report over stdout; exit 0 once the job was read, unless this process
+    is a rank of a torchrun job that failed (then torchrun must end the others)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's end of the pipe closing is our signal to stop
     if hasattr(signal, "SIGPIPE"):  # a write to a closed pipe raises BrokenPipeError instead of killing us
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -144,10 +164,32 @@ def main() -> None:
 
     out = _Output(out_fd, lambda: stop("orphan"))
     signal.signal(signal.SIGTERM, lambda signum, frame: stop("terminate"))
-    job = json.loads(sys.stdin.readline())
-    threading.Thread(target=_listen, args=(sys.stdin, stop), daemon=True).start()
-    out.send(train_job(job, stop_event, lambda: reason[0], out.send))
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:  # first thing: the run manager can end this rank from now on (engine.runs.ranks.RankGroup)
+        out.send({"event": "rank", "rank": rank, "pid": os.getpid()})
+    job, job_file = _read_job(sys.argv[1:] if argv is None else argv)
+    send, dist_info = out.send, None
+    if world > 1:
+        if rank != 0:  # rank 0 alone reports and hears stop requests; the ranks agree on a stop
+            out.close()
+            send = lambda message: None  # noqa: E731
+        dist_info = setup_distributed(job["config"].get("device", "cpu"))  # every rank has read the job by now
+        if rank == 0 and job_file is not None:
+            with contextlib.suppress(OSError):
+                job_file.unlink()  # it holds the learner's text
+    if rank == 0:
+        threading.Thread(target=_listen, args=(sys.stdin, stop), daemon=True).start()
+    try:
+        done = train_job(job, stop_event, lambda: reason[0], send, dist_info=dist_info)
+    except RankFailed as err:  # a rank that returned would leave the others waiting in a collective
+        send({"event": "done", "status": err.status, "message": err.message, "summary": err.summary})
+        out.close()
+        sys.exit(1)
+    send(done)
     out.close()
+    if dist_info is not None:
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
