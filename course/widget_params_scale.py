@@ -62,7 +62,7 @@ class ChatTemplateParams(WidgetParams):
 class SftRunParams(WidgetParams):
     """Lesson 11: supervised fine-tuning of the learner's model on the bundled instruction set."""
 
-    time_budget: int = Field(60, ge=10, le=300, description="seconds")
+    steps: int = Field(200, ge=20, le=2000, description="optimizer steps")
     run_key: str = Field("assistant", pattern=RUN_KEY)
     source_run_key: str = Field("main", pattern=RUN_KEY, description="the learner's run to start from")
 
@@ -78,7 +78,7 @@ class LoraCompareParams(WidgetParams):
     """Lesson 11: the same supervised fine-tune done with LoRA adapters, beside the full one."""
 
     rank: int = Field(4, ge=1, le=32, description="the adapters' rank")
-    time_budget: int = Field(60, ge=10, le=300, description="seconds")
+    steps: int = Field(200, ge=20, le=2000, description="optimizer steps, as many as the full fine-tune's")
     run_key: str = Field("lora", pattern=RUN_KEY)
     full_run_key: str = Field("assistant", pattern=RUN_KEY, description="the full fine-tune it is compared with")
     source_run_key: str = Field("main", pattern=RUN_KEY)

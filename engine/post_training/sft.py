@@ -28,17 +28,22 @@ from engine.train.config import PRESETS, TrainConfig
 from engine.transform.model import GPT
 from engine.transform.tokenization import Tokenizer
 
-SFT_LR, LORA_LR = 1e-3, 4e-3  # a third of pre-training's peak for full SFT; LoRA's few weights take larger steps
+SFT_LR, LORA_LR = 5e-4, 4e-3  # a sixth of pre-training's peak for full SFT; LoRA's few weights take larger steps
+SFT_STEPS = 200  # about six passes over the 1,080 training exchanges: the held-out loss has flattened by then
+EVAL_EVERY = 20  # steps between the two losses' evaluations
 ANSWER_TOKENS = 40  # the longest answer `ask` lets a model write
 
 
-def sft_config(time_budget: float, lora_rank: int = 0, base: TrainConfig | None = None) -> TrainConfig:
+def sft_config(steps: int = SFT_STEPS, lora_rank: int = 0, base: TrainConfig | None = None) -> TrainConfig:
     """An SFT run's settings: the lesson preset's model (the checkpoint's shape wins anyway), AdamW at a fine-tune's
-    learning rate, a short warm-up, the loss on answers, samples that answer a held-out question."""
+    learning rate, a short warm-up, the loss on answers, samples that answer a held-out question. Counted in steps,
+    not seconds: a few passes over the exchanges is what SFT wants, and a fast machine given a minute would go over
+    them dozens of times, memorising them (the held-out loss turns up) and forgetting much of its Shakespeare."""
     base = base or PRESETS["lesson"]
     question = bundled().validation[0].question
     return replace(base, optimizer="adamw", lr=LORA_LR if lora_rank else SFT_LR, warmup_steps=10, min_lr_frac=0.1,
-                   sft=True, lora_rank=lora_rank, time_budget=float(time_budget), max_steps=None,
+                   sft=True, lora_rank=lora_rank, time_budget=None, max_steps=int(steps), eval_interval=EVAL_EVERY,
+                   eval_every_s=None, sample_every_s=None, record_every_s=None, sample_interval=steps // 4,
                    sample_prompt=render(question), sample_tokens=24)
 
 

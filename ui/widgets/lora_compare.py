@@ -35,7 +35,7 @@ def run_config(params: LoraCompareParams, rank: int) -> TrainConfig:
     >>> cfg.sft, cfg.lora_rank, cfg.lr
     (True, 4, 0.004)
     """
-    return sft_config(params.time_budget, lora_rank=rank)
+    return sft_config(params.steps, lora_rank=rank)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -32,10 +32,10 @@ def run_config(params: SftRunParams) -> TrainConfig:
     """The SFT run's settings (engine.post_training.sft.sft_config) for the card's time budget. Tests replace it.
 
     >>> cfg = run_config(SftRunParams())
-    >>> cfg.sft, cfg.lora_rank, cfg.time_budget, cfg.optimizer
-    (True, 0, 60.0, 'adamw')
+    >>> cfg.sft, cfg.lora_rank, cfg.max_steps, cfg.time_budget, cfg.optimizer
+    (True, 0, 200, None, 'adamw')
     """
-    return sft_config(params.time_budget)
+    return sft_config(params.steps)
 
 
 @st.cache_data(show_spinner="Asking both models the held-out questions...", max_entries=4)
@@ -100,10 +100,13 @@ def render(params: SftRunParams, key: str) -> bool:
     me = session.learner()
     source, source_sentence = pick_source(me.id, params.source_run_key)
     st.markdown(source_sentence)
-    data = bundled()
+    data, config = bundled(), run_config(params)
+    passes = config.max_steps * config.batch_size / len(data.train) if config.max_steps else None
+    length = (f"**{config.max_steps:,} steps** of {config.batch_size} exchanges, so it reads each one about "
+              f"**{passes:.0f} times**" if passes else "its time budget")
     st.markdown(f"It learns from the course's instruction set: **{len(data.train):,}** exchanges to train on and "
-                f"**{data.held_out}** held out, three kinds made from short lines of Tiny Shakespeare, for "
-                f"**{params.time_budget} s**. One of each, as the model reads it:")
+                f"**{data.held_out}** held out, three kinds made from short lines of Tiny Shakespeare, for {length}, "
+                f"at a learning rate of {config.lr:g}. One of each, as the model reads it:")
     examples = {}
     for ex in data.train:
         examples.setdefault(ex.kind, ex)
