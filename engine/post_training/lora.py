@@ -33,6 +33,7 @@ class TrainableCount:
     adapters: int
     token_table: int
     total_model: int  # every parameter of the model (what full fine-tuning trains)
+    positions: int = 0  # of which the position table's (a run's own count leaves them out, as nanoGPT does)
 
     @property
     def trainable(self) -> int:
@@ -125,5 +126,6 @@ def count_trainable(model: nn.Module, rank: int) -> TrainableCount:
         if name.endswith(ADAPTED) and isinstance(mod, nn.Linear):
             out_f, in_f = mod.weight.shape
             adapters += rank * (in_f + out_f)
-    table = dict(model.named_parameters())["transformer.wte.weight"].numel()
-    return TrainableCount(adapters=adapters, token_table=table, total_model=total)
+    named = dict(model.named_parameters())
+    return TrainableCount(adapters=adapters, token_table=named["transformer.wte.weight"].numel(), total_model=total,
+                          positions=named["transformer.wpe.weight"].numel())

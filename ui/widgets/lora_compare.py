@@ -116,7 +116,10 @@ def render(params: LoraCompareParams, key: str) -> bool:
         c.metric("LoRA trains in all", f"{count.trainable:,}", delta=f"{count.fraction:.1%} of the model",
                  delta_color="off")
         st.caption(f"LoRA's total is its adapters plus the token table ({count.token_table:,} numbers), which stays "
-                   "trainable because the three special tokens are new rows that must learn what they mean.")
+                   "trainable because the three special tokens are new rows that must learn what they mean. Full "
+                   f"fine-tuning trains every weight, the position table's {count.positions:,} included; a run's "
+                   f"own caption counts {count.total_model - count.positions:,} parameters, leaving that table out "
+                   "as nanoGPT does.")
     full, tuned = run_view.load(me.id, params.full_run_key), run_view.load(me.id, params.run_key)
     busy = bool(run_view.active_runs(me.id))
     c1, c2 = st.columns([1, 1])

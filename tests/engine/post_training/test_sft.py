@@ -157,7 +157,7 @@ def test_lora_starts_at_the_model_merges_exactly_and_counts_what_it_trains() -> 
     assert torch.allclose(plain(x)[0], adapted, atol=1e-5) and not torch.allclose(adapted, before, atol=1e-3)
     count = lora.count_trainable(model, 4)
     # per block: qkv 4 x (128 + 384), out 4 x (128 + 128), MLP 4 x (128 + 512) twice = 8,192; three blocks
-    assert count.adapters == 24_576 and count.token_table == 68 * 128
+    assert count.adapters == 24_576 and count.token_table == 68 * 128 and count.positions == 64 * 128
     assert count.total_model == sum(p.numel() for p in model.parameters())
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"transformer.wte.weight"}  # the rest frozen; the adapters train beside the model
