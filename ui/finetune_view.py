@@ -7,6 +7,7 @@ are drawn (the new text's and the one the model learned first: chart, headline, 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from engine.number_format import clock, loss
 from engine.runs.snapshot import saved_step
 from engine.train.finetune import loss_shift
 from engine.train.status import RunStatus
-from ui import live_chart, run_panel, run_status, run_view
+from ui import live_chart, run_panel, run_status, run_view, session
 from ui.run_view import RunView
 
 ORIGINAL_CORPUS = "tinyshakespeare"  # what the reference model and the lesson-7 run (its card names it) learned
@@ -168,3 +169,25 @@ def draw_result(run: RunView, new_title: str, original_title: str) -> None:
         col.metric(label, loss(after), delta=delta, delta_color="inverse" if delta != "no change" else "off")
     if sentence := shift_sentence(run, new_title, original_title):
         st.markdown(sentence)
+
+
+def stop_run_key(run_key: str) -> None:
+    """A Stop button's callback: stop the learner's run under `run_key`, if they have one."""
+    me = session.learner().id
+    run = run_view.load(me, run_key)
+    if run is not None:
+        run_view.stop(run, me)
+
+
+def start_stop_buttons(label: str, key: str, run_key: str, run: RunView | None, can_start: bool,
+                       on_start: Callable[..., None], args: tuple) -> None:
+    """A fine-tune card's Start and Stop, side by side, and the queue's refusal when there was one. Start waits
+    while any of the learner's runs trains (one at a time)."""
+    busy = bool(run_view.active_runs(session.learner().id))
+    left, right = st.columns([1, 1])
+    left.button(label, key=f"{key}-start", type="primary", icon=":material/play_arrow:", disabled=busy or not can_start,
+                on_click=on_start, args=args, width="stretch",
+                help="Only one run trains at a time: Start waits while any of your runs is training." if busy else None)
+    right.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=run is None or not run.active,
+                 on_click=stop_run_key, args=(run_key,), width="stretch")
+    run_panel.queue_full_notice(run_key)

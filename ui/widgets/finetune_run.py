@@ -37,6 +37,7 @@ from ui.finetune_view import (
     draw_result,
     numbers_line,
     pick_source,
+    start_stop_buttons,
     status_line,
 )
 from ui.run_view import RunView
@@ -191,12 +192,6 @@ def _start(params: FinetuneRunParams) -> None:
                    original_text=bundled_text(source.original_corpus))
 
 
-def _stop(params: FinetuneRunParams) -> None:
-    me = session.learner().id
-    run = run_view.load(me, params.run_key)
-    if run is not None:
-        run_view.stop(run, me)
-
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
 ENGINE_CODE = ("engine.train.finetune:finetune_config", "engine.train.finetune:loss_shift")
@@ -221,14 +216,7 @@ def render(params: FinetuneRunParams, key: str) -> bool:
         st.markdown(replaced_sentence(report, new_title))
 
     run = run_view.load(me.id, params.run_key)
-    busy = bool(run_view.active_runs(me.id))
-    c1, c2 = st.columns([1, 1])
-    c1.button("Start fine-tuning", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
-              disabled=busy or source is None, on_click=_start, args=(params,), width="stretch",
-              help="Only one run trains at a time: Start waits while any of your runs is training." if busy else None)
-    c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=run is None or not run.active,
-              on_click=_stop, args=(params,), width="stretch")
-    run_panel.queue_full_notice(params.run_key)
+    start_stop_buttons("Start fine-tuning", key, params.run_key, run, source is not None, _start, (params,))
     if run is None:
         st.caption("Nothing fine-tuned yet: press Start and watch both curves.")
         return False

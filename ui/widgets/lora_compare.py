@@ -22,7 +22,7 @@ from engine.post_training.sft import sft_config
 from engine.train.config import TrainConfig
 from engine.train.finetune import loss_shift
 from engine.transform.model import GPT, GPTConfig
-from ui import assistant_runs, live_chart, run_panel, run_view, session
+from ui import assistant_runs, finetune_view, live_chart, run_panel, run_view, session
 from ui.run_view import RunView
 
 RANKS = (1, 2, 4, 8, 16)
@@ -89,12 +89,6 @@ def _start(params: LoraCompareParams, rank: int) -> None:
                    original_text=bundled_text(source.original_corpus))
 
 
-def _stop(params: LoraCompareParams) -> None:
-    me = session.learner().id
-    run = run_view.load(me, params.run_key)
-    if run is not None:
-        run_view.stop(run, me)
-
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
 ENGINE_CODE = ("engine.post_training.lora:LoraAdapters", "engine.post_training.lora:merged_state_dict",
@@ -121,15 +115,8 @@ def render(params: LoraCompareParams, key: str) -> bool:
                    f"own caption counts {count.total_model - count.positions:,} parameters, leaving that table out "
                    "as nanoGPT does.")
     full, tuned = run_view.load(me.id, params.full_run_key), run_view.load(me.id, params.run_key)
-    busy = bool(run_view.active_runs(me.id))
-    c1, c2 = st.columns([1, 1])
-    c1.button(f"Start the LoRA fine-tune (rank {rank})", key=f"{key}-start", type="primary",
-              icon=":material/play_arrow:", disabled=busy or source is None, on_click=_start, args=(params, rank),
-              width="stretch",
-              help="Only one run trains at a time: Start waits while any of your runs is training." if busy else None)
-    c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=tuned is None or not tuned.active,
-              on_click=_stop, args=(params,), width="stretch")
-    run_panel.queue_full_notice(params.run_key)
+    finetune_view.start_stop_buttons(f"Start the LoRA fine-tune (rank {rank})", key, params.run_key, tuned,
+                                     source is not None, _start, (params, rank))
     if tuned is None:
         st.caption("No LoRA run yet: press Start. It trains for as long as the full fine-tune did.")
         return False

@@ -83,12 +83,6 @@ def _start(params: SftRunParams) -> None:
                    original_text=bundled_text(source.original_corpus))
 
 
-def _stop(params: SftRunParams) -> None:
-    me = session.learner().id
-    run = run_view.load(me, params.run_key)
-    if run is not None:
-        run_view.stop(run, me)
-
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
 ENGINE_CODE = ("engine.post_training.dialogue_data:DialogueDataset.get_batch",
@@ -114,14 +108,8 @@ def render(params: SftRunParams, key: str) -> bool:
     st.caption(" · ".join(f"{KINDS[k]}" for k in examples))
 
     run = run_view.load(me.id, params.run_key)
-    busy = bool(run_view.active_runs(me.id))
-    c1, c2 = st.columns([1, 1])
-    c1.button("Start supervised fine-tuning", key=f"{key}-start", type="primary", icon=":material/play_arrow:",
-              disabled=busy or source is None, on_click=_start, args=(params,), width="stretch",
-              help="Only one run trains at a time: Start waits while any of your runs is training." if busy else None)
-    c2.button("Stop", key=f"{key}-stop", icon=":material/stop:", disabled=run is None or not run.active,
-              on_click=_stop, args=(params,), width="stretch")
-    run_panel.queue_full_notice(params.run_key)
+    finetune_view.start_stop_buttons("Start supervised fine-tuning", key, params.run_key, run, source is not None,
+                                     _start, (params,))
     if run is None:
         st.caption("Nothing fine-tuned yet: press Start, then compare the model before and after.")
         return False
