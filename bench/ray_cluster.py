@@ -30,7 +30,11 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+# RAY_AUTH_MODE=disabled: a cluster in its own network namespace needs no token, and Ray otherwise decides per
+# process: a process that starts a local cluster writes ~/.ray/auth_token, and every later process that finds the file
+# turns token auth on. One such file, left by some Ray process during a full test run, split a head without auth from a course
+# server with it (the server could not follow its runs), and broke every Ray test after it on that machine.
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
 
 
 def namespace_problem() -> str | None:
