@@ -62,3 +62,26 @@ def test_sft_then_lora_from_the_reference_model(db, short_runs):
     assert list(rows["run"]) == ["Full fine-tuning", "LoRA, rank 2"]
     assert rows["trainable parameters"][1] == "20,992 (3.5%)"  # 12,288 in adapters + the 68 x 128 token table
     assert all(rows["steps"] == "24")
+
+
+def test_a_bpe_lesson7_model_gives_way_to_the_reference_model(db):
+    """The special tokens are new characters, so a learner whose lesson-7 run reads BPE tokens fine-tunes the
+    reference model instead, and the card says why."""
+    from engine.extract.corpus import load_corpus
+    from engine.train.config import PRESETS
+    from engine.transform.tokenization import train_bpe
+    from tests.conftest import wait_until
+    from ui import run_view
+    from ui.session import store
+
+    at = widget_app("sft_run")
+    learner = store().last_learner().id
+    text = load_corpus("tinyshakespeare")[:20_000]
+    run_view.start(learner, "main", replace(PRESETS["tiny"], max_steps=10), text, label="bpe run",
+                   tokenizer=train_bpe(text, 300))
+    wait_until(lambda: not run_view.load(learner, "main").active, timeout=120, what="the BPE run")
+    at.run()
+    no_errors(at)
+    shown = texts(at)
+    assert "reads BPE tokens" in shown and "the course's reference model" in shown
+    assert not at.button(key="harness-start").disabled
