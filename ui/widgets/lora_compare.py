@@ -108,7 +108,7 @@ def render(params: LoraCompareParams, key: str) -> bool:
         a.metric("Full fine-tuning trains", f"{count.total_model:,}")
         b.metric(f"LoRA's adapters at rank {rank}", f"{count.adapters:,}")
         c.metric("LoRA trains in all", f"{count.trainable:,}", delta=f"{count.fraction:.1%} of the model",
-                 delta_color="off")
+                 delta_color="off", delta_arrow="off")
         st.caption(f"LoRA's total is its adapters plus the token table ({count.token_table:,} numbers), which stays "
                    "trainable because the three special tokens are new rows that must learn what they mean. Full "
                    f"fine-tuning trains every weight, the position table's {count.positions:,} included; a run's "
