@@ -78,6 +78,37 @@ def _greedy(model: GPT, ids: list[int], max_tokens: int, stop: set[int]) -> list
     return written
 
 
+@torch.no_grad()
+def ask_many(model: GPT, tokenizer: Tokenizer, questions: list[str],
+             max_tokens: int = ANSWER_TOKENS) -> list[tuple[str, bool]]:
+    """`ask` for many questions at once, the same greedy answers: questions whose prompts are the same number of
+    tokens go through the model together (the same positions, so no padding changes what any of them reads), and
+    a batch stops once every row has ended. A page scoring 120 questions waits one batch per prompt length instead
+    of one pass per question."""
+    model.eval()
+    device = next(model.parameters()).device
+    stop = {tokenizer.encode(END)[0], tokenizer.encode(USER)[0]}
+    prompts = [tokenizer.encode(render(q)) for q in questions]
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, ids in enumerate(prompts):
+        by_length[len(ids)].append(i)
+    written: list[list[int]] = [[] for _ in questions]
+    for rows in by_length.values():
+        x = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=device)  # (G, T) one prompt length
+        done = [False] * len(rows)
+        for _ in range(max_tokens):
+            logits = model(x[:, -model.config.block_size:])[0]  # (G, T, V)
+            nxt = logits[:, -1, :model.config.vocab_size].argmax(dim=-1)  # (G,)
+            for j, token in enumerate(nxt.tolist()):
+                if not done[j]:
+                    written[rows[j]].append(token)
+                    done[j] = token in stop
+            if all(done):
+                break
+            x = torch.cat([x, nxt.unsqueeze(1)], dim=1)  # (G, T + 1)
+    return [answer_from(tokenizer.decode(ids)) for ids in written]
+
+
 @dataclass(frozen=True)
 class KindScore:
     """How a model does on one kind of held-out exchange."""
@@ -96,8 +127,8 @@ def score(model: GPT, tokenizer: Tokenizer, exchanges: tuple[Exchange, ...] | No
     right: dict[str, int] = defaultdict(int)
     ended: dict[str, int] = defaultdict(int)
     total: dict[str, int] = defaultdict(int)
-    for ex in exchanges:
-        answer, closed = ask(model, tokenizer, ex.question)
+    for ex, (answer, closed) in zip(exchanges, ask_many(model, tokenizer, [e.question for e in exchanges]),
+                                    strict=True):
         total[ex.kind] += 1
         ended[ex.kind] += closed
         right[ex.kind] += closed and ex.kind != "a_line" and answer.strip() == ex.answer

@@ -29,7 +29,7 @@ from engine.post_training.chat_template import (
 )
 from engine.post_training.dialogue_data import DialogueDataset, split_exchanges
 from engine.post_training.instructions import bundled, parse
-from engine.post_training.sft import ask, base_vs_assistant, score, sft_config
+from engine.post_training.sft import ask, ask_many, base_vs_assistant, score, sft_config
 from engine.train.job import run_job
 from engine.transform.model import GPT, GPTConfig
 from engine.transform.tokenization import CharTokenizer
@@ -193,6 +193,8 @@ def test_an_sft_run_learns_the_answers_and_saves_a_model_with_the_special_tokens
     assert side.base and side.expected == "All"
     scores = score(model, tok, bundled().validation[:6])
     assert sum(s.total for s in scores) == 6
+    questions = [e.question for e in bundled().validation[:12]]  # several prompt lengths, some shared
+    assert ask_many(model, tok, questions) == [ask(model, tok, q) for q in questions]  # batched, the same answers
 
 
 def test_a_lora_run_changes_the_big_matrices_by_a_low_rank_only(sft_runs) -> None:
