@@ -12,9 +12,11 @@ import streamlit as st
 from engine.load import checkpoint
 from engine.load.reference import reference_run_dir
 from engine.post_training.chat_template import SPECIAL_NAMES, answer_from, shown
+from engine.post_training.instructions import bundled
 from engine.runs.snapshot import saved_step
+from engine.train.config import TrainConfig
 from engine.transform.tokenization import tokenizer_from_dict
-from ui import finetune_view, run_panel
+from ui import finetune_view, run_panel, run_view, session
 from ui.finetune_view import Source
 from ui.run_view import RunView
 
@@ -90,3 +92,20 @@ def load_model(run_dir: str, stamp: float) -> tuple[Any, Any]:
     """(model, tokenizer) of a run folder, loaded once per checkpoint (`stamp`: its file's time)."""
     model, tokenizer, _, _ = checkpoint.load_checkpoint(run_dir)
     return model, tokenizer
+
+
+def start_sft(run_key: str, source_run_key: str, config: TrainConfig, label: str) -> None:
+    """A Start button's callback for an SFT run (full or LoRA, as `config` says): the learner's model or the
+    reference model fine-tuned on the instruction set, Tiny Shakespeare measured beside it. Everything is looked up
+    again here (a button's arguments are those of the script run that drew it); nothing starts while another of
+    the learner's runs trains."""
+    from ui.learner_corpus import bundled_text
+
+    me = session.learner()
+    if any(r.active for r in run_view.active_runs(me.id)):
+        return
+    source, _ = pick_source(me.id, source_run_key)
+    if source is None:
+        return
+    run_view.start(me.id, run_key, config, bundled().run_text(), label=f"{me.name} {label}",
+                   finetune_from=source.run_dir, original_text=bundled_text(source.original_corpus))

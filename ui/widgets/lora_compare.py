@@ -17,7 +17,6 @@ from course.widgets import LoraCompareParams
 from engine.load import checkpoint
 from engine.post_training import lora
 from engine.post_training.chat_template import SPECIAL_NAMES
-from engine.post_training.instructions import bundled
 from engine.post_training.sft import sft_config
 from engine.train.config import TrainConfig
 from engine.train.finetune import loss_shift
@@ -76,18 +75,8 @@ def chart_spec(full: RunView | None, tuned: RunView | None) -> dict:
 
 
 def _start(params: LoraCompareParams, rank: int) -> None:
-    from ui.learner_corpus import bundled_text
-
-    me = session.learner()
-    if any(r.active for r in run_view.active_runs(me.id)):
-        return
-    source, _ = assistant_runs.pick_source(me.id, params.source_run_key)
-    if source is None:
-        return
-    run_view.start(me.id, params.run_key, run_config(params, rank), bundled().run_text(),
-                   label=f"{me.name} LoRA fine-tune, rank {rank}", finetune_from=source.run_dir,
-                   original_text=bundled_text(source.original_corpus))
-
+    assistant_runs.start_sft(params.run_key, params.source_run_key, run_config(params, rank),
+                             f"LoRA fine-tune, rank {rank}")
 
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).

@@ -25,7 +25,7 @@ from engine.post_training.instructions import KINDS, bundled
 from engine.post_training.sft import SideBySide, base_vs_assistant, score, sft_config
 from engine.train.config import TrainConfig
 from ui import finetune_view, run_panel, run_view, session
-from ui.assistant_runs import load_model, panel, pick_source, vocab_with_specials
+from ui.assistant_runs import load_model, panel, pick_source, start_sft, vocab_with_specials
 
 
 def run_config(params: SftRunParams) -> TrainConfig:
@@ -70,18 +70,7 @@ def draw_scores(scores: list) -> None:
 
 
 def _start(params: SftRunParams) -> None:
-    from ui.learner_corpus import bundled_text
-
-    me = session.learner()
-    if any(r.active for r in run_view.active_runs(me.id)):
-        return
-    source, _ = pick_source(me.id, params.source_run_key)
-    if source is None:
-        return
-    run_view.start(me.id, params.run_key, run_config(params), bundled().run_text(),
-                   label=f"{me.name} supervised fine-tune", finetune_from=source.run_dir,
-                   original_text=bundled_text(source.original_corpus))
-
+    start_sft(params.run_key, params.source_run_key, run_config(params), "supervised fine-tune")
 
 
 # The engine functions at this demo's heart, shown under it by ui/code_view.py (read from engine/ when opened).
